@@ -1,0 +1,2 @@
+# The project's own tests drive pytest in a subprocess-free way through `pytester`.
+pytest_plugins = ["pytester"]

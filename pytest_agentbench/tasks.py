@@ -1,0 +1,94 @@
+"""Tasks are pure data; a Suite loads them and knows how to grade one (Inspect AI's dataset + scorer).
+
+A Suite knows nothing of pytest or of how it is executed: the plugin turns its tasks into items.
+"""
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Mapping
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .backends.base import Backend
+    from .outcome import Outcome
+    from .sandbox.base import Sandbox
+
+
+@dataclass(frozen=True)
+class Task:
+    id: str
+    prompt: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+    reference: str | None = None           # the reply a perfect model would give (the `reference` backend)
+    reference_continues_prompt: bool = False  # True when `reference` is a continuation of `prompt` (human-eval style)
+    markers: tuple[str, ...] = ()          # extra pytest markers (category, difficulty, ...)
+    problem: str | None = None             # set when the dataset row is broken: the item errors with this line
+
+
+@dataclass(frozen=True)
+class Params:
+    """Generation and execution settings of a run; part of a sample's identity (resume, provenance)."""
+
+    temperature: float = 0.0
+    max_new_tokens: int = 512
+    seed: int = 1234
+    task_timeout: float = 10.0
+
+    def for_sample(self, sample: int) -> "Params":
+        from dataclasses import replace
+
+        return replace(self, seed=self.seed + sample)
+
+
+class Suite(ABC):
+    """A benchmark: a dataset loader plus a grader. Subclass it, then mark a test with it (see README)."""
+
+    name: str = ""
+    #: markers every item of the suite gets (the suite's name is always one)
+    markers: tuple[str, ...] = ()
+
+    @abstractmethod
+    def load(self) -> list[Task]:
+        """Return the tasks, in a stable order (xdist needs every worker to see the same items)."""
+
+    @abstractmethod
+    def evaluate(self, task: Task, backend: "Backend", sandbox: "Sandbox", params: Params, sample: int) -> "Outcome":
+        """Run the agent on one task and grade it. Raise HarnessError for failures that are not the model's."""
+
+    def dataset_sha256(self) -> str | None:
+        """Hash of the data the tasks came from, for the report's provenance."""
+        return None
+
+    def skip_reason(self) -> str | None:
+        """Why the suite cannot run here (e.g. data not staged); its items are skipped with this line."""
+        return None
+
+
+_REGISTRY: dict[str, type[Suite]] = {}
+
+
+def register_suite(cls: type[Suite]) -> type[Suite]:
+    """Class decorator: lets `@pytest.mark.agentbench("name")` find a suite by name."""
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def suite_by_name(name: str) -> type[Suite] | None:
+    from . import suites  # noqa: F401  (registers the built-in suites)
+
+    if name not in _REGISTRY:
+        from importlib.metadata import entry_points
+
+        for ep in entry_points(group="pytest_agentbench.suites"):
+            if ep.name == name:
+                _REGISTRY[name] = ep.load()
+    return _REGISTRY.get(name)
+
+
+def sha256_file(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
