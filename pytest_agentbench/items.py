@@ -41,34 +41,38 @@ def case_of(item) -> Case | None:
     return callspec.params.get(CASE_ARG) if callspec is not None else None
 
 
-def exact_task_selection(items: list, keyword: str) -> tuple[list, list]:
-    """Narrow pytest's -k: a word that is exactly some task's id selects that task only.
+def is_expression(keyword: str) -> bool:
+    try:
+        from _pytest.mark.expression import Expression
+
+        Expression.compile(keyword.strip())
+        return True
+    except Exception:  # a syntax error (pytest reports it) or the private API moved: leave -k to pytest
+        return False
+
+
+def select_by_keyword(items: list, keyword: str) -> tuple[list, list]:
+    """pytest's -k, except that a word equal to some task's id matches that task only.
 
     pytest matches -k words as substrings, so `-k HumanEval/1` would also pick HumanEval/10..19 and
-    /100..163. Other words keep pytest's meaning. Returns (kept, deselected).
+    /100..163. Every other word keeps pytest's meaning. Returns (kept, deselected).
     """
-    try:
-        from _pytest.mark import KeywordMatcher
-        from _pytest.mark.expression import Expression
-    except ImportError:  # pragma: no cover - private API moved: fall back to pytest's own -k
-        return items, []
-    cases = {id(item): case_of(item) for item in items}
-    task_ids = {c.task.id.lower() for c in cases.values() if c is not None}
-    if not task_ids or not keyword:
-        return items, []
+    from _pytest.mark import KeywordMatcher
+    from _pytest.mark.expression import Expression
+
     expr = Expression.compile(keyword)
+    task_ids = {c.task.id.lower() for c in map(case_of, items) if c is not None}
     kept, dropped = [], []
     for item in items:
-        case = cases[id(item)]
-        if case is None:
-            kept.append(item)
-            continue
+        case = case_of(item)
+        own = case.task.id.lower() if case is not None else None
         fallback = KeywordMatcher.from_item(item)
-        own = case.task.id.lower()
 
         def match(name: str, /, **kwargs) -> bool:
             low = name.lower()
-            return low == own if low in task_ids and not kwargs else fallback(name, **kwargs)
+            if low in task_ids and not kwargs:
+                return low == own
+            return fallback(name, **kwargs)
 
         (kept if expr.evaluate(match) else dropped).append(item)
     return kept, dropped

@@ -5,7 +5,7 @@ import pytest
 
 from . import hookspecs
 from .errors import AgentbenchError, one_line
-from .items import CASE_ARG, case_of, exact_task_selection, params
+from .items import CASE_ARG, case_of, is_expression, params, select_by_keyword
 from .session import SESSION_KEY, AgentbenchSession
 from .tasks import Suite, suite_by_name
 
@@ -86,6 +86,8 @@ def pytest_generate_tests(metafunc):
         return
     bench = metafunc.config.stash[SESSION_KEY]
     suite = _suite_of(marker)
+    for name in (suite.name, *suite.markers):  # so -m works without a warning for third-party suites
+        metafunc.config.addinivalue_line("markers", f"{name}: items of the {suite.name} suite")
     try:
         tasks = bench.tasks(suite)
     except AgentbenchError as exc:
@@ -93,11 +95,19 @@ def pytest_generate_tests(metafunc):
     metafunc.parametrize(CASE_ARG, params(bench.models, suite, tasks, bench.samples))
 
 
-@pytest.hookimpl(trylast=True)
+@pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    keyword = config.option.keyword.lstrip()
-    if keyword:
-        kept, dropped = exact_task_selection(items, keyword)
+    """-k is evaluated here, once, with exact task ids (pytest's own -k is held back while it runs)."""
+    keyword = config.option.keyword
+    take_over = bool(keyword.strip()) and any(case_of(item) for item in items) and is_expression(keyword)
+    if take_over:
+        config.option.keyword = ""
+    try:
+        yield
+    finally:
+        config.option.keyword = keyword
+    if take_over:
+        kept, dropped = select_by_keyword(items, keyword.strip())
         if dropped:
             config.hook.pytest_deselected(items=dropped)
             items[:] = kept

@@ -117,7 +117,7 @@ class AgentbenchSession:
         except (HarnessError, AgentbenchError):
             raise
         except Exception as exc:
-            raise HarnessError(f"suite {case.suite.name!r} crashed on {case.task.id}: {one_line(exc)}") from exc
+            raise HarnessError(f"evaluating {case.task.id} raised {one_line(exc)}") from exc
         wall = time.perf_counter() - started
         record = self.record(case, outcome.to_record(), wall_s=wall, params=params)
         info = self._backend_info.pop(case.model.name, None)

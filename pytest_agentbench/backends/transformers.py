@@ -38,7 +38,9 @@ class TransformersBackend(Backend):
     def __init__(self, spec):
         super().__init__(spec)
         import torch
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()  # per-item captured output stays readable
         _set_threads(torch)
         source, local = locate(spec)
         self.device = _device(torch, spec.device)

@@ -95,12 +95,22 @@ class PythonRun:
             return "passed", ""
         last = _last_line(r.stderr)
         if r.exit_code == EXIT_ASSERTION:
-            return "failed", last or "AssertionError"
+            return "failed", _failed_assertion(r.stderr) or last or "AssertionError"
         if r.exit_code == EXIT_EXCEPTION:
             return "error", last or "exception"
         if r.exit_code is not None and r.exit_code < 0:
             return "error", f"killed by signal {-r.exit_code}" + (f" ({last})" if last else "")
         return "error", last or f"exit status {r.exit_code} without finishing the tests"
+
+
+def _failed_assertion(stderr: str) -> str:
+    """'AssertionError: assert f(1) == 2' from a traceback, so the reason line says which check failed."""
+    lines = [ln.strip() for ln in stderr.strip().splitlines() if ln.strip()]
+    if not lines or not lines[-1].startswith("AssertionError"):
+        return ""
+    source = [ln for ln in lines[:-1] if ln.startswith("assert ")]
+    detail = lines[-1] if lines[-1] != "AssertionError" else "AssertionError"
+    return (f"{detail}: {source[-1]}" if source else detail)[:300]
 
 
 def _last_line(text: str) -> str:

