@@ -37,10 +37,10 @@ def backend(request, agentbench_case):
 
 
 @pytest.fixture
-def sandbox(request):
+def sandbox(request, agentbench_case):
     """A fresh sandbox per test, closed (and everything in it killed) afterwards."""
     try:
-        box = request.config.stash[SESSION_KEY].sandbox()
+        box = request.config.stash[SESSION_KEY].sandbox(agentbench_case.suite)
     except HarnessError as exc:
         pytest.fail(f"harness: sandbox: {exc}", pytrace=False)
     try:

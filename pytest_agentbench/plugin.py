@@ -7,6 +7,7 @@ from . import hookspecs
 from .errors import AgentbenchError, one_line
 from .items import CASE_ARG, case_of, is_expression, params, select_by_keyword
 from .session import SESSION_KEY, AgentbenchSession
+from .sandbox import KINDS
 from .tasks import Suite, suite_by_name
 
 pytest_plugins = ("pytest_agentbench.fixtures",)
@@ -30,10 +31,18 @@ def pytest_addoption(parser):
     g.addoption("--max-new-tokens", dest="agentbench_max_new_tokens", type=int, default=None,
                 help="generation budget per reply (default: the model's max_tokens, else 512)")
     g.addoption("--seed", dest="agentbench_seed", type=int, default=1234, help="base seed; sample i uses seed+i")
-    g.addoption("--task-timeout", dest="agentbench_task_timeout", type=float, default=10.0, metavar="SECONDS",
-                help="wall-clock limit for one run of candidate code in the sandbox (default 10)")
-    g.addoption("--sandbox", dest="agentbench_sandbox", default="process", choices=("process",),
-                help="where candidate code runs (default: process)")
+    g.addoption("--task-timeout", dest="agentbench_task_timeout", type=float, default=5.0, metavar="SECONDS",
+                help="time limit for one run of candidate code; raised per task to 4x the reference solution's "
+                     "runtime measured on this machine when that is longer (default 5)")
+    g.addoption("--sandbox", dest="agentbench_sandbox", default="process", choices=KINDS,
+                help="where candidate code runs: process (bubblewrap, default), docker, or unconfined "
+                     "(no isolation: only for code you trust)")
+    g.addoption("--sandbox-image", dest="agentbench_sandbox_image", default=None, metavar="IMAGE",
+                help="image of the docker sandbox (default agentbench-python:bookworm, see scripts/docker-image.sh)")
+    g.addoption("--sandbox-memory", dest="agentbench_sandbox_memory", type=int, default=1024, metavar="MB",
+                help="memory limit per sandbox run (default 1024)")
+    g.addoption("--sandbox-cpus", dest="agentbench_sandbox_cpus", type=float, default=1.0, metavar="N",
+                help="CPU limit of the docker sandbox (default 1.0; the process sandbox limits CPU time instead)")
     g.addoption("--agentbench-json", dest="agentbench_json", default=".agentbench/report.json", metavar="PATH",
                 help="report path; per-sample records go beside it as .jsonl")
     g.addoption("--agentbench-baseline", dest="agentbench_baseline", default=None, metavar="PATH",
@@ -65,7 +74,19 @@ def pytest_unconfigure(config):
 def pytest_report_header(config):
     bench = config.stash[SESSION_KEY]
     models = ", ".join(m.name for m in bench.models)
-    return f"agentbench: model {models}; samples {bench.samples}; sandbox {bench.sandbox_kind}; report {bench.json_path}"
+    lines = [f"agentbench: model {models}; samples {bench.samples}; sandbox {bench.sandbox_kind}; report {bench.json_path}"]
+    if bench.sandbox_kind == "unconfined":
+        lines.append("agentbench: WARNING --sandbox unconfined: model-written code runs with your privileges")
+    return lines
+
+
+def pytest_collection_finish(session):
+    """Refuse to start when the chosen sandbox cannot run here (one line, before any model loads)."""
+    if any(case_of(item) for item in session.items):
+        try:
+            session.config.stash[SESSION_KEY].preflight()
+        except AgentbenchError as exc:
+            raise pytest.UsageError(f"agentbench: {exc}") from None
 
 
 def _suite_of(marker) -> Suite:

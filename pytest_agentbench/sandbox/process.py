@@ -1,4 +1,5 @@
-"""Process sandbox: a private temp dir, a new session, rlimits, a minimal environment, bounded output.
+"""Process sandbox: a private workspace, kernel confinement (bwrap.py), rlimits, a cleared environment,
+bounded output. `confine=False` is `--sandbox unconfined`: same interface, no isolation beyond rlimits.
 
 Output is read through a selector with a pidfd, so the run ends when the program ends (not when some
 leftover child closes the pipe), the whole process group is killed afterwards, and at most
@@ -18,18 +19,31 @@ import time
 from pathlib import Path
 
 from ..errors import HarnessError
+from . import bwrap
 from .base import ExecResult, Sandbox, SandboxLimits
 
 _DRAIN_AFTER_EXIT_S = 0.2  # a child that inherited the pipe must not hold the run open
 
 
 class ProcessSandbox(Sandbox):
-    def __init__(self, limits: SandboxLimits):
+    def __init__(self, limits: SandboxLimits, confine: bool = True, site_packages: bool = False):
         super().__init__(limits)
-        # -I: ignore PYTHON* env vars and user site; -S: no site-packages (stdlib only, 20 ms faster).
-        self.python = [sys.executable, "-I", "-S"]
+        self.confine = confine
+        self.kind = "process" if confine else "unconfined"
+        if confine:
+            missing = bwrap.missing_tools()
+            if missing:
+                raise HarnessError(f"{', '.join(missing)} not found: {bwrap.INSTALL_HINT}")
+            self.python, self.binds = bwrap.interpreter(site_packages)
+            self.uid = bwrap.worker_uid()
+        else:
+            # -I: ignore PYTHON* env vars and user site; -S: no site-packages (stdlib only, 20 ms faster).
+            self.python = [sys.executable, "-I"] + ([] if site_packages else ["-S"])
         try:
             self.root = Path(tempfile.mkdtemp(prefix="agentbench-"))
+            if confine and os.geteuid() == 0:
+                os.chown(self.root, self.uid, self.uid)
+                os.chmod(self.root, 0o711)  # bwrap, root without CAP_DAC_OVERRIDE, must chdir into it
         except OSError as exc:
             raise HarnessError(f"cannot create sandbox dir: {exc}") from exc
 
@@ -48,15 +62,16 @@ class ProcessSandbox(Sandbox):
         return self._path(path).read_text(errors="replace")
 
     def _env(self, extra: dict[str, str] | None) -> dict[str, str]:
-        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(self.root),
-               "TMPDIR": str(self.root), "PYTHONDONTWRITEBYTECODE": "1"}
+        home = bwrap.WORKDIR if self.confine else str(self.root)
+        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": home,
+               "TMPDIR": "/tmp" if self.confine else str(self.root), "PYTHONDONTWRITEBYTECODE": "1"}
         env.update(extra or {})
         return env
 
     def _limit(self, timeout: float):
         lim = self.limits
 
-        def apply() -> None:  # runs in the child between fork and exec
+        def apply() -> None:  # unconfined only: runs in the child between fork and exec
             mem = lim.memory_mb << 20
             resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
             cpu = int(timeout) + 1
@@ -66,22 +81,29 @@ class ProcessSandbox(Sandbox):
 
         return apply
 
-    def command(self, argv: list[str]) -> list[str]:
-        """The argv actually started; confining sandboxes wrap it."""
-        return argv
-
     def exec(self, argv, *, timeout=None, stdin=None, env=None) -> ExecResult:
         timeout = self.limits.timeout if timeout is None else timeout
+        env = self._env(env)
+        seccomp_fd = -1
+        if self.confine:
+            seccomp_fd = os.memfd_create("agentbench-seccomp", 0)
+            os.write(seccomp_fd, bwrap.seccomp_bpf())
+            os.lseek(seccomp_fd, 0, os.SEEK_SET)
+            args = bwrap.command(argv, self.root, self.limits, timeout, env, self.binds, seccomp_fd, self.uid)
+            popen = {"pass_fds": (seccomp_fd,), "env": {"PATH": "/usr/bin:/bin"}}
+        else:
+            args, popen = argv, {"preexec_fn": self._limit(timeout), "env": env}
         start = time.perf_counter()
         try:
             proc = subprocess.Popen(
-                self.command(argv), cwd=self.root, env=self._env(env),
-                stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                start_new_session=True, preexec_fn=self._limit(timeout), close_fds=True,
+                args, cwd=self.root, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, close_fds=True, **popen,
             )
         except OSError as exc:
-            raise HarnessError(f"sandbox could not start {argv[0]}: {exc}") from exc
+            raise HarnessError(f"sandbox could not start {args[0]}: {exc}") from exc
+        finally:
+            if seccomp_fd >= 0:
+                os.close(seccomp_fd)
         if stdin is not None:
             try:
                 proc.stdin.write(stdin)
@@ -89,9 +111,12 @@ class ProcessSandbox(Sandbox):
                 pass
             proc.stdin.close()
         out, err, truncated, timed_out = _pump(proc, start + timeout, self.limits.output_bytes)
+        err_text = err.decode(errors="replace")
+        if self.confine and proc.returncode == 1 and err_text.startswith("bwrap: "):
+            raise HarnessError(f"sandbox failed to start: {err_text.strip().splitlines()[0]}")
         return ExecResult(
             exit_code=None if timed_out else proc.returncode,
-            stdout=out.decode(errors="replace"), stderr=err.decode(errors="replace"),
+            stdout=out.decode(errors="replace"), stderr=err_text,
             duration_s=time.perf_counter() - start, timed_out=timed_out, truncated=truncated,
         )
 

