@@ -20,7 +20,7 @@ def processes_running(fragment: str) -> list[int]:
     return found
 
 
-@pytest.fixture(params=["process"])
+@pytest.fixture(params=["process", "unconfined"])
 def box(request):
     sandbox = make_sandbox(request.param, SandboxLimits(timeout=3.0, output_bytes=4096))
     yield sandbox

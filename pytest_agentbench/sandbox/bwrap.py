@@ -18,7 +18,6 @@ import sys
 from pathlib import Path
 
 from ..errors import HarnessError
-from .base import SandboxLimits
 
 UID_BASE = 61000
 WORKDIR = "/work"
@@ -90,8 +89,9 @@ def _parents(path: str) -> list[str]:
     return [str(p) for p in reversed(list(parts)) if str(p) not in ("/", "/usr")]
 
 
-def command(argv: list[str], workspace: Path, limits: SandboxLimits, timeout: float, env: dict[str, str],
-            binds: list[str], seccomp_fd: int, uid: int) -> list[str]:
+def command(argv: list[str], workspace: Path, env: dict[str, str], binds: list[str], seccomp_fd: int, uid: int,
+            ro_binds: tuple[tuple[str, str], ...] = (), rlimits: list[str] | None = None) -> list[str]:
+    """The bwrap + setpriv (+ prlimit) command line that runs argv confined, workspace at /work."""
     root = os.geteuid() == 0
     cmd = ["bwrap", "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
            "--die-with-parent", "--new-session",
@@ -105,12 +105,15 @@ def command(argv: list[str], workspace: Path, limits: SandboxLimits, timeout: fl
             "--perms", "1777", "--size", str(TMPFS_BYTES), "--tmpfs", "/tmp",
             "--perms", "1777", "--size", str(TMPFS_BYTES), "--tmpfs", "/dev/shm"]
     made = set()
-    for prefix in binds:
+    for prefix in [*binds, *(dst for _, dst in ro_binds)]:
         for parent in _parents(prefix):
             if parent not in made:
                 made.add(parent)
                 cmd += ["--perms", "0755", "--dir", parent]
+    for prefix in binds:
         cmd += ["--ro-bind", prefix, prefix]
+    for src, dst in ro_binds:
+        cmd += ["--ro-bind", src, dst]
     cmd += ["--bind", str(workspace), WORKDIR, "--chdir", WORKDIR, "--clearenv"]
     for key, value in env.items():
         cmd += ["--setenv", key, value]
@@ -122,6 +125,14 @@ def command(argv: list[str], workspace: Path, limits: SandboxLimits, timeout: fl
     if root:
         cmd += ["/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all",
                 "--bounding-set=-all", "--no-new-privs"]
-    cmd += ["/usr/bin/prlimit", f"--as={limits.memory_mb << 20}", f"--cpu={int(timeout) + 1}", f"--nproc={NPROC}",
-            f"--nofile={NOFILE}", f"--fsize={limits.file_bytes}", "--core=0", "--", *argv]
-    return cmd
+    if rlimits:
+        cmd += ["/usr/bin/prlimit", *rlimits, "--"]
+    return cmd + argv
+
+
+def seccomp_fd() -> int:
+    """A fresh fd holding the compiled filter (bwrap reads it to the end)."""
+    fd = os.memfd_create("agentbench-seccomp", 0)
+    os.write(fd, seccomp_bpf())
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd

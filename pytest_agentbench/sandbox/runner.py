@@ -14,9 +14,9 @@ def _report(exc: BaseException) -> None:
     traceback.print_exception(type(exc), exc, tb)
 
 
-def main() -> int:
-    nonce = os.environ.pop("AGENTBENCH_NONCE", "")
-    with open(sys.argv[1], encoding="utf-8") as f:
+def run(path: str, nonce: str) -> int:
+    """Exec the program at `path`; the exit status says how it ended (also called in-process by zygote.py)."""
+    with open(path, encoding="utf-8") as f:
         source = f.read()
     try:
         code = compile(source, "program.py", "exec")
@@ -33,6 +33,10 @@ def main() -> int:
         pass
     os.write(1, f"\nAGENTBENCH-OK {nonce}\n".encode())
     return 0
+
+
+def main() -> int:
+    return run(sys.argv[1], os.environ.pop("AGENTBENCH_NONCE", ""))
 
 
 if __name__ == "__main__":
