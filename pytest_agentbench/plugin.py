@@ -63,6 +63,9 @@ def pytest_configure(config):
         raise pytest.UsageError(f"agentbench: {exc}") from None
     if bench.is_controller:
         config.pluginmanager.register(ControllerHooks(bench), "agentbench-controller")
+    if bench.sandbox_kind == "unconfined":
+        config.issue_config_time_warning(pytest.PytestConfigWarning(
+            "--sandbox unconfined: model-written code runs with your privileges"), stacklevel=2)
 
 
 def pytest_unconfigure(config):

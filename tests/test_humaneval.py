@@ -29,19 +29,32 @@ def he_project(pytester, path=None):
     return pytester
 
 
-def test_reference_passes_all_164(pytester):
-    result = he_project(pytester).runpytest_subprocess("--model", "reference", "-n", "2", "-q")
+def _docker_skip():
+    from test_sandbox_attacks import docker_ready
+
+    return docker_ready()
+
+
+SANDBOXES = ["process", pytest.param("docker", marks=[pytest.mark.slow, pytest.mark.skipif(
+    bool(_docker_skip()), reason=str(_docker_skip()))])]
+
+
+@pytest.mark.parametrize("sandbox", SANDBOXES)
+def test_reference_passes_all_164(pytester, sandbox):
+    result = he_project(pytester).runpytest_subprocess("--model", "reference", "-n", "2", "-q", "--sandbox", sandbox)
     assert result.ret == 0
     (res,) = read_report(pytester)["results"]
     assert (res["tasks"], res["pass@1"], res["outcomes"]["passed"]) == (164, 1.0, 164)
     assert len(read_report(pytester)["run"]["datasets_sha256"]["humaneval"]) == 64
 
 
-def test_return_none_bodies_fail_all_164(pytester, problems):
+@pytest.mark.parametrize("sandbox", SANDBOXES)
+def test_return_none_bodies_fail_all_164(pytester, problems, sandbox):
     replay = pytester.path / "none.jsonl"
     replay.write_text("".join(json.dumps({"task_id": p["task_id"], "completion": "    return None\n"}) + "\n"
                               for p in problems))
-    result = he_project(pytester).runpytest_subprocess("--model", f"replay:{replay}", "-n", "2", "-q")
+    result = he_project(pytester).runpytest_subprocess("--model", f"replay:{replay}", "-n", "2", "-q",
+                                                       "--sandbox", sandbox)
     assert result.ret == 1
     (res,) = read_report(pytester)["results"]
     assert (res["tasks"], res["pass@1"], res["outcomes"]["passed"]) == (164, 0.0, 0)

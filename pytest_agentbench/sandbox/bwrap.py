@@ -104,6 +104,8 @@ def command(argv: list[str], workspace: Path, env: dict[str, str], binds: list[s
     cmd += ["--proc", "/proc", "--dev", "/dev",
             "--perms", "1777", "--size", str(TMPFS_BYTES), "--tmpfs", "/tmp",
             "--perms", "1777", "--size", str(TMPFS_BYTES), "--tmpfs", "/dev/shm"]
+    # The workspace first: a prefix that lives under the same path (a venv in /work/...) is mounted over it.
+    cmd += ["--bind", str(workspace), WORKDIR]
     made = set()
     for prefix in [*binds, *(dst for _, dst in ro_binds)]:
         for parent in _parents(prefix):
@@ -114,7 +116,7 @@ def command(argv: list[str], workspace: Path, env: dict[str, str], binds: list[s
         cmd += ["--ro-bind", prefix, prefix]
     for src, dst in ro_binds:
         cmd += ["--ro-bind", src, dst]
-    cmd += ["--bind", str(workspace), WORKDIR, "--chdir", WORKDIR, "--clearenv"]
+    cmd += ["--chdir", WORKDIR, "--clearenv"]
     for key, value in env.items():
         cmd += ["--setenv", key, value]
     if root:  # no user namespace: drop every capability but the three setpriv needs to give up root
