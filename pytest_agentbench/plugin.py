@@ -11,7 +11,7 @@ from .sandbox import KINDS
 from .tasks import Suite, suite_by_name
 
 pytest_plugins = ("pytest_agentbench.fixtures",)
-BUILTIN_SUITES = ("humaneval",)
+BUILTIN_SUITES = ("humaneval", "humanevalfix")
 
 
 def pytest_addhooks(pluginmanager):
@@ -43,6 +43,13 @@ def pytest_addoption(parser):
                 help="memory limit per sandbox run (default 1024)")
     g.addoption("--sandbox-cpus", dest="agentbench_sandbox_cpus", type=float, default=1.0, metavar="N",
                 help="CPU limit of the docker sandbox (default 1.0; the process sandbox limits CPU time instead)")
+    g.addoption("--iters", dest="agentbench_iters", type=int, default=0, metavar="N",
+                help="extra propose/execute/reflect rounds of the repair agent (default 0: one attempt, pass@1)")
+    g.addoption("--humanevalfix-path", dest="humanevalfix_path", default=None, metavar="PATH",
+                help="HumanEvalFix data as JSONL or parquet (default: datasets' bigcode/humanevalpack, python)")
+    g.addoption("--humanevalfix-feedback", dest="humanevalfix_feedback", default="example",
+                choices=("example", "hidden"),
+                help="tests shown to the repair agent between rounds (default example: pass@1 stays honest)")
     g.addoption("--agentbench-json", dest="agentbench_json", default=".agentbench/report.json", metavar="PATH",
                 help="report path; per-sample records go beside it as .jsonl")
     g.addoption("--agentbench-baseline", dest="agentbench_baseline", default=None, metavar="PATH",
@@ -92,16 +99,18 @@ def pytest_collection_finish(session):
             raise pytest.UsageError(f"agentbench: {exc}") from None
 
 
-def _suite_of(marker) -> Suite:
+def _suite_of(marker, config) -> Suite:
     target = marker.args[0] if marker.args else marker.kwargs.get("suite")
     if isinstance(target, Suite):
         return target
-    if isinstance(target, type) and issubclass(target, Suite):
-        return target()
-    found = suite_by_name(target) if isinstance(target, str) else None
-    if found is None:
+    cls = target if isinstance(target, type) and issubclass(target, Suite) else \
+        suite_by_name(target) if isinstance(target, str) else None
+    if cls is None:
         raise pytest.UsageError(f"agentbench: unknown suite {target!r} in @pytest.mark.agentbench")
-    return found()
+    try:
+        return cls.from_options(config.getoption)
+    except ValueError as exc:
+        raise pytest.UsageError(f"agentbench: suite {cls.name}: {exc}") from None
 
 
 def pytest_generate_tests(metafunc):
@@ -109,7 +118,7 @@ def pytest_generate_tests(metafunc):
     if marker is None or CASE_ARG not in metafunc.fixturenames:
         return
     bench = metafunc.config.stash[SESSION_KEY]
-    suite = _suite_of(marker)
+    suite = _suite_of(marker, metafunc.config)
     for name in (suite.name, *suite.markers):  # so -m works without a warning for third-party suites
         metafunc.config.addinivalue_line("markers", f"{name}: items of the {suite.name} suite")
     try:

@@ -50,6 +50,15 @@ class Suite(ABC):
     #: the suite's code needs installed packages (read-only) in the sandbox, e.g. sympy
     sandbox_site_packages: bool = False
 
+    @classmethod
+    def from_options(cls, option) -> "Suite":
+        """Build the suite from command-line options (`option(dest)` reads one); for suites named in a marker."""
+        return cls()
+
+    def settings(self) -> dict:
+        """Suite options that change results: part of a sample's configuration (resume) and the report."""
+        return {}
+
     @abstractmethod
     def load(self) -> list[Task]:
         """Return the tasks, in a stable order (xdist needs every worker to see the same items)."""

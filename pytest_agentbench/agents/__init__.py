@@ -1,0 +1,1 @@
+"""Agents: the only place where a model and code meet (backend + sandbox + tools -> Outcome)."""

@@ -1,0 +1,112 @@
+"""A plain ReAct repair loop: propose -> execute -> reflect, up to `iters` extra rounds.
+
+Readable on purpose (no agent framework): each round the model proposes a full function; the tool
+`run_python_with_tests` runs it against the feedback tests in the sandbox; a failure is fed back and the
+model tries again. The final proposal is graded by the hidden tests. Every round's timings and tokens
+are kept for the report.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..backends.base import Request
+from ..outcome import Outcome, Status
+
+
+@dataclass
+class ToolResult:
+    passed: bool
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    status: str
+    reason: str
+
+
+def run_python_with_tests(sandbox, program: str, timeout: float) -> ToolResult:
+    """The execute tool: run a candidate plus tests in the sandbox, report pass/fail and output tails."""
+    run = sandbox.run_python(program, timeout=timeout)
+    status, reason = run.verdict
+    return ToolResult(passed=status == "passed", exit_code=run.result.exit_code, stdout=run.stdout[-1500:],
+                      stderr=run.result.stderr[-1500:], status=status, reason=reason)
+
+
+@dataclass
+class Round:
+    propose_s: float = 0.0
+    execute_s: float = 0.0
+    reflect_s: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    feedback: str = ""        # status of the feedback tests ("" when they were not run)
+
+    def as_dict(self) -> dict:
+        return {k: round(v, 6) if isinstance(v, float) else v for k, v in self.__dict__.items()}
+
+
+@dataclass
+class RepairLoop:
+    """`program(reply, continues_prompt)` turns a reply into a runnable program for given tests (None: no code)."""
+
+    request: Callable[[list[dict]], Request]
+    program: Callable[[str, bool, str], str | None]
+    feedback_tests: str
+    hidden_tests: str
+    timeout: float
+    iters: int = 0
+    rounds: list[Round] = field(default_factory=list)
+
+    def run(self, backend, sandbox, messages: list[dict]) -> Outcome:
+        for n in range(self.iters + 1):
+            rnd = Round()
+            self.rounds.append(rnd)
+            started = time.perf_counter()
+            reply = backend.generate(self.request(messages))
+            rnd.propose_s = time.perf_counter() - started
+            rnd.prompt_tokens, rnd.completion_tokens = reply.prompt_tokens, reply.completion_tokens
+            if n == self.iters:
+                break  # no round left: the hidden tests decide
+            candidate = self.program(reply.text, reply.continues_prompt, self.feedback_tests)
+            if candidate is None:
+                rnd.feedback = "unparsable"
+                feedback = NO_CODE
+            else:
+                started = time.perf_counter()
+                result = run_python_with_tests(sandbox, candidate, self.timeout)
+                rnd.execute_s = time.perf_counter() - started
+                rnd.feedback = result.status
+                if result.passed:
+                    break  # the agent is done; the hidden tests still grade it
+                feedback = _failure_message(result)
+            started = time.perf_counter()
+            messages = messages + [{"role": "assistant", "content": reply.text}, {"role": "user", "content": feedback}]
+            rnd.reflect_s = time.perf_counter() - started
+        return self._grade(sandbox, reply)
+
+    def _grade(self, sandbox, reply) -> Outcome:
+        outcome = Outcome(Status.UNPARSABLE, reason="no code found in the reply", completion=reply.text,
+                          model_s=sum(r.propose_s for r in self.rounds),
+                          prompt_tokens=sum(r.prompt_tokens for r in self.rounds),
+                          completion_tokens=sum(r.completion_tokens for r in self.rounds),
+                          extra={"iterations": [r.as_dict() for r in self.rounds]})
+        program = self.program(reply.text, reply.continues_prompt, self.hidden_tests)
+        if program is None:
+            return outcome
+        started = time.perf_counter()
+        result = run_python_with_tests(sandbox, program, self.timeout)
+        outcome.sandbox_s = time.perf_counter() - started + sum(r.execute_s for r in self.rounds)
+        outcome.status, outcome.reason = Status(result.status), result.reason
+        outcome.program, outcome.stdout, outcome.stderr = program, result.stdout, result.stderr
+        return outcome
+
+
+NO_CODE = "I could not find a Python code block with the full function in your reply. Reply with it in one ```python block."
+
+
+def _failure_message(result: ToolResult) -> str:
+    detail = (result.stderr or result.stdout).strip()[-1200:]
+    return (f"I ran your function against the tests: {result.status} ({result.reason}).\n"
+            f"```\n{detail}\n```\n"
+            "Think about what went wrong, then reply with the complete corrected function in one ```python block.")

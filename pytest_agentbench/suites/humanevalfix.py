@@ -1,0 +1,142 @@
+"""HumanEvalFix (the Python split of HumanEvalPack): repair a buggy function so its tests pass.
+
+Data: `--humanevalfix-path PATH` (JSONL read directly; parquet through `datasets`) or, by default,
+`datasets.load_dataset("bigcode/humanevalpack", "python")`. Offline with no cached copy, the suite's items
+are skipped with a line saying how to stage the data; the other suites still run.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import socket
+from pathlib import Path
+
+from ..agents.react import RepairLoop
+from ..backends.base import Request
+from ..outcome import Outcome
+from ..tasks import Params, Suite, Task, register_suite, sha256_file
+from ..timeouts import time_limit
+from .humaneval import build_program, read_rows
+
+HUB_ID, HUB_CONFIG = "bigcode/humanevalpack", "python"
+REQUIRED = ("task_id", "prompt", "buggy_solution", "canonical_solution", "entry_point", "test", "example_test")
+INSTRUCTION = ("Fix the bug in the following Python function `{entry}`. Keep its name and signature. "
+               "Reply with the complete corrected function, including the imports it needs, in a single "
+               "```python code block.\n\n```python\n{prompt}{buggy}```")
+STAGE_HINT = (f"HumanEvalFix data unavailable here ({{why}}): pass --humanevalfix-path PATH to a JSONL or parquet "
+              f"copy, or run once with network access so `datasets` caches {HUB_ID}")
+
+
+@register_suite
+class HumanEvalFix(Suite):
+    name = "humanevalfix"
+
+    def __init__(self, path: str | Path | None = None, iters: int = 0, feedback: str = "example"):
+        if feedback not in ("example", "hidden"):
+            raise ValueError(f"feedback must be 'example' or 'hidden', got {feedback!r}")
+        self.path = Path(path).expanduser() if path else None
+        self.iters = iters
+        self.feedback = feedback
+        self._unavailable: str | None = None
+
+    @classmethod
+    def from_options(cls, option) -> "HumanEvalFix":
+        return cls(path=option("humanevalfix_path"), iters=option("agentbench_iters"),
+                   feedback=option("humanevalfix_feedback"))
+
+    def settings(self) -> dict:
+        return {"iters": self.iters, "feedback": self.feedback}
+
+    # -- data ------------------------------------------------------------------------------------
+    def load(self) -> list[Task]:
+        try:
+            rows = self._rows()
+        except (OSError, ConnectionError, ValueError) as exc:
+            self._unavailable = STAGE_HINT.format(why=f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}")
+            return [Task(id=f"{self.name}-data", prompt="")]
+        return [row if isinstance(row, Task) else _task(row) for row in rows]
+
+    def _rows(self) -> list:
+        if self.path is not None and self.path.suffix in (".jsonl", ".json", ".gz"):
+            if not self.path.is_file():
+                raise FileNotFoundError(f"no such file: {self.path}")
+            return read_rows(self.path, REQUIRED)
+        return [_checked(dict(row), n) for n, row in enumerate(self._dataset(), 1)]
+
+    def _dataset(self):
+        if self.path is not None:
+            import datasets
+
+            return datasets.load_dataset("parquet", data_files=str(self.path), split="train")
+        if not _hub_reachable():
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")  # use a cached copy if there is one; fail fast if not
+            os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+        import datasets
+
+        try:
+            return datasets.load_dataset(HUB_ID, HUB_CONFIG, split="test")
+        except Exception as exc:  # datasets raises many kinds; all mean "not here"
+            raise ConnectionError(str(exc)) from exc
+
+    def skip_reason(self) -> str | None:
+        return self._unavailable
+
+    @functools.lru_cache(maxsize=1)
+    def dataset_sha256(self) -> str | None:
+        if self.path is not None and self.path.is_file():
+            return sha256_file(self.path)
+        return None if self._unavailable else f"hub:{HUB_ID}/{HUB_CONFIG}"
+
+    # -- the agent -------------------------------------------------------------------------------
+    def evaluate(self, task: Task, backend, sandbox, params: Params, sample: int) -> Outcome:
+        data = task.data
+        feedback_tests = data["example_test"] if self.feedback == "example" else data["test"]
+        hidden = build_program(task.prompt, task.reference, True, data["entry_point"], data["test"], call_check=False)
+        limit = time_limit(task.id, hidden, sandbox, params.task_timeout, suite=self.name,
+                           dataset_sha=self.dataset_sha256(), sandbox_kind=sandbox.kind)
+
+        def request(messages: list[dict]) -> Request:
+            return Request(messages=messages, temperature=params.temperature, max_new_tokens=params.max_new_tokens,
+                           seed=params.seed, task_id=task.id, sample=sample, reference=task.reference,
+                           reference_continues_prompt=True)
+
+        def program(reply: str, continues: bool, tests: str) -> str | None:
+            return build_program(task.prompt, reply, continues, data["entry_point"], tests, call_check=False)
+
+        loop = RepairLoop(request=request, program=program, feedback_tests=feedback_tests, hidden_tests=data["test"],
+                          timeout=limit, iters=self.iters)
+        prompt = INSTRUCTION.format(entry=data["entry_point"], prompt=task.prompt, buggy=data["buggy_solution"])
+        outcome = loop.run(backend, sandbox, [{"role": "user", "content": prompt}])
+        outcome.extra["time_limit_s"] = round(limit, 3)
+        return outcome
+
+
+def _task(row: dict) -> Task:
+    return Task(id=row["task_id"], prompt=row["prompt"], reference=row["canonical_solution"],
+                reference_continues_prompt=True,
+                data={k: row[k] for k in ("buggy_solution", "entry_point", "test", "example_test")})
+
+
+def _checked(row: dict, n: int) -> dict | Task:
+    missing = [k for k in REQUIRED if not isinstance(row.get(k), str)]
+    if missing:
+        rid = row.get("task_id") if isinstance(row.get("task_id"), str) else f"row {n}"
+        return Task(id=rid, prompt="", problem=f"dataset row {rid} is missing {', '.join(missing)}")
+    return row
+
+
+def _hub_reachable() -> bool:
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        return False
+    try:
+        socket.getaddrinfo("huggingface.co", 443)
+        return True
+    except OSError:
+        return False
+
+
+def rows_as_replay(path: Path, field: str) -> str:
+    """JSONL replay rows answering every task with one of its fields (e.g. the buggy code, unchanged)."""
+    rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    return "".join(json.dumps({"task_id": r["task_id"], "completion": r[field]}) + "\n" for r in rows)
