@@ -52,6 +52,12 @@ def pytest_addoption(parser):
                 help="tests shown to the repair agent between rounds (default example: pass@1 stays honest)")
     g.addoption("--agentbench-json", dest="agentbench_json", default=".agentbench/report.json", metavar="PATH",
                 help="report path; per-sample records go beside it as .jsonl")
+    g.addoption("--agentbench-resume", dest="agentbench_resume", action="store_true",
+                help="skip samples already finished in the JSONL beside the report (same model, task, sample "
+                     "and settings); the report covers old and new")
+    g.addoption("--agentbench-plot", dest="agentbench_plot", default=None, metavar="PATH.png",
+                help="also render pass@1, runtime per task and tokens to a PNG (python -m pytest_agentbench.plots "
+                     "redraws it from a JSONL)")
     g.addoption("--agentbench-baseline", dest="agentbench_baseline", default=None, metavar="PATH",
                 help="an earlier report.json to gate pass@1 against")
     g.addoption("--agentbench-max-drop", dest="agentbench_max_drop", type=float, default=None, metavar="X",
@@ -85,6 +91,8 @@ def pytest_report_header(config):
     bench = config.stash[SESSION_KEY]
     models = ", ".join(m.name for m in bench.models)
     lines = [f"agentbench: model {models}; samples {bench.samples}; sandbox {bench.sandbox_kind}; report {bench.json_path}"]
+    if config.option.agentbench_resume:
+        lines.append(f"agentbench: resuming: {len(bench.resumed)} sample(s) already done in {bench.jsonl_path}")
     if bench.sandbox_kind == "unconfined":
         lines.append("agentbench: WARNING --sandbox unconfined: model-written code runs with your privileges")
     return lines
@@ -144,6 +152,12 @@ def pytest_collection_modifyitems(config, items):
         if dropped:
             config.hook.pytest_deselected(items=dropped)
             items[:] = kept
+    bench = config.stash[SESSION_KEY]
+    if bench.resumed:
+        done = [item for item in items if case_of(item) and bench.is_done(case_of(item))]
+        if done:
+            config.hook.pytest_deselected(items=done)
+            items[:] = [item for item in items if item not in set(done)]
 
 
 @pytest.hookimpl(wrapper=True)
@@ -184,6 +198,7 @@ class ControllerHooks:
         tr.write_sep("=", "agentbench")
         for line in summary_lines(self.report["results"]):
             tr.write_line(line)
-        tr.write_line(f"report: {self.bench.json_path}  samples: {self.report['samples_file']}")
+        tr.write_line(f"report: {self.bench.json_path}  samples: {self.report['samples_file']}"
+                      + (f"  plot: {self.bench.plot_path}" if self.bench.plot_path else ""))
         for line in self.report["gate"]["lines"]:
             tr.write_line(f"gate: {line}", red=line.startswith("FAIL"), green=line.startswith("PASS"))

@@ -114,12 +114,17 @@ def judge(results: list[dict], gate: GateConfig, harness_errors: int) -> dict[st
 
 # -- storage -------------------------------------------------------------------------------------
 class RecordLog:
-    """Append-only JSONL, flushed per sample: a killed run keeps every sample it finished."""
+    """Append-only JSONL, flushed per sample: a killed run keeps every sample it finished.
 
-    def __init__(self, path: Path):
+    Starts empty, or with `records` (a resumed run), written atomically before anything is appended."""
+
+    def __init__(self, path: Path, records: list[dict] = ()):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._f = open(path, "w", encoding="utf-8")
+        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+        tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in records), encoding="utf-8")
+        os.replace(tmp, path)
+        self._f = open(path, "a", encoding="utf-8")
 
     def append(self, record: dict) -> None:
         self._f.write(json.dumps(record, sort_keys=True) + "\n")
@@ -127,6 +132,46 @@ class RecordLog:
 
     def close(self) -> None:
         self._f.close()
+
+
+def read_records(path: Path) -> list[dict]:
+    """Records of a JSONL; a line cut short by a killed run is skipped."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    records = []
+    for line in lines:
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(rec, dict) and {"model", "suite", "task", "sample"} <= set(rec):
+            records.append(rec)
+    return records
+
+
+def resume_key(rec: dict) -> tuple:
+    return (rec["model"], rec["suite"], rec["task"], rec["sample"], rec.get("config_sha"))
+
+
+def records_frame(path_or_records) -> "pandas.DataFrame":  # noqa: F821
+    """A run's samples as a pandas DataFrame, one row per sample.
+
+    Takes the JSONL path (or the list of records). Columns: model, suite, task, sample, status, passed,
+    reason, wall_s, model_s, sandbox_s, prompt_tokens, completion_tokens, iterations (rounds of an agent),
+    and the rest of each record as it is. Example: `records_frame(".agentbench/report.jsonl")
+    .groupby(["model", "suite"]).passed.mean()`.
+    """
+    import pandas as pd
+
+    records = read_records(path_or_records) if isinstance(path_or_records, (str, Path)) else list(path_or_records)
+    frame = pd.DataFrame.from_records(sorted(records, key=record_key))
+    if frame.empty:
+        return frame
+    frame["passed"] = frame["status"] == Status.PASSED.value
+    frame["iterations"] = [len((e or {}).get("iterations", [])) or 1 for e in frame.get("extra", [{}] * len(frame))]
+    return frame
 
 
 def write_json(path: Path, doc: dict) -> None:

@@ -2,6 +2,8 @@
 backends, suites' tasks, and, on the controller, the records and the report."""
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from dataclasses import asdict
 from datetime import datetime, timezone
@@ -13,7 +15,8 @@ from .errors import AgentbenchError, HarnessError, one_line
 from .items import Case
 from .models import ModelSpec, default_models_file, load_models_file, resolve
 from .outcome import Outcome, Status
-from .report import GateConfig, RecordLog, aggregate, judge, load_baseline, record_key, write_json, SCHEMA
+from .report import (SCHEMA, GateConfig, RecordLog, aggregate, judge, load_baseline, read_records, record_key,
+                     resume_key, write_json)
 from .sandbox import Sandbox, SandboxLimits, make_sandbox
 from .tasks import Params, Suite, Task
 from . import provenance
@@ -56,6 +59,24 @@ class AgentbenchSession:
         self._seen: set[tuple] = set()
         self._log: RecordLog | None = None
         self.started = datetime.now(timezone.utc)
+        self.plot_path = self.invocation_dir / opt.agentbench_plot if opt.agentbench_plot else None
+        self.resumed: set[tuple] = set()
+        if opt.agentbench_resume:
+            self._resume()
+
+    def _resume(self) -> None:
+        """Keep the finished samples of an earlier run of this JSONL; their items are deselected.
+
+        The controller rewrites the file with just those records (a half-written last line from a killed run
+        is dropped) before xdist workers start, so every worker reads the same set.
+        """
+        kept = [r for r in read_records(self.jsonl_path) if r.get("status") != Status.INFRA.value]
+        self.resumed = {resume_key(r) for r in kept}
+        if self.is_controller:
+            self._log = RecordLog(self.jsonl_path, records=kept)
+            for rec in kept:
+                self._seen.add(resume_key(rec)[:4])
+                self.records.append(rec)
 
     def _gate(self, opt) -> GateConfig:
         baseline = None
@@ -149,11 +170,22 @@ class AgentbenchSession:
             record["backend_info"] = info
         return outcome, record
 
+    def config_sha(self, case: Case) -> str:
+        """What decides a sample's result besides its identity: model spec, parameters, suite settings, data."""
+        params = self.params_for(case.model).for_sample(case.sample)
+        blob = json.dumps([case.model.to_dict(), asdict(params), case.suite.settings(),
+                           self.dataset_sha256(case.suite)], sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def is_done(self, case: Case) -> bool:
+        return bool(self.resumed) and (*case.key(), self.config_sha(case)) in self.resumed
+
     def record(self, case: Case, fields: dict[str, Any], wall_s: float, params: Params | None = None) -> dict:
         params = params or self.params_for(case.model).for_sample(case.sample)
         fields.pop("program", None)
         rec = {"model": case.model.name, "suite": case.suite.name, "task": case.task.id, "sample": case.sample,
                **fields, "wall_s": round(wall_s, 6), "params": asdict(params),
+               "suite_settings": case.suite.settings(), "config_sha": self.config_sha(case),
                "dataset_sha256": self.dataset_sha256(case.suite)}
         for key in ("model_s", "sandbox_s"):
             rec[key] = round(rec.get(key, 0.0), 6)
@@ -192,6 +224,10 @@ class AgentbenchSession:
                   "samples_file": str(self.jsonl_path)}
         self.config.hook.pytest_agentbench_report(report=report, config=self.config)
         write_json(self.json_path, report)
+        if self.plot_path is not None and self.records:
+            from .plots import plot_records
+
+            plot_records(self.records, self.plot_path)
         if exitstatus in (0, 1) and (self.gate.active or harness_errors):
             exitstatus = 0 if verdict["ok"] else 1
         return report, exitstatus
