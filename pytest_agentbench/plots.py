@@ -43,7 +43,11 @@ def plot_records(records, path: Path) -> Path:
     ax = axes[1]
     data = [per_task.loc[g]["wall_s"].values for g in groups]
     ax.boxplot(data, showfliers=True)
-    ax.set_yscale("log")
+    low, high = per_task["wall_s"].min(), per_task["wall_s"].max()
+    if low > 0 and high / low > 20:  # milliseconds next to minutes: only a log axis shows both
+        ax.set_yscale("log")
+    else:
+        ax.set_ylim(bottom=0, top=high * 1.1 or 1.0)
     ax.set_ylabel("seconds per task (wall, mean of samples)")
     ax.set_title("runtime per task")
 

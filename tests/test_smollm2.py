@@ -58,3 +58,28 @@ def test_humaneval(outcome):
         assert rec["status"] in {"passed", "failed", "error", "timeout", "unparsable"}
         assert rec["completion_tokens"] > 0 and isinstance(rec["completion"], str)
         assert rec["params"]["max_new_tokens"] == 96
+
+
+def test_real_model_repairs_two_tasks_with_report_and_plot(pytester, monkeypatch, humanevalfix_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    pytester.makefile(".yaml", models=MODELS)
+    pytester.makepyfile(test_fix="""
+import pytest
+from pytest_agentbench.suites.humanevalfix import HumanEvalFix
+
+@pytest.mark.agentbench(suite=HumanEvalFix)
+def test_humanevalfix(outcome):
+    outcome.check()
+""")
+    result = pytester.runpytest_subprocess("--model", "smollm2-135m", "-k", "Python/0 or Python/1", "--iters", "1",
+                                           "--humanevalfix-path", str(humanevalfix_path), "--max-new-tokens", "128",
+                                           "--agentbench-plot", "plot.png", "-p", "no:cacheprovider")
+    assert result.ret in (0, 1), result.stdout.str()[-3000:]
+    (res,) = read_report(pytester)["results"]
+    assert (res["suite"], res["tasks"], res["outcomes"]["infra"]) == ("humanevalfix", 2, 0)
+    assert res["tokens"]["completion"]["total"] > 0
+    for rec in read_records(pytester):
+        rounds = rec["extra"]["iterations"]
+        assert 1 <= len(rounds) <= 2 and all(r["completion_tokens"] > 0 and r["propose_s"] > 0 for r in rounds)
+        assert rec["prompt_tokens"] == sum(r["prompt_tokens"] for r in rounds)
+    assert (pytester.path / "plot.png").read_bytes()[:4] == b"\x89PNG"
