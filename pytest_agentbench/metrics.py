@@ -36,3 +36,27 @@ def describe(values: Sequence[float]) -> dict[str, float]:
         return {"mean": 0.0, "p50": 0.0, "p95": 0.0}
     return {"mean": round(sum(values) / len(values), 4), "p50": round(percentile(values, 50), 4),
             "p95": round(percentile(values, 95), 4)}
+
+
+def confusion(pairs: Sequence[tuple[str, str]], truths: Sequence[str], predictions: Sequence[str]) -> dict:
+    """Confusion matrix of (truth, predicted) pairs: rows follow `truths`, columns `predictions`."""
+    index = {(t, p): 0 for t in truths for p in predictions}
+    for t, p in pairs:
+        index[(t, p)] = index.get((t, p), 0) + 1
+    return {"rows_truth": list(truths), "columns_predicted": list(predictions),
+            "matrix": [[index[(t, p)] for p in predictions] for t in truths]}
+
+
+def per_class(pairs: Sequence[tuple[str, str]], classes: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Precision, recall, F1 and support per class; 0.0 where a ratio has nothing to divide by."""
+    out = {}
+    for c in classes:
+        tp = sum(1 for t, p in pairs if t == c and p == c)
+        predicted = sum(1 for _, p in pairs if p == c)
+        actual = sum(1 for t, _ in pairs if t == c)
+        precision = tp / predicted if predicted else 0.0
+        recall = tp / actual if actual else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        out[c] = {"precision": round(precision, 6), "recall": round(recall, 6), "f1": round(f1, 6),
+                  "support": actual, "predicted": predicted}
+    return out

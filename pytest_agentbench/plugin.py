@@ -11,7 +11,7 @@ from .sandbox import KINDS
 from .tasks import Suite, suite_by_name
 
 pytest_plugins = ("pytest_agentbench.fixtures",)
-BUILTIN_SUITES = ("humaneval", "humanevalfix")
+BUILTIN_SUITES = ("humaneval", "humanevalfix", "tool_use")
 
 
 def pytest_addhooks(pluginmanager):
@@ -133,6 +133,8 @@ def pytest_generate_tests(metafunc):
         tasks = bench.tasks(suite)
     except AgentbenchError as exc:
         raise pytest.UsageError(f"agentbench: {exc}") from None
+    for name in sorted({m for task in tasks for m in task.markers} - set(suite.markers)):
+        metafunc.config.addinivalue_line("markers", f"{name}: tasks of the {suite.name} suite")
     metafunc.parametrize(CASE_ARG, params(bench.models, suite, tasks, bench.samples))
 
 
@@ -198,6 +200,12 @@ class ControllerHooks:
         tr.write_sep("=", "agentbench")
         for line in summary_lines(self.report["results"]):
             tr.write_line(line)
+        for r in self.report["results"]:
+            overall = r.get("metrics", {}).get("overall")
+            if overall and "tool_selection_accuracy" in overall:
+                tr.write_line(f"{r['model']}/{r['suite']}: correctness {overall['correctness']:.3f}, tool selection "
+                              f"{overall['tool_selection_accuracy']:.3f}, tool calls/task "
+                              f"{overall['tool_calls_per_task']:.2f}, unnecessary calls {overall['unnecessary_tool_calls']}")
         tr.write_line(f"report: {self.bench.json_path}  samples: {self.report['samples_file']}"
                       + (f"  plot: {self.bench.plot_path}" if self.bench.plot_path else ""))
         for line in self.report["gate"]["lines"]:

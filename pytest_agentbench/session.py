@@ -18,7 +18,7 @@ from .outcome import Outcome, Status
 from .report import (SCHEMA, GateConfig, RecordLog, aggregate, judge, load_baseline, read_records, record_key,
                      resume_key, write_json)
 from .sandbox import Sandbox, SandboxLimits, make_sandbox
-from .tasks import Params, Suite, Task
+from .tasks import Params, Suite, Task, suite_by_name
 from . import provenance
 
 import pytest
@@ -217,6 +217,13 @@ class AgentbenchSession:
         if not self.records and not self.gate.active:
             return None, exitstatus
         results = aggregate(self.records)
+        for result in results:
+            cls = suite_by_name(result["suite"])
+            if cls is not None:
+                mine = [r for r in self.records if (r["model"], r["suite"]) == (result["model"], result["suite"])]
+                extra = cls.summarize(mine)
+                if extra:
+                    result["metrics"] = extra
         harness_errors = sum(1 for r in self.records if r["status"] == Status.INFRA.value)
         verdict = judge(results, self.gate, harness_errors)
         report = {"schema": SCHEMA, "created_utc": self.started.isoformat(timespec="seconds"),

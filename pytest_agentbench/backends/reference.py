@@ -7,7 +7,9 @@ from .base import Backend, Completion, Request
 
 class ReferenceBackend(Backend):
     def generate(self, request: Request) -> Completion:
-        if request.reference is None:
+        ref = request.reference
+        if ref is None:
             raise HarnessError(f"task {request.task_id} has no reference solution")
-        return Completion(text=request.reference, continues_prompt=request.reference_continues_prompt,
-                          finish_reason="reference")
+        if isinstance(ref, (list, tuple)):  # a conversation: the reply for this turn
+            ref = ref[min(sum(m["role"] == "assistant" for m in request.messages), len(ref) - 1)]
+        return Completion(text=ref, continues_prompt=request.reference_continues_prompt, finish_reason="reference")

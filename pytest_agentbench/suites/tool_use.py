@@ -1,0 +1,185 @@
+"""Tool use: when should a code model call a tool? Answer correctness and tool-selection accuracy.
+
+Data: benchmarks/data/tool_use.jsonl (made by benchmarks/data/make_tool_use.py). The agent is the
+THOUGHT / TOOL_CALL / FINAL loop with two tools, `code_executor` and `symbolic_math`, both run in the
+sandbox; answering directly is the third choice ("no_call"). An item passes when the final answer is
+right (multi-step tasks also need the tool at least `min_tool_calls` times).
+"""
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections import defaultdict
+from pathlib import Path
+
+from ..agents.toolloop import run_tool_loop
+from ..backends.base import Request
+from ..metrics import confusion, per_class
+from ..outcome import Outcome, Status
+from ..tasks import Params, Suite, Task, register_suite, sha256_file
+from ..tools import describe, tool_use_tools
+
+REQUIRED = ("id", "prompt", "category", "difficulty", "optimal_tool", "alternative_tools", "reasoning",
+            "ground_truth_output", "answer_type")
+CATEGORIES = ("pure_reasoning", "execution", "symbolic", "ambiguous", "multi_step")
+DIFFICULTIES = ("easy", "intermediate", "complex")
+CHOICES = ("code_executor", "symbolic_math", "no_call")
+SYSTEM = """You solve problems, either directly or with one tool call at a time. Tools:
+{tools}
+Reply in this format, nothing else:
+THOUGHT: <your reasoning, optional>
+then exactly one of
+TOOL_CALL: {{"tool": "<tool name>", "args": {{...}}}}
+FINAL: <the answer only>
+After a TOOL_CALL you get an OBSERVATION with the tool's output. Answer directly when no tool is needed."""
+
+SYMPY_EQUAL = """\
+import json
+import sympy as sp
+a = json.load(open("answer.json"))
+x = sp.Symbol("x")
+try:
+    same = sp.simplify(sp.sympify(a["got"]) - sp.sympify(a["want"])) == 0
+except Exception:
+    same = False
+assert same, "not equivalent"
+"""
+
+
+def label(tool: str) -> str:
+    return "no_call" if tool in ("none", "", None) else tool
+
+
+@register_suite
+class ToolUse(Suite):
+    name = "tool_use"
+    markers = CATEGORIES + DIFFICULTIES
+    sandbox_site_packages = True  # sympy, read-only
+
+    def __init__(self, path: str | Path, max_steps: int = 5):
+        self.path = Path(path)
+        self.max_steps = max_steps
+        self.tools = tool_use_tools()
+
+    def settings(self) -> dict:
+        return {"max_steps": self.max_steps}
+
+    def load(self) -> list[Task]:
+        tasks = []
+        for n, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), 1):
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                tasks.append(Task(id=f"{self.path.name}:{n}", prompt="", problem=f"line {n} is not JSON ({exc.msg})"))
+                continue
+            missing = [k for k in REQUIRED if k not in row]
+            rid = row.get("id") if isinstance(row.get("id"), str) else f"{self.path.name}:{n}"
+            if missing or row.get("category") not in CATEGORIES or row.get("difficulty") not in DIFFICULTIES:
+                why = f"missing {', '.join(missing)}" if missing else "an unknown category or difficulty"
+                tasks.append(Task(id=rid, prompt="", problem=f"dataset row {rid} has {why}"))
+                continue
+            tasks.append(Task(id=rid, prompt=row["prompt"], reference=tuple(row.get("reference") or ()) or None,
+                              markers=(row["category"], row["difficulty"]),
+                              data={k: row[k] for k in REQUIRED if k not in ("id", "prompt")}
+                              | {"min_tool_calls": row.get("min_tool_calls", 0)}))
+        return tasks
+
+    @functools.lru_cache(maxsize=1)
+    def dataset_sha256(self) -> str:
+        return sha256_file(self.path)
+
+    def evaluate(self, task: Task, backend, sandbox, params: Params, sample: int) -> Outcome:
+        data = task.data
+
+        def request(messages):
+            return Request(messages=messages, temperature=params.temperature, max_new_tokens=params.max_new_tokens,
+                           seed=params.seed, task_id=task.id, sample=sample, reference=task.reference)
+
+        messages = [{"role": "system", "content": SYSTEM.format(tools=describe(self.tools))},
+                    {"role": "user", "content": task.prompt}]
+        trace = run_tool_loop(backend, sandbox, messages, self.tools, request, params.task_timeout, self.max_steps)
+        calls = trace.tool_calls
+        acceptable = {label(data["optimal_tool"]), *map(label, data["alternative_tools"])}
+        extra = {"category": data["category"], "difficulty": data["difficulty"],
+                 "optimal_tool": label(data["optimal_tool"]), "acceptable_tools": sorted(acceptable),
+                 "first_choice": trace.first_choice, "selection_ok": trace.first_choice in acceptable,
+                 "tool_calls": len(calls), "tools_used": [c["tool"] for c in calls],
+                 "tool_s": round(trace.tool_s, 6), "answer": trace.answer, "steps": trace.steps}
+        outcome = Outcome(Status.UNPARSABLE, completion=trace.last_reply, model_s=trace.model_s,
+                          sandbox_s=trace.tool_s, prompt_tokens=trace.prompt_tokens,
+                          completion_tokens=trace.completion_tokens, extra=extra)
+        if trace.answer is None:
+            outcome.reason = trace.unparsable or "no answer"
+            extra["correct"] = False
+            return outcome
+        correct = self._correct(trace.answer, data, sandbox, params.task_timeout)
+        extra["correct"] = correct
+        if not correct:
+            outcome.status, outcome.reason = Status.FAILED, f"answer {trace.answer[:80]!r}, expected {data['ground_truth_output'][:80]!r}"
+        elif len(calls) < data["min_tool_calls"]:
+            outcome.status = Status.FAILED
+            outcome.reason = f"right answer, but {len(calls)} tool call(s); the task needs {data['min_tool_calls']}"
+        else:
+            outcome.status = Status.PASSED
+        return outcome
+
+    def _correct(self, answer: str, data, sandbox, timeout: float) -> bool:
+        want, kind = data["ground_truth_output"], data["answer_type"]
+        if kind == "sympy":  # parsing model output with sympy evaluates it: only inside the sandbox
+            sandbox.write_file("answer.json", json.dumps({"got": answer, "want": want}))
+            return sandbox.run_python(SYMPY_EQUAL, timeout=max(timeout, 20.0)).verdict[0] == "passed"
+        return grade(answer, want, kind)
+
+    @classmethod
+    def summarize(cls, records: list[dict]) -> dict:
+        return tool_metrics(records)
+
+
+def grade(answer: str, want: str, kind: str) -> bool:
+    """Host-side grading of plain answers: exact value, normalized string, or a multiple-choice letter."""
+    if kind == "choice":
+        found = re.match(r"\W*([A-D])\b", answer.strip(), re.I)
+        return bool(found) and found.group(1).upper() == want.upper()
+    norm = normalize(answer)
+    if kind == "exact":
+        try:
+            return float(norm.replace(",", "").replace(" ", "")) == float(want)
+        except ValueError:
+            return norm == normalize(want)
+    return norm == normalize(want)
+
+
+def normalize(text: str) -> str:
+    return re.sub(r"\s+", " ", text.strip().strip("`").strip().rstrip(".").strip()).lower()
+
+
+def tool_metrics(records: list[dict]) -> dict:
+    """Correctness, tool-selection accuracy, per-tool precision/recall/F1 and the confusion matrix."""
+    rows = [r for r in records if r.get("extra", {}).get("category")]
+
+    def block(group: list[dict]) -> dict:
+        n = len(group)
+        ex = [r["extra"] for r in group]
+        return {"tasks": n,
+                "correctness": round(sum(r["status"] == "passed" for r in group) / n, 6) if n else 0.0,
+                "tool_selection_accuracy": round(sum(e["selection_ok"] for e in ex) / n, 6) if n else 0.0,
+                "unnecessary_tool_calls": sum(e["tool_calls"] for e in ex if e["acceptable_tools"] == ["no_call"]),
+                "tool_calls_per_task": round(sum(e["tool_calls"] for e in ex) / n, 4) if n else 0.0,
+                "latency_s": {"model": round(sum(r["model_s"] for r in group) / n, 6) if n else 0.0,
+                              "tool": round(sum(e["tool_s"] for e in ex) / n, 6) if n else 0.0},
+                "tokens_per_task": {k: round(sum(r[f"{k}_tokens"] for r in group) / n, 2) if n else 0.0
+                                    for k in ("prompt", "completion")}}
+
+    by = {"category": defaultdict(list), "difficulty": defaultdict(list)}
+    for r in rows:
+        for key in by:
+            by[key][r["extra"][key]].append(r)
+    # For ambiguous tasks an acceptable alternative counts as the right class.
+    pairs = [(e["first_choice"] if e["selection_ok"] else e["optimal_tool"], e["first_choice"])
+             for e in (r["extra"] for r in rows)]
+    return {"overall": block(rows),
+            "by_category": {c: block(by["category"][c]) for c in CATEGORIES if by["category"][c]},
+            "by_difficulty": {d: block(by["difficulty"][d]) for d in DIFFICULTIES if by["difficulty"][d]},
+            "per_tool": per_class(pairs, CHOICES),
+            "confusion_matrix": confusion(pairs, CHOICES, (*CHOICES, "unparsable"))}
