@@ -83,3 +83,33 @@ def test_humanevalfix(outcome):
         assert 1 <= len(rounds) <= 2 and all(r["completion_tokens"] > 0 and r["propose_s"] > 0 for r in rounds)
         assert rec["prompt_tokens"] == sum(r["prompt_tokens"] for r in rounds)
     assert (pytester.path / "plot.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_real_model_on_tool_use_tasks_reports_tool_metrics(pytester, monkeypatch):
+    from pathlib import Path
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    data = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "tool_use.jsonl"
+    pytester.makefile(".yaml", models=MODELS)
+    pytester.makepyfile(test_tu=f"""
+import pytest
+from pytest_agentbench.suites.tool_use import ToolUse
+
+@pytest.mark.agentbench(ToolUse({str(data)!r}))
+def test_tool_use(outcome):
+    outcome.check()
+""")
+    ids = ["pure_reasoning/000", "execution/000", "symbolic/002", "ambiguous/001"]
+    result = pytester.runpytest_subprocess("--model", "smollm2-135m", "--max-new-tokens", "96", "-p", "no:cacheprovider",
+                                           "-k", " or ".join(f"tool_use/{i}" for i in ids))
+    assert result.ret in (0, 1), result.stdout.str()[-3000:]
+    (res,) = read_report(pytester)["results"]
+    assert res["tasks"] == 4 and res["outcomes"]["infra"] == 0
+    metrics = res["metrics"]
+    assert metrics["overall"]["tasks"] == 4
+    assert 0.0 <= metrics["overall"]["tool_selection_accuracy"] <= 1.0
+    assert sum(map(sum, metrics["confusion_matrix"]["matrix"])) == 4
+    assert set(metrics["per_tool"]) == {"code_executor", "symbolic_math", "no_call"}
+    for rec in read_records(pytester):
+        assert rec["extra"]["first_choice"] in {"code_executor", "symbolic_math", "no_call", "unparsable"}
+        assert rec["completion_tokens"] > 0

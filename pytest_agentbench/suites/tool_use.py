@@ -54,7 +54,6 @@ def label(tool: str) -> str:
 @register_suite
 class ToolUse(Suite):
     name = "tool_use"
-    markers = CATEGORIES + DIFFICULTIES
     sandbox_site_packages = True  # sympy, read-only
 
     def __init__(self, path: str | Path, max_steps: int = 5):
