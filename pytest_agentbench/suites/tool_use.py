@@ -17,7 +17,7 @@ from ..agents.toolloop import run_tool_loop
 from ..backends.base import Request
 from ..metrics import confusion, per_class
 from ..outcome import Outcome, Status
-from ..tasks import Params, Suite, Task, register_suite, sha256_file
+from ..tasks import Params, Suite, Task, jsonl_rows, register_suite, sha256_file
 from ..tools import describe, tool_use_tools
 
 REQUIRED = ("id", "prompt", "category", "difficulty", "optimal_tool", "alternative_tools", "reasoning",
@@ -66,11 +66,9 @@ class ToolUse(Suite):
 
     def load(self) -> list[Task]:
         tasks = []
-        for n, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), 1):
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                tasks.append(Task(id=f"{self.path.name}:{n}", prompt="", problem=f"line {n} is not JSON ({exc.msg})"))
+        for n, row, problem in jsonl_rows(self.path):
+            if row is None:
+                tasks.append(Task(id=f"{self.path.name}:{n}", prompt="", problem=problem))
                 continue
             missing = [k for k in REQUIRED if k not in row]
             rid = row.get("id") if isinstance(row.get("id"), str) else f"{self.path.name}:{n}"
