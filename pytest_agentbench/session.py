@@ -52,7 +52,6 @@ class AgentbenchSession:
         self.jsonl_path = self.json_path.with_suffix(".jsonl")
         self.gate = self._gate(opt)
         self._tasks: dict[int, list[Task]] = {}
-        self._dataset_sha: dict[int, str | None] = {}
         self._backends: dict[str, Backend | HarnessError] = {}
         self._backend_info: dict[str, dict] = {}
         self.records: list[dict] = []
@@ -107,11 +106,6 @@ class AgentbenchSession:
             except (OSError, ValueError) as exc:
                 raise AgentbenchError(f"suite {suite.name!r} cannot load its data: {one_line(exc)}") from exc
         return self._tasks[id(suite)]
-
-    def dataset_sha256(self, suite: Suite) -> str | None:
-        if id(suite) not in self._dataset_sha:
-            self._dataset_sha[id(suite)] = suite.dataset_sha256()
-        return self._dataset_sha[id(suite)]
 
     def backend(self, spec: ModelSpec) -> Backend:
         """Loaded once per process per model; a failed load fails every item of that model fast."""
@@ -174,7 +168,7 @@ class AgentbenchSession:
         """What decides a sample's result besides its identity: model spec, parameters, suite settings, data."""
         params = self.params_for(case.model).for_sample(case.sample)
         blob = json.dumps([case.model.to_dict(), asdict(params), case.suite.settings(),
-                           self.dataset_sha256(case.suite)], sort_keys=True)
+                           case.suite.dataset_sha256()], sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def is_done(self, case: Case) -> bool:
@@ -186,7 +180,7 @@ class AgentbenchSession:
         rec = {"model": case.model.name, "suite": case.suite.name, "task": case.task.id, "sample": case.sample,
                **fields, "wall_s": round(wall_s, 6), "params": asdict(params),
                "suite_settings": case.suite.settings(), "config_sha": self.config_sha(case),
-               "dataset_sha256": self.dataset_sha256(case.suite)}
+               "dataset_sha256": case.suite.dataset_sha256()}
         for key in ("model_s", "sandbox_s"):
             rec[key] = round(rec.get(key, 0.0), 6)
         return rec

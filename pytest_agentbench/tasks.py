@@ -71,7 +71,7 @@ class Suite(ABC):
         """Run the agent on one task and grade it. Raise HarnessError for failures that are not the model's."""
 
     def dataset_sha256(self) -> str | None:
-        """Hash of the data the tasks came from, for the report's provenance."""
+        """Hash of the data the tasks came from, for the report's provenance (called per sample: cache it)."""
         return None
 
     @classmethod
