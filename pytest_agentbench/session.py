@@ -215,7 +215,10 @@ class AgentbenchSession:
             cls = suite_by_name(result["suite"])
             if cls is not None:
                 mine = [r for r in self.records if (r["model"], r["suite"]) == (result["model"], result["suite"])]
-                extra = cls.summarize(mine)
+                try:
+                    extra = cls.summarize(mine)
+                except Exception as exc:  # a suite's metrics bug must not cost the run its report
+                    extra = {"error": one_line(exc)}
                 if extra:
                     result["metrics"] = extra
         harness_errors = sum(1 for r in self.records if r["status"] == Status.INFRA.value)
@@ -229,6 +232,8 @@ class AgentbenchSession:
             from .plots import plot_records
 
             plot_records(self.records, self.plot_path)
+        if exitstatus == 5 and self.resumed:  # everything was already done: answer as the full run would have
+            exitstatus = 0 if all(r["status"] == Status.PASSED.value for r in self.records) else 1
         if exitstatus in (0, 1) and (self.gate.active or harness_errors):
             exitstatus = 0 if verdict["ok"] else 1
         return report, exitstatus
