@@ -3,6 +3,7 @@ solution's runtime here). A slow CPU then does not turn correct code into timeou
 measured once per task, sandbox kind and machine, and cached."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -13,26 +14,39 @@ from .provenance import CACHE_DIR, cpu_name
 FACTOR = 4.0
 
 
+@functools.lru_cache(maxsize=1)
+def _machine() -> str:
+    return hashlib.sha256(f"{cpu_name()}|{os.cpu_count()}".encode()).hexdigest()[:10]
+
+
 def _cache_file(suite: str, dataset_sha: str | None, sandbox_kind: str) -> Path:
-    machine = hashlib.sha256(f"{cpu_name()}|{os.cpu_count()}".encode()).hexdigest()[:10]
-    return CACHE_DIR / "timeouts" / f"{suite}-{(dataset_sha or 'nodata')[:12]}-{sandbox_kind}-{machine}.json"
+    return CACHE_DIR / "timeouts" / f"{suite}-{(dataset_sha or 'nodata')[:12]}-{sandbox_kind}-{_machine()}.json"
+
+
+_LOADED: dict[Path, dict[str, float]] = {}  # read once per process, not once per sample
 
 
 def _load(path: Path) -> dict[str, float]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
+    if path not in _LOADED:
+        try:
+            _LOADED[path] = json.loads(path.read_text())
+        except (OSError, ValueError):
+            _LOADED[path] = {}
+    return _LOADED[path]
 
 
 def _store(path: Path, task_id: str, seconds: float) -> None:
     """Read-merge-replace: racing xdist workers may drop an entry, which is only measured again."""
+    _load(path)[task_id] = round(seconds, 4)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        data = _load(path)
-        data[task_id] = round(seconds, 4)
+        try:
+            on_disk = json.loads(path.read_text())
+        except (OSError, ValueError):
+            on_disk = {}
+        on_disk.update(_LOADED[path])
         tmp = path.with_name(f".{path.name}.{os.getpid()}")
-        tmp.write_text(json.dumps(data, sort_keys=True))
+        tmp.write_text(json.dumps(on_disk, sort_keys=True))
         os.replace(tmp, path)
     except OSError:
         pass
