@@ -1,5 +1,6 @@
 """The sandbox interface and the verdicts it gives (run against every available sandbox)."""
 import os
+import secrets
 import time
 
 import pytest
@@ -56,9 +57,12 @@ def test_output_is_capped_and_the_tail_kept(box):
 
 def test_timeout_kills_children_and_returns_promptly(box):
     start = time.perf_counter()
-    run = box.run_python("import subprocess, time\nsubprocess.Popen(['sleep', '300'])\ntime.sleep(300)\n", timeout=1.0)
+    # a duration no other test uses: parallel workers run the same test against other sandboxes
+    child = f"300.{secrets.randbelow(10**6):06d}"
+    run = box.run_python(f"import subprocess, time\nsubprocess.Popen(['sleep', '{child}'])\ntime.sleep(300)\n",
+                         timeout=1.0)
     assert run.result.timed_out and time.perf_counter() - start < 3.0
-    assert processes_running("sleep 300") == []
+    assert processes_running(f"sleep {child}") == []
 
 
 def test_a_child_holding_the_pipe_does_not_hold_the_run(box):
