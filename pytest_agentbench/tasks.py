@@ -79,6 +79,13 @@ class Suite(ABC):
         """Suite-specific metrics for the report, computed on the controller from one model's records."""
         return None
 
+    def time_limit(self, task_id: str, reference_program: str | None, sandbox, floor: float) -> float:
+        """The task's limit on this machine: max(floor, 4x its reference program's runtime here); see timeouts."""
+        from .timeouts import time_limit
+
+        return time_limit(task_id, reference_program, sandbox, floor, suite=self.name,
+                          dataset_sha=self.dataset_sha256(), sandbox_kind=sandbox.kind)
+
     def skip_reason(self) -> str | None:
         """Why the suite cannot run here (e.g. data not staged); its items are skipped with this line."""
         return None

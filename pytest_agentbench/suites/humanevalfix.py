@@ -16,7 +16,6 @@ from ..agents.react import RepairLoop
 from ..backends.base import Request
 from ..outcome import Outcome
 from ..tasks import Params, Suite, Task, register_suite, sha256_file
-from ..timeouts import time_limit
 from .humaneval import build_program, read_rows
 
 HUB_ID, HUB_CONFIG = "bigcode/humanevalpack", "python"
@@ -82,7 +81,7 @@ class HumanEvalFix(Suite):
     def skip_reason(self) -> str | None:
         return self._unavailable
 
-    @functools.lru_cache(maxsize=1)
+    @functools.lru_cache(maxsize=None)  # per instance: several suites of a class may be live
     def dataset_sha256(self) -> str | None:
         if self.path is not None and self.path.is_file():
             return sha256_file(self.path)
@@ -93,8 +92,7 @@ class HumanEvalFix(Suite):
         data = task.data
         feedback_tests = data["example_test"] if self.feedback == "example" else data["test"]
         hidden = build_program(task.prompt, task.reference, True, data["entry_point"], data["test"], call_check=False)
-        limit = time_limit(task.id, hidden, sandbox, params.task_timeout, suite=self.name,
-                           dataset_sha=self.dataset_sha256(), sandbox_kind=sandbox.kind)
+        limit = self.time_limit(task.id, hidden, sandbox, params.task_timeout)
 
         def request(messages: list[dict]) -> Request:
             return Request(messages=messages, temperature=params.temperature, max_new_tokens=params.max_new_tokens,

@@ -82,7 +82,7 @@ class ToolUse(Suite):
                               | {"min_tool_calls": row.get("min_tool_calls", 0)}))
         return tasks
 
-    @functools.lru_cache(maxsize=1)
+    @functools.lru_cache(maxsize=None)  # per instance: several suites of a class may be live
     def dataset_sha256(self) -> str:
         return sha256_file(self.path)
 
