@@ -156,10 +156,10 @@ def pytest_collection_modifyitems(config, items):
             items[:] = kept
     bench = config.stash[SESSION_KEY]
     if bench.resumed:
-        done = [item for item in items if case_of(item) and bench.is_done(case_of(item))]
+        done = {id(item) for item in items if case_of(item) and bench.is_done(case_of(item))}
         if done:
-            config.hook.pytest_deselected(items=done)
-            items[:] = [item for item in items if item not in set(done)]
+            config.hook.pytest_deselected(items=[item for item in items if id(item) in done])
+            items[:] = [item for item in items if id(item) not in done]
 
 
 @pytest.hookimpl(wrapper=True)
