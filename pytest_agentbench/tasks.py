@@ -79,11 +79,16 @@ class Suite(ABC):
         """Suite-specific metrics for the report, computed on the controller from one model's records."""
         return None
 
-    def time_limit(self, task_id: str, reference_program: str | None, sandbox, floor: float) -> float:
-        """The task's limit on this machine: max(floor, 4x its reference program's runtime here); see timeouts."""
+    def time_limit(self, task_id: str, reference, tests, sandbox, floor: float) -> float:
+        """The task's limit on this machine: max(floor, 4x its reference solution's graded runtime here), measured
+        once per task, sandbox kind and machine (see timeouts). `reference` is a sandbox Candidate or None."""
         from .timeouts import time_limit
 
-        return time_limit(task_id, reference_program, sandbox, floor, suite=self.name,
+        def measure(limit: float) -> tuple[bool, float]:
+            run = sandbox.run_tests(reference, tests, timeout=limit)
+            return run.passed, run.result.duration_s
+
+        return time_limit(task_id, measure if reference is not None else None, floor, suite=self.name,
                           dataset_sha=self.dataset_sha256(), sandbox_kind=sandbox.kind)
 
     def skip_reason(self) -> str | None:

@@ -52,16 +52,16 @@ def _store(path: Path, task_id: str, seconds: float) -> None:
         pass
 
 
-def time_limit(task_id: str, reference_program: str | None, sandbox, floor: float, *, suite: str,
-               dataset_sha: str | None, sandbox_kind: str) -> float:
-    if reference_program is None:
+def time_limit(task_id: str, measure, floor: float, *, suite: str, dataset_sha: str | None,
+               sandbox_kind: str) -> float:
+    """`measure(limit)` runs the reference solution once and returns (passed, seconds); None: nothing to measure."""
+    if measure is None:
         return floor
     path = _cache_file(suite, dataset_sha, sandbox_kind)
     seconds = _load(path).get(task_id)
     if seconds is None:
-        run = sandbox.run_python(reference_program, timeout=max(floor, 60.0))
-        if run.verdict[0] != "passed":
+        passed, seconds = measure(max(floor, 60.0))
+        if not passed:
             return floor  # the reference itself does not pass here: nothing to calibrate against
-        seconds = run.result.duration_s
         _store(path, task_id, seconds)
     return max(floor, FACTOR * seconds)

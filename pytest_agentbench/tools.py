@@ -93,7 +93,7 @@ def describe(tools: dict[str, Tool]) -> str:
 # -- the tool-use suite's tools ---------------------------------------------------------------------
 def _python_output(sandbox, program: str, timeout: float) -> ToolResult:
     started = time.perf_counter()
-    run = sandbox.run_python(program, timeout=timeout)
+    run = sandbox.run_python(program, timeout=timeout)  # no fork: tool code needs no processes
     status, reason = run.verdict
     out = run.stdout.strip()
     if status != "passed":
@@ -113,7 +113,7 @@ class CodeExecutor(Tool):
 SYMPY_PROGRAM = """\
 import json
 import sympy as sp
-a = json.load(open("symbolic_args.json"))
+a = json.loads({args!r})
 var = sp.Symbol(a.get("variable") or "x")
 expr = sp.sympify(a["expression"])
 op = a["operation"]
@@ -140,8 +140,9 @@ class SymbolicMath(Tool):
                          {"operation": str, "expression": str}, {"variable": str})
 
     def run(self, args, sandbox, timeout):
-        sandbox.write_file("symbolic_args.json", json.dumps(args))
-        return _python_output(sandbox, SYMPY_PROGRAM, timeout)
+        # The arguments go in as a string literal (data); sympify then parses the model's expression, in the
+        # sandbox, as a tool the model asked for.
+        return _python_output(sandbox, SYMPY_PROGRAM.format(args=json.dumps(args)), timeout)
 
 
 def tool_use_tools() -> dict[str, Tool]:

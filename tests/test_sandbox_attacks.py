@@ -53,12 +53,23 @@ def pids_with(fragment: str) -> list[int]:
     return found
 
 
+def real_uid(pid: str) -> int | None:
+    """From /proc/PID/status: a non-dumpable process's /proc/PID is shown as root's, whatever its uid."""
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("Uid:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
 def pids_of_uid(uid: int) -> list[int]:
-    """The sandbox uid's processes, but for its warm process server (zygote.py), which outlives runs."""
+    """The sandbox uid's processes, but for its warm process server (runner.serve), which outlives runs."""
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            if os.stat(f"/proc/{pid}").st_uid == uid and b"zygote.py" not in open(f"/proc/{pid}/cmdline", "rb").read():
+            if real_uid(pid) == uid and b"\nserve()\n" not in open(f"/proc/{pid}/cmdline", "rb").read():
                 found.append(int(pid))
         except OSError:
             continue
@@ -66,8 +77,9 @@ def pids_of_uid(uid: int) -> list[int]:
 
 
 def attack(box, source: str, timeout: float = LIMIT):
+    """Runs allowed to fork (as agent scenarios' commands are): the harder case to contain."""
     start = time.perf_counter()
-    run = box.run_python(textwrap.dedent(source), timeout=timeout)
+    run = box.run_python(textwrap.dedent(source), timeout=timeout, fork=True)
     elapsed = time.perf_counter() - start
     assert elapsed < SLACK, f"took {elapsed:.1f}s"
     return run
@@ -95,7 +107,7 @@ def test_fork_bomb_is_contained_and_does_not_starve_the_next_run(box):
     """)
     assert run.verdict[0] in ("timeout", "error")
     assert_no_leftovers(box)
-    assert box.run_python("print('next')\n", timeout=LIMIT).verdict == ("passed", "")
+    assert box.run_python("print('next')\n", timeout=LIMIT, fork=True).verdict == ("passed", "")
 
 
 def test_4gb_allocation_fails(box):
@@ -134,8 +146,8 @@ def test_1gb_to_stdout_is_truncated_and_bounded(box):
         for _ in range(1024):
             sys.stdout.write(chunk)
     """, timeout=LIMIT)
-    assert run.result.truncated
-    assert len(run.result.stdout) <= 1 << 20
+    assert run.truncated
+    assert len(run.stdout) <= 1 << 20
 
 
 @pytest.mark.parametrize("where", ["task dir", "/tmp", "/dev/shm"])
@@ -156,7 +168,7 @@ def test_disk_fill_is_capped(box, where):
         else:
             raise SystemExit("wrote 2 GiB")
     """, timeout=10.0)
-    assert run.verdict == ("passed", ""), run.result.stderr[-500:]
+    assert run.verdict == ("passed", ""), run.stderr[-500:]
 
 
 def test_loopback_server_on_the_host_is_unreachable(box):
@@ -204,7 +216,7 @@ def test_no_route_to_any_public_address_and_no_dns(box):
         except OSError:
             pass
     """)
-    assert run.verdict == ("passed", ""), run.result.stderr[-500:]
+    assert run.verdict == ("passed", ""), run.stderr[-500:]
 
 
 def test_writes_outside_the_workspace_fail(box, tmp_path):
@@ -224,7 +236,7 @@ def test_writes_outside_the_workspace_fail(box, tmp_path):
         except OSError:
             pass
     """)
-    assert run.verdict == ("passed", ""), run.result.stderr[-500:]
+    assert run.verdict == ("passed", ""), run.stderr[-500:]
     assert not os.path.exists(target) and not os.path.exists(f"{home}/agentbench-pwned")
     assert not (tmp_path / "outside").exists()
     with pytest.raises((PermissionError, FileNotFoundError)):  # the host never follows the link out
@@ -258,7 +270,7 @@ def test_host_secrets_are_unreadable(box, monkeypatch):
             except OSError:
                 pass
         """)
-        assert run.verdict == ("passed", ""), run.result.stderr[-500:]
+        assert run.verdict == ("passed", ""), run.stderr[-500:]
     finally:
         os.unlink(home_secret)
 
@@ -324,7 +336,7 @@ def test_cannot_create_user_or_net_namespaces(box):
             except OSError:
                 pass
     """)
-    assert run.verdict == ("passed", ""), run.result.stderr[-500:]
+    assert run.verdict == ("passed", ""), run.stderr[-500:]
 
 
 def test_run_under_attack_keeps_going_and_reports(pytester):

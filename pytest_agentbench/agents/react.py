@@ -1,9 +1,9 @@
 """A plain ReAct repair loop: propose -> execute -> reflect, up to `iters` extra rounds.
 
 Readable on purpose (no agent framework): each round the model proposes a full function; the tool
-`run_python_with_tests` runs it against the feedback tests in the sandbox; a failure is fed back and the
-model tries again. The final proposal is graded by the hidden tests. Every round's timings and tokens
-are kept for the report.
+`run_tests_tool` runs it against the feedback tests in the sandbox's graded runner (tests out of the candidate's
+reach, see sandbox/runner.py); a failure is fed back and the model tries again. The final proposal is graded by
+the hidden tests the same way. Every round's timings and tokens are kept for the report.
 """
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..backends.base import Request
+from ..errors import HarnessError
 from ..outcome import Outcome, Status
+from ..sandbox import Candidate, HiddenTests
 
 
 @dataclass
@@ -25,12 +27,13 @@ class ToolResult:
     reason: str
 
 
-def run_python_with_tests(sandbox, program: str, timeout: float) -> ToolResult:
-    """The execute tool: run a candidate plus tests in the sandbox, report pass/fail and output tails."""
-    run = sandbox.run_python(program, timeout=timeout)
-    status, reason = run.verdict
-    return ToolResult(passed=status == "passed", exit_code=run.result.exit_code, stdout=run.stdout[-1500:],
-                      stderr=run.result.stderr[-1500:], status=status, reason=reason)
+def run_tests_tool(sandbox, candidate: Candidate, tests: HiddenTests, timeout: float) -> ToolResult:
+    """The execute tool: grade a candidate against tests in the sandbox, report pass/fail and output tails."""
+    run = sandbox.run_tests(candidate, tests, timeout=timeout)
+    if run.status == "infra":  # the dataset's tests cannot run here: the harness's problem, not the model's
+        raise HarnessError(f"the tests cannot run: {run.reason}")
+    return ToolResult(passed=run.passed, exit_code=run.result.exit_code, stdout=run.result.stdout[-1500:],
+                      stderr=run.result.stderr[-1500:], status=run.status, reason=run.reason)
 
 
 @dataclass
@@ -48,12 +51,12 @@ class Round:
 
 @dataclass
 class RepairLoop:
-    """`program(reply, continues_prompt)` turns a reply into a runnable program for given tests (None: no code)."""
+    """`program(reply, continues_prompt)` turns a reply into the candidate to grade (None: no code in it)."""
 
     request: Callable[[list[dict]], Request]
-    program: Callable[[str, bool, str], str | None]
-    feedback_tests: str
-    hidden_tests: str
+    program: Callable[[str, bool], Candidate | None]
+    feedback_tests: HiddenTests
+    hidden_tests: HiddenTests
     timeout: float
     iters: int = 0
     rounds: list[Round] = field(default_factory=list)
@@ -68,13 +71,13 @@ class RepairLoop:
             rnd.prompt_tokens, rnd.completion_tokens = reply.prompt_tokens, reply.completion_tokens
             if n == self.iters:
                 break  # no round left: the hidden tests decide
-            candidate = self.program(reply.text, reply.continues_prompt, self.feedback_tests)
+            candidate = self.program(reply.text, reply.continues_prompt)
             if candidate is None:
                 rnd.feedback = "unparsable"
                 feedback = NO_CODE
             else:
                 started = time.perf_counter()
-                result = run_python_with_tests(sandbox, candidate, self.timeout)
+                result = run_tests_tool(sandbox, candidate, self.feedback_tests, self.timeout)
                 rnd.execute_s = time.perf_counter() - started
                 rnd.feedback = result.status
                 if result.passed:
@@ -91,14 +94,14 @@ class RepairLoop:
                           prompt_tokens=sum(r.prompt_tokens for r in self.rounds),
                           completion_tokens=sum(r.completion_tokens for r in self.rounds),
                           extra={"iterations": [r.as_dict() for r in self.rounds]})
-        program = self.program(reply.text, reply.continues_prompt, self.hidden_tests)
-        if program is None:
+        candidate = self.program(reply.text, reply.continues_prompt)
+        if candidate is None:
             return outcome
         started = time.perf_counter()
-        result = run_python_with_tests(sandbox, program, self.timeout)
+        result = run_tests_tool(sandbox, candidate, self.hidden_tests, self.timeout)
         outcome.sandbox_s = time.perf_counter() - started + sum(r.execute_s for r in self.rounds)
         outcome.status, outcome.reason = Status(result.status), result.reason
-        outcome.program, outcome.stdout, outcome.stderr = program, result.stdout, result.stderr
+        outcome.program, outcome.stdout, outcome.stderr = candidate.source, result.stdout, result.stderr
         return outcome
 
 

@@ -1,8 +1,7 @@
 """Sandboxes run untrusted, model-written code. Pick one by name with `make_sandbox`."""
 from __future__ import annotations
 
-from .base import ExecResult, Sandbox, SandboxLimits
-
+from .base import Candidate, ExecResult, GradedRun, HiddenTests, Sandbox, SandboxLimits
 
 KINDS = ("process", "docker", "unconfined")
 
@@ -20,4 +19,4 @@ def make_sandbox(kind: str, limits: SandboxLimits, site_packages: bool = False, 
     raise ValueError(f"unknown sandbox {kind!r} (known: {', '.join(KINDS)})")
 
 
-__all__ = ["ExecResult", "Sandbox", "SandboxLimits", "make_sandbox"]
+__all__ = ["Candidate", "ExecResult", "GradedRun", "HiddenTests", "Sandbox", "SandboxLimits", "make_sandbox"]

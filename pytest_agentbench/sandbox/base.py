@@ -1,26 +1,38 @@
-"""The sandbox interface: exec / read / write in a private workspace (as Inspect AI's sandboxes are).
+"""The sandbox interface: exec / run / files in a private workspace (as Inspect AI's sandboxes are).
 
-Process and Docker sandboxes are interchangeable behind it; nothing here knows about models.
+Process and Docker sandboxes are interchangeable behind it; nothing here knows about models. A subclass supplies
+one transport, `_run`: run a runner mode (see runner.py) or an argv inside the sandbox, with bytes on stdin, and
+return what came out. Everything else (graded test runs, plain programs, files) is built here, once, on top of it,
+so both sandboxes give the same verdicts. The host never touches the workspace's files directly: a path the
+candidate controls is resolved inside the sandbox, by the sandbox's own rules.
 """
 from __future__ import annotations
 
+import io
+import json
 import secrets
+import tarfile
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-RUNNER = Path(__file__).with_name("runner.py")
-#: Exit codes of runner.py (kept in one place so every sandbox classifies alike).
+from ..errors import HarnessError
+from . import runner
+from .seccomp import nofork_bpf
+
+RUNNER_SOURCE = Path(runner.__file__).read_text(encoding="utf-8")
+#: Exit codes of runner.python (kept in one place so every sandbox classifies alike).
 EXIT_ASSERTION, EXIT_EXCEPTION = 1, 2
 
 
 @dataclass(frozen=True)
 class SandboxLimits:
-    timeout: float = 10.0           # seconds of wall time per exec
-    memory_mb: int = 1024           # address space (process) / memory (docker)
+    timeout: float = 10.0           # seconds of wall time per run
+    memory_mb: int = 1024           # a run's total: its processes plus what it keeps in RAM-backed /work, /tmp
     cpus: float = 1.0
     output_bytes: int = 1 << 20     # per stream; the rest is dropped, the tail kept
     file_bytes: int = 64 << 20      # largest file the code may write
+    disk_mb: int = 256              # the workspace's total size
 
 
 @dataclass
@@ -32,26 +44,69 @@ class ExecResult:
     timed_out: bool = False
     truncated: bool = False         # output went past the cap
 
+    @property
+    def verdict(self) -> tuple[str, str]:
+        """(status, reason) of a plain program, in the Outcome taxonomy's values: its exit status decides."""
+        if self.timed_out:
+            return "timeout", "killed after the time limit"
+        if self.exit_code == 0:
+            return "passed", ""
+        last = last_line(self.stderr)
+        if self.exit_code == EXIT_ASSERTION:
+            return "failed", last or "AssertionError"
+        if self.exit_code is not None and self.exit_code < 0:
+            return "error", f"killed by signal {-self.exit_code}" + (f" ({last})" if last else "")
+        return "error", last or f"exit status {self.exit_code}"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """Model-written code to grade: its source (prompt + completion) and the function the tests call."""
+
+    source: str
+    entry_point: str
+
+
+@dataclass(frozen=True)
+class HiddenTests:
+    """The dataset's tests. `setup` (the prompt) defines helpers the tests may use; `test` defines and may call the
+    checks; `call` runs them (e.g. "check(f)"). They run in the grader only, never where the candidate runs."""
+
+    test: str
+    setup: str = ""
+    call: str | None = None
+
+
+@dataclass
+class GradedRun:
+    """How a graded run ended. `result` holds the candidate's output (plus the failing test's traceback)."""
+
+    status: str                     # passed / failed / error / timeout / infra
+    reason: str
+    result: ExecResult
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
 
 class Sandbox(ABC):
-    """A fresh workspace per test. Subclasses implement exec/read/write; `run_python` is shared."""
+    """A fresh workspace per test; `close()` ends everything running in it and empties it."""
 
-    python: list[str] = ["python3"]   # how to start Python inside the sandbox
-    kind: str = "base"                 # names the sandbox in reports and caches
+    kind: str = "base"              # names the sandbox in reports and caches
+    workdir: str = "/work"          # the workspace as the code inside sees it
 
     def __init__(self, limits: SandboxLimits):
         self.limits = limits
 
+    # -- the one transport a sandbox implements -------------------------------------------------------
     @abstractmethod
-    def exec(self, argv: list[str], *, timeout: float | None = None, stdin: bytes | None = None,
-             env: dict[str, str] | None = None) -> ExecResult:
-        """Run argv in the workspace; never raises for the program's own failure, only for infrastructure."""
-
-    @abstractmethod
-    def write_file(self, path: str, content: str | bytes) -> None: ...
-
-    @abstractmethod
-    def read_file(self, path: str) -> str: ...
+    def _run(self, *, mode: str | None = None, argv: list[str] | None = None, stdin: bytes = b"",
+             timeout: float, env: dict[str, str] | None = None, nofork: bool = False,
+             verdict: bool = False) -> tuple[ExecResult, str]:
+        """Run a runner mode (reading `stdin`) or an argv in the workspace. Returns the result and, for graded runs,
+        the text of the verdict channel. Raises HarnessError only for the sandbox's own failures."""
 
     def close(self) -> None:
         """Release the workspace and everything still running in it."""
@@ -62,54 +117,109 @@ class Sandbox(ABC):
     def __exit__(self, *exc):
         self.close()
 
-    def run_python(self, source: str, *, timeout: float | None = None) -> "PythonRun":
-        """Run a Python program through runner.py and classify how it ended."""
-        nonce = secrets.token_hex(8)
-        self.write_file("program.py", source)
-        self.write_file("_agentbench_runner.py", RUNNER.read_bytes())
-        result = self.exec([*self.python, "_agentbench_runner.py", "program.py"], timeout=timeout,
-                           env={"AGENTBENCH_NONCE": nonce})
-        return PythonRun(result, nonce)
+    def _timeout(self, timeout: float | None) -> float:
+        return self.limits.timeout if timeout is None else timeout
+
+    # -- running --------------------------------------------------------------------------------------
+    def exec(self, argv: list[str], *, timeout: float | None = None, stdin: bytes | None = None,
+             env: dict[str, str] | None = None, fork: bool = True) -> ExecResult:
+        """Run argv in the workspace; never raises for the program's own failure, only for infrastructure."""
+        result, _ = self._run(argv=list(argv), stdin=stdin or b"", timeout=self._timeout(timeout), env=env,
+                              nofork=not fork)
+        return result
+
+    def run_python(self, source: str, *, timeout: float | None = None, fork: bool = False) -> ExecResult:
+        """Run a Python program (plain semantics: its exit status). Nothing is written to the workspace."""
+        header = {"nofork_bpf": "" if fork else nofork_bpf().hex()}
+        data = runner.frame(json.dumps(header).encode()) + runner.frame(source.encode("utf-8", "surrogatepass"))
+        result, _ = self._run(mode="python", stdin=data, timeout=self._timeout(timeout), nofork=not fork)
+        return result
+
+    def run_tests(self, candidate: Candidate, tests: HiddenTests, *, timeout: float | None = None) -> GradedRun:
+        """The graded run: the tests run in a grader process that the candidate cannot reach (runner.graded)."""
+        nonce = secrets.token_hex(16)
+        header = {"entry_point": candidate.entry_point, "nofork_bpf": nofork_bpf().hex()}
+        body = {"setup": tests.setup, "test": tests.test, "call": tests.call, "nonce": nonce}
+        data = (runner.frame(json.dumps(header).encode()) + runner.frame(candidate.source.encode("utf-8", "replace"))
+                + runner.frame(json.dumps(body).encode()))
+        result, channel = self._run(mode="graded", stdin=data, timeout=self._timeout(timeout), nofork=True,
+                                    verdict=True)
+        found = runner.parse_verdict(channel, nonce)
+        if result.timed_out:
+            return GradedRun("timeout", "killed after the time limit", result)
+        if found is None:
+            last = last_line(result.stderr)
+            return GradedRun("error", "the run ended before the tests finished" + (f" ({last})" if last else ""),
+                           result)
+        return GradedRun(found["status"], found.get("reason", ""), result)
+
+    # -- files (resolved inside the sandbox: `..`, absolute paths and links that leave it are refused) ------
+    def _fs(self, op: str, args: dict, data: bytes | None = None, timeout: float = 60.0) -> tuple[dict, str]:
+        header = {"op": op, "args": args, "has_data": data is not None}
+        stdin = runner.frame(json.dumps(header).encode()) + (runner.frame(data) if data is not None else b"")
+        result, _ = self._run(mode="fs", stdin=stdin, timeout=timeout, nofork=True)
+        line = last_line(result.stderr)
+        try:
+            status = json.loads(line)
+        except ValueError:
+            status = None
+        if not isinstance(status, dict):
+            why = "timed out" if result.timed_out else line or f"exit {result.exit_code}"
+            raise HarnessError(f"sandbox file operation {op} failed: {why}")
+        return status, result.stdout
+
+    def write_file(self, path: str, content: str | bytes) -> None:
+        data = content.encode() if isinstance(content, str) else content
+        status, _ = self._fs("write", {"path": path}, data)
+        if not status["ok"]:
+            raise PermissionError(status["error"])
+
+    def read_file(self, path: str, max_bytes: int = 16 << 20) -> str:
+        status, out = self._fs("read", {"path": path, "max_bytes": max_bytes})
+        if not status["ok"]:
+            raise FileNotFoundError(status["error"])
+        return out
+
+    def list_dir(self, path: str = ".") -> list[dict]:
+        status, _ = self._fs("list", {"path": path})
+        if not status["ok"]:
+            raise FileNotFoundError(status["error"])
+        return status["entries"]
+
+    def put_files(self, files: dict[str, bytes | str] | Path) -> None:
+        """Copy files into the workspace: a {relative path: content} mapping, or a host folder's tree."""
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            if isinstance(files, (str, Path)):
+                tar.add(str(files), arcname=".", filter=_owned_by_sandbox)
+            else:
+                for name, content in sorted(files.items()):
+                    data = content.encode() if isinstance(content, str) else content
+                    info = tarfile.TarInfo(name)
+                    info.size, info.mode = len(data), 0o644
+                    tar.addfile(info, io.BytesIO(data))
+        status, _ = self._fs("put_tar", {}, buf.getvalue())
+        if not status["ok"]:
+            raise HarnessError(f"cannot copy files into the sandbox: {status['error']}")
+
+    def wipe(self) -> None:
+        """Empty the workspace (also a 3,000-level tree: runner.remove_contents does not recurse)."""
+        status, _ = self._fs("wipe", {})
+        if not status["ok"]:
+            raise HarnessError(f"cannot empty the workspace: {status['error']}")
 
 
-class PythonRun:
-    """An ExecResult plus its verdict; the nonce proves the tests ran to the end (os._exit(0) cannot fake it)."""
-
-    def __init__(self, result: ExecResult, nonce: str):
-        self.result = result
-        marker = f"AGENTBENCH-OK {nonce}"
-        stdout = result.stdout
-        self.completed = result.exit_code == 0 and stdout.rstrip().endswith(marker)
-        self.stdout = stdout.replace(marker, "").rstrip("\n") if self.completed else stdout
-
-    @property
-    def verdict(self) -> tuple[str, str]:
-        """(status, reason) using the Outcome taxonomy's values."""
-        r = self.result
-        if r.timed_out:
-            return "timeout", "killed after the time limit"
-        if self.completed:
-            return "passed", ""
-        last = _last_line(r.stderr)
-        if r.exit_code == EXIT_ASSERTION:
-            return "failed", _failed_assertion(r.stderr) or last or "AssertionError"
-        if r.exit_code == EXIT_EXCEPTION:
-            return "error", last or "exception"
-        if r.exit_code is not None and r.exit_code < 0:
-            return "error", f"killed by signal {-r.exit_code}" + (f" ({last})" if last else "")
-        return "error", last or f"exit status {r.exit_code} without finishing the tests"
+def _owned_by_sandbox(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info
 
 
-def _failed_assertion(stderr: str) -> str:
-    """'AssertionError: assert f(1) == 2' from a traceback, so the reason line says which check failed."""
-    lines = [ln.strip() for ln in stderr.strip().splitlines() if ln.strip()]
-    if not lines or not lines[-1].startswith("AssertionError"):
-        return ""
-    source = [ln for ln in lines[:-1] if ln.startswith("assert ")]
-    detail = lines[-1] if lines[-1] != "AssertionError" else "AssertionError"
-    return (f"{detail}: {source[-1]}" if source else detail)[:300]
-
-
-def _last_line(text: str) -> str:
+def last_line(text: str) -> str:
     lines = [ln for ln in text.strip().splitlines() if ln.strip()]
     return lines[-1].strip()[:300] if lines else ""
+
+
+def decode(data: bytes) -> str:
+    """Program output as text: exact for UTF-8, other bytes as \\xNN escapes (the JSONL keeps them, escaped)."""
+    return data.decode("utf-8", "backslashreplace")

