@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+from .controller import SKIP_PROPERTY
 from .errors import AgentbenchError, HarnessError
 from .items import CASE_ARG
-from .session import SESSION_KEY
+from .sanitize import for_terminal
+from .state import STATE
+
+__all__ = ["agentbench_case", "task", "backend", "sandbox", "outcome"]
 
 
 @pytest.fixture
@@ -16,33 +20,44 @@ def agentbench_case(request):
                 pytrace=False)
 
 
+def _skip(request, case, kind: str, reason: str):
+    """Skip, and tell the controller why (the property travels with the report from an xdist worker)."""
+    request.node.user_properties.append((SKIP_PROPERTY, {"kind": kind, "model": case.model.name,
+                                                         "suite": case.suite.name, "task": case.task.id,
+                                                         "reason": reason}))
+    pytest.skip(reason)
+
+
 @pytest.fixture
-def task(agentbench_case):
+def task(request, agentbench_case):
     """The Task this item runs (a broken dataset row errors here, by task id)."""
-    reason = agentbench_case.suite.skip_reason()
+    case = agentbench_case
+    reason = case.suite.skip_reason()
     if reason:
-        pytest.skip(reason)
-    if agentbench_case.task.problem:
-        pytest.fail(agentbench_case.task.problem, pytrace=False)
-    return agentbench_case.task
+        _skip(request, case, "unavailable", reason)
+    if case.no_rows:
+        _skip(request, case, "no_rows", case.no_rows)
+    if case.task.problem:
+        pytest.fail(for_terminal(case.task.problem), pytrace=False)
+    return case.task
 
 
 @pytest.fixture
 def backend(request, agentbench_case):
     """The model, loaded once per process and shared by every item of that model."""
     try:
-        return request.config.stash[SESSION_KEY].backend(agentbench_case.model)
+        return request.config.stash[STATE].worker.backend(agentbench_case.model)
     except HarnessError as exc:
-        pytest.fail(f"harness: {exc}", pytrace=False)
+        pytest.fail(for_terminal(f"harness: {exc}"), pytrace=False)
 
 
 @pytest.fixture
 def sandbox(request, agentbench_case):
     """A fresh sandbox per test, closed (and everything in it killed) afterwards."""
     try:
-        box = request.config.stash[SESSION_KEY].sandbox(agentbench_case.suite)
+        box = request.config.stash[STATE].worker.sandbox(agentbench_case.suite)
     except HarnessError as exc:
-        pytest.fail(f"harness: sandbox: {exc}", pytrace=False)
+        pytest.fail(for_terminal(f"harness: sandbox: {exc}"), pytrace=False)
     try:
         yield box
     finally:
@@ -52,13 +67,10 @@ def sandbox(request, agentbench_case):
 @pytest.fixture
 def outcome(request, agentbench_case, task, backend, sandbox):
     """Run the suite's agent on the task; the Outcome decides the test (`outcome.check()`)."""
-    bench = request.config.stash[SESSION_KEY]
+    worker = request.config.stash[STATE].worker
     try:
-        result, record = bench.evaluate(agentbench_case, backend, sandbox)
+        result, record = worker.evaluate(agentbench_case, backend, sandbox)
     except (HarnessError, AgentbenchError) as exc:
-        pytest.fail(f"harness: {exc}", pytrace=False)
+        pytest.fail(for_terminal(f"harness: {exc}"), pytrace=False)
     request.node.user_properties.append(("agentbench", record))
     return result
-
-
-__all__ = ["CASE_ARG", "agentbench_case", "task", "backend", "sandbox", "outcome"]

@@ -13,25 +13,35 @@ CASE_ARG = "agentbench_case"
 
 @dataclass(frozen=True, eq=False)
 class Case:
-    """One item: a model, a task, a sample index. Built in the same order on every xdist worker."""
+    """One item: a model, a task, a sample index. Built in the same order on every xdist worker.
+    `no_rows` marks the one item of a task that a replay file has no row for (it is skipped, as a group)."""
 
     model: ModelSpec
     suite: Suite
     task: Task
     sample: int
+    no_rows: str | None = None
 
     def key(self) -> tuple[str, str, str, int]:
         return (self.model.name, self.suite.name, self.task.id, self.sample)
 
 
-def params(models: list[ModelSpec], suite: Suite, tasks: list[Task], samples: int) -> list:
-    """pytest.param per case: id `[model-]task[-sN]` (model only with several models, sN only with samples)."""
+def params(models: list[ModelSpec], suite: Suite, tasks: list[Task], samples_for) -> list:
+    """pytest.param per case: id `[model-]task[-sN]` (model only with several models, sN only when the task has
+    several samples). `samples_for(model, task_id)` says how many; 0 (a replay file without rows for the task)
+    gives one item that is skipped."""
     out = []
     for model in models:
         for task in tasks:
-            for sample in range(samples):
-                parts = ([model.name] if len(models) > 1 else []) + [task.id] + ([f"s{sample}"] if samples > 1 else [])
-                marks = [getattr(pytest.mark, m) for m in (suite.name, *suite.markers, *task.markers)]
+            n = samples_for(model, task.id)
+            marks = [getattr(pytest.mark, m) for m in (suite.name, *suite.markers, *task.markers)]
+            prefix = [model.name] if len(models) > 1 else []
+            if n == 0:
+                why = f"replay file {model.path} has no rows for this task"
+                out.append(pytest.param(Case(model, suite, task, 0, no_rows=why), id="-".join(prefix + [task.id]),
+                                        marks=marks))
+            for sample in range(n):
+                parts = prefix + [task.id] + ([f"s{sample}"] if n > 1 else [])
                 out.append(pytest.param(Case(model, suite, task, sample), id="-".join(parts), marks=marks))
     return out
 

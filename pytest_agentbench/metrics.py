@@ -47,16 +47,24 @@ def confusion(pairs: Sequence[tuple[str, str]], truths: Sequence[str], predictio
             "matrix": [[index[(t, p)] for p in predictions] for t in truths]}
 
 
-def per_class(pairs: Sequence[tuple[str, str]], classes: Sequence[str]) -> dict[str, dict[str, float]]:
-    """Precision, recall, F1 and support per class; 0.0 where a ratio has nothing to divide by."""
+def per_class(pairs: Sequence[tuple[str, str]], classes: Sequence[str]) -> dict[str, dict[str, float | None]]:
+    """Precision, recall, F1 and support per class. A ratio with nothing to divide by is undefined (None, null in
+    the report), not 0.0: precision without predictions, recall without support, F1 without either."""
     out = {}
     for c in classes:
         tp = sum(1 for t, p in pairs if t == c and p == c)
         predicted = sum(1 for _, p in pairs if p == c)
         actual = sum(1 for t, _ in pairs if t == c)
-        precision = tp / predicted if predicted else 0.0
-        recall = tp / actual if actual else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        out[c] = {"precision": round(precision, 6), "recall": round(recall, 6), "f1": round(f1, 6),
+        precision = tp / predicted if predicted else None
+        recall = tp / actual if actual else None
+        if precision is None or recall is None:
+            f1 = None if precision is None and recall is None else 0.0
+        else:
+            f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        out[c] = {"precision": _round(precision), "recall": _round(recall), "f1": _round(f1),
                   "support": actual, "predicted": predicted}
     return out
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)

@@ -34,11 +34,14 @@ class Outcome:
         return self.status is Status.PASSED
 
     def check(self) -> None:
-        """Turn the outcome into the test's verdict with a one-line reason (no traceback)."""
+        """Turn the outcome into the test's verdict with a one-line reason (no traceback); the reason comes from
+        model-written code, so its control characters are shown escaped (sanitize.py)."""
         if not self.passed:
             import pytest
 
-            pytest.fail(f"{self.status.value}: {self.reason}".rstrip(": "), pytrace=False)
+            from .sanitize import for_terminal
+
+            pytest.fail(for_terminal(f"{self.status.value}: {self.reason}".rstrip(": ")), pytrace=False)
 
     def to_record(self) -> dict[str, Any]:
         data = asdict(self)

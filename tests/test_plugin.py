@@ -97,18 +97,30 @@ def test_fail_under_gate_decides_the_exit_status(arith, args, code, line):
 
 
 def test_baseline_gate(arith):
-    assert arith.runpytest("--model", "good", "--agentbench-json", "base.json").ret == 0
+    assert arith.runpytest("--model", "good,bad", "--agentbench-json", "base.json").ret == 1
     base = read_report(arith, "base.json")
-    base["results"][0]["model"] = "half"  # pretend half scored 1.0 last time
+    next(r for r in base["results"] if r["model"] == "good")["model"] = "half"  # pretend half scored 1.0 last time
     arith.path.joinpath("base.json").write_text(json.dumps(base))
     result = arith.runpytest("--model", "half", "--agentbench-baseline", "base.json", "--agentbench-max-drop", "0.02")
     assert result.ret == 1
     result.stdout.fnmatch_lines(["gate: FAIL half/arith: pass@1 0.6667 vs baseline 1.0000 (drop +0.3333, max 0.0200)"])
     result = arith.runpytest("--model", "half", "--agentbench-baseline", "base.json", "--agentbench-max-drop", "0.5")
     assert result.ret == 0
+    # two baseline models for the suite, neither is this one: nothing to pair, and a gate that compared nothing fails
     result = arith.runpytest("--model", "good", "--agentbench-baseline", "base.json")
-    result.stdout.fnmatch_lines(["gate: SKIP good/arith: not in baseline base.json"])
-    assert read_report(arith)["gate"]["ok"] is True
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["gate: SKIP good/arith: not in baseline base.json",
+                                 "gate: FAIL compared nothing: baseline base.json holds bad/arith, half/arith; "
+                                 "this run has good/arith"])
+    assert read_report(arith)["gate"]["ok"] is False
+
+
+def test_baseline_with_one_model_for_the_suite_is_paired_by_suite(arith):
+    assert arith.runpytest("--model", "half", "--agentbench-json", "base.json").ret == 1
+    result = arith.runpytest("--model", "good", "--agentbench-baseline", "base.json")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["gate: PASS good/arith: pass@1 1.0000 vs baseline half/arith 0.6667 "
+                                 "(drop -0.3333, max 0.0000)"])
 
 
 @pytest.mark.parametrize("model, reason", [("crash", "harness: evaluating arith/1 raised RuntimeError: backend exploded"),

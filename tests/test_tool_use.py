@@ -90,8 +90,11 @@ def test_metrics_against_hand_values():
     assert pc["no_call"] == {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2, "predicted": 2}
     cm = confusion(pairs, classes, (*classes, "unparsable"))
     assert cm["matrix"] == [[0, 0, 1, 1], [1, 1, 0, 0], [1, 0, 1, 0]]
-    empty = per_class([], classes)
-    assert empty["no_call"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0, "predicted": 0}
+    empty = per_class([], classes)  # no support and no predictions: undefined, not 0.0
+    assert empty["no_call"] == {"precision": None, "recall": None, "f1": None, "support": 0, "predicted": 0}
+    one_sided = per_class([("no_call", "code_executor")], classes)
+    assert one_sided["no_call"] == {"precision": None, "recall": 0.0, "f1": 0.0, "support": 1, "predicted": 0}
+    assert one_sided["code_executor"] == {"precision": 0.0, "recall": None, "f1": 0.0, "support": 0, "predicted": 1}
     assert confusion([], classes, classes)["matrix"] == [[0] * 3] * 3
     assert tool_metrics([])["overall"]["tasks"] == 0
 

@@ -206,12 +206,13 @@ def loads_plain(data):
     return value
 
 
-def _exception_class(name):
-    """The grader's own builtin exception class of that name (a candidate's ValueError stays a ValueError)."""
+def _candidate_exception(name, message):
+    """The grader's own builtin exception of that type (a candidate's ValueError stays a ValueError); anything
+    else (SystemExit, a class of the candidate's) becomes a CandidateError naming it."""
     cls = getattr(builtins, name, None) if isinstance(name, str) else None
     if isinstance(cls, type) and issubclass(cls, Exception) and cls.__module__ == "builtins":
-        return cls
-    return CandidateError
+        return cls(message)
+    return CandidateError("%s: %s" % (str(name)[:80], message) if message else str(name)[:80])
 
 
 class CandidateError(Exception):
@@ -348,7 +349,7 @@ class _CandidateProxy:
         if tag == "ok" and len(reply) == 4:
             return _rebuild(reply[2], reply[3], self)
         if tag == "raise" and len(reply) == 4:
-            raise _exception_class(reply[2])(reply[3])
+            raise _candidate_exception(reply[2], reply[3])
         if tag == "unplain":
             return self._fail("the candidate returned a value of type %s, which cannot cross as plain data"
                               % str(reply[2])[:80])

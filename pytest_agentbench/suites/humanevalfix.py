@@ -26,6 +26,7 @@ INSTRUCTION = ("Fix the bug in the following Python function `{entry}`. Keep its
                "```python code block.\n\n```python\n{prompt}{buggy}```")
 STAGE_HINT = (f"HumanEvalFix data unavailable here ({{why}}): pass --humanevalfix-path PATH to a JSONL or parquet "
               f"copy, or run once with network access so `datasets` caches {HUB_ID}")
+GIVEN_PATH_HINT = "HumanEvalFix data unavailable: {why}"
 
 
 @register_suite
@@ -53,7 +54,9 @@ class HumanEvalFix(Suite):
         try:
             rows = self._rows()
         except (OSError, ConnectionError, ValueError) as exc:
-            self._unavailable = STAGE_HINT.format(why=f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}")
+            why = str(exc).splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            hint = GIVEN_PATH_HINT if self.path is not None else STAGE_HINT  # never advise the option given
+            self._unavailable = hint.format(why=why)
             return [Task(id=f"{self.name}-data", prompt="")]
         return [row if isinstance(row, Task) else _task(row) for row in rows]
 

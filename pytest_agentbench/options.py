@@ -1,0 +1,151 @@
+"""Command-line options: declared once (`add_options`), validated once (`RunOptions`, pydantic).
+
+A bad value stops the run at start with one line naming the option, e.g.
+`ERROR: agentbench: --task-timeout must be greater than 0 (got -1.0)`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import AgentbenchError
+
+SANDBOXES = ("process", "docker", "unconfined")
+
+
+@dataclass(frozen=True)
+class Opt:
+    flag: str
+    dest: str
+    help: str
+    default: Any = None
+    type: Any = None
+    metavar: str | None = None
+    choices: tuple[str, ...] | None = None
+    action: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The RunOptions field: the dest without its prefix (`report` for --agentbench-json)."""
+        return {"agentbench_json": "report"}.get(self.dest, self.dest.removeprefix("agentbench_"))
+
+
+OPTIONS = (
+    Opt("--model", "agentbench_model", "models.yaml alias, 'reference', 'replay:PATH', a local path or a hub id",
+        "smollm2-135m", metavar="NAME[,NAME...]"),
+    Opt("--models-file", "agentbench_models_file", "models file (default: ./models.yaml, else the packaged copy)",
+        metavar="PATH"),
+    Opt("--samples", "agentbench_samples", "samples per task; feeds pass@k for k <= N (default 1; a replay file: "
+        "every row it has for a task, at most N)", type=int, metavar="N"),
+    Opt("--temperature", "agentbench_temperature", "sampling temperature, 0 = greedy (default: the model's, else 0)",
+        type=float, metavar="T"),
+    Opt("--max-new-tokens", "agentbench_max_new_tokens", "generation budget per reply (default: the model's "
+        "max_tokens, else 512)", type=int, metavar="N"),
+    Opt("--seed", "agentbench_seed", "base seed; sample i uses seed+i", 1234, type=int, metavar="S"),
+    Opt("--task-timeout", "agentbench_task_timeout", "time limit for one run of candidate code; raised per task to "
+        "4x the reference solution's runtime measured here when that is longer", 5.0, type=float, metavar="SECONDS"),
+    Opt("--sandbox", "agentbench_sandbox", "where candidate code runs: process (bubblewrap), docker, or unconfined "
+        "(no isolation: only for code you trust)", "process", choices=SANDBOXES),
+    Opt("--sandbox-image", "agentbench_sandbox_image", "image of the docker sandbox (default agentbench-python:"
+        "bookworm, built by scripts/docker-image.sh)", metavar="IMAGE"),
+    Opt("--sandbox-memory", "agentbench_sandbox_memory", "memory for one run: its processes together plus its "
+        "RAM-backed files", 1024, type=int, metavar="MB"),
+    Opt("--sandbox-disk", "agentbench_sandbox_disk", "size of the sandbox's workspace", 256, type=int, metavar="MB"),
+    Opt("--sandbox-cpus", "agentbench_sandbox_cpus", "CPU limit of the docker sandbox (the process sandbox limits "
+        "CPU time instead)", 1.0, type=float, metavar="N"),
+    Opt("--iters", "agentbench_iters", "extra propose/execute/reflect rounds of the repair agent (0: one attempt, "
+        "honest pass@1)", 0, type=int, metavar="N"),
+    Opt("--humanevalfix-path", "humanevalfix_path", "HumanEvalFix data as JSONL or parquet (default: datasets' "
+        "bigcode/humanevalpack, python)", metavar="PATH"),
+    Opt("--humanevalfix-feedback", "humanevalfix_feedback", "tests shown to the repair agent between rounds "
+        "(example keeps pass@1 honest)", "example", choices=("example", "hidden")),
+    Opt("--agentbench-json", "agentbench_json", "report path; per-sample records go beside it as .jsonl",
+        ".agentbench/report.json", metavar="PATH"),
+    Opt("--agentbench-resume", "agentbench_resume", "skip samples already finished in the JSONL beside the report "
+        "(same model, task, sample and settings); the report covers old and new", False, action="store_true"),
+    Opt("--agentbench-plot", "agentbench_plot", "also render pass@1, runtime per task and tokens to a PNG",
+        metavar="PATH.png"),
+    Opt("--agentbench-baseline", "agentbench_baseline", "an earlier report.json to gate pass@1 against",
+        metavar="PATH"),
+    Opt("--agentbench-max-drop", "agentbench_max_drop", "largest allowed pass@1 drop against the baseline",
+        0.0, type=float, metavar="X"),
+    Opt("--agentbench-fail-under", "agentbench_fail_under", "fail the run when pass@1 of any model/suite is below X",
+        type=float, metavar="X"),
+)
+
+
+def add_options(parser) -> None:
+    group = parser.getgroup("agentbench", "benchmark code LLMs and agents (pytest-agentbench)")
+    for opt in OPTIONS:
+        kwargs: dict[str, Any] = {"dest": opt.dest, "default": opt.default}
+        shown = f" (default: {opt.default})" if opt.default not in (None, False) else ""
+        kwargs["help"] = opt.help + shown
+        if opt.action:
+            kwargs["action"] = opt.action
+        else:
+            if opt.type is not None:
+                kwargs["type"] = opt.type
+            if opt.choices:
+                kwargs["choices"] = opt.choices
+            else:
+                kwargs["metavar"] = opt.metavar or opt.dest.upper()
+        group.addoption(opt.flag, **kwargs)
+
+
+class RunOptions(BaseModel):
+    """The validated options of a run (one per process)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str
+    models_file: Optional[str] = None
+    samples: Optional[int] = Field(None, ge=1)
+    temperature: Optional[float] = Field(None, ge=0.0)
+    max_new_tokens: Optional[int] = Field(None, ge=1)
+    seed: int = 1234
+    task_timeout: float = Field(5.0, gt=0.0)
+    sandbox: Literal["process", "docker", "unconfined"] = "process"
+    sandbox_image: Optional[str] = None
+    sandbox_memory: int = Field(1024, ge=64)
+    sandbox_disk: int = Field(256, ge=1)
+    sandbox_cpus: float = Field(1.0, gt=0.0)
+    iters: int = Field(0, ge=0)
+    humanevalfix_path: Optional[str] = None
+    humanevalfix_feedback: Literal["example", "hidden"] = "example"
+    report: str = ".agentbench/report.json"
+    resume: bool = False
+    plot: Optional[str] = None
+    baseline: Optional[str] = None
+    max_drop: float = Field(0.0, ge=0.0)
+    fail_under: Optional[float] = Field(None, ge=0.0, le=1.0)
+
+    @field_validator("model")
+    @classmethod
+    def _some_model(cls, value: str) -> str:
+        if not [n for n in value.split(",") if n.strip()]:
+            raise ValueError("needs at least one model name")
+        return value
+
+    @classmethod
+    def from_config(cls, config) -> "RunOptions":
+        values = {opt.name: config.getoption(opt.dest) for opt in OPTIONS}
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            raise AgentbenchError(_one_line(exc)) from None
+
+
+_FLAGS = {opt.name: opt.flag for opt in OPTIONS}
+
+
+def _one_line(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    name = str(err["loc"][0]) if err["loc"] else "option"
+    flag = _FLAGS.get(name, name)
+    msg = err["msg"]
+    for prefix in ("Input should be ", "Value error, "):
+        if msg.startswith(prefix):
+            msg = ("must be " if prefix.startswith("Input") else "") + msg[len(prefix):]
+    return f"{flag} {msg} (got {err.get('input')!r})"

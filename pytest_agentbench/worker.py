@@ -1,0 +1,125 @@
+"""Where tests run (each xdist worker, or the single process): suites' tasks, loaded backends, fresh sandboxes, and
+the evaluation of one case into a record. Nothing here writes the report; records travel to the controller with
+each test report (controller.py), as pytest-xdist's WorkerInteractor hands results to its DSession.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict
+from typing import Any
+
+from .backends import Backend, make_backend
+from .errors import AgentbenchError, HarnessError, one_line
+from .items import Case
+from .models import ModelSpec
+from .outcome import Outcome, Status
+from .runconfig import RunConfig
+from .sandbox import Sandbox, make_sandbox
+from .storage import RECORD_SCHEMA
+from .tasks import Suite, Task
+
+
+class Worker:
+    def __init__(self, run: RunConfig, hook):
+        self.run = run
+        self.hook = hook
+        self._tasks: dict[int, list[Task]] = {}
+        self._backends: dict[str, Backend | HarnessError] = {}
+        self._backend_info: dict[str, dict] = {}
+
+    # -- what runs -----------------------------------------------------------------------------------
+    def tasks(self, suite: Suite) -> list[Task]:
+        if id(suite) not in self._tasks:
+            try:
+                self._tasks[id(suite)] = suite.load()
+            except (OSError, ValueError) as exc:
+                raise AgentbenchError(f"suite {suite.name!r} cannot load its data: {one_line(exc)}") from exc
+        return self._tasks[id(suite)]
+
+    def backend(self, spec: ModelSpec) -> Backend:
+        """Loaded once per process per model; a failed load fails every item of that model fast."""
+        if spec.name not in self._backends:
+            try:
+                made = self.hook.pytest_agentbench_make_backend(spec=spec)
+                self._backends[spec.name] = made if made is not None else make_backend(spec)
+                self._backend_info[spec.name] = self._backends[spec.name].info()
+            except (HarnessError, AgentbenchError) as exc:
+                self._backends[spec.name] = HarnessError(str(exc))
+            except Exception as exc:  # a backend library's own error: the harness's, never the model's
+                self._backends[spec.name] = HarnessError(f"backend {spec.name!r} failed to load: {one_line(exc)}")
+        found = self._backends[spec.name]
+        if isinstance(found, HarnessError):
+            raise found
+        return found
+
+    def sandbox(self, suite: Suite) -> Sandbox:
+        return make_sandbox(self.run.options.sandbox, self.run.limits, site_packages=suite.sandbox_site_packages,
+                            image=self.run.options.sandbox_image)
+
+    def preflight(self) -> None:
+        """Fail closed: no isolation tools, no run (unless --sandbox unconfined was asked for)."""
+        kind = self.run.options.sandbox
+        if kind == "process":
+            from .sandbox.bwrap import INSTALL_HINT, missing_tools
+
+            missing = missing_tools()
+            if missing:
+                raise AgentbenchError(f"{', '.join(missing)} not found: {INSTALL_HINT}")
+        elif kind == "docker":
+            from .sandbox.docker import DEFAULT_IMAGE, engine
+
+            try:
+                client = engine()
+            except HarnessError as exc:
+                raise AgentbenchError(str(exc)) from exc
+            image = self.run.options.sandbox_image or DEFAULT_IMAGE
+            try:
+                client.images.get(image)
+            except Exception as exc:
+                raise AgentbenchError(f"docker image {image} not found: build it with scripts/docker-image.sh") from exc
+
+    # -- one case ------------------------------------------------------------------------------------
+    def evaluate(self, case: Case, backend: Backend, sandbox: Sandbox) -> tuple[Outcome, dict]:
+        params = self.run.params_for(case.model).for_sample(case.sample)
+        started = time.perf_counter()
+        try:
+            outcome = case.suite.evaluate(case.task, backend, sandbox, params, case.sample)
+        except (HarnessError, AgentbenchError):
+            raise
+        except Exception as exc:
+            raise HarnessError(f"evaluating {case.task.id} raised {one_line(exc)}") from exc
+        wall = time.perf_counter() - started
+        record = self.record(case, outcome.to_record(), wall_s=wall)
+        record["memory_bound"] = getattr(sandbox, "memory_bound", None)
+        info = self._backend_info.pop(case.model.name, None)
+        if info:  # sent once per worker; the controller moves it into the report's metadata
+            record["backend_info"] = info
+        return outcome, record
+
+    def config_sha(self, case: Case) -> str:
+        """What decides a sample's result besides its identity: model spec, parameters, suite settings, data."""
+        params = self.run.params_for(case.model).for_sample(case.sample)
+        blob = json.dumps([case.model.to_dict(), asdict(params), case.suite.settings(),
+                           case.suite.dataset_sha256()], sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def record(self, case: Case, fields: dict[str, Any], wall_s: float) -> dict:
+        params = self.run.params_for(case.model).for_sample(case.sample)
+        fields.pop("program", None)
+        rec = {"schema": RECORD_SCHEMA, "model": case.model.name, "suite": case.suite.name, "task": case.task.id,
+               "sample": case.sample, **fields, "wall_s": round(wall_s, 6), "params": asdict(params),
+               "suite_settings": case.suite.settings(), "config_sha": self.config_sha(case),
+               "dataset_sha256": case.suite.dataset_sha256()}
+        for key in ("model_s", "sandbox_s"):
+            rec[key] = round(rec.get(key, 0.0), 6)
+        return rec
+
+    def infra_record(self, case: Case, reason: str) -> dict:
+        return self.record(case, Outcome(Status.INFRA, reason=reason).to_record(), wall_s=0.0)
+
+    def close(self) -> None:
+        for backend in self._backends.values():
+            if isinstance(backend, Backend):
+                backend.close()
