@@ -42,22 +42,28 @@ def task(request, agentbench_case):
     return case.task
 
 
+def _harness_failure(what: str, call):
+    """Run `call`; a harness failure fails the item with one line (raised outside the except block, so pytest
+    shows no exception chain)."""
+    try:
+        return call(), None
+    except (HarnessError, AgentbenchError) as exc:
+        problem = f"harness: {what}{exc}"
+    pytest.fail(for_terminal(problem), pytrace=False)
+
+
 @pytest.fixture
 def backend(request, agentbench_case):
     """The model, loaded once per process and shared by every item of that model."""
-    try:
-        return request.config.stash[STATE].worker.backend(agentbench_case.model)
-    except HarnessError as exc:
-        pytest.fail(for_terminal(f"harness: {exc}"), pytrace=False)
+    worker = request.config.stash[STATE].worker
+    return _harness_failure("", lambda: worker.backend(agentbench_case.model))[0]
 
 
 @pytest.fixture
 def sandbox(request, agentbench_case):
     """A fresh sandbox per test, closed (and everything in it killed) afterwards."""
-    try:
-        box = request.config.stash[STATE].worker.sandbox(agentbench_case.suite)
-    except HarnessError as exc:
-        pytest.fail(for_terminal(f"harness: sandbox: {exc}"), pytrace=False)
+    worker = request.config.stash[STATE].worker
+    box = _harness_failure("sandbox: ", lambda: worker.sandbox(agentbench_case.suite))[0]
     try:
         yield box
     finally:
@@ -68,9 +74,6 @@ def sandbox(request, agentbench_case):
 def outcome(request, agentbench_case, task, backend, sandbox):
     """Run the suite's agent on the task; the Outcome decides the test (`outcome.check()`)."""
     worker = request.config.stash[STATE].worker
-    try:
-        result, record = worker.evaluate(agentbench_case, backend, sandbox)
-    except (HarnessError, AgentbenchError) as exc:
-        pytest.fail(for_terminal(f"harness: {exc}"), pytrace=False)
+    result, record = _harness_failure("", lambda: worker.evaluate(agentbench_case, backend, sandbox))[0]
     request.node.user_properties.append(("agentbench", record))
     return result

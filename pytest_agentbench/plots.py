@@ -9,70 +9,84 @@ import sys
 from pathlib import Path
 
 
+def _short(text: str, width: int = 32) -> str:
+    return text if len(text) <= width else text[: width // 2 - 1] + "…" + text[-(width // 2 - 1):]
+
+
 def plot_records(records, path: Path) -> Path:
-    """Render from records (or a JSONL path) via `report.records_frame`; returns the PNG path."""
+    """Render from records (or a JSONL path) via `report.records_frame`; returns the PNG path.
+
+    One row per model and suite, so any number of them stays readable: pass@1, runtime per task (with the mean
+    model and sandbox time per sample), tokens per sample."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from .report import records_frame
+    from .storage import MARK
 
     frame = records_frame(records)
     if frame.empty:
         raise ValueError("no samples to plot")
-    frame["group"] = frame["model"] + "\n" + frame["suite"]
-    groups = list(dict.fromkeys(frame["group"]))
+    frame = frame[frame["status"] != "infra"]
+    if frame.empty:
+        raise ValueError("no scored samples to plot")
+    frame["group"] = [f"{_short(m)} · {s}" for m, s in zip(frame["model"], frame["suite"])]
+    groups = list(dict.fromkeys(frame["group"]))[::-1]  # first group on top
     per_task = frame.groupby(["group", "task"], sort=False).agg(passed=("passed", "mean"), wall_s=("wall_s", "mean"))
     pass1 = per_task.groupby(level="group", sort=False)["passed"].mean().reindex(groups)
     tokens = frame.groupby("group", sort=False)[["prompt_tokens", "completion_tokens"]].mean().reindex(groups)
     timing = frame.groupby("group", sort=False)[["model_s", "sandbox_s"]].mean().reindex(groups)
+    counts = frame.groupby("group", sort=False).size().reindex(groups)
 
-    width = max(11.0, 2.2 * len(groups) + 6)
-    fig, axes = plt.subplots(1, 3, figsize=(width, 4.6), constrained_layout=True)
-    colors = plt.cm.tab10.colors
-    x = range(len(groups))
+    height = 1.6 + 0.42 * len(groups)
+    fig, axes = plt.subplots(1, 3, figsize=(15, height), sharey=True, constrained_layout=True,
+                             gridspec_kw={"width_ratios": [1, 1.3, 1]})
+    y = list(range(len(groups)))
+    suites = list(dict.fromkeys(frame["suite"]))
+    palette = plt.cm.tab10.colors
+    color = [palette[suites.index(g.rsplit(" · ", 1)[1]) % 10] for g in groups]
 
     ax = axes[0]
-    bars = ax.bar(x, pass1.values, color=[colors[i % 10] for i in x])
-    ax.bar_label(bars, labels=[f"{v:.3f}" for v in pass1.values], padding=2)
-    ax.set_ylim(0, 1.1)
-    ax.set_ylabel("pass@1")
-    ax.set_title("pass@1 per suite and model")
+    bars = ax.barh(y, pass1.values, color=color, height=0.6)
+    ax.bar_label(bars, labels=[f"{v:.3f}" for v in pass1.values], padding=3, fontsize=8)
+    ax.set_xlim(0, 1.15)
+    ax.set_xlabel("pass@1")
+    ax.set_title("pass@1", fontsize=10)
 
     ax = axes[1]
     data = [per_task.loc[g]["wall_s"].values for g in groups]
-    ax.boxplot(data, showfliers=True)
+    ax.boxplot(data, positions=y, vert=False, widths=0.5, showfliers=True)
     low, high = per_task["wall_s"].min(), per_task["wall_s"].max()
     if low > 0 and high / low > 20:  # milliseconds next to minutes: only a log axis shows both
-        ax.set_yscale("log")
+        ax.set_xscale("log")
     else:
-        ax.set_ylim(bottom=0, top=high * 1.1 or 1.0)
-    ax.set_ylabel("seconds per task (wall, mean of samples)")
-    ax.set_title("runtime per task")
+        ax.set_xlim(left=0, right=(high * 1.35) or 1.0)
+    ax.set_xlabel("seconds per task (wall, mean of its samples)")
+    ax.set_title("runtime per task", fontsize=10)
 
     ax = axes[2]
-    half = 0.38
-    b1 = ax.bar([i - half / 2 for i in x], tokens["prompt_tokens"].values, half, label="prompt", color="#4c72b0")
-    b2 = ax.bar([i + half / 2 for i in x], tokens["completion_tokens"].values, half, label="completion", color="#dd8452")
-    ax.bar_label(b1, fmt="%.0f", padding=2, fontsize=8)
-    ax.bar_label(b2, fmt="%.0f", padding=2, fontsize=8)
-    ax.set_ylim(bottom=0, top=max(1.0, float(tokens.values.max()) * 1.15))
-    ax.set_ylabel("tokens per sample (mean)")
-    ax.set_title("tokens")
-    ax.legend(loc="upper right", fontsize=8)
+    half = 0.36
+    b1 = ax.barh([i + half / 2 for i in y], tokens["prompt_tokens"].values, half, label="prompt", color="#4c72b0")
+    b2 = ax.barh([i - half / 2 for i in y], tokens["completion_tokens"].values, half, label="completion",
+                 color="#dd8452")
+    ax.bar_label(b1, fmt="%.0f", padding=2, fontsize=7)
+    ax.bar_label(b2, fmt="%.0f", padding=2, fontsize=7)
+    ax.set_xlim(left=0, right=max(1.0, float(tokens.values.max()) * 1.2))
+    ax.set_xlabel("tokens per sample (mean)")
+    ax.set_title("tokens", fontsize=10)
+    ax.legend(loc="lower right", fontsize=7)
 
-    timed = [f"{g}\nmodel {m:.2f}s, sandbox {s:.3f}s" for g, m, s in zip(groups, timing["model_s"], timing["sandbox_s"])]
     for ax in axes:
-        ax.set_xticks(list(x) if ax is not axes[1] else [i + 1 for i in x], groups if ax is not axes[1] else timed,
-                      fontsize=8)
-        ax.grid(axis="y", alpha=0.3)
-    n = frame.groupby("group", sort=False).size().reindex(groups)
-    fig.suptitle("pytest-agentbench: " + "; ".join(f"{g.replace(chr(10), '/')} ({k} samples)" for g, k in n.items()),
-                 fontsize=10)
+        ax.grid(axis="x", alpha=0.3)
+    labels = [f"{g}\n{counts[g]} samples · model {timing.loc[g, 'model_s']:.2f}s · sandbox "
+              f"{timing.loc[g, 'sandbox_s']:.3f}s per sample" for g in groups]
+    axes[0].set_yticks(y, labels, fontsize=8)  # last: the boxplot resets the shared ticks
+    fig.suptitle(f"pytest-agentbench: {len(frame)} samples, {len(groups)} model/suite pair(s)", fontsize=10)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, metadata={"Software": MARK})
     plt.close(fig)
     return path
 

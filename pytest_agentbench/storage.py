@@ -83,7 +83,7 @@ class RecordLog:
 def read_records(path: Path) -> list[dict]:
     """Records of a JSONL; a line cut short by a killed run is skipped."""
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        lines = Path(path).read_text(encoding="utf-8").split("\n")
     except OSError:
         return []
     records = []

@@ -28,6 +28,7 @@ class Worker:
         self._tasks: dict[int, list[Task]] = {}
         self._backends: dict[str, Backend | HarnessError] = {}
         self._backend_info: dict[str, dict] = {}
+        self._sandbox_ok: set[tuple] = set()
 
     # -- what runs -----------------------------------------------------------------------------------
     def tasks(self, suite: Suite) -> list[Task]:
@@ -55,8 +56,23 @@ class Worker:
         return found
 
     def sandbox(self, suite: Suite) -> Sandbox:
-        return make_sandbox(self.run.options.sandbox, self.run.limits, site_packages=suite.sandbox_site_packages,
-                            image=self.run.options.sandbox_image)
+        """A fresh sandbox. The first of each kind in this process must run a trivial program: a sandbox that
+        cannot (an image without python3, limits too small to start) is the harness's failure, not every model
+        answer's."""
+        box = make_sandbox(self.run.options.sandbox, self.run.limits, site_packages=suite.sandbox_site_packages,
+                           image=self.run.options.sandbox_image)
+        key = (box.kind, suite.sandbox_site_packages)
+        if key not in self._sandbox_ok:
+            try:
+                probe = box.run_python("pass\n", timeout=max(self.run.limits.timeout, 30.0))
+            except HarnessError:
+                box.close()
+                raise
+            if probe.verdict[0] != "passed":
+                box.close()
+                raise HarnessError(f"the {box.kind} sandbox cannot run Python: {probe.verdict[1] or probe.stderr[-200:]}")
+            self._sandbox_ok.add(key)
+        return box
 
     def preflight(self) -> None:
         """Fail closed: no isolation tools, no run (unless --sandbox unconfined was asked for)."""

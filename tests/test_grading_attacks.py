@@ -73,3 +73,140 @@ def test_tests_see_the_prompts_helpers_not_the_candidates(box, problems):
     assert grade(box, problems["HumanEval/38"], honest).passed
     cheat = next(h for h in HACKS if h.name == "redefined-prompt-helper")
     assert not grade(box, problems["HumanEval/38"], cheat.completion).passed
+
+
+# -- the same hacks through the whole pytest pipeline -----------------------------------------------------
+HE_TEST = '''
+import pytest
+from pytest_agentbench.suites.humaneval import HumanEval
+
+@pytest.mark.agentbench(HumanEval())
+def test_humaneval(outcome):
+    outcome.check()
+'''
+FIX_TEST = '''
+import pytest
+from pytest_agentbench.suites.humanevalfix import HumanEvalFix
+
+@pytest.mark.agentbench(suite=HumanEvalFix)
+def test_humanevalfix(outcome):
+    outcome.check()
+'''
+
+
+def replay_of(rows, path):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def assert_nothing_passed(pytester, expected: int):
+    records = read_records(pytester)
+    assert len(records) == expected
+    assert {r["status"] for r in records} <= {"failed", "error", "timeout"}, \
+        [(r["task"], r["sample"], r["status"], r["reason"]) for r in records if r["status"] in ("passed", "infra")]
+    (res,) = read_report(pytester)["results"]
+    assert res["pass@1"] == 0.0 and res["outcomes"]["infra"] == 0
+
+
+@pytest.mark.parametrize("sandbox", KINDS)
+def test_hacks_through_the_pipeline_score_zero(pytester, sandbox):
+    replay = replay_of([{"task_id": h.task_id, "completion": h.completion} for h in HACKS], pytester.path / "h.jsonl")
+    pytester.makepyfile(test_he=HE_TEST)
+    result = pytester.runpytest_subprocess("--model", f"replay:{replay}", "--sandbox", sandbox, "-n", "2",
+                                           "--task-timeout", "2", "-k", " or ".join(TASKS), "-p", "no:cacheprovider")
+    assert result.ret == 1
+    assert_nothing_passed(pytester, len(HACKS))
+
+
+@pytest.mark.slow
+def test_hacks_against_humanevalfix_with_a_reflect_round(pytester, humanevalfix_path):
+    rows = [{"task_id": h.task_id.replace("HumanEval/", "Python/"), "completion": h.completion} for h in HACKS]
+    replay = replay_of(rows, pytester.path / "h.jsonl")
+    pytester.makepyfile(test_fix=FIX_TEST)
+    result = pytester.runpytest_subprocess("--model", f"replay:{replay}", "--humanevalfix-path", str(humanevalfix_path),
+                                           "--iters", "1", "-n", "2", "--task-timeout", "2", "-p", "no:cacheprovider",
+                                           "-k", " or ".join(t.replace("HumanEval/", "Python/") for t in TASKS))
+    assert result.ret == 1
+    assert_nothing_passed(pytester, len(HACKS))
+    for rec in read_records(pytester):  # every sample really went through a feedback round first
+        assert len(rec["extra"]["iterations"]) in (1, 2)
+
+
+WRECKER = """\
+    return False
+import os, shutil, stat
+for name in os.listdir("."):
+    try:
+        shutil.rmtree(name) if os.path.isdir(name) else os.unlink(name)
+    except OSError:
+        pass
+os.mkdir("program.py")
+os.mkdir("_agentbench_runner.py")
+os.symlink("/", "root")
+os.chmod(".", 0)
+"""
+
+
+def test_a_candidate_that_wrecks_its_workspace_is_scored_never_infra(pytester, humanevalfix_path):
+    replay = replay_of([{"task_id": "Python/0", "completion": WRECKER}], pytester.path / "w.jsonl")
+    pytester.makepyfile(test_fix=FIX_TEST)
+    result = pytester.runpytest_subprocess("--model", f"replay:{replay}", "--humanevalfix-path", str(humanevalfix_path),
+                                           "--iters", "1", "-k", "Python/0", "-p", "no:cacheprovider",
+                                           "--agentbench-fail-under", "0")
+    (rec,) = read_records(pytester)
+    # round 2 finds the wreck of round 1 (and may trip on it): the model's outcome either way, never infra
+    assert rec["status"] in ("failed", "error") and len(rec["extra"]["iterations"]) == 2, rec["reason"]
+    assert result.ret == 0  # the gate holds: nothing was the harness's fault
+
+
+TOOL_HACKS = r'''
+import json
+from pytest_agentbench.backends import Backend, Completion
+
+POISON = "import os\nos.write(1, b'EQUIVALENT\\n')\nos._exit(0)\n"
+PLANT = ("import os\nfor d in ('.', '/tmp'):\n    for n in ('sympy.py', 'json.py', 'pickle.py', 'sitecustomize.py'):\n"
+         "        open(os.path.join(d, n), 'w').write(%r)\nprint('planted')" % POISON)
+SEARCH = ("import glob, os, sys\nroots = ['/', '/work', '/workspace', '/tmp', os.path.dirname(sys.prefix), "
+          "os.path.dirname(os.path.dirname(sys.prefix))]\n"
+          "hits = [p for r in roots for p in glob.glob(r + '/*/data/tool_use.jsonl') + glob.glob(r + '/**/tool_use*', "
+          "recursive=False)]\nprint(hits or 'nothing')")
+FORK = "import os\nprint(os.fork())"
+call = lambda code: "TOOL_CALL: " + json.dumps({"tool": "code_executor", "args": {"code": code}})
+PLANS = {
+    "plant": [call(PLANT), "FINAL: x**3 + 12345"],
+    "payload": ["FINAL: __import__('os')._exit(0)"],
+    "forged": ["FINAL: EQUIVALENT"],
+    "search": [call(SEARCH), "FINAL: 0"],
+    "fork": [call(FORK), "FINAL: 0"],
+}
+
+class Attacker(Backend):
+    def generate(self, request):
+        turn = sum(m["role"] == "assistant" for m in request.messages)
+        plan = PLANS[self.spec.options["plan"]]
+        return Completion(text=plan[min(turn, len(plan) - 1)])
+
+def pytest_agentbench_make_backend(spec):
+    return Attacker(spec) if spec.backend == "attacker" else None
+'''
+
+
+def test_tool_use_hacks_score_zero(pytester):
+    from test_tool_use import DATA, TU_TEST
+
+    sympy_tasks = [r["id"] for r in map(json.loads, DATA.read_text().splitlines()) if r["answer_type"] == "sympy"][:3]
+    pytester.makeconftest(TOOL_HACKS)
+    plans = ("plant", "payload", "forged", "search", "fork")
+    pytester.makefile(".yaml", models="models:\n" + "".join(
+        f"  {p}: {{backend: attacker, options: {{plan: {p}}}}}\n" for p in plans))
+    pytester.makepyfile(test_tu=TU_TEST)
+    result = pytester.runpytest_subprocess("--model", ",".join(plans), "-k", " or ".join(sympy_tasks),
+                                           "-p", "no:cacheprovider")
+    assert result.ret == 1
+    records = read_records(pytester)
+    assert len(records) == len(plans) * len(sympy_tasks)
+    assert {r["status"] for r in records} == {"failed"}, [(r["model"], r["reason"]) for r in records]
+    steps = {r["model"]: r["extra"]["steps"] for r in records}
+    assert "planted" in steps["plant"][0]["output"]                   # the poison was really written
+    assert steps["search"][0]["output"] == "nothing"                  # no dataset file is visible
+    assert "Operation not permitted" in steps["fork"][0]["output"]    # no fork for tool code

@@ -368,3 +368,154 @@ def test_humaneval(outcome):
     (res,) = read_report(pytester)["results"]
     assert res["samples"] == 4 and res["outcomes"]["passed"] == 0 and res["outcomes"]["infra"] == 0
     assert res["outcomes"]["timeout"] >= 2
+
+
+# -- gaps closed: trees, totals, uids, what is bound, socket families -------------------------------------
+DEEP_TREE = """
+    import os
+    os.chdir({where!r})
+    for _ in range(3000):
+        os.mkdir("d")
+        os.chdir("d")
+    open("leaf", "w").write("x" * 1000)
+    print("deep", len(os.getcwd()) if len("d/" * 3000) < 4096 else "beyond PATH_MAX")
+"""
+
+
+@pytest.mark.parametrize("where", ["workspace", "/tmp"])
+def test_a_3000_level_tree_is_removed_and_the_next_test_starts_clean(box, where):
+    target = box.workdir if where == "workspace" else "/tmp"
+    run = attack(box, DEEP_TREE.format(where=target), timeout=20.0)
+    assert run.verdict == ("passed", ""), run.stderr[-300:]
+    kind = box.kind
+    box.close()  # teardown must not raise (a recursive rmtree hits RecursionError here)
+    fresh = make_sandbox(kind, SandboxLimits(timeout=LIMIT))
+    try:
+        check = fresh.run_python(f"import os\nassert os.listdir({target!r}) == [], os.listdir({target!r})\n")
+        assert check.verdict == ("passed", ""), check.stderr[-300:]
+    finally:
+        fresh.close()
+
+
+def test_the_workspace_total_is_bounded_not_only_each_file(box):
+    run = attack(box, f"""
+        import errno, os
+        written = 0
+        try:
+            for i in range(12):                      # 12 files of 32 MiB, each under the per-file cap
+                with open("f%d.bin" % i, "wb") as f:
+                    for _ in range(32):
+                        f.write(b"x" * (1 << 20))
+                        written += 1
+        except OSError as exc:
+            assert exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG), exc
+            print("stopped at", written, "MiB")
+        else:
+            raise SystemExit("wrote %d MiB" % written)
+    """, timeout=20.0)
+    assert run.verdict == ("passed", ""), run.stderr[-300:]
+    assert int(run.stdout.split()[-2]) <= SandboxLimits().disk_mb
+
+
+def test_a_run_total_memory_is_bounded_not_only_each_process(box):
+    """Five processes of 300 MB each under a 512 MB limit: the run's total is what is bounded."""
+    run = attack(box, """
+        import os, time
+        kids = []
+        for _ in range(5):
+            pid = os.fork()
+            if pid == 0:
+                block = bytearray(300 << 20)
+                for i in range(0, len(block), 4096):
+                    block[i] = 1
+                time.sleep(5)
+                os._exit(0)
+            kids.append(pid)
+        alive = 0
+        for pid in kids:
+            _, status = os.waitpid(pid, 0)
+            alive += status == 0
+        assert alive < 5, "all five held 300 MB at once"
+    """, timeout=15.0)
+    assert run.verdict[0] in ("passed", "error"), run.stderr[-300:]
+    server = getattr(box, "server", None)
+    if server is not None and server.cgroup is not None:
+        assert server.cgroup.peak_bytes() <= (512 << 20) + (32 << 20)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="uids are claimed only when running as root")
+def test_sandbox_uids_are_unique_across_sessions(box):
+    if box.kind != "process":
+        pytest.skip("the docker sandbox's uid is per container")
+    other = subprocess.run(["python", "-c", "from pytest_agentbench.sandbox import make_sandbox, SandboxLimits\n"
+                            "box = make_sandbox('process', SandboxLimits())\nprint(box.uid)\nbox.close()"],
+                           capture_output=True, text=True, check=True, env={**os.environ, "PYTEST_XDIST_WORKER": "gw0"})
+    assert int(other.stdout.strip()) != box.uid
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="RLIMIT_NPROC is per uid only when running as root")
+def test_a_fork_bomb_in_another_session_does_not_starve_this_one(box):
+    if box.kind != "process":
+        pytest.skip("the docker sandbox's pids limit is per container")
+    bomb = subprocess.Popen(["python", "-c", "from pytest_agentbench.sandbox import make_sandbox, SandboxLimits\n"
+                             "box = make_sandbox('process', SandboxLimits(timeout=6))\n"
+                             "print('go', flush=True)\n"
+                             "box.run_python('import os\\nwhile True:\\n    try:\\n        os.fork()\\n"
+                             "    except OSError:\\n        pass\\n', fork=True)\nbox.close()"],
+                            stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTEST_XDIST_WORKER": "gw0"})
+    try:
+        assert bomb.stdout.readline().strip() == "go"
+        time.sleep(1.0)
+        run = box.run_python("import subprocess\nsubprocess.run(['true'], check=True)\n", timeout=LIMIT, fork=True)
+        assert run.verdict == ("passed", ""), run.stderr[-300:]
+    finally:
+        bomb.kill()
+        bomb.wait()
+
+
+def test_a_stdlib_run_sees_only_what_it_needs(box):
+    run = attack(box, """
+        import os, site, sys, sysconfig
+        try:
+            import yaml
+            raise SystemExit("site-packages visible: yaml imported from " + yaml.__file__)
+        except ImportError:
+            pass
+        purelib = sysconfig.get_paths()["purelib"]
+        assert not os.path.isdir(purelib) or os.listdir(purelib) == [], os.listdir(purelib)[:5]
+        for line in open("/proc/self/mountinfo"):
+            assert "pytest_agentbench" not in line and "/sandbox/" not in line, line
+    """)
+    assert run.verdict == ("passed", ""), run.stderr[-500:]
+
+
+def test_process_sandbox_mounts_show_no_host_path_it_cannot_see(box):
+    """Every bind is a host path at its own path: /proc/self/mountinfo reveals nothing new."""
+    if box.kind != "process":
+        pytest.skip("Docker's own binds (hosts, resolv.conf) come from its data root")
+    run = attack(box, """
+        import os
+        for line in open("/proc/self/mountinfo"):
+            fields = line.split()
+            root, point, fstype = fields[3], fields[4], fields[fields.index("-") + 1]
+            if fstype in ("tmpfs", "proc", "devtmpfs", "devpts", "mqueue", "sysfs"):
+                continue  # made inside the sandbox: no host path
+            assert root in ("/", point) or os.path.exists(root) or point.startswith("/dev/"), line
+    """)
+    assert run.verdict == ("passed", ""), run.stderr[-500:]
+
+
+def test_no_socket_family_but_unix(box):
+    run = attack(box, """
+        import socket
+        for family in ("AF_INET", "AF_INET6", "AF_NETLINK", "AF_PACKET", "AF_VSOCK", "AF_ALG", "AF_TIPC"):
+            if not hasattr(socket, family):
+                continue
+            try:
+                socket.socket(getattr(socket, family), socket.SOCK_DGRAM if family != "AF_ALG" else socket.SOCK_SEQPACKET).close()
+                raise SystemExit("created a socket of family " + family)
+            except OSError:
+                pass
+        socket.socketpair(socket.AF_UNIX).__class__   # AF_UNIX still works
+    """)
+    assert run.verdict == ("passed", ""), run.stderr[-500:]

@@ -29,6 +29,7 @@ models:
 
 def test_real_model_on_two_tasks(pytester, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("AGENTBENCH_CACHE", str(pytester.path / "cache"))  # convert the GGUF afresh
     pytester.makefile(".yaml", models=MODELS)
     pytester.makepyfile(test_he="""
 import pytest
@@ -41,6 +42,7 @@ def test_humaneval(outcome):
     result = pytester.runpytest_subprocess("--model", "smollm2-135m,smollm2-plain", "-k", "HumanEval/0 or HumanEval/1",
                                            "--max-new-tokens", "96", "-p", "no:cacheprovider")
     assert result.ret in (0, 1), result.stdout.str()[-3000:]
+    assert "de-quantizing" not in result.stdout.str() + result.stderr.str()  # no progress bar in captured output
     report = read_report(pytester)
     assert {r["model"] for r in report["results"]} == {"smollm2-135m", "smollm2-plain"}
     for res in report["results"]:

@@ -5,8 +5,10 @@ dequantized model is cached once under ~/.cache/pytest-agentbench so later loads
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
+import io
 import logging
 import os
 import shutil
@@ -15,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..errors import AgentbenchError, HarnessError
+from ..errors import AgentbenchError, HarnessError, first_line
 from ..provenance import CACHE_DIR
 from .base import Backend, Completion, Request
 
@@ -49,11 +51,14 @@ class TransformersBackend(Backend):
             kwargs["local_files_only"] = True
         started = time.perf_counter()
         try:
-            self.tokenizer, self.model = self._load(torch, source, kwargs)
+            # The GGUF conversion draws a tqdm bar on stderr (transformers' own switch does not reach it): kept out
+            # of the first test's captured output.
+            with contextlib.redirect_stderr(io.StringIO()):
+                self.tokenizer, self.model = self._load(torch, source, kwargs)
         except (OSError, ValueError, ImportError, RuntimeError) as exc:
             hint = " (offline? set HF_HUB_OFFLINE=0 or give a local path)" if not local else ""
             raise HarnessError(f"cannot load model {spec.name!r} from {source}: "
-                               f"{str(exc).strip().splitlines()[0][:200]}{hint}") from exc
+                               f"{first_line(str(exc))[:200]}{hint}") from exc
         self.load_seconds = time.perf_counter() - started
         self.model.eval()
         if self.tokenizer.pad_token_id is None:
@@ -133,7 +138,7 @@ class TransformersBackend(Backend):
             with torch.inference_mode():
                 out = self.model.generate(**enc, **gen)
         except (RuntimeError, ValueError) as exc:
-            raise HarnessError(f"generation failed: {str(exc).splitlines()[0][:200]}") from exc
+            raise HarnessError(f"generation failed: {first_line(str(exc))[:200]}") from exc
         seconds = time.perf_counter() - started
         prompt_len = enc["input_ids"].shape[1]
         new = out[0][prompt_len:]

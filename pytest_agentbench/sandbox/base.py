@@ -216,7 +216,7 @@ def _owned_by_sandbox(info: tarfile.TarInfo) -> tarfile.TarInfo:
 
 
 def last_line(text: str) -> str:
-    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    lines = [ln for ln in text.strip().split("\n") if ln.strip()]  # newlines only, not U+2028 and kin
     return lines[-1].strip()[:300] if lines else ""
 
 

@@ -39,6 +39,22 @@ class MemoryCgroup:
             return None
         return cls(path, v2)
 
+    @staticmethod
+    def sweep(prefix: str, is_stale) -> None:
+        """Remove empty cgroups `prefix<uid>` of sessions that were killed (atexit never ran for them)."""
+        for base in (V1, V2):
+            try:
+                entries = [p for p in base.iterdir() if p.name.startswith(prefix)]
+            except OSError:
+                continue
+            for path in entries:
+                suffix = path.name[len(prefix):]
+                if suffix.isdigit() and is_stale(int(suffix)):
+                    try:
+                        path.rmdir()  # fails, harmlessly, while a process is still inside
+                    except OSError:
+                        pass
+
     def set_limit(self, limit: int) -> None:
         """Set the memory limit (no swap beyond it); a no-op when unchanged."""
         if limit == self.limit:
@@ -70,10 +86,17 @@ class MemoryCgroup:
             return None
 
     def destroy(self) -> None:
-        try:
-            self.path.rmdir()
-        except OSError:
-            pass
+        """Remove the cgroup once the sandbox's last processes are gone (its pid namespace dies asynchronously)."""
+        import time
+
+        for _ in range(40):
+            try:
+                self.path.rmdir()
+                return
+            except FileNotFoundError:
+                return
+            except OSError:
+                time.sleep(0.025)
 
 
 def _read(path: Path) -> str:

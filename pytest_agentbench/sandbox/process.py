@@ -144,6 +144,7 @@ class _Server:
         self.key = (site_packages, disk_bytes)
         self.claim = uids.claim()
         self.uid = self.claim.uid
+        MemoryCgroup.sweep("agentbench-", lambda uid: uid != self.uid and uids.is_free(uid))
         self.cgroup = MemoryCgroup.create(f"agentbench-{self.uid}")
         self.proc: subprocess.Popen | None = None
         self.ctl: socket.socket | None = None

@@ -285,7 +285,7 @@ def _first_line(exc, limit=300):
         text = str(exc).strip()
     except BaseException:
         text = ""
-    line = text.splitlines()[0] if text else ""
+    line = text.split("\n", 1)[0].rstrip("\r") if text else ""  # not splitlines(): U+2028 is no line end here
     return line[:limit]
 
 
@@ -498,7 +498,7 @@ def graded(in_fd=0, verdict_fd=1):
 def parse_verdict(text, nonce):
     """The grader's verdict from its output (the last line with our nonce), or None."""
     mark = "%s %s " % (VERDICT_MARK, nonce)
-    for line in reversed(text.splitlines()):
+    for line in reversed(text.split("\n")):
         if line.startswith(mark):
             try:
                 data = json.loads(line[len(mark):])
@@ -636,7 +636,7 @@ def _fs_grep(root, args, out_fd):
         if b"\0" in blob[:8192]:
             continue
         rel = os.path.relpath(path, real_root)
-        for n, text in enumerate(blob.decode("utf-8", "replace").splitlines(), 1):
+        for n, text in enumerate(blob.decode("utf-8", "replace").split("\n"), 1):
             if pattern.search(text):
                 lines.append("%s:%d:%s" % (rel, n, text[:500]))
                 matches += 1

@@ -41,6 +41,21 @@ class UidClaim:
             self._fd = None
 
 
+def is_free(uid: int) -> bool:
+    """Nobody holds a claim on `uid` right now (its holder may have been killed)."""
+    try:
+        fd = os.open(LOCK_DIR / f"{uid}.lock", os.O_RDWR | os.O_CLOEXEC)
+    except OSError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+
+
 def claim() -> UidClaim:
     """Claim a free uid (root), or run as ourselves where bwrap maps us into a user namespace (not root)."""
     if os.geteuid() != 0:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..agents.react import RepairLoop
 from ..backends.base import Request
+from ..errors import first_line
 from ..outcome import Outcome
 from ..tasks import Params, Suite, Task, register_suite, sha256_file
 from ..sandbox import Candidate
@@ -54,7 +55,7 @@ class HumanEvalFix(Suite):
         try:
             rows = self._rows()
         except (OSError, ConnectionError, ValueError) as exc:
-            why = str(exc).splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            why = first_line(str(exc))[:200] or type(exc).__name__
             hint = GIVEN_PATH_HINT if self.path is not None else STAGE_HINT  # never advise the option given
             self._unavailable = hint.format(why=why)
             return [Task(id=f"{self.name}-data", prompt="")]
