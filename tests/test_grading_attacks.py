@@ -210,3 +210,32 @@ def test_tool_use_hacks_score_zero(pytester):
     assert "planted" in steps["plant"][0]["output"]                   # the poison was really written
     assert steps["search"][0]["output"] == "nothing"                  # no dataset file is visible
     assert "Operation not permitted" in steps["fork"][0]["output"]    # no fork for tool code
+
+
+LEARNER = """\
+    if _NOTE:  # an earlier round left a note: answer as if it had taught me the tests
+        for i in range(len(numbers)):
+            for j in range(len(numbers)):
+                if i != j and abs(numbers[i] - numbers[j]) < threshold:
+                    return True
+    return False
+import os as _os
+_PLACES = ("learned", "/tmp/learned", "/dev/shm/learned")
+_NOTE = any(_os.path.exists(p) for p in _PLACES)
+for _p in _PLACES:
+    try:
+        open(_p, "w").write("what this round taught me")
+    except OSError:
+        pass
+"""
+
+
+@pytest.mark.parametrize("sandbox", KINDS)
+def test_nothing_a_round_leaves_behind_reaches_the_next_graded_run(pytester, humanevalfix_path, sandbox):
+    """A candidate that answers right only when an earlier round left it a note: every graded run starts clean."""
+    replay = replay_of([{"task_id": "Python/0", "completion": LEARNER}], pytester.path / "l.jsonl")
+    pytester.makepyfile(test_fix=FIX_TEST)
+    pytester.runpytest_subprocess("--model", f"replay:{replay}", "--humanevalfix-path", str(humanevalfix_path),
+                                  "--iters", "2", "-k", "Python/0", "--sandbox", sandbox, "-p", "no:cacheprovider")
+    (rec,) = read_records(pytester)
+    assert rec["status"] == "failed" and len(rec["extra"]["iterations"]) == 3, rec["reason"]

@@ -137,3 +137,26 @@ def test_unconfined_sandbox_warns(pytester):
     pytester.makepyfile("def test_x():\n    pass\n")
     result = pytester.runpytest("--sandbox", "unconfined", "--model", "reference")
     result.stdout.fnmatch_lines(["*--sandbox unconfined: model-written code runs with your privileges*"])
+
+
+def test_wipe_empties_only_the_sandboxes_own_folders(box):
+    """Unconfined, /tmp and /dev/shm are the host's: emptying the sandbox must never touch them."""
+    import tempfile
+    import uuid
+    from pathlib import Path
+
+    sentinels = [Path(tempfile.gettempdir()) / f"agentbench-sentinel-{uuid.uuid4().hex}",
+                 Path("/dev/shm") / f"agentbench-sentinel-{uuid.uuid4().hex}"]
+    for path in sentinels:
+        path.write_text("the host's")
+    try:
+        box.write_file("a/b.txt", "x")
+        box.run_python("import os, tempfile\nopen(os.path.join(tempfile.gettempdir(), 'mine'), 'w').write('x')\n")
+        box.wipe()
+        assert box.list_dir(".") == []
+        assert box.run_python("import os, tempfile\nassert os.listdir(tempfile.gettempdir()) == []\n").verdict[0] \
+            == "passed"
+        assert all(path.read_text() == "the host's" for path in sentinels)
+    finally:
+        for path in sentinels:
+            path.unlink(missing_ok=True)

@@ -28,7 +28,11 @@ class ToolResult:
 
 
 def run_tests_tool(sandbox, candidate: Candidate, tests: HiddenTests, timeout: float) -> ToolResult:
-    """The execute tool: grade a candidate against tests in the sandbox, report pass/fail and output tails."""
+    """The execute tool: grade a candidate against tests in the sandbox, report pass/fail and output tails.
+
+    Each graded run starts from an empty workspace and scratch: the grader only calls on while answers are
+    right, so a candidate could otherwise note what a round taught it and use it in the next."""
+    sandbox.wipe()
     run = sandbox.run_tests(candidate, tests, timeout=timeout)
     if run.status == "infra":  # the dataset's tests cannot run here: the harness's problem, not the model's
         raise HarnessError(f"the tests cannot run: {run.reason}")

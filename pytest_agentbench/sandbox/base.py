@@ -96,6 +96,7 @@ class Sandbox(ABC):
 
     kind: str = "base"              # names the sandbox in reports and caches
     workdir: str = "/work"          # the workspace as the code inside sees it
+    scratch: tuple[str, ...] = ()   # the sandbox's own temporary folders, emptied with the workspace
 
     def __init__(self, limits: SandboxLimits):
         self.limits = limits
@@ -203,8 +204,9 @@ class Sandbox(ABC):
             raise HarnessError(f"cannot copy files into the sandbox: {status['error']}")
 
     def wipe(self) -> None:
-        """Empty the workspace (also a 3,000-level tree: runner.remove_contents does not recurse)."""
-        status, _ = self._fs("wipe", {})
+        """Empty the workspace and /tmp, /dev/shm (a 3,000-level tree too: runner.remove_contents does not
+        recurse), so the next run finds nothing an earlier one left."""
+        status, _ = self._fs("wipe", {"scratch": list(self.scratch)})
         if not status["ok"]:
             raise HarnessError(f"cannot empty the workspace: {status['error']}")
 

@@ -57,6 +57,7 @@ def engine():
 class DockerSandbox(Sandbox):
     kind = "docker"
     workdir = "/work"
+    scratch = ("/tmp", "/dev/shm")  # tmpfs mounts of the container
     memory_bound = "cgroup"  # the container's memory limit bounds all its processes and tmpfs files
 
     def __init__(self, limits: SandboxLimits, image: str | None = None, site_packages: bool = False):

@@ -1,10 +1,10 @@
 """Process sandbox: kernel confinement (bwrap.py), a uid of its own (uids.py), a memory cgroup (cgroups.py).
 
-Confined runs go through a warm server (runner.serve, the "zygote") started inside bwrap: the confinement is built
-once, a run costs a fork instead of a sandbox and interpreter start. A server serves one open sandbox at a time;
-its workspace is a tmpfs that exists only inside, emptied when the sandbox closes. `confine=False` is
-`--sandbox unconfined`: each run is a plain subprocess of the same runner with rlimits, in a host temp folder,
-for code you trust.
+Runs go through a warm server (runner.serve, the "zygote") started inside bwrap: the confinement is built once, a
+run costs a fork instead of a sandbox and interpreter start. A server serves one open sandbox at a time; its
+workspace is a tmpfs that exists only inside, emptied when the sandbox closes. `confine=False` is
+`--sandbox unconfined`: the same server as a plain subprocess with rlimits, in a host temp folder, for code you
+trust.
 
 Output is read through a selector until the run reports its end (the server's answer, or a pidfd), so a leftover
 child holding the pipe cannot hold the run open; at most `limits.output_bytes` per stream stay in memory, the
@@ -15,7 +15,6 @@ from __future__ import annotations
 import atexit
 import json
 import os
-import resource
 import selectors
 import signal
 import socket
@@ -26,7 +25,7 @@ import time
 from pathlib import Path
 
 from ..errors import HarnessError
-from . import bwrap, runner, seccomp, uids
+from . import bwrap, seccomp, uids
 from .base import RUNNER_SOURCE, ExecResult, Sandbox, SandboxLimits, decode
 from .cgroups import MemoryCgroup
 
@@ -53,123 +52,99 @@ class ProcessSandbox(Sandbox):
         self.confine = confine
         self.kind = "process" if confine else "unconfined"
         self.site_packages = site_packages
-        self.server: _Server | None = None
-        if confine:
-            self.server = _acquire(site_packages, limits.disk_mb << 20)
-            self.uid = self.server.uid
-            self.workdir = self.server.workdir
-            self.memory_bound = "cgroup" if self.server.cgroup is not None else "per-process"
-        else:
-            self.python = [sys.executable, "-I"] + ([] if site_packages else ["-S"])
-            self._base = Path(tempfile.mkdtemp(prefix="agentbench-unconfined-"))
-            self.root = self._base / "work"
-            self.root.mkdir()
-            (self._base / "tmp").mkdir()
-            self.workdir = str(self.root)
-            self.memory_bound = "per-process"
+        self.server: _Server | None = _acquire(confine, site_packages, limits.disk_mb << 20)
+        self.uid = self.server.uid
+        self.workdir = self.server.workdir
+        self.scratch = self.server.scratch
+        self.memory_bound = "cgroup" if self.server.cgroup is not None else "per-process"
 
-    # -- the transport ----------------------------------------------------------------------------------
     def _run(self, *, mode=None, argv=None, stdin=b"", timeout, env=None, nofork=False, verdict=False):
-        if self.server is None and self.confine:
+        if self.server is None:
             raise HarnessError("the sandbox is closed")
-        if self.confine:
-            req = {"cwd": self.workdir, "env": run_env(self.workdir, env), "rlimits": rlimits(self.limits, timeout),
-                   "timeout": timeout}
-            if argv is not None:
-                req["argv"] = argv
-                req["nofork_bpf"] = seccomp.nofork_bpf().hex() if nofork else ""
-            else:
-                req["mode"] = mode
-            return self.server.run(req, stdin, timeout, verdict, self.limits)
-        return self._spawn(mode, argv, stdin, timeout, env, nofork)
+        return self.server.run(self.server.request(mode, argv, env, nofork, self.limits, timeout), stdin, timeout,
+                               verdict, self.limits)
 
-    def _spawn(self, mode, argv, stdin, timeout, env, nofork) -> tuple[ExecResult, str]:
-        """--sandbox unconfined: a subprocess of the runner (no isolation but rlimits and the no-fork filter)."""
-        transport = {"argv": argv, "nofork_bpf": seccomp.nofork_bpf().hex() if nofork else ""}
-        data = runner.frame(json.dumps(transport).encode()) + stdin
-        limits = rlimits(self.limits, timeout)
-        limits.pop("RLIMIT_NPROC")  # per uid: it would count the whole host user's processes
-
-        def apply() -> None:  # in the child between fork and exec
-            for name, value in limits.items():
-                resource.setrlimit(getattr(resource, name), (value, value))
-
-        cmd = [*self.python, "-c", RUNNER_SOURCE + "\nmain()\n", "exec" if argv is not None else mode]
-        start = time.perf_counter()
-        in_r, in_w = os.pipe()
-        try:
-            proc = subprocess.Popen(cmd, cwd=self.root, env=run_env(str(self.root), {"TMPDIR": str(self._base / "tmp"),
-                                                                                    **(env or {})}),
-                                    preexec_fn=apply, start_new_session=True, stdin=in_r,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=True)
-        except OSError as exc:
-            os.close(in_w)
-            raise HarnessError(f"sandbox could not start {cmd[0]}: {exc}") from exc
-        finally:
-            os.close(in_r)
-        pidfd = os.pidfd_open(proc.pid)
-        try:  # pump owns (and closes) in_w
-            out, err, truncated, ended = pump(write=(in_w, data),
-                                              reads=[proc.stdout.fileno(), proc.stderr.fileno()], done_fd=pidfd,
-                                              deadline=start + timeout, cap=self.limits.output_bytes,
-                                              after_end=lambda: (_killpg(proc.pid), proc.wait()))
-        finally:
-            os.close(pidfd)
-            proc.stdout.close()
-            proc.stderr.close()
-        if not ended:
-            _killpg(proc.pid)
-            proc.wait()
-        result = ExecResult(exit_code=proc.returncode if ended else None, stdout=decode(out), stderr=decode(err),
-                            duration_s=time.perf_counter() - start, timed_out=not ended, truncated=truncated)
-        return result, result.stdout
+    def wipe(self) -> None:
+        """The server empties the workspace (and, unconfined, the sandbox's own TMPDIR) itself."""
+        if not self.server.wipe():
+            self.server.stop()  # a fresh server brings a fresh, empty workspace
 
     def close(self) -> None:
-        if self.confine:
-            server, self.server = self.server, None
-            if server is not None:
-                _release(server)
-        else:
-            subprocess.run(["rm", "-rf", "--one-file-system", str(self._base)], check=False)
+        server, self.server = self.server, None
+        if server is not None:
+            _release(server)
 
 
 class _Server:
-    """One confined zygote, serving one open sandbox at a time; started on first use, restarted when a run kills it
-    or it stops answering (its workspace, a tmpfs inside, goes with it)."""
+    """A warm runner.serve process serving one open sandbox at a time, started on first use and restarted when a
+    run kills it or it stops answering. Confined, it runs inside bwrap with a uid and a memory cgroup of its own,
+    and its workspace is a tmpfs that exists only inside (it goes with the server). Unconfined (`--sandbox
+    unconfined`, code you trust), it is a plain subprocess working in a host temp folder, with its own TMPDIR."""
 
-    def __init__(self, site_packages: bool, disk_bytes: int):
-        self.python, self.binds, self.masks = bwrap.interpreter(site_packages)
-        self.workdir = bwrap.workdir(self.binds)
+    def __init__(self, confine: bool, site_packages: bool, disk_bytes: int):
+        self.confine = confine
+        self.key = (confine, site_packages, disk_bytes)
         self.disk_bytes = disk_bytes
-        self.key = (site_packages, disk_bytes)
-        self.claim = uids.claim()
-        self.uid = self.claim.uid
-        MemoryCgroup.sweep("agentbench-", lambda uid: uid != self.uid and uids.is_free(uid))
-        self.cgroup = MemoryCgroup.create(f"agentbench-{self.uid}")
         self.proc: subprocess.Popen | None = None
         self.ctl: socket.socket | None = None
         self.busy = False
-        self.verified: set[SandboxLimits] = set()
+        self.cgroup: MemoryCgroup | None = None
+        self.claim: uids.UidClaim | None = None
+        if confine:
+            self.python, self.binds, self.masks = bwrap.interpreter(site_packages)
+            self.workdir = bwrap.workdir(self.binds)
+            self.scratch: tuple[str, ...] = ()  # /tmp and /dev/shm inside are emptied after every run
+            self.claim = uids.claim()
+            self.uid = self.claim.uid
+            MemoryCgroup.sweep("agentbench-", lambda uid: uid != self.uid and uids.is_free(uid))
+            self.cgroup = MemoryCgroup.create(f"agentbench-{self.uid}")
+        else:
+            self.python = [sys.executable, "-I"] + ([] if site_packages else ["-S"])
+            self.base = Path(tempfile.mkdtemp(prefix="agentbench-unconfined-"))
+            (self.base / "work").mkdir()
+            (self.base / "tmp").mkdir()
+            self.workdir = str(self.base / "work")
+            self.scratch = (str(self.base / "tmp"),)  # its TMPDIR: the host's /tmp is never ours to empty
+            self.uid = os.getuid()
+
+    def request(self, mode, argv, env, nofork, limits: SandboxLimits, timeout: float) -> dict:
+        extra = {"TMPDIR": self.scratch[0], **(env or {})} if self.scratch else env
+        limit_set = rlimits(limits, timeout)
+        if not self.confine:
+            limit_set.pop("RLIMIT_NPROC")  # per uid: it would count the whole host user's processes
+        req = {"cwd": self.workdir, "env": run_env(self.workdir, extra), "rlimits": limit_set, "timeout": timeout}
+        if argv is not None:
+            req["argv"] = argv
+            req["nofork_bpf"] = seccomp.nofork_bpf().hex() if nofork else ""
+        else:
+            req["mode"] = mode
+        return req
 
     def start(self) -> None:
-        missing = bwrap.missing_tools()
-        if missing:
-            raise HarnessError(f"{', '.join(missing)} not found: {bwrap.INSTALL_HINT}")
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        fd = seccomp.memfd(seccomp.base_bpf())
         log = tempfile.TemporaryFile()
-        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": self.workdir, "AGENTBENCH_CONFINED": "1"}
-        cmd = bwrap.command([*self.python, "-c", RUNNER_SOURCE + "\nserve()\n"], workdir=self.workdir,
-                            disk_bytes=self.disk_bytes, env=env, binds=self.binds, masks=self.masks,
-                            seccomp_fd=fd, uid=self.uid)
+        program = [*self.python, "-c", RUNNER_SOURCE + "\nserve()\n"]
+        if self.confine:
+            missing = bwrap.missing_tools()
+            if missing:
+                raise HarnessError(f"{', '.join(missing)} not found: {bwrap.INSTALL_HINT}")
+            fd = seccomp.memfd(seccomp.base_bpf())
+            env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": self.workdir, "AGENTBENCH_CONFINED": "1"}
+            cmd = bwrap.command(program, workdir=self.workdir, disk_bytes=self.disk_bytes, env=env, binds=self.binds,
+                                masks=self.masks, seccomp_fd=fd, uid=self.uid)
+            popen = dict(pass_fds=(fd,), env={"PATH": "/usr/bin:/bin"},
+                         preexec_fn=self.cgroup.enter if self.cgroup else None)
+        else:
+            fd, cmd = None, program
+            popen = dict(cwd=self.workdir, env=run_env(self.workdir, {"TMPDIR": self.scratch[0]}))
         try:
-            self.proc = subprocess.Popen(cmd, stdin=theirs, stdout=subprocess.DEVNULL, stderr=log, pass_fds=(fd,),
-                                         start_new_session=True, env={"PATH": "/usr/bin:/bin"},
-                                         preexec_fn=self.cgroup.enter if self.cgroup else None)
+            self.proc = subprocess.Popen(cmd, stdin=theirs, stdout=subprocess.DEVNULL, stderr=log,
+                                         start_new_session=True, **popen)
         except (OSError, subprocess.SubprocessError) as exc:
             raise HarnessError(f"cannot start the sandbox: {exc}") from exc
         finally:
-            os.close(fd)
+            if fd is not None:
+                os.close(fd)
             theirs.close()
         self.ctl = ours
         ours.settimeout(15)
@@ -197,14 +172,17 @@ class _Server:
         self.stop()
         if self.cgroup is not None:
             self.cgroup.destroy()
-        self.claim.release()
+        if self.claim is not None:
+            self.claim.release()
+        if not self.confine:
+            subprocess.run(["rm", "-rf", "--one-file-system", str(self.base)], check=False)
 
     def wipe(self) -> bool:
         """Empty the workspace (the server does it itself: no run of the test is alive any more)."""
         if self.proc is None or self.proc.poll() is not None:
-            return True  # a fresh server starts with a fresh tmpfs
+            return self.confine  # a fresh confined server starts with a fresh tmpfs; a host folder must be emptied
         try:
-            self.ctl.sendall(json.dumps({"op": "wipe", "cwd": self.workdir}).encode())
+            self.ctl.sendall(json.dumps({"op": "wipe", "cwd": self.workdir, "scratch": list(self.scratch)}).encode())
             self.ctl.settimeout(60)
             reply = self.ctl.recv(4096)
         except OSError:
@@ -262,12 +240,12 @@ class _Server:
 _POOL: list[_Server] = []
 
 
-def _acquire(site_packages: bool, disk_bytes: int) -> _Server:
+def _acquire(confine: bool, site_packages: bool, disk_bytes: int) -> _Server:
     for server in _POOL:
-        if not server.busy and server.key == (site_packages, disk_bytes):
+        if not server.busy and server.key == (confine, site_packages, disk_bytes):
             break
     else:
-        server = _Server(site_packages, disk_bytes)
+        server = _Server(confine, site_packages, disk_bytes)
         _POOL.append(server)
     server.busy = True
     return server

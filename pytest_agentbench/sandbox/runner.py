@@ -452,47 +452,62 @@ def grade(tests, proxy):
     return "passed", ""
 
 
-def graded(in_fd=0, verdict_fd=1):
-    """The graded run: header + candidate frames, fork the candidate, then (as the grader) the tests frame."""
+def _graded_header(in_fd):
     header = json.loads(read_frame(in_fd))
-    source = read_frame(in_fd).decode("utf-8", "replace")
-    bpf = bytes.fromhex(header.get("nofork_bpf") or "")
-    nondumpable()  # before the fork: the candidate must never see a dumpable grader
-    grader_sock, candidate_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    gc.freeze()  # the collector must not touch (and so copy) every inherited page in both processes
-    pid = os.fork()
-    if pid == 0:
-        code = 0
-        try:
-            _close_fds_except({1, 2, candidate_sock.fileno()})
-            _candidate(source, header["entry_point"], candidate_sock.fileno(), bpf)
-        except BaseException:
-            code = 3
-        _flush_std()
-        os._exit(code)
-    candidate_sock.close()
-    del source
-    load_seccomp(bpf)
+    return header, read_frame(in_fd).decode("utf-8", "replace")
+
+
+def _candidate_process(source, header, sock_fd):
+    """The candidate's process body (never returns)."""
+    code = 0
+    try:
+        _candidate(source, header["entry_point"], sock_fd, bytes.fromhex(header.get("nofork_bpf") or ""))
+    except BaseException:
+        code = 3
+    _flush_std()
+    os._exit(code)
+
+
+def _grader_finish(in_fd, verdict_fd, header, sock_fd, pid):
+    """As the grader: read the tests (only now: the candidate is already its own process), run them against the
+    candidate at `pid`, kill it, write the verdict."""
+    load_seccomp(bytes.fromhex(header.get("nofork_bpf") or ""))
     try:
         tests = json.loads(read_frame(in_fd))
     except (EOFError, ValueError) as exc:
         tests, status, reason = None, "infra", "no tests reached the grader (%s)" % exc
     if tests is not None:
-        proxy = _CandidateProxy(grader_sock.fileno(), header["entry_point"])
+        proxy = _CandidateProxy(sock_fd, header["entry_point"])
         status, reason = grade(tests, proxy)
     try:
         os.kill(pid, signal.SIGKILL)
     except OSError:
         pass
-    try:
-        os.waitpid(pid, 0)
-    except OSError:
-        pass
+    if verdict_fd in (1, 2):  # the verdict shares a stream with the candidate: it must be dead and silent first
+        try:
+            os.waitpid(pid, 0)
+        except OSError:
+            pass
     _flush_std()
     nonce = tests.get("nonce", "") if tests else ""
     verdict = json.dumps({"status": status, "reason": reason}, ensure_ascii=True)
     write_all(verdict_fd, ("\n%s %s %s\n" % (VERDICT_MARK, nonce, verdict)).encode())
     return 0
+
+
+def graded(in_fd=0, verdict_fd=1):
+    """The graded run: header + candidate frames, fork the candidate, then (as the grader) the tests frame."""
+    header, source = _graded_header(in_fd)
+    nondumpable()  # before the fork: the candidate must never see a dumpable grader
+    grader_sock, candidate_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    gc.freeze()  # the collector must not touch (and so copy) every inherited page in both processes
+    pid = os.fork()
+    if pid == 0:
+        _close_fds_except({1, 2, candidate_sock.fileno()})
+        _candidate_process(source, header, candidate_sock.fileno())
+    candidate_sock.close()
+    del source
+    return _grader_finish(in_fd, verdict_fd, header, grader_sock.fileno(), pid)
 
 
 def parse_verdict(text, nonce):
@@ -735,8 +750,13 @@ def fs(in_fd=0, out_fd=1):
             result = _fs_grep(root, args, out_fd)
         elif op == "put_tar":
             result = _fs_put_tar(root, data)
-        elif op == "wipe":
-            remove_contents(root)
+        elif op == "wipe":  # the workspace, and the scratch folders the host names (never a default: unconfined,
+            remove_contents(root)   # /tmp would be the host's own)
+            for scratch in args.get("scratch") or ():
+                try:
+                    remove_contents(scratch)
+                except OSError:
+                    pass
             result = {}
         else:
             raise Refused("unknown file operation %r" % op)
@@ -779,30 +799,41 @@ SCRATCH = ("/tmp", "/dev/shm")
 #: Imported once by the server, so every forked run finds them loaded (a fork is cheap, an import is not): what
 #: this runner imports lazily, and the stdlib modules benchmark data imports most. `random` reseeds itself in
 #: every forked child (os.register_at_fork), so runs do not share a random sequence.
-PRELOAD = ("linecache", "tokenize", "traceback", "ast", "collections", "typing", "math", "random", "copy", "string",
-           "re", "itertools", "functools", "heapq", "bisect", "hashlib", "fractions", "decimal", "statistics",
-           "tarfile")
+PRELOAD = ("resource", "linecache", "tokenize", "traceback", "ast", "collections", "typing", "math", "random", "copy",
+           "string", "re", "itertools", "functools", "heapq", "bisect", "hashlib")
 
 
-def _child(req, fds):
-    """In a forked child: enter the run's session, stdio, limits; then the runner mode or an execve."""
+def _high(fd):
+    """Move an fd above the stdio range (10+), so installing a run's stdio cannot clobber it."""
+    import fcntl
+
+    new = fcntl.fcntl(fd, fcntl.F_DUPFD, 10)
+    os.close(fd)
+    return new
+
+
+def _enter_run(req, fds, keep=()):
+    """Become the run: its own session, its fds as 0, 1, 2 (and 3: the verdict), nothing else open but `keep`
+    (returned at their new numbers), its workspace, environment and limits."""
+    import resource
+
     os.setsid()
-    in_fd, out_fd, err_fd = fds[0], fds[1], fds[2]
-    os.dup2(in_fd, 0)
-    os.dup2(out_fd, 1)
-    os.dup2(err_fd, 2)
-    keep = {0, 1, 2}
-    if len(fds) > 3:
-        os.dup2(fds[3], 3)
-        keep.add(3)
-    _close_fds_except(keep)
+    keep = [_high(fd) for fd in keep]
+    fds = [_high(fd) for fd in fds]
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+    _close_fds_except(set(range(len(fds))) | set(keep))
     os.chdir(req["cwd"])
     os.environ.clear()
     os.environ.update(req["env"])
-    import resource
-
     for name, value in req["rlimits"].items():
         resource.setrlimit(getattr(resource, name), (value, value))
+    return keep
+
+
+def _child(req, fds):
+    """In a forked child: enter the run; then the runner mode or an execve."""
+    _enter_run(req, fds)
     if "argv" in req:
         load_seccomp(bytes.fromhex(req.get("nofork_bpf") or ""))
         os.execvpe(req["argv"][0], req["argv"], req["env"])
@@ -810,6 +841,68 @@ def _child(req, fds):
     code = graded(0, 3) if req["mode"] == "graded" else MODES[req["mode"]](0)
     _flush_std()
     os._exit(code or 0)
+
+
+class _Spare:
+    """A grader and a candidate forked ahead of the next graded request, while the host is busy with the last
+    result: the run then starts without a fork on its path. Both come from the server, which never holds tests;
+    the candidate gets its source from the grader, which reads the tests only after handing it over."""
+
+    def __init__(self):
+        z_ctl, r_ctl = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)  # server -> grader: the request
+        g_set, c_set = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)  # grader -> candidate: its set-up
+        g_rpc, c_rpc = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)     # the calls
+        self.candidate = os.fork()
+        if self.candidate == 0:
+            _close_fds_except({c_set.fileno(), c_rpc.fileno()})
+            try:
+                _spare_candidate(c_set.fileno(), c_rpc.fileno())
+            finally:
+                os._exit(3)
+        self.pid = os.fork()
+        if self.pid == 0:
+            _close_fds_except({r_ctl.fileno(), g_set.fileno(), g_rpc.fileno()})
+            try:
+                _spare_grader(r_ctl.fileno(), g_set.fileno(), g_rpc.fileno(), self.candidate)
+            finally:
+                os._exit(3)
+        for sock in (r_ctl, g_set, g_rpc, c_set, c_rpc):
+            sock.close()
+        self.ctl = z_ctl
+
+
+def _recv_request(fd, maxfds):
+    """One message and its fds from a socket fd we keep owning (a socket object would close it when collected)."""
+    sock = socket.socket(fileno=fd)
+    try:
+        msg, fds, _, _ = socket.recv_fds(sock, 1 << 20, maxfds)
+    finally:
+        sock.detach()
+    if not msg:
+        os._exit(0)
+    return json.loads(msg), fds
+
+
+def _spare_grader(ctl_fd, set_fd, rpc_fd, candidate):
+    req, fds = _recv_request(ctl_fd, 4)
+    set_fd, rpc_fd = _enter_run(req, fds, keep=(set_fd, rpc_fd))
+    header, source = _graded_header(0)
+    setup = {"cwd": req["cwd"], "env": req["env"], "rlimits": req["rlimits"], "header": header}
+    set_sock = socket.socket(fileno=set_fd)
+    socket.send_fds(set_sock, [json.dumps(setup).encode()], [1, 2])
+    set_sock.close()
+    write_frame(rpc_fd, source.encode("utf-8", "surrogatepass"))
+    del source
+    code = _grader_finish(0, 3, header, rpc_fd, candidate)
+    _flush_std()
+    os._exit(code)
+
+
+def _spare_candidate(set_fd, rpc_fd):
+    req, fds = _recv_request(set_fd, 2)
+    (rpc_fd,) = _enter_run(req, [os.open(os.devnull, os.O_RDONLY)] + list(fds), keep=(rpc_fd,))
+    source = read_frame(rpc_fd).decode("utf-8", "replace")
+    _candidate_process(source, req["header"], rpc_fd)
 
 
 def _reap_everything(me):
@@ -861,14 +954,18 @@ def serve():
     gc.collect()
     gc.freeze()  # forked runs then leave the server's own objects (and their pages) alone
     ctl.sendall(b'{"ready": true}\n')
+    spare = None
     while True:
+        if confined_mode and spare is None:
+            spare = _Spare()  # the next graded run's processes, forked while the host handles the last result
         msg, fds, _, _ = socket.recv_fds(ctl, 1 << 20, 4)
         if not msg:
             return
         req = json.loads(msg)
         if req.get("op") == "wipe":  # between tests: every process of the last run is already dead
             try:
-                remove_contents(req["cwd"])
+                for top in [req["cwd"], *req.get("scratch", ())]:
+                    remove_contents(top)
                 answer = {"ok": True}
             except OSError as exc:
                 answer = {"ok": False, "error": str(exc)}
@@ -877,13 +974,17 @@ def serve():
             ctl.sendall(json.dumps(answer).encode() + b"\n")
             continue
         started = time.monotonic()
-        pid = os.fork()
-        if pid == 0:
-            try:
-                _child(req, fds)
-            except BaseException as exc:
-                os.write(2, ("sandbox: cannot start: %s: %s\n" % (type(exc).__name__, exc)).encode())
-            os._exit(127)
+        if req.get("mode") == "graded" and spare is not None:
+            socket.send_fds(spare.ctl, [msg], fds)
+            pid = spare.pid
+        else:
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    _child(req, fds)
+                except BaseException as exc:
+                    os.write(2, ("sandbox: cannot start: %s: %s\n" % (type(exc).__name__, exc)).encode())
+                os._exit(127)
         for fd in fds:
             os.close(fd)
         pidfd = os.pidfd_open(pid)
@@ -898,7 +999,10 @@ def serve():
         _, status = os.waitpid(pid, 0)
         seconds = time.monotonic() - started
         if confined_mode:
-            _reap_everything(me)
+            _reap_everything(me)  # the spare too, used or not: the next one is forked afresh
+            if spare is not None:
+                spare.ctl.close()
+                spare = None
             _wipe_scratch()
         else:
             try:
