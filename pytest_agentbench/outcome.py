@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 
@@ -28,6 +28,7 @@ class Outcome:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    trace: Any = field(default=None, repr=False)   # the agent's trace.Trace (written to a file by some suites)
 
     @property
     def passed(self) -> bool:
@@ -44,6 +45,7 @@ class Outcome:
             pytest.fail(for_terminal(f"{self.status.value}: {self.reason}".rstrip(": ")), pytrace=False)
 
     def to_record(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "trace"}
+        data["extra"] = dict(data["extra"])
         data["status"] = self.status.value
         return data

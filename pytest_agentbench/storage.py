@@ -30,16 +30,16 @@ def _first_line(path: Path) -> str:
 
 
 def is_ours(path: Path, kind: str) -> bool:
-    """True when `path` is empty or was written by this tool as a `kind` (records, report, png, html)."""
+    """True when `path` is empty or was written by this tool as a `kind` (records, report, trace, png, html)."""
     try:
         if path.stat().st_size == 0:
             return True
         if kind == "records":
             row = json.loads(_first_line(path))
             return isinstance(row, dict) and str(row.get("schema", "")).startswith(f"{MARK}/record/")
-        if kind == "report":
+        if kind in ("report", "trace"):
             doc = json.loads(path.read_text(encoding="utf-8"))
-            return isinstance(doc, dict) and str(doc.get("schema", "")).startswith(f"{MARK}/report/")
+            return isinstance(doc, dict) and str(doc.get("schema", "")).startswith(f"{MARK}/{kind}/")
         if kind == "png":
             head = path.read_bytes()[:1 << 16]
             return head.startswith(b"\x89PNG") and MARK.encode() in head

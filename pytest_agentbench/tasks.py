@@ -1,6 +1,6 @@
-"""Tasks are pure data; a Suite loads them and knows how to grade one (Inspect AI's dataset + scorer).
-
-A Suite knows nothing of pytest or of how it is executed: the plugin turns its tasks into items.
+"""Tasks are pure data; a Suite loads them, sets up a task's workspace, names the agent, and grades what the
+agent did (Inspect AI's dataset + solver + scorer). A Suite knows nothing of pytest or of how it is executed: the
+plugin turns its tasks into items and the worker runs `Suite.run` with an agents.AgentContext.
 """
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .agents.base import Agent, AgentContext
     from .backends.base import Backend
     from .outcome import Outcome
     from .sandbox.base import Sandbox
+    from .trace import Trace
 
 
 @dataclass(frozen=True)
@@ -45,13 +47,17 @@ class Params:
 
 
 class Suite(ABC):
-    """A benchmark: a dataset loader plus a grader. Subclass it, then mark a test with it (see README)."""
+    """A benchmark: a dataset loader, a workspace set-up, an agent, a grader. Subclass it, then mark a test with it
+    (see README). Implement `load`, and either `agent` + `grade` (and `setup` when a task needs files), or, for
+    one-shot suites, `evaluate` as a whole."""
 
     name: str = ""
     #: markers every item of the suite gets (the suite's name is always one)
     markers: tuple[str, ...] = ()
     #: the suite's code needs installed packages (read-only) in the sandbox, e.g. sympy
     sandbox_site_packages: bool = False
+    #: every run leaves a JSON trace file (agent scenarios)
+    writes_traces: bool = False
 
     @classmethod
     def from_options(cls, option) -> "Suite":
@@ -66,9 +72,38 @@ class Suite(ABC):
     def load(self) -> list[Task]:
         """Return the tasks, in a stable order (xdist needs every worker to see the same items)."""
 
-    @abstractmethod
+    # -- the agent seam --------------------------------------------------------------------------------
+    def setup(self, ctx: "AgentContext") -> None:
+        """Prepare the task's workspace in `ctx.sandbox` before the agent starts (default: nothing)."""
+
+    def agent(self, ctx: "AgentContext") -> tuple["Agent", list[dict], str]:
+        """The agent for this task, its opening messages, and the trace label (a variant); may set ctx.tools."""
+        raise NotImplementedError(f"suite {self.name!r} implements neither agent() nor evaluate()")
+
+    def grade(self, ctx: "AgentContext", trace: "Trace") -> "Outcome":
+        """What the agent achieved, from its trace and the sandbox (hidden checks run here)."""
+        raise NotImplementedError(f"suite {self.name!r} implements neither grade() nor evaluate()")
+
+    def run(self, ctx: "AgentContext") -> "Outcome":
+        """set up -> agent -> grade, for one sample. Raise HarnessError for failures that are not the model's."""
+        import time
+
+        self.setup(ctx)
+        agent, messages, label = self.agent(ctx)
+        trace = ctx.new_trace(prompt="\n\n".join(m["content"] for m in messages if m["role"] != "assistant"),
+                              label=label)
+        agent.run(ctx, messages, trace)
+        trace.outcome.elapsed_seconds = round(time.perf_counter() - ctx.started, 6)
+        trace.outcome.num_steps = len(trace.steps)
+        outcome = self.grade(ctx, trace)
+        outcome.trace = trace
+        return outcome
+
     def evaluate(self, task: Task, backend: "Backend", sandbox: "Sandbox", params: Params, sample: int) -> "Outcome":
-        """Run the agent on one task and grade it. Raise HarnessError for failures that are not the model's."""
+        """Run one sample with default limits. Override it instead of agent/grade for a one-shot suite."""
+        from .agents.base import AgentContext
+
+        return self.run(AgentContext(backend, sandbox, params, task, sample))
 
     def dataset_sha256(self) -> str | None:
         """Hash of the data the tasks came from, for the report's provenance (called per sample: cache it)."""

@@ -1,9 +1,14 @@
-"""Tools and the strict tool-call protocol shared by the tool-use suite and agent scenarios.
+"""Tools and the strict tool-call protocol: one registry for every agent (tool use, agent scenarios).
 
 A reply holds optional `THOUGHT:` lines and then exactly one directive, the first one found:
     TOOL_CALL: {"tool": "<name>", "args": {...}}    a single JSON object with exactly these two keys
     FINAL: <answer>
-Anything else (no directive, broken JSON, an unknown tool, wrong args) is "unparsable".
+Anything else (no directive, broken JSON, an unknown tool, wrong args) is a protocol error: `Unparsable`.
+
+Every tool runs in the sandbox against its workspace (Inspect's tools are built the same way, on the sandbox's
+exec/read/write): paths are resolved there, so `..`, absolute paths and links that lead out are refused where the
+candidate cannot interfere, and a refusal is text the model sees. Arguments are validated by a pydantic model
+per tool (unknown or missing keys are protocol errors).
 """
 from __future__ import annotations
 
@@ -11,9 +16,12 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 _DIRECTIVE = re.compile(r"^[ \t>*`]*(TOOL_CALL|FINAL)\s*:\s*", re.M)
+_THOUGHT = re.compile(r"^[ \t>*`]*THOUGHT\s*:\s*", re.M)
 
 
 @dataclass(frozen=True)
@@ -37,31 +45,98 @@ class ToolResult:
     ok: bool
     output: str
     seconds: float = 0.0
+    error: Optional[str] = None      # why it failed: "refused" (path rules, limits), "timeout", "error"
+    data: dict = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(frozen=True)
+class ToolEnv:
+    """What a tool may use: the sandbox, a time limit per command, and a cap on what the model is shown."""
+
+    sandbox: Any
+    timeout: float = 30.0
+    output_cap: int = 8 << 10
+    write_cap: int = 1 << 20
+
+
+class Args(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
 class Tool:
-    """A named action with a JSON argument schema (argument -> type), run against the sandbox."""
+    """A named action with validated arguments, run against the sandbox. Subclass, then `register`."""
 
-    name: str
-    description: str
-    args: dict[str, type]
-    optional: dict[str, type] = field(default_factory=dict)
+    name: ClassVar[str]
+    description: ClassVar[str]
+    Args: ClassVar[type[Args]] = Args
 
     def check(self, args: dict) -> str | None:
-        for key, kind in self.args.items():
-            if not isinstance(args.get(key), kind):
-                return f"{self.name} needs '{key}' ({kind.__name__})"
-        extra = set(args) - set(self.args) - set(self.optional)
-        if extra:
-            return f"{self.name} takes no argument {sorted(extra)[0]!r}"
+        """None when `args` fit the tool, else a one-line protocol error the model is shown."""
+        try:
+            self.Args.model_validate(args)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = str(err["loc"][0]) if err["loc"] else "args"
+            if err["type"] == "extra_forbidden":
+                return f"{self.name} takes no argument {where!r}"
+            field = self.Args.model_fields.get(where)
+            wanted = _type_name(field.annotation, short=True) if field is not None else "value"
+            if err["type"] == "missing" or err["type"].endswith("_type"):
+                return f"{self.name} needs '{where}' ({wanted})"
+            return f"{self.name}: {where}: {err['msg']}"
         return None
 
-    def run(self, args: dict, sandbox, timeout: float) -> ToolResult:
+    def schema(self) -> str:
+        fields = self.Args.model_fields
+        return ", ".join(f'"{k}": <{_type_name(f.annotation)}>' + ("" if f.is_required() else " (optional)")
+                         for k, f in fields.items())
+
+    def run(self, args: dict, env: ToolEnv) -> ToolResult:
+        started = time.perf_counter()
+        try:
+            result = self.call(self.Args.model_validate(args), env)
+        except (PermissionError, FileNotFoundError, ValueError) as exc:
+            result = ToolResult(False, f"ERROR: {exc}", error="refused")
+        result.seconds = time.perf_counter() - started
+        if len(result.output) > env.output_cap:
+            cut = len(result.output) - env.output_cap
+            result.output = result.output[: env.output_cap] + f"\n[output truncated: {cut} more characters]"
+        return result
+
+    def call(self, args: Args, env: ToolEnv) -> ToolResult:
         raise NotImplementedError
 
 
-def parse_reply(text: str, tools: dict[str, Tool]) -> ToolCall | Final | Unparsable:
+def _type_name(annotation, short: bool = False) -> str:
+    import typing
+
+    inner = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if type(None) in typing.get_args(annotation) and inner:
+        annotation = inner[0]
+    if short:
+        return {list[str]: "list of str"}.get(annotation, getattr(annotation, "__name__", str(annotation)))
+    return {str: "str", int: "int", list[str]: "list of str"}.get(annotation, getattr(annotation, "__name__",
+                                                                                      str(annotation)))
+
+
+REGISTRY: dict[str, type[Tool]] = {}
+
+
+def register(cls: type[Tool]) -> type[Tool]:
+    """Class decorator: a tool every agent can be given by name."""
+    REGISTRY[cls.name] = cls
+    return cls
+
+
+def tools(*names: str) -> dict[str, Tool]:
+    """Instances of the named tools, in that order."""
+    unknown = [n for n in names if n not in REGISTRY]
+    if unknown:
+        raise ValueError(f"unknown tool {unknown[0]!r} (known: {', '.join(sorted(REGISTRY))})")
+    return {name: REGISTRY[name]() for name in names}
+
+
+def parse_reply(text: str, available: dict[str, Tool]) -> ToolCall | Final | Unparsable:
     match = _DIRECTIVE.search(text or "")
     if match is None:
         return Unparsable("no TOOL_CALL: or FINAL: line")
@@ -75,39 +150,48 @@ def parse_reply(text: str, tools: dict[str, Tool]) -> ToolCall | Final | Unparsa
         return Unparsable(f"TOOL_CALL is not one JSON object ({exc.msg})")
     if not isinstance(obj, dict) or set(obj) != {"tool", "args"} or not isinstance(obj["args"], dict):
         return Unparsable('TOOL_CALL must be {"tool": name, "args": {...}}')
-    tool = tools.get(obj["tool"]) if isinstance(obj["tool"], str) else None
+    tool = available.get(obj["tool"]) if isinstance(obj["tool"], str) else None
     if tool is None:
-        return Unparsable(f"unknown tool {obj['tool']!r} (tools: {', '.join(sorted(tools))})")
+        return Unparsable(f"unknown tool {obj['tool']!r} (tools: {', '.join(sorted(available))})")
     problem = tool.check(obj["args"])
     return Unparsable(problem) if problem else ToolCall(tool.name, obj["args"])
 
 
-def describe(tools: dict[str, Tool]) -> str:
-    lines = []
-    for tool in tools.values():
-        schema = ", ".join(f'"{k}": <{t.__name__}>' for k, t in {**tool.args, **tool.optional}.items())
-        lines.append(f"- {tool.name}: {tool.description} Args: {{{schema}}}")
-    return "\n".join(lines)
+def thought_of(text: str) -> str:
+    """The THOUGHT: text before the directive (empty when there is none)."""
+    directive = _DIRECTIVE.search(text or "")
+    head = text[: directive.start()] if directive else text or ""
+    match = _THOUGHT.search(head)
+    return head[match.end():].strip() if match else ""
 
 
-# -- the tool-use suite's tools ---------------------------------------------------------------------
+def describe(available: dict[str, Tool]) -> str:
+    return "\n".join(f"- {t.name}: {t.description} Args: {{{t.schema()}}}" for t in available.values())
+
+
+# -- Python in the sandbox (the tool-use suite) -----------------------------------------------------------
 def _python_output(sandbox, program: str, timeout: float) -> ToolResult:
-    started = time.perf_counter()
     run = sandbox.run_python(program, timeout=timeout)  # no fork: tool code needs no processes
     status, reason = run.verdict
     out = run.stdout.strip()
     if status != "passed":
         out = (out + "\n" if out else "") + f"{status}: {reason}"
-    return ToolResult(ok=status == "passed", output=out[-2000:] or "(no output)", seconds=time.perf_counter() - started)
+    return ToolResult(ok=status == "passed", output=out[-2000:] or "(no output)",
+                      error=None if status == "passed" else "timeout" if status == "timeout" else "error")
 
 
+class CodeArgs(Args):
+    code: str
+
+
+@register
 class CodeExecutor(Tool):
-    def __init__(self):
-        super().__init__("code_executor", "runs Python 3 code in a sandbox and returns what it prints.",
-                         {"code": str})
+    name = "code_executor"
+    description = "runs Python 3 code in a sandbox and returns what it prints."
+    Args = CodeArgs
 
-    def run(self, args, sandbox, timeout):
-        return _python_output(sandbox, args["code"], timeout)
+    def call(self, args, env):
+        return _python_output(env.sandbox, args.code, env.timeout)
 
 
 SYMPY_PROGRAM = """\
@@ -133,17 +217,159 @@ print(out)
 """
 
 
-class SymbolicMath(Tool):
-    def __init__(self):
-        super().__init__("symbolic_math", "sympy in a sandbox: operation is simplify, diff, integrate, solve "
-                         "(expression = 0) or evaluate; expression in sympy syntax (x**2, sin(x)).",
-                         {"operation": str, "expression": str}, {"variable": str})
+class SymbolicArgs(Args):
+    operation: str
+    expression: str
+    variable: Optional[str] = None
 
-    def run(self, args, sandbox, timeout):
+
+@register
+class SymbolicMath(Tool):
+    name = "symbolic_math"
+    description = ("sympy in a sandbox: operation is simplify, diff, integrate, solve (expression = 0) or evaluate; "
+                   "expression in sympy syntax (x**2, sin(x)).")
+    Args = SymbolicArgs
+
+    def call(self, args, env):
         # The arguments go in as a string literal (data); sympify then parses the model's expression, in the
         # sandbox, as a tool the model asked for.
-        return _python_output(sandbox, SYMPY_PROGRAM.format(args=json.dumps(args)), timeout)
+        payload = json.dumps(args.model_dump(exclude_none=True))
+        return _python_output(env.sandbox, SYMPY_PROGRAM.format(args=payload), env.timeout)
+
+
+# -- the workspace (agent scenarios) ------------------------------------------------------------------------
+class PathArgs(Args):
+    path: str
+
+
+@register
+class ReadFile(Tool):
+    name = "read_file"
+    description = "returns a file of the workspace (a path relative to it)."
+    Args = PathArgs
+
+    def call(self, args, env):
+        status, out = env.sandbox._fs("read", {"path": args.path, "max_bytes": env.output_cap})
+        if not status["ok"]:
+            return ToolResult(False, f"ERROR: {status['error']}", error="refused")
+        note = f"\n[file truncated: {status['size']} bytes in all]" if status.get("truncated") else ""
+        return ToolResult(True, out + note, data={"path": args.path})
+
+
+class WriteArgs(Args):
+    path: str
+    content: str
+
+
+@register
+class WriteFile(Tool):
+    name = "write_file"
+    description = "writes (creates or replaces) a file of the workspace with the given content."
+    Args = WriteArgs
+
+    def call(self, args, env):
+        data = args.content.encode("utf-8", "surrogatepass")
+        if len(data) > env.write_cap:
+            return ToolResult(False, f"ERROR: content of {len(data)} bytes is over the {env.write_cap}-byte limit",
+                              error="refused")
+        status, _ = env.sandbox._fs("write", {"path": args.path}, data)
+        if not status["ok"]:
+            return ToolResult(False, f"ERROR: {status['error']}", error="refused")
+        return ToolResult(True, f"wrote {len(data)} bytes to {args.path}", data={"path": args.path})
+
+
+class DirArgs(Args):
+    path: str = "."
+
+
+@register
+class ListDir(Tool):
+    name = "list_dir"
+    description = "lists a directory of the workspace (names, with / after directories)."
+    Args = DirArgs
+
+    def call(self, args, env):
+        status, _ = env.sandbox._fs("list", {"path": args.path})
+        if not status["ok"]:
+            return ToolResult(False, f"ERROR: {status['error']}", error="refused")
+        names = [e["name"] + ("/" if e["type"] == "dir" else "") for e in status["entries"]]
+        return ToolResult(True, "\n".join(names) or "(empty)", data={"path": args.path})
+
+
+class CmdArgs(Args):
+    cmd: list[str] = Field(min_length=1)
+
+
+@register
+class RunCmd(Tool):
+    name = "run_cmd"
+    description = ("runs a command in the workspace: an argv list, no shell (e.g. [\"python\", \"-m\", \"pytest\", "
+                   "\"-q\"]); returns its exit status and output.")
+    Args = CmdArgs
+
+    def call(self, args, env):
+        result = env.sandbox.exec(list(args.cmd), timeout=env.timeout, fork=True)
+        if result.timed_out:
+            return ToolResult(False, f"ERROR: the command did not finish within {env.timeout:g} s and was killed\n"
+                              + _tail(result.stdout + result.stderr, env.output_cap // 2), error="timeout")
+        text = f"exit status {result.exit_code}\n" + _streams(result.stdout, result.stderr, env.output_cap)
+        return ToolResult(result.exit_code == 0, text, error=None if result.exit_code == 0 else "exit")
+
+
+GIT = ["git", "-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null", "-c", "core.pager=cat",
+       "-c", "core.quotepath=off"]
+GIT_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_TERMINAL_PROMPT": "0"}
+
+
+@register
+class GitDiff(Tool):
+    name = "git_diff"
+    description = "shows what changed in the workspace since the task began (git diff, new files included)."
+    Args = Args
+
+    def call(self, args, env):
+        env.sandbox.exec([*GIT, "add", "-A", "--intent-to-add"], timeout=env.timeout, env=GIT_ENV)
+        result = env.sandbox.exec([*GIT, "diff", "--no-color", "--no-ext-diff", "HEAD"], timeout=env.timeout,
+                                  env=GIT_ENV)
+        if result.exit_code != 0:
+            return ToolResult(False, f"ERROR: git diff failed: {result.stderr.strip()[-500:]}", error="error")
+        return ToolResult(True, result.stdout or "(no changes)")
+
+
+class GrepArgs(Args):
+    pattern: str
+    path: str = "."
+
+
+@register
+class Grep(Tool):
+    name = "grep"
+    description = "searches files of the workspace for a regular expression; returns path:line:text lines."
+    Args = GrepArgs
+
+    def call(self, args, env):
+        status, out = env.sandbox._fs("grep", {"pattern": args.pattern, "path": args.path, "max_matches": 200})
+        if not status["ok"]:
+            return ToolResult(False, f"ERROR: {status['error']}", error="refused")
+        note = "\n[more matches not shown]" if status.get("truncated") else ""
+        return ToolResult(True, (out or "(no matches)") + note, data={"path": args.path})
+
+
+def _tail(text: str, cap: int) -> str:
+    return text if len(text) <= cap else "[...]" + text[-cap:]
+
+
+def _streams(stdout: str, stderr: str, cap: int) -> str:
+    parts = []
+    if stdout:
+        parts.append("stdout:\n" + _tail(stdout, cap // 2))
+    if stderr:
+        parts.append("stderr:\n" + _tail(stderr, cap // 2))
+    return "\n".join(parts) or "(no output)"
+
+
+WORKSPACE_TOOLS = ("read_file", "write_file", "list_dir", "run_cmd", "git_diff", "grep")
 
 
 def tool_use_tools() -> dict[str, Tool]:
-    return {t.name: t for t in (CodeExecutor(), SymbolicMath())}
+    return tools("code_executor", "symbolic_math")

@@ -10,6 +10,7 @@ import time
 from dataclasses import asdict
 from typing import Any
 
+from .agents.base import AgentContext, AgentLimits
 from .backends import Backend, make_backend
 from .errors import AgentbenchError, HarnessError, one_line
 from .items import Case
@@ -99,20 +100,39 @@ class Worker:
     # -- one case ------------------------------------------------------------------------------------
     def evaluate(self, case: Case, backend: Backend, sandbox: Sandbox) -> tuple[Outcome, dict]:
         params = self.run.params_for(case.model).for_sample(case.sample)
+        suite = case.suite
         started = time.perf_counter()
         try:
-            outcome = case.suite.evaluate(case.task, backend, sandbox, params, case.sample)
+            if type(suite).evaluate is not Suite.evaluate:  # a one-shot suite that drives the model itself
+                outcome = suite.evaluate(case.task, backend, sandbox, params, case.sample)
+            else:
+                opts = self.run.options
+                ctx = AgentContext(backend, sandbox, params, case.task, case.sample, model=case.model,
+                                   limits=AgentLimits(max_steps=opts.max_steps, tool_timeout=opts.tool_timeout,
+                                                      total_s=opts.agent_timeout))
+                outcome = suite.run(ctx)
         except (HarnessError, AgentbenchError):
             raise
         except Exception as exc:
             raise HarnessError(f"evaluating {case.task.id} raised {one_line(exc)}") from exc
         wall = time.perf_counter() - started
         record = self.record(case, outcome.to_record(), wall_s=wall)
+        if suite.writes_traces and outcome.trace is not None:
+            record["trace"] = self.write_trace(outcome.trace)
         record["memory_bound"] = getattr(sandbox, "memory_bound", None)
         info = self._backend_info.pop(case.model.name, None)
         if info:  # sent once per worker; the controller moves it into the report's metadata
             record["backend_info"] = info
         return outcome, record
+
+    def write_trace(self, trace) -> dict:
+        """The trace file, written here (the process that ran it); the record carries its path and sha256."""
+        if self.run.options.embed:
+            from .embeddings import embed_trace
+
+            embed_trace(trace)
+        path, sha = trace.write(self.run.trace_dir)
+        return {"path": str(path), "sha256": sha}
 
     def config_sha(self, case: Case) -> str:
         """What decides a sample's result besides its identity: model spec, parameters, suite settings, data."""

@@ -206,10 +206,11 @@ def test_tool_use_hacks_score_zero(pytester):
     records = read_records(pytester)
     assert len(records) == len(plans) * len(sympy_tasks)
     assert {r["status"] for r in records} == {"failed"}, [(r["model"], r["reason"]) for r in records]
-    steps = {r["model"]: r["extra"]["steps"] for r in records}
-    assert "planted" in steps["plant"][0]["output"]                   # the poison was really written
-    assert steps["search"][0]["output"] == "nothing"                  # no dataset file is visible
-    assert "Operation not permitted" in steps["fork"][0]["output"]    # no fork for tool code
+    output = {r["model"]: next(s["text"] for s in r["extra"]["steps"] if s["type"] == "tool_result")
+              for r in records if r["model"] in ("plant", "search", "fork")}
+    assert "planted" in output["plant"]                   # the poison was really written
+    assert output["search"] == "nothing"                  # no dataset file is visible
+    assert "Operation not permitted" in output["fork"]    # no fork for tool code
 
 
 LEARNER = """\

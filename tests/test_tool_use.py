@@ -121,10 +121,10 @@ def test_reference_scores_one_on_correctness_and_tool_selection(pytester):
     assert report["run"]["datasets_sha256"]["tool_use"] == __import__("hashlib").sha256(DATA.read_bytes()).hexdigest()
     truth = {r["id"]: r for r in rows()}
     for rec in read_records(pytester):  # the reference's programs really compute the ground truth in the sandbox
-        calls = [s for s in rec["extra"]["steps"] if s["kind"] == "tool_call"]
-        assert all(c["ok"] for c in calls), rec["task"]
-        if calls and truth[rec["task"]]["answer_type"] == "exact":
-            assert calls[-1]["output"] == truth[rec["task"]]["ground_truth_output"], rec["task"]
+        results = [s for s in rec["extra"]["steps"] if s["type"] == "tool_result"]
+        assert all(r["ok"] for r in results), rec["task"]
+        if results and truth[rec["task"]]["answer_type"] == "exact":
+            assert results[-1]["text"] == truth[rec["task"]]["ground_truth_output"], rec["task"]
 
 
 SCRIPTED = '''

@@ -1,20 +1,22 @@
-"""A plain ReAct repair loop: propose -> execute -> reflect, up to `iters` extra rounds.
+"""A plain ReAct repair agent: propose -> execute -> reflect, up to `iters` extra rounds.
 
 Readable on purpose (no agent framework): each round the model proposes a full function; the tool
 `run_tests_tool` runs it against the feedback tests in the sandbox's graded runner (tests out of the candidate's
-reach, see sandbox/runner.py); a failure is fed back and the model tries again. The final proposal is graded by
-the hidden tests the same way. Every round's timings and tokens are kept for the report.
+reach, see sandbox/runner.py); a failure is fed back and the model tries again. The last proposal is the trace's
+final answer: the suite grades it with the hidden tests (`grade_proposal`). Every round's timings and tokens are
+kept in the trace's details (the record's `extra.iterations`).
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-from ..backends.base import Request
 from ..errors import HarnessError
 from ..outcome import Outcome, Status
 from ..sandbox import Candidate, HiddenTests
+from ..trace import Trace
+from .base import Agent, AgentContext, add_generation
 
 
 @dataclass
@@ -50,63 +52,77 @@ class Round:
     feedback: str = ""        # status of the feedback tests ("" when they were not run)
 
     def as_dict(self) -> dict:
-        return {k: round(v, 6) if isinstance(v, float) else v for k, v in self.__dict__.items()}
+        return {k: round(v, 6) if isinstance(v, float) else v for k, v in asdict(self).items()}
 
 
 @dataclass
-class RepairLoop:
+class RepairAgent(Agent):
     """`program(reply, continues_prompt)` turns a reply into the candidate to grade (None: no code in it)."""
 
-    request: Callable[[list[dict]], Request]
+    name = "repair"
     program: Callable[[str, bool], Candidate | None]
     feedback_tests: HiddenTests
-    hidden_tests: HiddenTests
     timeout: float
     iters: int = 0
+    prefix: str | None = None           # plain-completion form for models without a chat template
+    stop: tuple[str, ...] = ()
     rounds: list[Round] = field(default_factory=list)
 
-    def run(self, backend, sandbox, messages: list[dict]) -> Outcome:
+    def run(self, ctx: AgentContext, messages: list[dict], trace: Trace) -> Trace:
         for n in range(self.iters + 1):
             rnd = Round()
             self.rounds.append(rnd)
-            started = time.perf_counter()
-            reply = backend.generate(self.request(messages))
-            rnd.propose_s = time.perf_counter() - started
-            rnd.prompt_tokens, rnd.completion_tokens = reply.prompt_tokens, reply.completion_tokens
+            reply = ctx.generate(messages, prefix=self.prefix, stop=self.stop)
+            metrics = add_generation(trace, reply)
+            rnd.propose_s, rnd.prompt_tokens, rnd.completion_tokens = reply.seconds, reply.prompt_tokens, \
+                reply.completion_tokens
+            trace.final_answer = reply.text
+            trace.details["continues_prompt"] = reply.continues_prompt
             if n == self.iters:
+                trace.add("final", text=reply.text, **metrics)
                 break  # no round left: the hidden tests decide
             candidate = self.program(reply.text, reply.continues_prompt)
+            trace.add("tool_call", tool="run_tests", text=reply.text, **metrics)
             if candidate is None:
                 rnd.feedback = "unparsable"
                 feedback = NO_CODE
+                trace.add("tool_result", tool="run_tests", text=feedback, ok=False, error="protocol")
             else:
                 started = time.perf_counter()
-                result = run_tests_tool(sandbox, candidate, self.feedback_tests, self.timeout)
+                result = run_tests_tool(ctx.sandbox, candidate, self.feedback_tests, self.timeout)
                 rnd.execute_s = time.perf_counter() - started
+                trace.latency_s["tools"] += rnd.execute_s
                 rnd.feedback = result.status
+                feedback = "" if result.passed else _failure_message(result)
+                trace.add("tool_result", tool="run_tests", text=result.status + (f": {result.reason}" if
+                          result.reason else ""), ok=result.passed, latency_s=round(rnd.execute_s, 6))
                 if result.passed:
+                    trace.add("final", text=reply.text)
                     break  # the agent is done; the hidden tests still grade it
-                feedback = _failure_message(result)
             started = time.perf_counter()
             messages = messages + [{"role": "assistant", "content": reply.text}, {"role": "user", "content": feedback}]
             rnd.reflect_s = time.perf_counter() - started
-        return self._grade(sandbox, reply)
+        trace.outcome.completed = True
+        trace.details["iterations"] = [r.as_dict() for r in self.rounds]
+        return trace
 
-    def _grade(self, sandbox, reply) -> Outcome:
-        outcome = Outcome(Status.UNPARSABLE, reason="no code found in the reply", completion=reply.text,
-                          model_s=sum(r.propose_s for r in self.rounds),
-                          prompt_tokens=sum(r.prompt_tokens for r in self.rounds),
-                          completion_tokens=sum(r.completion_tokens for r in self.rounds),
-                          extra={"iterations": [r.as_dict() for r in self.rounds]})
-        candidate = self.program(reply.text, reply.continues_prompt)
-        if candidate is None:
-            return outcome
-        started = time.perf_counter()
-        result = run_tests_tool(sandbox, candidate, self.hidden_tests, self.timeout)
-        outcome.sandbox_s = time.perf_counter() - started + sum(r.execute_s for r in self.rounds)
-        outcome.status, outcome.reason = Status(result.status), result.reason
-        outcome.program, outcome.stdout, outcome.stderr = candidate.source, result.stdout, result.stderr
+
+def grade_proposal(trace: Trace, ctx: AgentContext, program, hidden: HiddenTests, timeout: float) -> Outcome:
+    """The suite's grade for a repair agent's trace: its last proposal against the hidden tests."""
+    reply = trace.final_answer or ""
+    outcome = Outcome(Status.UNPARSABLE, reason="no code found in the reply", completion=reply,
+                      model_s=trace.latency_s["model"], prompt_tokens=trace.tokens["prompt"],
+                      completion_tokens=trace.tokens["completion"],
+                      extra={"iterations": trace.details.get("iterations", [])})
+    candidate = program(reply, trace.details.get("continues_prompt", False))
+    if candidate is None:
         return outcome
+    started = time.perf_counter()
+    result = run_tests_tool(ctx.sandbox, candidate, hidden, timeout)
+    outcome.sandbox_s = time.perf_counter() - started + trace.latency_s["tools"]
+    outcome.status, outcome.reason = Status(result.status), result.reason
+    outcome.program, outcome.stdout, outcome.stderr = candidate.source, result.stdout, result.stderr
+    return outcome
 
 
 NO_CODE = "I could not find a Python code block with the full function in your reply. Reply with it in one ```python block."

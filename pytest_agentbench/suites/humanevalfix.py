@@ -12,11 +12,10 @@ import os
 import socket
 from pathlib import Path
 
-from ..agents.react import RepairLoop
-from ..backends.base import Request
+from ..agents.react import RepairAgent, grade_proposal
 from ..errors import first_line
 from ..outcome import Outcome
-from ..tasks import Params, Suite, Task, register_suite, sha256_file
+from ..tasks import Suite, Task, register_suite, sha256_file
 from ..sandbox import Candidate
 from .humaneval import build_candidate, hidden_tests, read_rows
 
@@ -93,28 +92,27 @@ class HumanEvalFix(Suite):
         return None if self._unavailable else f"hub:{HUB_ID}/{HUB_CONFIG}"
 
     # -- the agent -------------------------------------------------------------------------------
-    def evaluate(self, task: Task, backend, sandbox, params: Params, sample: int) -> Outcome:
-        data = task.data
+    def agent(self, ctx):
+        task, data = ctx.task, ctx.task.data
         entry = data["entry_point"]
         hidden = hidden_tests(task.prompt, data["test"], entry, call_check=False)
         feedback = hidden if self.feedback == "hidden" else hidden_tests(task.prompt, data["example_test"], entry,
                                                                           call_check=False)
         reference = build_candidate(task.prompt, task.reference, True, entry)
-        limit = self.time_limit(task.id, reference, hidden, sandbox, params.task_timeout)
-
-        def request(messages: list[dict]) -> Request:
-            return Request(messages=messages, temperature=params.temperature, max_new_tokens=params.max_new_tokens,
-                           seed=params.seed, task_id=task.id, sample=sample, reference=task.reference,
-                           reference_continues_prompt=True)
+        limit = self.time_limit(task.id, reference, hidden, ctx.sandbox, ctx.params.task_timeout)
 
         def program(reply: str, continues: bool) -> Candidate | None:
             return build_candidate(task.prompt, reply, continues, entry)
 
-        loop = RepairLoop(request=request, program=program, feedback_tests=feedback, hidden_tests=hidden,
-                          timeout=limit, iters=self.iters)
-        prompt = INSTRUCTION.format(entry=data["entry_point"], prompt=task.prompt, buggy=data["buggy_solution"])
-        outcome = loop.run(backend, sandbox, [{"role": "user", "content": prompt}])
-        outcome.extra["time_limit_s"] = round(limit, 3)
+        ctx.state.update(program=program, hidden=hidden, limit=limit)
+        agent = RepairAgent(program=program, feedback_tests=feedback, timeout=limit, iters=self.iters)
+        prompt = INSTRUCTION.format(entry=entry, prompt=task.prompt, buggy=data["buggy_solution"])
+        return agent, [{"role": "user", "content": prompt}], "default"
+
+    def grade(self, ctx, trace) -> Outcome:
+        st = ctx.state
+        outcome = grade_proposal(trace, ctx, st["program"], st["hidden"], st["limit"])
+        outcome.extra["time_limit_s"] = round(st["limit"], 3)
         return outcome
 
 

@@ -13,11 +13,12 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from ..agents.toolloop import run_tool_loop
-from ..backends.base import Request
+from dataclasses import replace
+
+from ..agents.toolloop import ToolLoopAgent
 from ..metrics import confusion, per_class
 from ..outcome import Outcome, Status
-from ..tasks import Params, Suite, Task, jsonl_rows, register_suite, sha256_file
+from ..tasks import Suite, Task, jsonl_rows, register_suite, sha256_file
 from ..tools import describe, tool_use_tools
 
 REQUIRED = ("id", "prompt", "category", "difficulty", "optimal_tool", "alternative_tools", "reasoning",
@@ -89,34 +90,36 @@ class ToolUse(Suite):
     def dataset_sha256(self) -> str:
         return sha256_file(self.path)
 
-    def evaluate(self, task: Task, backend, sandbox, params: Params, sample: int) -> Outcome:
-        data = task.data
-
-        def request(messages):
-            return Request(messages=messages, temperature=params.temperature, max_new_tokens=params.max_new_tokens,
-                           seed=params.seed, task_id=task.id, sample=sample, reference=task.reference)
-
+    def agent(self, ctx):
+        ctx.tools = self.tools
+        ctx.limits = replace(ctx.limits, max_steps=self.max_steps, tool_timeout=ctx.params.task_timeout)
         messages = [{"role": "system", "content": SYSTEM.format(tools=describe(self.tools))},
-                    {"role": "user", "content": task.prompt}]
-        trace = run_tool_loop(backend, sandbox, messages, self.tools, request, params.task_timeout, self.max_steps)
+                    {"role": "user", "content": ctx.task.prompt}]
+        return ToolLoopAgent(on_protocol_error="stop"), messages, "default"
+
+    def grade(self, ctx, trace) -> Outcome:
+        data = ctx.task.data
         calls = trace.tool_calls
         acceptable = {label(data["optimal_tool"]), *map(label, data["alternative_tools"])}
         extra = {"category": data["category"], "difficulty": data["difficulty"],
                  "optimal_tool": label(data["optimal_tool"]), "acceptable_tools": sorted(acceptable),
                  "first_choice": trace.first_choice, "selection_ok": trace.first_choice in acceptable,
-                 "tool_calls": len(calls), "tools_used": [c["tool"] for c in calls],
-                 "tool_s": round(trace.tool_s, 6), "answer": trace.answer, "steps": trace.steps}
-        outcome = Outcome(Status.UNPARSABLE, completion=trace.last_reply, model_s=trace.model_s,
-                          sandbox_s=trace.tool_s, prompt_tokens=trace.prompt_tokens,
-                          completion_tokens=trace.completion_tokens, extra=extra)
-        if trace.answer is None:
-            outcome.reason = trace.unparsable or "no answer"
+                 "tool_calls": len(calls), "tools_used": [c.tool for c in calls],
+                 "tool_s": round(trace.latency_s["tools"], 6), "answer": trace.final_answer,
+                 "steps": [s.model_dump(exclude_none=True, exclude={"embedding"}) for s in trace.steps]}
+        outcome = Outcome(Status.UNPARSABLE, completion=trace.details.get("last_reply", ""),
+                          model_s=trace.latency_s["model"], sandbox_s=trace.latency_s["tools"],
+                          prompt_tokens=trace.tokens["prompt"], completion_tokens=trace.tokens["completion"],
+                          extra=extra)
+        if trace.final_answer is None:
+            outcome.reason = trace.outcome.error or "no answer"
             extra["correct"] = False
             return outcome
-        correct = self._correct(trace.answer, data, sandbox, params.task_timeout)
+        correct = self._correct(trace.final_answer, data, ctx.sandbox, ctx.params.task_timeout)
         extra["correct"] = correct
         if not correct:
-            outcome.status, outcome.reason = Status.FAILED, f"answer {trace.answer[:80]!r}, expected {data['ground_truth_output'][:80]!r}"
+            outcome.status = Status.FAILED
+            outcome.reason = f"answer {trace.final_answer[:80]!r}, expected {data['ground_truth_output'][:80]!r}"
         elif len(calls) < data["min_tool_calls"]:
             outcome.status = Status.FAILED
             outcome.reason = f"right answer, but {len(calls)} tool call(s); the task needs {data['min_tool_calls']}"

@@ -1,0 +1,125 @@
+"""What an agent did: a typed, versioned trace (pydantic), in the original agent runner's format plus what this
+project adds. Agents build one as they run; the scenario suite writes it to
+`<trace dir>/<model>/<scenario>/<label>/run_NNN.json`, and the per-sample record carries its path and sha256.
+
+The JSON Schema of a trace file is `Trace.model_json_schema()` (docs/trace.schema.json is generated from it).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+TRACE_SCHEMA = "pytest-agentbench/trace/v1"
+StepType = Literal["thought", "tool_call", "tool_result", "final", "error"]
+
+
+class Step(BaseModel):
+    """One step. A model reply becomes a `thought` (its THOUGHT: text, if any) and then its action: `tool_call`,
+    `final`, or `error` (a protocol error the model was shown). Running a tool adds a `tool_result`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    i: int
+    type: StepType
+    text: str = ""
+    tool: Optional[str] = None
+    args: Optional[dict] = None
+    embedding: Optional[list[float]] = None
+    ok: Optional[bool] = None                 # tool_result: the tool did what was asked
+    error: Optional[str] = None               # error: "protocol"; tool_result: "refused", "timeout", "exit", "error"
+    latency_s: Optional[float] = None         # model time for a reply's action step, tool time for a tool_result
+    prompt_tokens: Optional[int] = None
+    completion_tokens: Optional[int] = None
+
+
+class ModelRef(BaseModel):
+    name: str
+    hf_id: Optional[str] = None
+    backend: str
+
+
+class TraceOutcome(BaseModel):
+    num_steps: int = 0
+    elapsed_seconds: float = 0.0
+    completed: bool = False                   # the agent gave a FINAL answer
+    error: Optional[str] = None               # why it stopped without one: step limit, time limit, ...
+
+
+class Trace(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    schema_: str = Field(TRACE_SCHEMA, alias="schema")
+    run_id: str
+    scenario: str
+    model: ModelRef
+    label: str = "default"
+    timestamp: str = ""
+    prompt: str = ""
+    steps: list[Step] = []
+    embeddings: Optional[dict] = None          # {"model", "dim"} when steps carry embeddings
+    outcome: TraceOutcome = TraceOutcome()
+    # what this project adds
+    sample: int = 0
+    final_answer: Optional[str] = None
+    protocol_errors: int = 0
+    step_limit_hit: bool = False
+    tokens: dict[str, int] = {"prompt": 0, "completion": 0}
+    latency_s: dict[str, float] = {"model": 0.0, "tools": 0.0}
+    verdict: Optional[str] = None
+    failed_checks: list[str] = []
+    safety_violations: list[dict] = []
+    details: dict = {}                         # agent-specific (the repair agent's rounds)
+
+    # -- building --------------------------------------------------------------------------------------
+    def add(self, type: StepType, **fields) -> Step:
+        step = Step(i=len(self.steps), type=type, **fields)
+        self.steps.append(step)
+        return step
+
+    @property
+    def tool_calls(self) -> list[Step]:
+        return [s for s in self.steps if s.type == "tool_call"]
+
+    @property
+    def first_choice(self) -> str:
+        """What the model did first: a tool's name, "no_call" (answered directly) or "unparsable"."""
+        for step in self.steps:
+            if step.type == "tool_call":
+                return step.tool or "unparsable"
+            if step.type == "final":
+                return "no_call"
+            if step.type == "error":
+                return "unparsable"
+        return "unparsable"
+
+    # -- files ---------------------------------------------------------------------------------------
+    def write(self, root: Path) -> tuple[Path, str]:
+        """Write to `<root>/<model>/<scenario>/<label>/run_NNN.json` (atomically); returns (path, sha256)."""
+        from .storage import claim
+
+        path = Path(root) / _safe(self.model.name) / _safe(self.scenario) / _safe(self.label) / \
+            f"run_{self.sample:03d}.json"
+        claim(path, "trace", "trace")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = (json.dumps(self.model_dump(mode="json", by_alias=True), indent=1) + "\n").encode()
+        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+        return path, hashlib.sha256(data).hexdigest()
+
+
+def _safe(name: str) -> str:
+    """A path component from a name (model names hold '/' and ':')."""
+    cleaned = re.sub(r"[^A-Za-z0-9._=+-]+", "_", name).strip("._") or "_"
+    return cleaned[:120]
+
+
+def run_id(*parts) -> str:
+    """Deterministic per sample: the same run gets the same id with -n 0 and -n 4."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
