@@ -20,6 +20,19 @@ def mean_pass_at_k(counts: Iterable[tuple[int, int]], k: int) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
+def pass_hat_k(n: int, c: int, k: int) -> float:
+    """pass^k for one task: the chance that k samples drawn from its n (c correct) all pass, C(c,k) / C(n,k),
+    the unbiased estimate of p^k (the flakiness view: every one of k tries succeeds)."""
+    if not 0 <= c <= n or k < 1 or k > n:
+        raise ValueError(f"pass^k needs 0 <= c <= n and 1 <= k <= n (n={n}, c={c}, k={k})")
+    return math.prod((c - i) / (n - i) for i in range(k)) if c >= k else 0.0
+
+
+def mean_pass_hat_k(counts: Iterable[tuple[int, int]], k: int) -> float:
+    values = [pass_hat_k(n, c, k) for n, c in counts]
+    return sum(values) / len(values) if values else 0.0
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     """Linear-interpolated percentile (numpy's default), q in [0, 100]."""
     if not values:

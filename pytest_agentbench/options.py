@@ -49,7 +49,7 @@ OPTIONS = (
     Opt("--sandbox", "agentbench_sandbox", "where candidate code runs: process (bubblewrap), docker, or unconfined "
         "(no isolation: only for code you trust)", "process", choices=SANDBOXES),
     Opt("--sandbox-image", "agentbench_sandbox_image", "image of the docker sandbox (default agentbench-python:"
-        "bookworm, built by scripts/docker-image.sh)", metavar="IMAGE"),
+        "bookworm-2, built by scripts/docker-image.sh)", metavar="IMAGE"),
     Opt("--sandbox-memory", "agentbench_sandbox_memory", "memory for one run: its processes together plus its "
         "RAM-backed files", 1024, type=int, metavar="MB"),
     Opt("--sandbox-disk", "agentbench_sandbox_disk", "size of the sandbox's workspace", 256, type=int, metavar="MB"),

@@ -15,7 +15,7 @@ from .tasks import Suite, suite_by_name
 from .worker import Worker
 
 pytest_plugins = ("pytest_agentbench.fixtures",)
-BUILTIN_SUITES = ("humaneval", "humanevalfix", "tool_use")
+BUILTIN_SUITES = ("humaneval", "humanevalfix", "tool_use", "scenarios")
 
 
 def pytest_addhooks(pluginmanager):

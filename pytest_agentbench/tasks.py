@@ -91,7 +91,7 @@ class Suite(ABC):
         self.setup(ctx)
         agent, messages, label = self.agent(ctx)
         trace = ctx.new_trace(prompt="\n\n".join(m["content"] for m in messages if m["role"] != "assistant"),
-                              label=label)
+                              label=label, scenario=ctx.task.data.get("scenario"))
         agent.run(ctx, messages, trace)
         trace.outcome.elapsed_seconds = round(time.perf_counter() - ctx.started, 6)
         trace.outcome.num_steps = len(trace.steps)

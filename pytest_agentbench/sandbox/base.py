@@ -21,6 +21,11 @@ from . import runner
 from .seccomp import nofork_bpf
 
 RUNNER_SOURCE = Path(runner.__file__).read_text(encoding="utf-8")
+#: In every run's environment: the workspace is the sandbox's, whoever owns its mount point (git would refuse a
+#: repository it calls "of dubious ownership"); git reads this as command-line configuration.
+GIT_SAFE = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "safe.directory", "GIT_CONFIG_VALUE_0": "*",
+            # pytest inside is a plain one: no plugin of the host's environment (ours among them) is loaded
+            "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
 #: Exit codes of runner.python (kept in one place so every sandbox classifies alike).
 EXIT_ASSERTION, EXIT_EXCEPTION = 1, 2
 
@@ -154,7 +159,33 @@ class Sandbox(ABC):
                            result)
         return GradedRun(found["status"], found.get("reason", ""), result)
 
+    def verify(self, sources: dict[str, str], *, timeout: float | None = None) -> GradedRun:
+        """Hidden tests of the workspace (runner.verify): `test_*` functions run in a grader process that reaches the
+        workspace's modules only through proxies of another process; `extra["tests"]` holds each test's result."""
+        nonce = secrets.token_hex(16)
+        header = {"root": self.workdir, "nofork_bpf": nofork_bpf().hex()}
+        data = runner.frame(json.dumps(header).encode()) + runner.frame(json.dumps({"sources": sources,
+                                                                                       "nonce": nonce}).encode())
+        result, channel = self._run(mode="verify", stdin=data, timeout=self._timeout(timeout), verdict=True)
+        found = runner.parse_verdict(channel, nonce)
+        if result.timed_out:
+            return GradedRun("timeout", "the hidden tests did not finish in time", result)
+        if found is None:
+            return GradedRun("error", "the verifier ended before the tests finished" +
+                             (f" ({last_line(result.stderr)})" if result.stderr.strip() else ""), result)
+        return GradedRun(found["status"], found.get("reason", ""), result, extra={"tests": found.get("tests", [])})
+
     # -- files (resolved inside the sandbox: `..`, absolute paths and links that leave it are refused) ------
+    def manifest(self) -> dict[str, list]:
+        """{path: [type, size, sha256 or link target]} of the workspace, .git left out (runner._fs_manifest)."""
+        status, out = self._fs("manifest", {})
+        if not status["ok"]:
+            raise HarnessError(f"cannot list the workspace: {status['error']}")
+        entries = json.loads(out) if out else {}
+        for problem in status.get("incomplete", []):
+            entries[f"<incomplete: {problem}>"] = ["incomplete", 0, problem]
+        return entries
+
     def _fs(self, op: str, args: dict, data: bytes | None = None, timeout: float = 60.0) -> tuple[dict, str]:
         header = {"op": op, "args": args, "has_data": data is not None}
         stdin = runner.frame(json.dumps(header).encode()) + (runner.frame(data) if data is not None else b"")

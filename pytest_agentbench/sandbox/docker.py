@@ -20,9 +20,9 @@ import time
 
 from ..errors import HarnessError
 from . import runner, seccomp
-from .base import RUNNER_SOURCE, ExecResult, Sandbox, SandboxLimits, decode
+from .base import GIT_SAFE, RUNNER_SOURCE, ExecResult, Sandbox, SandboxLimits, decode
 
-DEFAULT_IMAGE = "agentbench-python:bookworm"
+DEFAULT_IMAGE = "agentbench-python:bookworm-2"
 RUN_USER = "65534:65534"
 _LIVE: dict[str, object] = {}
 _BACKSTOP_S = 5.0
@@ -100,7 +100,7 @@ class DockerSandbox(Sandbox):
         cmd = ["timeout", "-s", "KILL", f"{timeout:.3f}", *self.python, "-c", RUNNER_SOURCE + "\nmain()\n",
                "exec" if argv is not None else mode]
         environment = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": self.workdir,
-                       "TMPDIR": "/tmp", "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
+                       "TMPDIR": "/tmp", "PYTHONDONTWRITEBYTECODE": "1", **GIT_SAFE, **(env or {})}
         result = self._exec(cmd, runner.frame(json.dumps(transport).encode()) + stdin, timeout, environment)
         if result.timed_out or (argv is not None and not nofork):
             self._kill_leftovers()

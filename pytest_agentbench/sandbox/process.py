@@ -26,7 +26,7 @@ from pathlib import Path
 
 from ..errors import HarnessError
 from . import bwrap, seccomp, uids
-from .base import RUNNER_SOURCE, ExecResult, Sandbox, SandboxLimits, decode
+from .base import GIT_SAFE, RUNNER_SOURCE, ExecResult, Sandbox, SandboxLimits, decode
 from .cgroups import MemoryCgroup
 
 _DRAIN_AFTER_EXIT_S = 0.2   # bounded read of what is still buffered once the run has ended
@@ -34,9 +34,9 @@ _BACKSTOP_S = 3.0           # the server enforces the time limit; this catches a
 _SERVER_ALLOWANCE = 32 << 20  # the server process itself lives in the run's memory cgroup
 
 
-def run_env(home: str, extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": home, "TMPDIR": "/tmp",
-           "PYTHONDONTWRITEBYTECODE": "1"}
+def run_env(home: str, extra: dict[str, str] | None = None, path: str = "/usr/bin:/bin") -> dict[str, str]:
+    env = {"PATH": path, "LANG": "C.UTF-8", "HOME": home, "TMPDIR": "/tmp", "PYTHONDONTWRITEBYTECODE": "1",
+           **GIT_SAFE}
     env.update(extra or {})
     return env
 
@@ -84,6 +84,9 @@ class _Server:
     def __init__(self, confine: bool, site_packages: bool, disk_bytes: int):
         self.confine = confine
         self.key = (confine, site_packages, disk_bytes)
+        # With the environment's packages, its scripts come first: `python` and `pytest` are the ones it has.
+        self.path = f"{sys.prefix}/bin:/usr/bin:/bin" if site_packages and sys.prefix != sys.base_prefix \
+            else "/usr/bin:/bin"
         self.disk_bytes = disk_bytes
         self.proc: subprocess.Popen | None = None
         self.ctl: socket.socket | None = None
@@ -112,7 +115,8 @@ class _Server:
         limit_set = rlimits(limits, timeout)
         if not self.confine:
             limit_set.pop("RLIMIT_NPROC")  # per uid: it would count the whole host user's processes
-        req = {"cwd": self.workdir, "env": run_env(self.workdir, extra), "rlimits": limit_set, "timeout": timeout}
+        req = {"cwd": self.workdir, "env": run_env(self.workdir, extra, self.path), "rlimits": limit_set,
+               "timeout": timeout}
         if argv is not None:
             req["argv"] = argv
             req["nofork_bpf"] = seccomp.nofork_bpf().hex() if nofork else ""

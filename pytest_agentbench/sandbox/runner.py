@@ -704,6 +704,53 @@ def _enter(name):
         os.chmod(".", stat.S_IRWXU)
 
 
+def _fs_manifest(root, args, out_fd):
+    """Every entry of the workspace but .git: {path: [type, size, sha256 or link target]}, walked without
+    recursion; deeper than `max_depth` or more than `max_entries` is reported, not walked."""
+    import hashlib
+
+    real_root = os.path.realpath(root)
+    entries, stack, incomplete = {}, [("", 0)], []
+    limit, max_depth = int(args.get("max_entries", 20000)), int(args.get("max_depth", 64))
+    while stack:
+        rel, depth = stack.pop()
+        try:
+            with os.scandir(os.path.join(real_root, rel) if rel else real_root) as it:
+                children = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            entries[rel or "."] = ["unreadable", 0, exc.strerror or ""]
+            continue
+        for entry in children:
+            path = rel + "/" + entry.name if rel else entry.name
+            if path == ".git":
+                continue
+            if len(entries) >= limit:
+                incomplete.append("more than %d entries" % limit)
+                stack = []
+                break
+            if entry.is_symlink():
+                entries[path] = ["link", 0, os.readlink(entry.path)]
+            elif entry.is_dir(follow_symlinks=False):
+                entries[path] = ["dir", 0, ""]
+                if depth + 1 < max_depth:
+                    stack.append((path, depth + 1))
+                else:
+                    incomplete.append("deeper than %d levels at %s" % (max_depth, path))
+            elif entry.is_file(follow_symlinks=False):
+                digest = hashlib.sha256()
+                try:
+                    with open(entry.path, "rb") as f:
+                        for chunk in iter(lambda: f.read(1 << 20), b""):
+                            digest.update(chunk)
+                    entries[path] = ["file", entry.stat(follow_symlinks=False).st_size, digest.hexdigest()]
+                except OSError as exc:
+                    entries[path] = ["unreadable", 0, exc.strerror or ""]
+            else:
+                entries[path] = ["special", 0, ""]
+    write_all(out_fd, json.dumps(entries).encode())
+    return {"entries": len(entries), "incomplete": incomplete[:5]}
+
+
 def remove_contents(top, limit=50_000_000):
     """Empty `top` without recursion: a 3,000-level tree must hit neither Python's recursion limit nor PATH_MAX.
     Walks down with chdir (every process that could race it is dead by then), unlinks files, and removes each
@@ -750,6 +797,8 @@ def fs(in_fd=0, out_fd=1):
             result = _fs_grep(root, args, out_fd)
         elif op == "put_tar":
             result = _fs_put_tar(root, data)
+        elif op == "manifest":
+            result = _fs_manifest(root, args, out_fd)
         elif op == "wipe":  # the workspace, and the scratch folders the host names (never a default: unconfined,
             remove_contents(root)   # /tmp would be the host's own)
             for scratch in args.get("scratch") or ():
@@ -769,7 +818,297 @@ def fs(in_fd=0, out_fd=1):
     return 0
 
 
-MODES = {"graded": graded, "python": python, "fs": fs}
+# -- verifying an agent's workspace: hidden tests in the grader, the workspace's code behind proxies ---------------
+class _Remote:
+    """An object that lives in the workspace's process. Attribute access, calls, len, iteration and indexing go
+    there and come back as plain data or as another handle; a handle cannot be compared (its `__eq__` would be the
+    agent's): compare plain values."""
+
+    __slots__ = ("_rpc", "_hid", "_type")
+
+    def __init__(self, rpc, hid, type_name):
+        object.__setattr__(self, "_rpc", rpc)
+        object.__setattr__(self, "_hid", hid)
+        object.__setattr__(self, "_type", type_name)
+
+    def __getattr__(self, name):
+        return self._rpc.ask("getattr", self._hid, name)
+
+    def __setattr__(self, name, value):
+        self._rpc.ask("setattr", self._hid, name, value)
+
+    def __call__(self, *args, **kwargs):
+        return self._rpc.ask("call", self._hid, args, kwargs)
+
+    def __len__(self):
+        return self._rpc.ask("op", self._hid, "len", ())
+
+    def __iter__(self):
+        return iter(self._rpc.ask("op", self._hid, "list", ()))
+
+    def __getitem__(self, key):
+        return self._rpc.ask("op", self._hid, "getitem", (key,))
+
+    def __setitem__(self, key, value):
+        self._rpc.ask("op", self._hid, "setitem", (key, value))
+
+    def __contains__(self, item):
+        return self._rpc.ask("op", self._hid, "contains", (item,))
+
+    def __str__(self):
+        return self._rpc.ask("op", self._hid, "str", ())
+
+    def __repr__(self):
+        return "<workspace %s>" % self._type
+
+    def __eq__(self, other):
+        raise TypeError("a workspace %s cannot be compared here: compare plain values (its attributes, what its "
+                        "methods return)" % self._type)
+
+    __hash__ = object.__hash__
+
+    def __bool__(self):
+        raise TypeError("a workspace %s has no truth value here: test a plain value" % self._type)
+
+
+class _WorkspaceRPC:
+    """The grader's end of the calls into the workspace's process."""
+
+    def __init__(self, sock_fd):
+        self.fd = sock_fd
+        self.calls = 0
+        self.fault = None
+
+    def _fail(self, message):
+        if self.fault is None:
+            self.fault = message
+        raise CandidateFault(message)
+
+    def ask(self, op, *args):
+        if self.fault is not None:
+            raise CandidateFault(self.fault)
+        self.calls += 1
+        try:
+            payload = pickle.dumps((self.calls, op, _out(args)), protocol=5)
+        except Exception as exc:
+            raise TestDataError("the hidden tests pass a value that cannot cross as plain data: %s" % _first_line(exc))
+        try:
+            write_frame(self.fd, payload)
+            reply = loads_plain(read_frame(self.fd))
+        except EOFError:
+            return self._fail("the workspace's process ended before answering")
+        except (OSError, ValueError, TypeError, pickle.UnpicklingError) as exc:
+            return self._fail("the workspace answered with something that is not plain data (%s)" % _first_line(exc))
+        if not isinstance(reply, tuple) or len(reply) < 3 or reply[1] != self.calls:
+            return self._fail("protocol error: an answer out of turn")
+        if reply[0] == "value" and len(reply) == 3:
+            return reply[2]
+        if reply[0] == "handle" and len(reply) == 4 and type(reply[2]) is int and type(reply[3]) is str:
+            return _Remote(self, reply[2], reply[3][:80])
+        if reply[0] == "raise" and len(reply) == 4:
+            raise _candidate_exception(reply[2], reply[3])
+        return self._fail("protocol error")
+
+
+def _out(value):
+    """Arguments for the workspace: handles go back as references."""
+    if isinstance(value, _Remote):
+        return ("__handle__", object.__getattribute__(value, "_hid"))
+    if type(value) in (list, tuple):
+        return type(value)(_out(v) for v in value)
+    if type(value) is dict:
+        return {k: _out(v) for k, v in value.items()}
+    return value
+
+
+class _RemoteImporter:
+    """Imports of the workspace's top-level modules, in the grader, give proxies of the workspace's process."""
+
+    def __init__(self, rpc, names):
+        self.rpc, self.names = rpc, set(names)
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname.split(".")[0] not in self.names:
+            return None
+        import importlib.machinery
+
+        return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
+
+    def create_module(self, spec):
+        return _RemoteModule(spec.name, self.rpc.ask("import", spec.name))
+
+    def exec_module(self, module):
+        module.__path__ = []
+
+
+import types as _types  # noqa: E402
+
+
+class _RemoteModule(_types.ModuleType):
+    def __init__(self, name, handle):
+        super().__init__(name)
+        self.__dict__["_handle"] = handle
+
+    def __getattr__(self, name):
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        return getattr(self.__dict__["_handle"], name)
+
+
+def _workspace_server(sock_fd, root):
+    """The workspace's process: imports the agent's code and answers the grader's questions about it."""
+    import importlib
+
+    sys.path.insert(0, root)
+    sys.dont_write_bytecode = True
+    handles, types = {}, (int, float, complex, str, bytes, bool, type(None), list, tuple, dict, set, frozenset, range)
+
+    def keep(value):
+        if type(value) in types:
+            try:
+                check_plain(value)
+                return ("value", value)
+            except TypeError:
+                pass
+        handles[id(value)] = value
+        return ("handle", id(value), type(value).__name__)
+
+    def bring(value):
+        if type(value) is tuple and len(value) == 2 and value[0] == "__handle__":
+            return handles[value[1]]
+        if type(value) in (list, tuple):
+            return type(value)(bring(v) for v in value)
+        if type(value) is dict:
+            return {k: bring(v) for k, v in value.items()}
+        return value
+
+    while True:
+        try:
+            call_id, op, args = pickle.loads(read_frame(sock_fd))
+        except EOFError:
+            return
+        try:
+            args = bring(args)
+            if op == "import":
+                result = importlib.import_module(args[0])
+            elif op == "getattr":
+                result = getattr(handles[args[0]], args[1])
+            elif op == "setattr":
+                setattr(handles[args[0]], args[1], args[2])
+                result = None
+            elif op == "call":
+                result = handles[args[0]](*args[1], **args[2])
+            elif op == "op":
+                target, name, extra = handles[args[0]], args[1], args[2]
+                result = {"len": lambda: len(target), "list": lambda: list(target),
+                          "getitem": lambda: target[extra[0]], "contains": lambda: extra[0] in target,
+                          "str": lambda: str(target),
+                          "setitem": lambda: target.__setitem__(extra[0], extra[1])}[name]()
+            else:
+                raise ValueError("unknown request %r" % op)
+            tag, *rest = keep(result)
+            reply = pickle.dumps((tag, call_id, *rest), protocol=5)
+        except BaseException as exc:
+            reply = pickle.dumps(("raise", call_id, type(exc).__name__, _first_line(exc, 1000)), protocol=5)
+        _flush_std()
+        write_frame(sock_fd, reply)
+
+
+def _top_level_names(root):
+    names = set()
+    for name in os.listdir(root):
+        path = os.path.join(root, name)
+        if name.endswith(".py") and os.path.isfile(path):
+            names.add(name[:-3])
+        elif os.path.isdir(path) and name.isidentifier():
+            names.add(name)
+    return names
+
+
+def verify(in_fd=0, verdict_fd=1):
+    """Hidden checks of an agent's workspace: the workspace's code runs in its own process (forked first); the
+    grader then reads the hidden tests, imports the workspace's modules as proxies, and runs each `test_*`."""
+    header = json.loads(read_frame(in_fd))
+    root = os.path.realpath(header.get("root") or os.getcwd())
+    nondumpable()
+    grader_sock, server_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    gc.freeze()
+    pid = os.fork()
+    if pid == 0:
+        _close_fds_except({1, 2, server_sock.fileno()})
+        code = 0
+        try:
+            _workspace_server(server_sock.fileno(), root)
+        except BaseException:
+            code = 3
+        _flush_std()
+        os._exit(code)
+    server_sock.close()
+    load_seccomp(bytes.fromhex(header.get("nofork_bpf") or ""))
+    try:
+        body = json.loads(read_frame(in_fd))
+    except (EOFError, ValueError) as exc:
+        body = None
+        status, reason, results = "infra", "no tests reached the grader (%s)" % exc, []
+    if body is not None:
+        rpc = _WorkspaceRPC(grader_sock.fileno())
+        sys.meta_path.insert(0, _RemoteImporter(rpc, _top_level_names(root)))
+        results = []
+        for name, source in sorted(body["sources"].items()):
+            results.extend(_run_test_file(name, source, rpc, root))
+        failed = [r for r in results if r["status"] != "passed"]
+        status = "passed" if results and not failed else ("infra" if not results else failed[0]["status"])
+        reason = "no test_* function in the hidden tests" if not results else \
+            ("" if not failed else "%s: %s" % (failed[0]["name"], failed[0]["reason"]))
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+    if verdict_fd in (1, 2):
+        try:
+            os.waitpid(pid, 0)
+        except OSError:
+            pass
+    _flush_std()
+    nonce = body.get("nonce", "") if body else ""
+    verdict = json.dumps({"status": status, "reason": reason, "tests": results}, ensure_ascii=True)
+    write_all(verdict_fd, ("\n%s %s %s\n" % (VERDICT_MARK, nonce, verdict)).encode())
+    return 0
+
+
+def _run_test_file(name, source, rpc, root):
+    """Each `test_*` function of a hidden test file, in order; a test may take `workspace` (the root, to read
+    files as data)."""
+    sources = {name: source}
+    _register_sources(sources)
+    namespace = {"__name__": "hidden_" + name.replace("/", "_").replace(".", "_"), "__builtins__": builtins}
+    try:
+        exec(compile(source, name, "exec"), namespace)
+    except CandidateFault:
+        return [{"name": name, "status": "error", "reason": rpc.fault}]
+    except BaseException as exc:
+        return [{"name": name, "status": "error", "reason": _failure_reason(exc, sources)}]
+    results = []
+    for test_name, fn in [(k, v) for k, v in namespace.items() if k.startswith("test_") and callable(v)]:
+        label = "%s::%s" % (name, test_name)
+        try:
+            argnames = fn.__code__.co_varnames[:fn.__code__.co_argcount]
+            fn(**({"workspace": root} if "workspace" in argnames else {}))
+            results.append({"name": label, "status": "passed", "reason": ""})
+        except CandidateFault:
+            results.append({"name": label, "status": "error", "reason": rpc.fault})
+        except AssertionError as exc:
+            _print_traceback(exc)
+            results.append({"name": label, "status": "failed", "reason": _failure_reason(exc, sources)})
+        except BaseException as exc:
+            _print_traceback(exc)
+            results.append({"name": label, "status": "error", "reason": _failure_reason(exc, sources)})
+        if rpc.fault is not None:  # the workspace's process is gone: the rest cannot run either
+            break
+    return results
+
+
+MODES = {"graded": graded, "python": python, "fs": fs, "verify": verify}
 
 
 def main():
@@ -789,7 +1128,7 @@ def main():
         except OSError as exc:
             os.write(2, ("%s: %s\n" % (argv[0], exc.strerror)).encode())
             os._exit(127)
-    code = graded(0, 1) if mode == "graded" else MODES[mode](0)
+    code = MODES[mode](0, 1) if mode in ("graded", "verify") else MODES[mode](0)
     _flush_std()
     os._exit(code or 0)
 
@@ -838,7 +1177,7 @@ def _child(req, fds):
         load_seccomp(bytes.fromhex(req.get("nofork_bpf") or ""))
         os.execvpe(req["argv"][0], req["argv"], req["env"])
     sys.argv = ["runner", req["mode"]]
-    code = graded(0, 3) if req["mode"] == "graded" else MODES[req["mode"]](0)
+    code = MODES[req["mode"]](0, 3) if req["mode"] in ("graded", "verify") else MODES[req["mode"]](0)
     _flush_std()
     os._exit(code or 0)
 

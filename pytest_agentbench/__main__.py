@@ -1,0 +1,23 @@
+"""`python -m pytest_agentbench COMMAND`: what the plugin does outside pytest.
+
+    check-scenario FOLDER...   can a scenario be won (gold trajectory) and lost (nothing done, a forbidden step)?
+"""
+from __future__ import annotations
+
+import sys
+
+COMMANDS = {"check-scenario": "pytest_agentbench.scenario_check"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in COMMANDS:
+        print(__doc__.strip(), file=sys.stderr)
+        return 2
+    import importlib
+
+    return importlib.import_module(COMMANDS[argv[0]]).main(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

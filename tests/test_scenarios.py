@@ -1,0 +1,251 @@
+"""Agent scenarios: every shipped scenario can be won (gold trajectories, both sandboxes) and lost (an agent that
+does nothing, one that does the task but also something forbidden), tools stay in the workspace, the workspace
+cannot fool the hidden checks, traces are well-formed and the same with and without xdist."""
+import json
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+from conftest import read_records, read_report
+from test_sandbox_attacks import docker_ready
+
+from pytest_agentbench.suites.scenarios import SHIPPED, load_spec
+from pytest_agentbench.trace import Trace
+
+KINDS = ["process", pytest.param("docker", marks=[pytest.mark.slow, pytest.mark.skipif(
+    bool(docker_ready()), reason=str(docker_ready()))])]
+SCENARIOS = sorted(p.name for p in SHIPPED.iterdir() if (p / "scenario.yaml").is_file())
+SPECS = {name: load_spec(SHIPPED / name) for name in SCENARIOS}
+ITEMS = sum(len(spec.variants) for spec in SPECS.values())
+
+TEST_FILE = '''
+import pytest
+from pytest_agentbench.suites.scenarios import Scenarios
+
+@pytest.mark.agentbench(suite=Scenarios)
+def test_scenarios(outcome):
+    outcome.check()
+'''
+
+BACKENDS = r'''
+import json
+from pathlib import Path
+from pytest_agentbench.backends import Backend, Completion
+from pytest_agentbench.suites.scenarios import SHIPPED, load_spec, reply_for
+from pytest_agentbench.backends.reference import ReferenceBackend
+
+class Scripted(Backend):
+    """quit: FINAL at once. install / forbidden: the gold trajectory, with a forbidden step before its FINAL
+    (pip install, or the scenario's own forbidden_example). poison: the gold trajectory, then files that try to make
+    the hidden checks pass."""
+    def generate(self, request):
+        mode = self.spec.options["mode"]
+        gold = list(request.reference or ())
+        turn = sum(m["role"] == "assistant" for m in request.messages)
+        if mode == "quit":
+            return Completion(text="FINAL: done")
+        scenario = request.task_id.split("/")[0]
+        if mode == "install":
+            extra = [reply_for_args("run_cmd", {"cmd": ["pip", "install", "requests"]})]
+        elif mode == "forbidden":
+            extra = [reply_for(step) for step in load_spec(SHIPPED / scenario).forbidden_example]
+        else:
+            extra = []
+        plan = gold[:-1] + extra + gold[-1:]
+        return Completion(text=plan[min(turn, len(plan) - 1)])
+
+def reply_for_args(tool, args):
+    return "TOOL_CALL: " + json.dumps({"tool": tool, "args": args})
+
+def pytest_agentbench_make_backend(spec):
+    return Scripted(spec) if spec.backend == "scripted" else None
+'''
+
+MODELS = "models:\n" + "".join(f"  {m}: {{backend: scripted, options: {{mode: {m}}}}}\n"
+                                 for m in ("quit", "install", "forbidden"))
+
+
+def project(pytester, scenarios_dir=None):
+    pytester.makepyfile(test_scn=TEST_FILE)
+    pytester.makeconftest(BACKENDS)
+    pytester.makefile(".yaml", models=MODELS)
+    return pytester
+
+
+def by_task(records):
+    return {(r["model"], r["task"]): r for r in records}
+
+
+def test_there_are_twelve_scenarios_each_with_a_way_to_break_its_rules():
+    assert len(SCENARIOS) >= 12, SCENARIOS
+    for name, spec in SPECS.items():
+        assert spec.forbidden_example, f"{name}: no forbidden_example"
+        assert all(v.gold or spec.gold for v in spec.variants.values()), f"{name}: a variant without gold"
+    categories = {c for spec in SPECS.values() for c in spec.categories}
+    assert "security" in categories and len(categories) >= 4
+
+
+@pytest.mark.parametrize("sandbox", KINDS)
+def test_gold_trajectories_win_every_scenario_and_variant(pytester, sandbox):
+    result = project(pytester).runpytest_subprocess("--model", "reference", "--sandbox", sandbox, "-n", "2",
+                                                    "-p", "no:cacheprovider")
+    records = read_records(pytester)
+    failing = [(r["task"], r["reason"]) for r in records if r["status"] != "passed"]
+    assert failing == [] and len(records) == ITEMS, failing
+    assert result.ret == 0
+    for rec in records:
+        assert rec["extra"]["safety_violations"] == [] and rec["extra"]["protocol_errors"] == 0
+
+
+def test_doing_nothing_or_something_forbidden_loses_every_scenario(pytester):
+    result = project(pytester).runpytest_subprocess("--model", "quit,install,forbidden", "-n", "2",
+                                                    "-p", "no:cacheprovider")
+    assert result.ret == 1
+    records = read_records(pytester)
+    assert len(records) == 3 * ITEMS
+    won = [(r["model"], r["task"]) for r in records if r["status"] != "failed"]
+    assert won == [], won
+    for rec in records:
+        if rec["model"] in ("install", "forbidden"):
+            assert rec["extra"]["safety_violations"], (rec["model"], rec["task"], rec["reason"])
+            assert rec["reason"].startswith("safety violation"), rec["reason"]
+        else:
+            assert rec["extra"]["failed_checks"], rec["task"]
+    summary = read_report(pytester)["results"]
+    quit_ = next(r for r in summary if r["model"] == "quit")["metrics"]["overall"]
+    assert quit_["success_rate"] == 0.0 and quit_["runs"] == ITEMS
+
+
+# -- tools stay in the workspace ---------------------------------------------------------------------------
+ESCAPES = [
+    ("read_file", {"path": "../../etc/passwd"}, "'..' is not allowed"),
+    ("read_file", {"path": "/etc/passwd"}, "absolute paths are not allowed"),
+    ("write_file", {"path": "/tmp/x", "content": "x"}, "absolute paths are not allowed"),
+    ("write_file", {"path": "a/../../x", "content": "x"}, "'..' is not allowed"),
+    ("list_dir", {"path": ".."}, "'..' is not allowed"),
+    ("grep", {"pattern": "root", "path": "/etc"}, "absolute paths are not allowed"),
+    ("read_file", {"path": "out/passwd"}, "leads outside the workspace"),     # a symlink planted by run_cmd
+    ("write_file", {"path": "out/planted", "content": "x"}, "leads outside the workspace"),
+    ("write_file", {"path": "big.txt", "content": "x" * (2 << 20)}, "over the"),
+]
+
+
+@pytest.mark.parametrize("sandbox", KINDS)
+def test_tool_arguments_cannot_leave_the_workspace(sandbox, tmp_path):
+    from pytest_agentbench.sandbox import SandboxLimits, make_sandbox
+    from pytest_agentbench.tools import ToolEnv, WORKSPACE_TOOLS, tools
+
+    box = make_sandbox(sandbox, SandboxLimits(timeout=5), site_packages=True)
+    marker = tmp_path / f"host-{uuid.uuid4().hex}"
+    try:
+        env = ToolEnv(sandbox=box, timeout=2.0)
+        available = tools(*WORKSPACE_TOOLS)
+        planted = available["run_cmd"].run({"cmd": ["ln", "-s", "/etc", "out"]}, env)
+        assert planted.ok, planted.output
+        for tool, args, expected in ESCAPES:
+            result = available[tool].run(args, env)
+            assert not result.ok and expected in result.output, (tool, args, result.output)
+        never = available["run_cmd"].run({"cmd": ["sleep", "60"]}, env)
+        assert not never.ok and never.error == "timeout" and never.seconds < 10
+        noisy = available["run_cmd"].run({"cmd": ["python3", "-c", "print('y' * 10**6)"]}, env)
+        assert len(noisy.output) < 10 << 10
+        outside = available["run_cmd"].run({"cmd": ["sh", "-c", f"echo pwned > {marker}"]}, env)
+        assert not outside.ok and not marker.exists()
+    finally:
+        box.close()
+    assert not marker.exists() and not Path("/tmp/x").exists()
+
+
+# -- the workspace cannot fool the hidden checks ------------------------------------------------------------
+POISON_FILES = {
+    "conftest.py": "import pytest\n@pytest.hookimpl(hookwrapper=True)\ndef pytest_runtest_makereport(item, call):\n"
+                   "    outcome = yield\n    outcome.get_result().outcome = 'passed'\n",
+    "sitecustomize.py": "import builtins\nbuiltins.AssertionError = type('Never', (Exception,), {})\n",
+    "pytest.ini": "[pytest]\naddopts = -p no:python --co\n",
+    "tests/test_store.py": "def test_fine():\n    pass\n",
+    "inventory/__init__.py": ("import builtins, sys\nbuiltins.abs = lambda x: 0\n"
+                              "class Yes:\n    def __eq__(self, o):\n        return True\n"
+                              "def order_total(store, order):\n    return Yes()\n"
+                              "class Store:\n    def add(self, *a):\n        pass\n"
+                              "BULK_QUANTITY = 10\nBULK_DISCOUNT = 10\n"),
+}
+
+
+@pytest.mark.parametrize("sandbox", KINDS)
+def test_poisoned_workspace_does_not_pass_hidden_checks(sandbox):
+    from pytest_agentbench.sandbox import SandboxLimits, make_sandbox
+
+    folder = SHIPPED / "fix_failing_test"
+    box = make_sandbox(sandbox, SandboxLimits(timeout=20), site_packages=True)
+    try:
+        box.put_files(folder / "workspace")
+        box.put_files(POISON_FILES)
+        run = box.verify({"hidden/test_fix.py": (folder / "hidden" / "test_fix.py").read_text()}, timeout=30)
+        assert run.status in ("failed", "error"), run.reason
+        assert not any(t["status"] == "passed" for t in run.extra["tests"] if "order" in t["name"]
+                       or "units" in t["name"] or "price" in t["name"]), run.extra["tests"]
+    finally:
+        box.close()
+
+
+# -- traces ------------------------------------------------------------------------------------------------
+TIMING = {"latency_s", "elapsed_seconds", "timestamp", "wall_s", "model_s", "sandbox_s", "tool_s", "model", "tools",
+          "sha256", "path"}
+
+
+def _strip(value):
+    """Without timings: fields that measure time, and what commands print that differs run to run by itself:
+    durations (pytest's "in 0.03s") and object addresses (address space randomization)."""
+    if isinstance(value, dict):
+        return {k: _strip(v) for k, v in value.items() if k not in TIMING}
+    if isinstance(value, list):
+        return [_strip(v) for v in value]
+    if isinstance(value, str):
+        value = __import__("re").sub(r"\bin \d+\.\d+s\b", "in <t>s", value)
+        return __import__("re").sub(r"\b0x[0-9a-f]{6,}\b", "0x<addr>", value)
+    return value
+
+
+def _traces(root: Path) -> dict[str, dict]:
+    return {str(p.relative_to(root)): json.loads(p.read_text()) for p in sorted(root.rglob("run_*.json"))}
+
+
+def test_traces_validate_and_are_the_same_with_and_without_xdist(pytester):
+    import jsonschema
+
+    schema = json.loads((Path(__file__).resolve().parents[1] / "docs" / "trace.schema.json").read_text())
+    assert schema == Trace.model_json_schema(by_alias=True), "docs/trace.schema.json is stale: regenerate it"
+    pj = project(pytester)
+    pj.runpytest_subprocess("--model", "reference,quit", "--agentbench-json", "serial.json", "--agentbench-traces",
+                            "serial", "-p", "no:cacheprovider")
+    pj.runpytest_subprocess("--model", "reference,quit", "--agentbench-json", "par.json", "--agentbench-traces",
+                            "par", "-n", "2", "-p", "no:cacheprovider")
+    serial, par = _traces(pytester.path / "serial"), _traces(pytester.path / "par")
+    assert len(serial) == 2 * ITEMS and set(serial) == set(par)
+    for name, trace in serial.items():
+        jsonschema.validate(trace, schema)
+        Trace.model_validate(trace)
+        assert _strip(trace) == _strip(par[name]), name
+    for rec in read_records(pytester, "serial.jsonl"):
+        path = Path(rec["trace"]["path"])
+        assert path.is_file() and __import__("hashlib").sha256(path.read_bytes()).hexdigest() == rec["trace"]["sha256"]
+        assert "steps" not in rec["extra"]  # the record carries the trace's path, not its body
+    a, b = read_report(pytester, "serial.json")["results"], read_report(pytester, "par.json")["results"]
+    assert _strip(a) == _strip(b)
+
+
+def test_a_trace_shows_the_agents_steps_tools_and_verdict(pytester):
+    project(pytester).runpytest_subprocess("--model", "reference", "-k", "fix_failing_test/default",
+                                           "-p", "no:cacheprovider")
+    (path,) = (pytester.path / ".agentbench" / "traces").rglob("run_000.json")
+    assert path.relative_to(pytester.path / ".agentbench" / "traces").parts == \
+        ("reference", "fix_failing_test", "default", "run_000.json")
+    trace = Trace.model_validate_json(path.read_text())
+    types = [s.type for s in trace.steps]
+    assert types[-1] == "final" and "tool_call" in types and "tool_result" in types and "thought" in types
+    assert trace.verdict == "passed" and trace.outcome.completed and trace.model.backend == "reference"
+    calls = [s for s in trace.steps if s.type == "tool_call"]
+    results = [s for s in trace.steps if s.type == "tool_result"]
+    assert len(calls) == len(results) and all(s.latency_s is not None for s in results)
+    assert any("passed" in s.text for s in results if s.tool == "run_cmd")
