@@ -2,7 +2,7 @@
 
 A reply holds optional `THOUGHT:` lines and then exactly one directive, the first one found:
     TOOL_CALL: {"tool": "<name>", "args": {...}}    a single JSON object with exactly these two keys
-    FINAL: <answer>
+    FINAL: <answer>                                  the rest of the reply
 Anything else (no directive, broken JSON, an unknown tool, wrong args) is a protocol error: `Unparsable`.
 
 Every tool runs in the sandbox against its workspace (Inspect's tools are built the same way, on the sandbox's
@@ -142,7 +142,7 @@ def parse_reply(text: str, available: dict[str, Tool]) -> ToolCall | Final | Unp
         return Unparsable("no TOOL_CALL: or FINAL: line")
     rest = text[match.end():]
     if match.group(1) == "FINAL":
-        answer = rest.strip().split("\n", 1)[0].strip().strip("`").strip()
+        answer = rest.strip().strip("`").strip()  # all of it: an agent's answer may take several lines
         return Final(answer) if answer else Unparsable("empty FINAL:")
     try:
         obj, _ = json.JSONDecoder().raw_decode(rest.strip())

@@ -64,6 +64,7 @@ TOOLS = tool_use_tools()
     ('TOOL_CALL: {"tool": "code_executor", "args": {"src": "x"}}', Unparsable("code_executor needs 'code' (str)")),
     ('TOOL_CALL: {"tool": "code_executor", "args": {"code": "x"}, "why": 1}', Unparsable('TOOL_CALL must be {"tool": name, "args": {...}}')),
     ("FINAL:", Unparsable("empty FINAL:")),
+    ("THOUGHT: two lines\nFINAL: 47 failures\ntop client C-1", Final("47 failures\ntop client C-1")),  # all of it
 ])
 def test_protocol_is_strict(reply, expected):
     assert parse_reply(reply, TOOLS) == expected

@@ -100,6 +100,8 @@ class ToolUse(Suite):
     def grade(self, ctx, trace) -> Outcome:
         data = ctx.task.data
         calls = trace.tool_calls
+        if trace.final_answer is not None:  # a value is asked for: the answer is FINAL's first line
+            trace.final_answer = trace.final_answer.split("\n", 1)[0].strip().strip("`").strip()
         acceptable = {label(data["optimal_tool"]), *map(label, data["alternative_tools"])}
         extra = {"category": data["category"], "difficulty": data["difficulty"],
                  "optimal_tool": label(data["optimal_tool"]), "acceptable_tools": sorted(acceptable),
