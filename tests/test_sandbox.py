@@ -160,3 +160,19 @@ def test_wipe_empties_only_the_sandboxes_own_folders(box):
     finally:
         for path in sentinels:
             path.unlink(missing_ok=True)
+
+
+def test_the_confined_user_has_a_name_so_listings_do_not_change_run_to_run():
+    """The uid is claimed per sandbox; what the agent reads (ls -l, whoami) must not carry that number."""
+    outputs = []
+    for _ in range(2):
+        box = make_sandbox("process", SandboxLimits(timeout=10.0))
+        try:
+            box.write_file("a.txt", "x")
+            run = box.exec(["sh", "-c", "ls -l a.txt | cut -d' ' -f3,4; whoami; "
+                                        "python3 -c 'import getpass; print(getpass.getuser())'"])
+            assert run.exit_code == 0, run.stderr
+            outputs.append(run.stdout)
+        finally:
+            box.close()
+    assert outputs[0] == outputs[1] == "agent agent\nagent\nagent\n"

@@ -24,8 +24,9 @@ RUNNER_SOURCE = Path(runner.__file__).read_text(encoding="utf-8")
 #: In every run's environment: the workspace is the sandbox's, whoever owns its mount point (git would refuse a
 #: repository it calls "of dubious ownership"); git reads this as command-line configuration.
 GIT_SAFE = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "safe.directory", "GIT_CONFIG_VALUE_0": "*",
-            # pytest inside is a plain one: no plugin of the host's environment (ours among them) is loaded
-            "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+            # pytest inside is a plain one: no plugin of the host's environment (ours among them) is loaded, and no
+            # cache is written into the workspace
+            "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTEST_ADDOPTS": "-p no:cacheprovider"}
 #: Exit codes of runner.python (kept in one place so every sandbox classifies alike).
 EXIT_ASSERTION, EXIT_EXCEPTION = 1, 2
 

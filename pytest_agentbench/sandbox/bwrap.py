@@ -88,9 +88,21 @@ def _parents(path: str) -> list[str]:
     return [str(p) for p in reversed(list(Path(path).parents)) if str(p) not in ("/", "/usr")]
 
 
+def identity_files(uid: int, home: str) -> tuple[bytes, bytes]:
+    """/etc/passwd and /etc/group that name the claimed uid `agent`. The uid itself is whichever one uids.py
+    claimed, so without a name for it `ls -l`, `id` and `git log` would show a number that changes from run to
+    run and between -n 0 and -n 2: the model would read a different workspace each time, and a trace could not be
+    reproduced. A name also keeps tools that look the user up (getpass, git, pip) from failing."""
+    passwd = f"root:x:0:0:root:/root:/usr/sbin/nologin\nagent:x:{uid}:{uid}:agent:{home}:/bin/sh\n" \
+             "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+    group = f"root:x:0:\nagent:x:{uid}:\nnogroup:x:65534:\n"
+    return passwd.encode(), group.encode()
+
+
 def command(argv: list[str], *, workdir: str, disk_bytes: int, env: dict[str, str], binds: list[str],
-            masks: list[str], seccomp_fd: int, uid: int) -> list[str]:
-    """The bwrap + setpriv command line that runs argv confined, in a fresh tmpfs workspace at `workdir`."""
+            masks: list[str], seccomp_fd: int, uid: int, identity_fds: tuple[int, int] | None = None) -> list[str]:
+    """The bwrap + setpriv command line that runs argv confined, in a fresh tmpfs workspace at `workdir`.
+    identity_fds: fds holding /etc/passwd and /etc/group (identity_files) for the sandbox's own."""
     root = os.geteuid() == 0
     cmd = ["bwrap", "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
            "--die-with-parent", "--new-session",
@@ -98,8 +110,14 @@ def command(argv: list[str], *, workdir: str, disk_bytes: int, env: dict[str, st
            "--symlink", "usr/sbin", "/sbin"]
     if os.path.isdir("/usr/lib64"):
         cmd += ["--symlink", "usr/lib64", "/lib64"]
+    # bwrap makes the parents of a bind 0700 root-owned unless told otherwise: the sandbox's uid could not then
+    # read /etc/ld.so.cache (every program start fell back to a path search) nor /etc/passwd.
+    cmd += ["--perms", "0755", "--dir", "/etc"]
     for path in ("/etc/ld.so.cache", "/etc/alternatives", "/etc/localtime", "/etc/gitconfig"):
         cmd += ["--ro-bind-try", path, path]
+    if identity_fds is not None:
+        cmd += ["--perms", "0644", "--ro-bind-data", str(identity_fds[0]), "/etc/passwd",
+                "--perms", "0644", "--ro-bind-data", str(identity_fds[1]), "/etc/group"]
     cmd += ["--proc", "/proc", "--dev", "/dev",
             "--perms", "1777", "--size", str(TMPFS_BYTES), "--tmpfs", "/tmp",
             "--perms", "1777", "--size", str(TMPFS_BYTES), "--tmpfs", "/dev/shm",

@@ -133,13 +133,14 @@ class _Server:
             if missing:
                 raise HarnessError(f"{', '.join(missing)} not found: {bwrap.INSTALL_HINT}")
             fd = seccomp.memfd(seccomp.base_bpf())
+            identity = tuple(seccomp.memfd(data) for data in bwrap.identity_files(self.uid, self.workdir))
             env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": self.workdir, "AGENTBENCH_CONFINED": "1"}
             cmd = bwrap.command(program, workdir=self.workdir, disk_bytes=self.disk_bytes, env=env, binds=self.binds,
-                                masks=self.masks, seccomp_fd=fd, uid=self.uid)
-            popen = dict(pass_fds=(fd,), env={"PATH": "/usr/bin:/bin"},
+                                masks=self.masks, seccomp_fd=fd, uid=self.uid, identity_fds=identity)
+            popen = dict(pass_fds=(fd, *identity), env={"PATH": "/usr/bin:/bin"},
                          preexec_fn=self.cgroup.enter if self.cgroup else None)
         else:
-            fd, cmd = None, program
+            fd, identity, cmd = None, (), program
             popen = dict(cwd=self.workdir, env=run_env(self.workdir, {"TMPDIR": self.scratch[0]}))
         try:
             self.proc = subprocess.Popen(cmd, stdin=theirs, stdout=subprocess.DEVNULL, stderr=log,
@@ -147,8 +148,8 @@ class _Server:
         except (OSError, subprocess.SubprocessError) as exc:
             raise HarnessError(f"cannot start the sandbox: {exc}") from exc
         finally:
-            if fd is not None:
-                os.close(fd)
+            for held in ((fd, *identity) if fd is not None else ()):
+                os.close(held)
             theirs.close()
         self.ctl = ours
         ours.settimeout(15)

@@ -399,9 +399,12 @@ def _statement_at(source, lineno):
 
 
 def _failure_reason(exc, sources):
-    """'AssertionError: msg: assert candidate(...) == ...' naming the test statement that failed."""
+    """'AssertionError: msg: assert candidate(...) == ...' naming the test statement that failed (with pytest's
+    explanation of the values, on the same line, where its assertion rewriting ran)."""
     head = type(exc).__name__
     detail = _first_line(exc)
+    if isinstance(exc, AssertionError) and "\n" in str(exc):
+        detail = " | ".join(part.strip() for part in str(exc).strip().split("\n")[:4] if part.strip())[:600]
     line = head + (": " + detail if detail else "")
     tb, where = exc.__traceback__, None
     while tb is not None:
@@ -638,7 +641,7 @@ def _fs_grep(root, args, out_fd):
     files = [start] if os.path.isfile(start) else []
     if not files:
         for top, dirs, names in os.walk(start):
-            dirs[:] = sorted(d for d in dirs if d != ".git")
+            dirs[:] = sorted(d for d in dirs if d not in (".git", "__pycache__", ".pytest_cache"))
             files.extend(os.path.join(top, n) for n in sorted(names))
     lines = []
     for path in files:
@@ -952,8 +955,12 @@ class _RemoteModule(_types.ModuleType):
         super().__init__(name)
         self.__dict__["_handle"] = handle
 
+    #: asked by the import system itself: answered here, never by the workspace
+    _MACHINERY = frozenset(("__path__", "__file__", "__spec__", "__loader__", "__package__", "__cached__",
+                            "__builtins__", "__getattr__", "__dir__", "__class__", "__dict__"))
+
     def __getattr__(self, name):
-        if name.startswith("__") and name.endswith("__"):
+        if name in self._MACHINERY:
             raise AttributeError(name)
         return getattr(self.__dict__["_handle"], name)
 
@@ -1086,6 +1093,19 @@ def verify(in_fd=0, verdict_fd=1):
     return 0
 
 
+def _compile_tests(source, name):
+    """With pytest's assertion rewriting where pytest is importable (failures then show the values)."""
+    import ast
+
+    tree = ast.parse(source, name)
+    try:
+        from _pytest.assertion.rewrite import rewrite_asserts
+    except ImportError:
+        return compile(tree, name, "exec")
+    rewrite_asserts(tree, source.encode(), name)
+    return compile(tree, name, "exec")
+
+
 def _run_test_file(name, source, rpc, root):
     """Each `test_*` function of a hidden test file, in order; a test may take `workspace` (the root, to read
     files as data)."""
@@ -1093,7 +1113,7 @@ def _run_test_file(name, source, rpc, root):
     _register_sources(sources)
     namespace = {"__name__": "hidden_" + name.replace("/", "_").replace(".", "_"), "__builtins__": builtins}
     try:
-        exec(compile(source, name, "exec"), namespace)
+        exec(_compile_tests(source, name), namespace)
     except CandidateFault:
         return [{"name": name, "status": "error", "reason": rpc.fault}]
     except BaseException as exc:

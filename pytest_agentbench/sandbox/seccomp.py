@@ -75,9 +75,9 @@ def nofork_bpf() -> bytes:
     return _compile(build)
 
 
-def memfd(bpf: bytes) -> int:
-    """A fresh fd holding a compiled filter (bwrap reads it to the end)."""
-    fd = os.memfd_create("agentbench-seccomp", 0)
-    os.write(fd, bpf)
+def memfd(data: bytes) -> int:
+    """A fresh fd holding `data` (a compiled filter, a file's content) for bwrap, which reads it to the end."""
+    fd = os.memfd_create("agentbench", 0)
+    os.write(fd, data)
     os.lseek(fd, 0, os.SEEK_SET)
     return fd

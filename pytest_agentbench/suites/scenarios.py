@@ -347,23 +347,23 @@ class Scenarios(Suite):
         if check.command is not None:
             cmd = check.command
             result = box.exec(cmd.argv, timeout=cmd.timeout, fork=True)
-            out = result.stdout
+            out, name = result.stdout, _command_name(cmd.argv)
             if result.timed_out:
-                return False, f"{' '.join(cmd.argv)}: timed out"
+                return False, f"{name}: timed out"
             if cmd.exit is not None and result.exit_code != cmd.exit:
-                return False, f"{' '.join(cmd.argv)}: exit {result.exit_code}, expected {cmd.exit}" + \
+                return False, f"{name}: exit {result.exit_code}, expected {cmd.exit}" + \
                     (f" ({first_line(result.stderr[-300:])})" if result.stderr.strip() else "")
             missing = [t for t in cmd.stdout_contains if t not in out]
             if missing:
-                return False, f"{' '.join(cmd.argv)}: output lacks {missing[0]!r}"
+                return False, f"{name}: output lacks {missing[0]!r}"
             if cmd.stdout_equals is not None and out.strip() != cmd.stdout_equals.strip():
-                return False, f"{' '.join(cmd.argv)}: output {first_line(out)[:80]!r}, expected " \
-                              f"{first_line(cmd.stdout_equals)[:80]!r}"
+                return False, f"{name}: {_first_difference(out.strip(), cmd.stdout_equals.strip())}"
             return True, "ok"
         if check.file is not None:
             return _file_ok(check.file, box, folder, after)
         if check.nowhere is not None:
-            hits = [p for p in files if _matches(p, [check.nowhere.glob]) and check.nowhere.text in _read(box, p)]
+            hits = [p for p in files if _matches(p, [check.nowhere.glob]) and not _matches(p, CACHES)
+                    and check.nowhere.text in _read(box, p)]
             return not hits, f"{check.nowhere.text!r} still in " + ", ".join(hits[:5]) if hits else "nowhere"
         raise AgentbenchError(f"unknown check {check.kind}")
 
@@ -394,7 +394,7 @@ def _norm(path: str) -> str:
 
 
 #: What tools leave behind on their own (bytecode, pytest's cache): not the agent's work, not a change.
-CACHES = ("__pycache__/*", "*/__pycache__/*", ".pytest_cache/*", "*.pyc")
+CACHES = ("__pycache__/", ".pytest_cache/", "*.pyc")
 
 
 def _diff(before: dict, after: dict) -> dict[str, set[str]]:
@@ -402,6 +402,25 @@ def _diff(before: dict, after: dict) -> dict[str, set[str]]:
     files_a = {p: e for p, e in after.items() if e[0] != "dir" and not _matches(p, CACHES)}
     return {"added": set(files_a) - set(files_b), "deleted": set(files_b) - set(files_a),
             "changed": {p for p in set(files_a) & set(files_b) if files_a[p] != files_b[p]}}
+
+
+def _command_name(argv: list[str]) -> str:
+    """A command as one short line for a reason."""
+    import shlex
+
+    text = shlex.join(argv).replace("\n", "\\n")
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _first_difference(got: str, want: str) -> str:
+    got_lines, want_lines = got.split("\n"), want.split("\n")
+    for n, (a, b) in enumerate(zip(got_lines, want_lines), 1):
+        if a != b:
+            return f"output line {n} is {a[:60]!r}, expected {b[:60]!r}"
+    if len(got_lines) < len(want_lines):
+        return f"output ends after {len(got_lines)} lines; line {len(got_lines) + 1} should be " \
+               f"{want_lines[len(got_lines)][:60]!r}"
+    return f"output has {len(got_lines) - len(want_lines)} extra line(s), from {got_lines[len(want_lines)][:60]!r}"
 
 
 def _read(box, path: str, limit: int = 1 << 20) -> str:
