@@ -33,6 +33,7 @@ class Step(BaseModel):
     embedding: Optional[list[float]] = None
     ok: Optional[bool] = None                 # tool_result: the tool did what was asked
     error: Optional[str] = None               # error: "protocol"; tool_result: "refused", "timeout", "exit", "error"
+    reply: Optional[str] = None               # error: the model's reply as it came (what broke the protocol)
     latency_s: Optional[float] = None         # model time for a reply's action step, tool time for a tool_result
     prompt_tokens: Optional[int] = None
     completion_tokens: Optional[int] = None

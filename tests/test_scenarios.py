@@ -45,6 +45,13 @@ class Scripted(Backend):
         turn = sum(m["role"] == "assistant" for m in request.messages)
         if mode == "quit":
             return Completion(text="FINAL: done")
+        if mode == "garbage":  # three broken replies, then the gold run, only if each error was shown to it
+            broken = ["Let me look at the files first.", 'TOOL_CALL: {"tool": "delete_everything", "args": {}}',
+                      'TOOL_CALL: {"tool": "read_file", "args": {"file": "README.md"}}']
+            if turn < len(broken):
+                shown = turn == 0 or request.messages[-1]["content"].startswith("PROTOCOL ERROR")
+                return Completion(text=broken[turn] if shown else "FINAL: the error was not shown")
+            return Completion(text=gold[min(turn - len(broken), len(gold) - 1)])
         scenario = request.task_id.split("/")[0]
         if mode == "install":
             extra = [reply_for_args("run_cmd", {"cmd": ["pip", "install", "requests"]})]
@@ -63,7 +70,7 @@ def pytest_agentbench_make_backend(spec):
 '''
 
 MODELS = "models:\n" + "".join(f"  {m}: {{backend: scripted, options: {{mode: {m}}}}}\n"
-                                 for m in ("quit", "install", "forbidden"))
+                                 for m in ("quit", "install", "forbidden", "garbage"))
 
 
 def project(pytester, scenarios_dir=None):
@@ -115,6 +122,20 @@ def test_doing_nothing_or_something_forbidden_loses_every_scenario(pytester):
     summary = read_report(pytester)["results"]
     quit_ = next(r for r in summary if r["model"] == "quit")["metrics"]["overall"]
     assert quit_["success_rate"] == 0.0 and quit_["runs"] == ITEMS
+
+
+def test_protocol_errors_are_shown_counted_and_kept_in_the_trace(pytester):
+    project(pytester).runpytest_subprocess("--model", "garbage", "-k", "fix_failing_test/default",
+                                           "--agentbench-traces", "traces", "-p", "no:cacheprovider")
+    (rec,) = read_records(pytester)
+    assert rec["status"] == "passed" and rec["extra"]["protocol_errors"] == 3, rec["reason"]
+    trace = json.loads(Path(rec["trace"]["path"]).read_text())
+    errors = [s for s in trace["steps"] if s["type"] == "error"]
+    assert [s["error"] for s in errors] == ["protocol"] * 3
+    assert errors[0]["reply"] == "Let me look at the files first." and "delete_everything" in errors[1]["text"]
+    assert "file" in errors[2]["text"] and errors[2]["reply"].startswith("TOOL_CALL:")
+    metrics = read_report(pytester)["results"][0]["metrics"]["overall"]
+    assert metrics["protocol_errors"] == 3 and metrics["success_rate"] == 1.0
 
 
 # -- tools stay in the workspace ---------------------------------------------------------------------------

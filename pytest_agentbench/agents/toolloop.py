@@ -37,7 +37,7 @@ class ToolLoopAgent(Agent):
             if thought:
                 trace.add("thought", text=thought)
             if isinstance(parsed, Unparsable):
-                trace.add("error", text=parsed.reason, error="protocol", **metrics)
+                trace.add("error", text=parsed.reason, error="protocol", reply=reply.text, **metrics)
                 trace.protocol_errors += 1
                 if self.on_protocol_error == "stop":
                     trace.outcome.error = parsed.reason
