@@ -217,13 +217,15 @@ TIMING = {"latency_s", "elapsed_seconds", "timestamp", "wall_s", "model_s", "san
 
 def _strip(value):
     """Without timings: fields that measure time, and what commands print that differs run to run by itself:
-    durations (pytest's "in 0.03s") and object addresses (address space randomization)."""
+    durations (pytest's "in 0.03s"), object addresses (address space randomization) and clock times (`ls -la` shows
+    the time the sandbox's root was made)."""
     if isinstance(value, dict):
         return {k: _strip(v) for k, v in value.items() if k not in TIMING}
     if isinstance(value, list):
         return [_strip(v) for v in value]
     if isinstance(value, str):
         value = __import__("re").sub(r"\bin \d+\.\d+s\b", "in <t>s", value)
+        value = __import__("re").sub(r"\b[A-Z][a-z]{2} +\d{1,2} \d\d:\d\d\b", "<mtime>", value)
         return __import__("re").sub(r"\b0x[0-9a-f]{6,}\b", "0x<addr>", value)
     return value
 
