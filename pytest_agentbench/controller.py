@@ -70,6 +70,12 @@ class Controller:
         return GateConfig(fail_under=opts.fail_under, baseline=baseline, baseline_path=opts.baseline,
                           max_drop=opts.max_drop)
 
+    def preflight_models(self) -> None:
+        from .backends import preflight
+
+        for spec in self.run.models:
+            preflight(spec)
+
     # -- as results arrive ---------------------------------------------------------------------------
     def add_record(self, record: dict) -> None:
         if key(record) in self._seen:

@@ -148,6 +148,16 @@ class ControllerHooks:
         self.controller = controller
         self.report: dict | None = None
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session):
+        """Before xdist starts its workers: an endpoint that cannot serve the run is one line, not N failures."""
+        if session.config.option.collectonly:
+            return
+        try:
+            self.controller.preflight_models()
+        except AgentbenchError as exc:
+            raise pytest.UsageError(f"agentbench: {for_terminal(str(exc))}") from None
+
     def pytest_runtest_logreport(self, report):
         if report.when == "call" or (report.when == "setup" and report.failed):
             records = [value for key, value in report.user_properties if key == "agentbench"]

@@ -35,6 +35,7 @@ class Step(BaseModel):
     error: Optional[str] = None               # error: "protocol"; tool_result: "refused", "timeout", "exit", "error"
     reply: Optional[str] = None               # error: the model's reply as it came (what broke the protocol)
     latency_s: Optional[float] = None         # model time for a reply's action step, tool time for a tool_result
+    ttft_s: Optional[float] = None            # a reply's time to its first token, where the backend streams
     prompt_tokens: Optional[int] = None
     completion_tokens: Optional[int] = None
 

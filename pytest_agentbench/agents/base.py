@@ -75,8 +75,11 @@ def add_generation(trace: Trace, completion: Completion) -> dict[str, Any]:
     trace.tokens["prompt"] += completion.prompt_tokens
     trace.tokens["completion"] += completion.completion_tokens
     trace.latency_s["model"] += completion.seconds
-    return {"latency_s": round(completion.seconds, 6), "prompt_tokens": completion.prompt_tokens,
-            "completion_tokens": completion.completion_tokens}
+    fields = {"latency_s": round(completion.seconds, 6), "prompt_tokens": completion.prompt_tokens,
+              "completion_tokens": completion.completion_tokens}
+    if completion.ttft_s is not None:
+        fields["ttft_s"] = round(completion.ttft_s, 6)
+    return fields
 
 
 class Agent(ABC):

@@ -15,6 +15,7 @@ BUILTIN = {
     "transformers": "pytest_agentbench.backends.transformers:TransformersBackend",
     "reference": "pytest_agentbench.backends.reference:ReferenceBackend",
     "replay": "pytest_agentbench.backends.replay:ReplayBackend",
+    "openai": "pytest_agentbench.backends.openai_api:OpenAIBackend",
 }
 
 
@@ -35,8 +36,18 @@ def backend_class(kind: str) -> type[Backend]:
         raise AgentbenchError(f"cannot import backend {target!r}: {exc}") from exc
 
 
+def preflight(spec: "ModelSpec") -> None:
+    """Check, before any item runs, what would otherwise fail every item alike (an endpoint that cannot be
+    reached, a refused key, a model it does not serve): one AgentbenchError line."""
+    try:
+        cls = backend_class(spec.backend)
+    except AgentbenchError:
+        return  # a kind that a plugin's pytest_agentbench_make_backend makes: it is checked where it is made
+    cls.preflight(spec)
+
+
 def make_backend(spec: "ModelSpec") -> Backend:
     return backend_class(spec.backend)(spec)
 
 
-__all__ = ["Backend", "Completion", "Request", "backend_class", "make_backend"]
+__all__ = ["Backend", "Completion", "Request", "backend_class", "make_backend", "preflight"]

