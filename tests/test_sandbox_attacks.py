@@ -398,7 +398,7 @@ def test_a_3000_level_tree_is_removed_and_the_next_test_starts_clean(box, where)
 
 
 def test_the_workspace_total_is_bounded_not_only_each_file(box):
-    run = attack(box, f"""
+    run = attack(box, """
         import errno, os
         written = 0
         try:

@@ -2,7 +2,6 @@
 does nothing, one that does the task but also something forbidden), tools stay in the workspace, the workspace
 cannot fool the hidden checks, traces are well-formed and the same with and without xdist."""
 import json
-import os
 import uuid
 from pathlib import Path
 

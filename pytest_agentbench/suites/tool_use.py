@@ -8,7 +8,6 @@ right (multi-step tasks also need the tool at least `min_tool_calls` times).
 from __future__ import annotations
 
 import functools
-import json
 import re
 from collections import defaultdict
 from pathlib import Path
