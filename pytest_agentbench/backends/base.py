@@ -32,6 +32,7 @@ class Completion:
     completion_tokens: int = 0
     seconds: float = 0.0
     ttft_s: float | None = None        # time to the first token, where the backend streams
+    cached: bool = False               # served from the generation cache: no model time
     finish_reason: str = ""
 
 
@@ -47,6 +48,10 @@ class Backend(ABC):
     @classmethod
     def preflight(cls, spec: "ModelSpec") -> None:
         """Raise AgentbenchError (one line) when this model cannot work at all; runs once, before any item."""
+
+    def cache_identity(self) -> dict[str, Any] | None:
+        """What, besides the request, decides this backend's replies (gencache.py): None = never cache."""
+        return None
 
     def info(self) -> dict[str, Any]:
         """Provenance for the report (dtype, device, chat-template hash, ...)."""

@@ -116,6 +116,11 @@ class OpenAIBackend(Backend):
     def preflight(cls, spec) -> None:
         check_endpoint(spec)
 
+    def cache_identity(self) -> dict[str, Any]:
+        s = self.settings
+        return {"kind": "openai", "base_url": self.spec.base_url, "model": self.model_name, "revision":
+                self.spec.revision, "api": s.api, "top_p": s.top_p, "extra_body": s.extra_body}
+
     def info(self) -> dict[str, Any]:
         return {"backend": "openai", "base_url": self.spec.base_url, "served_model": self.model_name,
                 "api": self.settings.api, "stream": self.settings.stream, "api_key_env": self.spec.api_key_env}

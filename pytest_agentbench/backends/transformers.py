@@ -9,6 +9,7 @@ import contextlib
 import hashlib
 import importlib.util
 import io
+import json
 import logging
 import os
 import shutil
@@ -93,6 +94,18 @@ class TransformersBackend(Backend):
             model = model.to(self.device)
         return tok, model
 
+    def cache_identity(self) -> dict[str, Any]:
+        import transformers
+
+        spec = self.spec
+        source, local = locate(spec)
+        template = getattr(self.tokenizer, "chat_template", None) or ""
+        return {"kind": "transformers", "transformers": transformers.__version__,
+                "weights": spec.hf_id or spec.package or spec.path, "revision": _revision(spec, source, local),
+                "dtype": str(self.model.dtype), "device": self.device.type, "chat": self.use_chat,
+                "chat_template_sha256": hashlib.sha256(template.encode()).hexdigest(), "top_p": 0.95,
+                "quantization": "4bit" if spec.load_in_4bit else "8bit" if spec.load_in_8bit else None}
+
     def info(self) -> dict[str, Any]:
         template = getattr(self.tokenizer, "chat_template", None) or ""
         return {
@@ -149,6 +162,25 @@ class TransformersBackend(Backend):
         return Completion(text=text, continues_prompt=continues, prompt_tokens=int(prompt_len),
                           completion_tokens=max(n_new, 1 if len(new) else 0), seconds=seconds,
                           finish_reason="length" if len(new) >= request.max_new_tokens else "stop")
+
+
+def _revision(spec, source: str, local: bool) -> str | None:
+    """An immutable name for the weights: the GGUF file's sha256, a hub commit when one was pinned, else the local
+    folder's config and weight files' sizes and mtimes (a changed file is a new revision)."""
+    folder = Path(source)
+    if spec.gguf_file and (folder / spec.gguf_file).is_file():
+        digest = hashlib.sha256()
+        with open(folder / spec.gguf_file, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        return "sha256:" + digest.hexdigest()
+    if spec.revision:
+        return spec.revision
+    if local and folder.is_dir():
+        files = sorted(p for p in folder.iterdir() if p.suffix in (".json", ".safetensors", ".bin", ".model"))
+        return "files:" + hashlib.sha256(json.dumps([(p.name, p.stat().st_size, int(p.stat().st_mtime))
+                                                     for p in files]).encode()).hexdigest()
+    return None  # a hub id without a pinned revision: the cache trusts the name
 
 
 def _cut_at_stop(text: str, stops: list[str]) -> str:

@@ -1,0 +1,92 @@
+"""The generation cache (`--agentbench-cache DIR`): a model's reply, stored under the hash of everything that decides
+it, so that a re-run with `-k`, `--lf` or another sandbox reuses generations exactly.
+
+The key holds a schema version, the backend's identity (`Backend.cache_identity()`: kind, endpoint or weights with
+an immutable revision, dtype, chat template hash, sampling settings of its own), the full messages or prompt, every
+sampling parameter of the request, and the sample index (samples at temperature > 0 never collapse into one).
+Transport settings (timeouts, concurrency, retries) are not in it. A backend without an identity (reference, replay:
+they answer from data) is not cached.
+
+Content-addressed files, written to a temporary name and renamed (atomic), so xdist workers that race on one key
+each write a whole file and the last rename wins with the same content. Errors never reach the cache (an exception
+is not a reply); a reply cut by the token limit or a stream that ended without a finish reason is not stored.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .backends.base import Backend, Completion, Request
+
+CACHE_SCHEMA = "pytest-agentbench/generation-cache/v1"
+STORED = ("text", "continues_prompt", "prompt_tokens", "completion_tokens", "finish_reason")
+
+
+def request_key(identity: dict[str, Any], request: Request) -> str:
+    what = {"schema": CACHE_SCHEMA, "backend": identity, "messages": request.messages, "prefix": request.prefix,
+            "stop": list(request.stop), "temperature": request.temperature,
+            "max_new_tokens": request.max_new_tokens, "seed": request.seed, "sample": request.sample}
+    return hashlib.sha256(json.dumps(what, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+class CachedBackend(Backend):
+    """Wraps a loaded backend; counts hits and misses (the worker puts them in each sample's record)."""
+
+    def __init__(self, inner: Backend, folder: Path, identity: dict[str, Any]):
+        super().__init__(inner.spec)
+        self.inner, self.folder, self.identity = inner, Path(folder), identity
+        self.hits = self.misses = 0
+
+    def _path(self, key: str) -> Path:
+        return self.folder / key[:2] / f"{key}.json"
+
+    def generate(self, request: Request) -> Completion:
+        key = request_key(self.identity, request)
+        path = self._path(key)
+        try:
+            stored = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            stored = None
+        if isinstance(stored, dict) and stored.get("schema") == CACHE_SCHEMA and isinstance(stored.get("text"), str):
+            self.hits += 1
+            return Completion(**{k: stored[k] for k in STORED if k in stored}, seconds=0.0, cached=True)
+        completion = self.inner.generate(request)
+        self.misses += 1
+        if completion.finish_reason not in ("", "length"):
+            self._store(path, completion)
+        return completion
+
+    def _store(self, path: Path, completion: Completion) -> None:
+        data = {"schema": CACHE_SCHEMA, **{k: getattr(completion, k) for k in STORED}}
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(data, f, ensure_ascii=False)
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a cache that cannot be written costs the next run time, never this run its result
+
+    def info(self) -> dict[str, Any]:
+        return {**self.inner.info(), "generation_cache": str(self.folder)}
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def wrap(backend: Backend, folder: str | None) -> Backend:
+    if not folder:
+        return backend
+    identity = backend.cache_identity()
+    return backend if identity is None else CachedBackend(backend, Path(folder), identity)
+
+
+def counts(backend: Backend) -> tuple[int, int] | None:
+    return (backend.hits, backend.misses) if isinstance(backend, CachedBackend) else None
+
+
+__all__ = ["CACHE_SCHEMA", "CachedBackend", "counts", "request_key", "wrap"]
