@@ -1,6 +1,7 @@
 """Run metadata for the report (as lm-evaluation-harness records it): what ran, where, on which data."""
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import subprocess
@@ -51,3 +52,12 @@ def cpu_name() -> str:
 def machine() -> dict[str, object]:
     return {"python": sys.version.split()[0], "implementation": platform.python_implementation(),
             "platform": platform.platform(), "cpu": cpu_name(), "cpu_count": os.cpu_count()}
+
+
+def sha256_file(path) -> str:
+    """A data or weights file's sha256, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -5,7 +5,6 @@ plugin turns its tasks into items and the worker runs `Suite.run` with an agents
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -171,9 +170,3 @@ def jsonl_rows(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
                 yield n, None, f"line {n} is not a JSON object"
 
 
-def sha256_file(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

@@ -5,8 +5,8 @@ Through the `openai` client, whose own retry loop already does what an evaluatio
 jitter on 408/409/429/5xx and connection errors, honouring `Retry-After`/`retry-after-ms` up to two minutes); this
 module sets how many retries and maps what is left to this project's errors:
 
-- the server cannot be reached, refuses the key, or does not serve the model: `preflight` (check_endpoint) says so in one line before
-  any item runs (never 164 identical tracebacks);
+- the server cannot be reached, refuses the key, or does not serve the model: `check_endpoint` says so in one
+  line before any item runs (never 164 identical tracebacks);
 - a request that still fails after its retries (the server died mid-run): `HarnessError`, so the sample is infra
   (outside every score) and `--agentbench-resume` finishes it later.
 
@@ -112,9 +112,7 @@ class OpenAIBackend(Backend):
         self._slots = threading.BoundedSemaphore(self.settings.concurrency)
         self._stream_usage = True   # cleared when the server rejects stream_options
 
-    @classmethod
-    def preflight(cls, spec) -> None:
-        check_endpoint(spec)
+    preflight = staticmethod(check_endpoint)
 
     def cache_identity(self) -> dict[str, Any]:
         s = self.settings

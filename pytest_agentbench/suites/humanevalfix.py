@@ -15,8 +15,9 @@ from pathlib import Path
 from ..agents.react import RepairAgent, grade_proposal
 from ..errors import first_line
 from ..outcome import Outcome
-from ..tasks import Suite, Task, register_suite, sha256_file
+from ..provenance import sha256_file
 from ..sandbox import Candidate
+from ..tasks import Suite, Task, register_suite
 from .humaneval import build_candidate, hidden_tests, read_rows
 
 HUB_ID, HUB_CONFIG = "bigcode/humanevalpack", "python"

@@ -10,14 +10,14 @@ from __future__ import annotations
 import functools
 import re
 from collections import defaultdict
-from pathlib import Path
-
 from dataclasses import replace
+from pathlib import Path
 
 from ..agents.toolloop import ToolLoopAgent
 from ..metrics import confusion, per_class
 from ..outcome import Outcome, Status
-from ..tasks import Suite, Task, jsonl_rows, register_suite, sha256_file
+from ..provenance import sha256_file
+from ..tasks import Suite, Task, jsonl_rows, register_suite
 from ..tools import describe, tool_use_tools
 
 REQUIRED = ("id", "prompt", "category", "difficulty", "optimal_tool", "alternative_tools", "reasoning",
