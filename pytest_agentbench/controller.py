@@ -44,6 +44,9 @@ class Controller:
         self._seen: set[tuple] = set()
         self._log: RecordLog | None = None
         self._backend_info: dict[str, dict] = {}
+        from .serving import Broker
+
+        self.broker = run.broker = Broker(run, run.json_path.parent / "servers")  # the run's model servers
         self.unavailable: dict[str, str] = {}               # suite -> why it could not run
         self.no_rows: dict[tuple[str, str], list[str]] = defaultdict(list)  # (model, suite) -> tasks without rows
         self.started = datetime.now(timezone.utc)
@@ -69,6 +72,25 @@ class Controller:
             raise AgentbenchError("--agentbench-max-drop needs --agentbench-baseline")
         return GateConfig(fail_under=opts.fail_under, baseline=baseline, baseline_path=opts.baseline,
                           max_drop=opts.max_drop)
+
+    def check_serving(self, say) -> None:
+        """Before any item: --serve ENGINE that cannot run here is one line; vllm models that will fall back to
+        transformers say so once. Servers themselves start when first needed (serving.Broker)."""
+        from . import serving
+
+        for spec in self.run.models:
+            engine, asked = self.run.serve_engine(spec)
+            if engine is not None and asked and serving.missing(engine):
+                raise AgentbenchError(f"--serve {engine}: {serving.missing(engine)}")
+            if engine is None and self.run.ran_as(spec).get("fallback_from"):
+                from .backends.vllm import unavailable
+
+                self.broker.notes[spec.name] = {"engine": "vllm", "fallback": "in-process transformers",
+                                                "reason": unavailable()}
+                say(f"agentbench: {spec.name}: vllm cannot run here ({unavailable()}); falling back to transformers")
+
+    def stop_servers(self) -> None:
+        self.broker.close()
 
     def preflight_models(self) -> None:
         from .backends import preflight
@@ -107,6 +129,7 @@ class Controller:
     # -- at the end ----------------------------------------------------------------------------------
     def finish(self, exitstatus: int) -> tuple[dict | None, int]:
         """Write the report; return it and the exit status the gate decides (pytest's own without a gate)."""
+        self.stop_servers()
         if self._log is not None:
             self._log.close()
         if not self.records and not self.gate.active:
@@ -162,6 +185,7 @@ class Controller:
                                 "backend": self._backend_info.get(m.name)}
                        for m in self.run.models if m.name in used},
             "datasets_sha256": datasets,
+            "serving": self.broker.notes,
         }
 
 

@@ -9,6 +9,10 @@ class HarnessError(Exception):
     """The harness itself failed (backend crash, sandbox infrastructure): a pytest error, never a model failure."""
 
 
+class AgentbenchWarning(UserWarning):
+    """Something the run did differently from what was asked, and recorded (an engine that is not installed)."""
+
+
 def first_line(text: str) -> str:
     """Up to the first newline. Not str.splitlines(): that also splits at U+2028, U+0085 and other characters a
     program's output can carry, and would cut a reason short."""

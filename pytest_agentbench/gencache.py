@@ -29,7 +29,7 @@ STORED = ("text", "continues_prompt", "prompt_tokens", "completion_tokens", "fin
 def request_key(identity: dict[str, Any], request: Request) -> str:
     what = {"schema": CACHE_SCHEMA, "backend": identity, "messages": request.messages, "prefix": request.prefix,
             "stop": list(request.stop), "temperature": request.temperature,
-            "max_new_tokens": request.max_new_tokens, "seed": request.seed, "sample": request.sample}
+            "max_new_tokens": request.max_new_tokens, "seed": request.seed, "sample": request.sample.index}
     return hashlib.sha256(json.dumps(what, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 

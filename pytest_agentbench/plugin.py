@@ -153,10 +153,24 @@ class ControllerHooks:
         """Before xdist starts its workers: an endpoint that cannot serve the run is one line, not N failures."""
         if session.config.option.collectonly:
             return
+        tr = session.config.pluginmanager.get_plugin("terminalreporter")
+        say = (lambda line: tr.write_line(for_terminal(line))) if tr is not None else print
         try:
             self.controller.preflight_models()
+            self.controller.check_serving(say)
         except AgentbenchError as exc:
+            self.controller.stop_servers()
             raise pytest.UsageError(f"agentbench: {for_terminal(str(exc))}") from None
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node):
+        """pytest-xdist: each worker learns where to ask for this run's model servers."""
+        run = self.controller.run
+        if any(run.serve_engine(spec)[0] for spec in run.models):
+            node.workerinput["agentbench_broker"] = self.controller.broker.address()
+
+    def pytest_unconfigure(self, config):
+        self.controller.stop_servers()  # Ctrl-C and errors: never leave a server behind
 
     def pytest_runtest_logreport(self, report):
         if report.when == "call" or (report.when == "setup" and report.failed):

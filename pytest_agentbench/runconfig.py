@@ -32,6 +32,11 @@ class RunConfig:
         self.limits = SandboxLimits(timeout=opts.task_timeout, memory_mb=opts.sandbox_memory,
                                     cpus=opts.sandbox_cpus, disk_mb=opts.sandbox_disk)
         self.replay_rows: dict[str, Counter] = {}
+        self._ran_as: dict[str, dict] = {}
+        # Model servers of this run (serving.py): the controller's Broker starts them when first asked; xdist workers
+        # ask it at the address their workerinput carries.
+        self.broker = None
+        self.broker_address: dict | None = getattr(config, "workerinput", {}).get("agentbench_broker")
         for spec in self.models:
             if spec.backend == "replay":
                 from .backends.replay import read_replay_file
@@ -41,6 +46,35 @@ class RunConfig:
                     raise AgentbenchError(f"the replay file {path} is where this run would write its samples: "
                                           "give --agentbench-json another path")
                 self.replay_rows[spec.name] = Counter(row["task_id"] for row in read_replay_file(path))
+
+    def serve_engine(self, spec: ModelSpec) -> tuple[str | None, bool]:
+        """(engine, asked): the engine that should serve `spec` this run, and whether --serve named it (an engine
+        that cannot run is then an error; one that models.yaml names falls back to in-process with a warning)."""
+        wanted = self.options.serve
+        if wanted == "off" or spec.backend not in ("transformers", "vllm"):
+            return None, False
+        if wanted == "auto":
+            return spec.serve, False
+        return wanted, True
+
+    def ran_as(self, spec: ModelSpec) -> dict:
+        """The backend that runs `spec` in this run after any serving or fallback decision, as every process sees it
+        (part of each sample's config_sha, so a served run never resumes an in-process one)."""
+        if spec.name not in self._ran_as:
+            from . import serving
+
+            engine = self.serve_engine(spec)[0]
+            if engine is not None and serving.missing(engine) is None:
+                ran = {"backend": "openai", "served": serving.identity(spec, engine)}
+            elif spec.backend == "vllm":
+                from .backends.vllm import unavailable
+
+                why = unavailable()
+                ran = {"backend": "transformers", "fallback_from": "vllm"} if why else {"backend": "vllm"}
+            else:
+                ran = {"backend": spec.backend}
+            self._ran_as[spec.name] = ran
+        return self._ran_as[spec.name]
 
     def params_for(self, model: ModelSpec) -> Params:
         opts = self.options

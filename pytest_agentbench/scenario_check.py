@@ -32,7 +32,7 @@ class _Plan(Backend):
     def generate(self, request) -> Completion:
         if self.extra is None:
             return Completion(text="FINAL: done")
-        gold = list(request.reference or ())
+        gold = list(request.sample.reference or ())
         plan = gold[:-1] + self.extra + gold[-1:]
         turn = sum(m["role"] == "assistant" for m in request.messages)
         return Completion(text=plan[min(turn, len(plan) - 1)])

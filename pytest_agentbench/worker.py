@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
+import warnings
 from dataclasses import asdict
 from typing import Any
 
 from .agents.base import AgentContext, AgentLimits
 from . import gencache
 from .backends import Backend, make_backend
-from .errors import AgentbenchError, HarnessError, one_line
+from .errors import AgentbenchError, AgentbenchWarning, HarnessError, one_line
 from .items import Case
 from .models import ModelSpec
 from .outcome import Outcome, Status
@@ -31,6 +33,7 @@ class Worker:
         self._backends: dict[str, Backend | HarnessError] = {}
         self._backend_info: dict[str, dict] = {}
         self._sandbox_ok: set[tuple] = set()
+        self._served: dict[str, dict] = {}   # model -> the run's server that answered it (engine, pid, URL)
 
     # -- what runs -----------------------------------------------------------------------------------
     def tasks(self, suite: Suite) -> list[Task]:
@@ -45,7 +48,7 @@ class Worker:
         """Loaded once per process per model; a failed load fails every item of that model fast."""
         if spec.name not in self._backends:
             try:
-                made = self.hook.pytest_agentbench_make_backend(spec=spec)
+                made = self.served_backend(spec) or self.hook.pytest_agentbench_make_backend(spec=spec)
                 self._backends[spec.name] = gencache.wrap(made if made is not None else make_backend(spec),
                                                           self.run.options.cache)
                 self._backend_info[spec.name] = self._backends[spec.name].info()
@@ -57,6 +60,26 @@ class Worker:
         if isinstance(found, HarnessError):
             raise found
         return found
+
+    def served_backend(self, spec: ModelSpec) -> Backend | None:
+        """The run's one server of `spec` (serving.py), reached over loopback; None: this model runs in-process."""
+        engine = self.run.serve_engine(spec)[0]
+        if engine is None:
+            return None
+        from . import serving
+
+        answer = serving.ask(self.run, spec.name)
+        if "error" in answer:
+            raise HarnessError(answer["error"])
+        if "fallback" in answer:
+            warnings.warn(AgentbenchWarning(f"{spec.name} is not served by {engine} ({answer['fallback']}); "
+                                            "running it in-process"), stacklevel=2)
+            return None
+        from .backends.openai_api import ServedBackend
+
+        served = serving.Served.from_dict(answer["served"])
+        self._served[spec.name] = {"engine": served.engine, "pid": served.pid, "base_url": served.base_url}
+        return ServedBackend(spec, served)
 
     def sandbox(self, suite: Suite) -> Sandbox:
         """A fresh sandbox. The first of each kind in this process must run a trivial program: a sandbox that
@@ -125,6 +148,9 @@ class Worker:
         if suite.writes_traces and outcome.trace is not None:
             record["trace"] = self.write_trace(outcome.trace)
         record["memory_bound"] = getattr(sandbox, "memory_bound", None)
+        record["worker"] = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        if case.model.name in self._served:
+            record["served_by"] = self._served[case.model.name]
         if before is not None:  # replies of this sample served from the generation cache (no model time counted)
             hits, misses = gencache.counts(backend)
             record["cache"] = {"hits": hits - before[0], "misses": misses - before[1]}
@@ -147,8 +173,8 @@ class Worker:
         params = self.run.params_for(case.model).for_sample(case.sample)
         opts = self.run.options
         limits = [opts.max_steps, opts.tool_timeout, opts.agent_timeout]  # an agent's limits change its results
-        blob = json.dumps([case.model.to_dict(), asdict(params), case.suite.settings(),
-                           case.suite.dataset_sha256(), limits], sort_keys=True)
+        blob = json.dumps([case.model.to_dict(), self.run.ran_as(case.model), asdict(params),
+                           case.suite.settings(), case.suite.dataset_sha256(), limits], sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def record(self, case: Case, fields: dict[str, Any], wall_s: float) -> dict:

@@ -10,7 +10,7 @@ ARITH_PROJECT = {
     "test_arith.py": '''
 import pytest
 from pytest_agentbench import Outcome, Status, Suite, Task
-from pytest_agentbench.backends import Request
+from pytest_agentbench.backends import Request, SampleRef
 
 class Arith(Suite):
     name = "arith"
@@ -18,8 +18,8 @@ class Arith(Suite):
         return [Task(id=f"arith/{n}", prompt=f"{n}+{n}=", reference=str(2 * n), data={"answer": str(2 * n)})
                 for n in (1, 2, 10)]
     def evaluate(self, task, backend, sandbox, params, sample):
-        c = backend.generate(Request(messages=[{"role": "user", "content": task.prompt}], task_id=task.id,
-                                     sample=sample, reference=task.reference, seed=params.seed))
+        c = backend.generate(Request(messages=[{"role": "user", "content": task.prompt}], seed=params.seed,
+                                     sample=SampleRef(task_id=task.id, index=sample, reference=task.reference)))
         ok = c.text.strip() == task.data["answer"]
         return Outcome(Status.PASSED if ok else Status.FAILED, reason="" if ok else f"got {c.text!r}",
                        completion=c.text, prompt_tokens=3, completion_tokens=1, model_s=c.seconds)
@@ -36,10 +36,10 @@ class Scripted(Backend):
     """good: always right; bad: always wrong; half: right on even samples... and on arith/1 only."""
     def generate(self, request):
         mode = self.spec.options["mode"]
-        n = int(request.task_id.split("/")[1])
+        n = int(request.sample.task_id.split("/")[1])
         if mode == "crash":
             raise RuntimeError("backend exploded")
-        right = mode == "good" or (mode == "half" and (n == 1 or request.sample % 2 == 0 and n == 2))
+        right = mode == "good" or (mode == "half" and (n == 1 or request.sample.index % 2 == 0 and n == 2))
         return Completion(text=str(2 * n) if right else "nope", seconds=0.001)
 
 def pytest_agentbench_make_backend(spec):

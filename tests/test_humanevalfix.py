@@ -68,7 +68,7 @@ class FixesOnSecondTry(Backend):
     rows = {}
 
     def generate(self, request):
-        row = self.rows[request.task_id]
+        row = self.rows[request.sample.task_id]
         fed_back = len(request.messages) >= 3 and "AssertionError" in request.messages[-1]["content"] \\
             and request.messages[-2]["role"] == "assistant"
         body = row["canonical_solution"] if fed_back else row["buggy_solution"]

@@ -10,7 +10,7 @@ from conftest import read_records
 
 from pytest_agentbench.backends import Request
 from pytest_agentbench.errors import AgentbenchError, HarnessError
-from pytest_agentbench.models import ModelSpec
+from pytest_agentbench.models import spec_of
 
 pytest.importorskip("openai")
 
@@ -94,8 +94,8 @@ def key(monkeypatch):
 
 
 def spec(server, key_env, **options):
-    return ModelSpec(name="remote", backend="openai", base_url=server.url, api_key_env=key_env, hf_id="served-model",
-                     options={"timeout": 5, **options})
+    return spec_of({"name": "remote", "backend": "openai", "base_url": server.url, "api_key_env": key_env,
+                    "hf_id": "served-model", "options": {"timeout": 5, **options}})
 
 
 def request(**kw):
@@ -116,9 +116,14 @@ def test_streams_counts_usage_and_sends_every_sampling_parameter(key):
     assert 0 < done.ttft_s <= done.seconds
     body = server.seen[-1][2]
     assert body["model"] == "served-model" and body["stream"] is True
-    assert (body["temperature"], body["max_tokens"], body["seed"], body["top_p"], body["stop"]) == \
-        (0.0, 32, 3, 0.9, ["\n\n"])
+    assert (body["temperature"], body["max_tokens"], body["seed"], body["top_p"]) == (0.0, 32, 3, 0.9)
+    assert "stop" not in body  # stop strings cut plain completions; a chat reply ends at its end-of-turn token
     assert "sekret" not in json.dumps(backend.info())
+    plain = make(spec(server, key, api="completions", stream=False))
+    plain.generate(request(prefix="def f():\n", stop=("\ndef ", "\nclass ", "\nif ", "\nprint(", "\n#")))
+    path, body = server.seen[-1][1:]
+    assert path == "/v1/completions" and body["prompt"] == "def f():\n"
+    assert body["stop"] == ["\ndef ", "\nclass ", "\nif ", "\nprint("]  # the API takes at most four
     server.shutdown()
 
 
@@ -179,8 +184,8 @@ def test_preflight_names_a_model_the_server_does_not_have_and_a_dead_url(key, mo
     monkeypatch.delenv("TEST_OPENAI_KEY")
     with pytest.raises(AgentbenchError, match=r"\$TEST_OPENAI_KEY, which is not set"):
         preflight(spec(server, key))
-    with pytest.raises(AgentbenchError, match="options.temprature: Extra inputs are not permitted"):
-        preflight(ModelSpec(name="remote", backend="openai", base_url=server.url, options={"temprature": 1}))
+    with pytest.raises(AgentbenchError, match="model 'remote': unknown key 'options.temprature'"):
+        spec_of({"name": "remote", "backend": "openai", "base_url": server.url, "options": {"temprature": 1}})
 
 
 MODELS = """models:
@@ -250,10 +255,11 @@ def test_models_yaml_errors_name_the_file_model_and_key(tmp_path):
 
     path = tmp_path / "models.yaml"
     path.write_text("models:\n  remote: {backend: openai, hf_id: x}\n")
-    with pytest.raises(AgentbenchError, match=r"models.yaml: model 'remote': an openai model needs 'base_url'"):
+    with pytest.raises(AgentbenchError, match=r"models.yaml: model 'remote': field 'base_url' is required"):
         load_models_file(path)
     path.write_text("models:\n  remote: {backend: openai, base_url: 'http://h/v1', options: {concurrency: many}}\n")
-    with pytest.raises(AgentbenchError, match=r"models.yaml: model 'remote': options.concurrency: Input should be"):
+    with pytest.raises(AgentbenchError, match=r"models.yaml: model 'remote': field 'options.concurrency' should be "
+                                              r"a valid integer.*\(got 'many'\)"):
         load_models_file(path)
 
 

@@ -40,7 +40,7 @@ class Scripted(Backend):
     the hidden checks pass."""
     def generate(self, request):
         mode = self.spec.options["mode"]
-        gold = list(request.reference or ())
+        gold = list(request.sample.reference or ())
         turn = sum(m["role"] == "assistant" for m in request.messages)
         if mode == "quit":
             return Completion(text="FINAL: done")
@@ -51,7 +51,7 @@ class Scripted(Backend):
                 shown = turn == 0 or request.messages[-1]["content"].startswith("PROTOCOL ERROR")
                 return Completion(text=broken[turn] if shown else "FINAL: the error was not shown")
             return Completion(text=gold[min(turn - len(broken), len(gold) - 1)])
-        scenario = request.task_id.split("/")[0]
+        scenario = request.sample.task_id.split("/")[0]
         if mode == "install":
             extra = [reply_for_args("run_cmd", {"cmd": ["pip", "install", "requests"]})]
         elif mode == "forbidden":

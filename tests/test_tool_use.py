@@ -138,8 +138,8 @@ class Mixed(Backend):
     """A known mix of choices, per task; see test_scripted_mix_gives_exact_metrics."""
     def generate(self, request):
         turn = sum(m["role"] == "assistant" for m in request.messages)
-        task = request.task_id.split("/", 1)[1]
-        truth = TRUTH[request.task_id]["ground_truth_output"]
+        task = request.sample.task_id.split("/", 1)[1]
+        truth = TRUTH[request.sample.task_id]["ground_truth_output"]
         call = lambda tool, **args: "TOOL_CALL: " + json.dumps({"tool": tool, "args": args})
         plan = {
             "pure_reasoning/000": ["FINAL: " + truth],

@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..backends.base import Completion, Request
+from ..backends.base import Completion, Request, SampleRef
 from ..tools import Tool, ToolEnv
 from ..trace import ModelRef, Trace, run_id
 
@@ -45,10 +45,10 @@ class AgentContext:
         self.started = time.perf_counter()
 
     def generate(self, messages: list[dict], *, prefix: str | None = None, stop: tuple[str, ...] = ()) -> Completion:
+        who = SampleRef(task_id=self.task.id, index=self.sample, reference=self.task.reference,
+                        reference_continues_prompt=self.task.reference_continues_prompt)
         request = Request(messages=messages, prefix=prefix, stop=tuple(stop), temperature=self.params.temperature,
-                          max_new_tokens=self.params.max_new_tokens, seed=self.params.seed, task_id=self.task.id,
-                          sample=self.sample, reference=self.task.reference,
-                          reference_continues_prompt=self.task.reference_continues_prompt)
+                          max_new_tokens=self.params.max_new_tokens, seed=self.params.seed, sample=who)
         started = time.perf_counter()
         completion = self.backend.generate(request)
         if not completion.seconds and not completion.cached:

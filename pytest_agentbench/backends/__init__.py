@@ -5,7 +5,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 from ..errors import AgentbenchError
-from .base import Backend, Completion, Request
+from .base import Backend, Completion, Request, SampleRef
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..models import ModelSpec
@@ -16,6 +16,7 @@ BUILTIN = {
     "reference": "pytest_agentbench.backends.reference:ReferenceBackend",
     "replay": "pytest_agentbench.backends.replay:ReplayBackend",
     "openai": "pytest_agentbench.backends.openai_api:OpenAIBackend",
+    "vllm": "pytest_agentbench.backends.vllm:VLLMBackend",
 }
 
 
@@ -47,7 +48,7 @@ def preflight(spec: "ModelSpec") -> None:
 
 
 def make_backend(spec: "ModelSpec") -> Backend:
-    return backend_class(spec.backend)(spec)
+    return backend_class(spec.backend).create(spec)
 
 
-__all__ = ["Backend", "Completion", "Request", "backend_class", "make_backend", "preflight"]
+__all__ = ["Backend", "Completion", "Request", "SampleRef", "backend_class", "make_backend", "preflight"]

@@ -10,18 +10,27 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 @dataclass(frozen=True)
+class SampleRef:
+    """Which sample asks: read by backends that answer from data (reference, replay) and by the generation cache
+    (`index`, so samples at temperature > 0 never collapse into one); never part of what a model is shown."""
+
+    task_id: str = ""
+    index: int = 0
+    reference: str | tuple[str, ...] | None = None  # a tuple: one reply per assistant turn
+    reference_continues_prompt: bool = False
+
+
+@dataclass(frozen=True)
 class Request:
+    """What to generate, and (`sample`) for whom."""
+
     messages: list[dict[str, str]]     # chat form: [{"role": ..., "content": ...}]
     prefix: str | None = None          # plain-completion form, for models without a chat template
     temperature: float = 0.0
     max_new_tokens: int = 512
     seed: int = 0
     stop: tuple[str, ...] = ()         # stop strings for plain completion
-    # Identity of what is asked, for backends that answer from data (reference, replay) and for caching.
-    task_id: str = ""
-    sample: int = 0
-    reference: str | tuple[str, ...] | None = None  # a tuple: one reply per assistant turn
-    reference_continues_prompt: bool = False
+    sample: SampleRef = SampleRef()
 
 
 @dataclass
@@ -41,6 +50,12 @@ class Backend(ABC):
 
     def __init__(self, spec: "ModelSpec"):
         self.spec = spec
+
+    @classmethod
+    def create(cls, spec: "ModelSpec") -> "Backend":
+        """Load the backend for `spec`; a backend that cannot run here may return another one (vllm -> transformers)
+        that records the fallback in `info()`."""
+        return cls(spec)
 
     @abstractmethod
     def generate(self, request: Request) -> Completion: ...

@@ -42,6 +42,8 @@ class OpenAISettings(BaseModel):
 
 
 def settings_of(spec) -> OpenAISettings:
+    if isinstance(spec.options, OpenAISettings):  # validated with its spec (models.EndpointSpec)
+        return spec.options
     try:
         return OpenAISettings.model_validate(spec.options or {})
     except ValidationError as exc:
@@ -131,8 +133,8 @@ class OpenAIBackend(Backend):
                                   "max_tokens": request.max_new_tokens, "seed": request.seed}
         if self.settings.top_p is not None:
             params["top_p"] = self.settings.top_p
-        if request.stop:
-            params["stop"] = list(request.stop)[:4]   # the API takes at most four
+        if request.stop and request.prefix is not None and self.settings.api == "completions":
+            params["stop"] = list(request.stop)[:4]   # stops are for plain completion; the API takes at most four
         if self.settings.extra_body:
             params["extra_body"] = dict(self.settings.extra_body)
         return params
@@ -208,3 +210,38 @@ class OpenAIBackend(Backend):
                 if choice.finish_reason:
                     finish = choice.finish_reason
         return "".join(parts), usage, finish, first
+
+
+class ServedBackend(OpenAIBackend):
+    """A model served for this run by serving.py (one server process for all xdist workers), reached through the
+    openai client on loopback. Its identity is the engine and the weights, never the port or pid, so the
+    generation cache and config_sha hold across runs."""
+
+    def __init__(self, spec, served):
+        from ..models import EndpointSpec
+
+        self.served = served
+        api = "chat" if getattr(spec, "chat_template", True) else "completions"
+        # llama-cpp-python's server sends no usage in a stream (measured): asked whole, its replies carry usage.
+        options = OpenAISettings(model=served.served_name, api=api, top_p=TOP_P, timeout=900.0, concurrency=8,
+                                 stream=served.engine != "llamacpp")
+        super().__init__(EndpointSpec(name=spec.name, description=spec.description, base_url=served.base_url,
+                                      options=options))
+
+    @classmethod
+    def preflight(cls, spec) -> None:
+        pass
+
+    def cache_identity(self) -> dict[str, Any]:
+        return {**self.served.identity, "api": self.settings.api, "top_p": self.settings.top_p}
+
+    def resolved(self) -> dict[str, Any]:
+        return self.cache_identity()
+
+    def info(self) -> dict[str, Any]:
+        s = self.served
+        return {**super().info(), "served": {"engine": s.engine, "pid": s.pid, "base_url": s.base_url,
+                                             "argv": s.argv, "log": s.log, "identity": s.identity}}
+
+
+TOP_P = 0.95  # the transformers backend's nucleus when sampling: the same on every path

@@ -7,9 +7,9 @@ from .base import Backend, Completion, Request
 
 class ReferenceBackend(Backend):
     def generate(self, request: Request) -> Completion:
-        ref = request.reference
+        ref = request.sample.reference
         if ref is None:
-            raise HarnessError(f"task {request.task_id} has no reference solution")
+            raise HarnessError(f"task {request.sample.task_id} has no reference solution")
         if isinstance(ref, (list, tuple)):  # a conversation: the reply for this turn
             ref = ref[min(sum(m["role"] == "assistant" for m in request.messages), len(ref) - 1)]
-        return Completion(text=ref, continues_prompt=request.reference_continues_prompt, finish_reason="reference")
+        return Completion(text=ref, continues_prompt=request.sample.reference_continues_prompt, finish_reason="reference")

@@ -22,11 +22,11 @@ class ReplayBackend(Backend):
             self.rows[row["task_id"]].append(row)
 
     def generate(self, request: Request) -> Completion:
-        rows = self.rows.get(request.task_id, [])
-        if request.sample >= len(rows):
-            raise HarnessError(f"replay file {self.path.name} has {len(rows)} row(s) for {request.task_id}, "
-                               f"sample {request.sample} asked")
-        row = rows[request.sample]
+        rows = self.rows.get(request.sample.task_id, [])
+        if request.sample.index >= len(rows):
+            raise HarnessError(f"replay file {self.path.name} has {len(rows)} row(s) for {request.sample.task_id}, "
+                               f"sample {request.sample.index} asked")
+        row = rows[request.sample.index]
         return Completion(text=row["completion"], continues_prompt=row.get("continues_prompt", True),
                           finish_reason="replay")
 

@@ -38,6 +38,8 @@ def locate(spec) -> tuple[str, bool]:
 
 
 class TransformersBackend(Backend):
+    fallback: dict[str, str] | None = None   # set when this runs in place of another backend (vllm)
+
     def __init__(self, spec):
         super().__init__(spec)
         import torch
@@ -121,6 +123,7 @@ class TransformersBackend(Backend):
             "chat_template_sha256": self._template_sha256(),
             "load_seconds": round(self.load_seconds, 2),
             "torch_threads": self._torch.get_num_threads(),
+            **({"fallback_from": self.fallback} if self.fallback else {}),
         }
 
     # -- generation ----------------------------------------------------------------------------

@@ -1,0 +1,104 @@
+"""Side-by-side, in one invocation on this machine: the README's main job (all 164 HumanEval items on the embedded
+model, greedy, the model's max tokens) through the in-process transformers path at `-n 2` (`--serve off`, each
+worker loads its own copy) and through the path this project makes the default (one llama.cpp server for the run,
+shared by every worker: `serve: llamacpp` in models.yaml), at `-n 2` and `-n 0`.
+
+    python benchmarks/perf/bench_backends.py [-k EXPR] [--skip-inprocess]
+
+For each: wall time of the whole pytest command, aggregate completion tokens/s (completion tokens of all samples
+over wall time), peak resident memory of the whole process tree (pytest, its xdist workers, the model server,
+sandboxes; sampled every 0.1 s), pass@1, and how many replies are identical to the in-process path's (greedy
+outputs of different engines may differ). Ratios are in-process wall / served wall (above 1: served is faster).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def tree_rss(root: psutil.Process) -> int:
+    total = 0
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            total += proc.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def run(label: str, args: list[str], out: Path) -> dict:
+    report = out / label / "report.json"
+    cmd = [sys.executable, "-m", "pytest", "benchmarks", "-m", "humaneval", "-q", "-p", "no:cacheprovider",
+           "--agentbench-json", str(report), *args]
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak = 0
+    watched = psutil.Process(proc.pid)
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            try:
+                peak = max(peak, tree_rss(watched))
+            except psutil.Error:
+                pass
+            time.sleep(0.1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    code = proc.wait()
+    wall = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    records = [json.loads(line) for line in (report.with_suffix(".jsonl")).read_text().splitlines() if line.strip()]
+    tokens = sum(r.get("completion_tokens") or 0 for r in records)
+    passed = sum(r["status"] == "passed" for r in records)
+    return {"label": label, "exit": code, "wall_s": wall, "tokens": tokens, "tokens_per_s": tokens / wall,
+            "peak_rss_mb": peak / 2**20, "samples": len(records), "pass@1": passed / max(len(records), 1),
+            "replies": {r["task"]: r.get("completion") for r in records},
+            "infra": sum(r["status"] == "infra" for r in records)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("-k", default=None, help="a pytest -k expression (default: all 164 tasks)")
+    ap.add_argument("--skip-inprocess", action="store_true", help="only the served runs")
+    opts = ap.parse_args()
+    extra = ["-k", opts.k] if opts.k else []
+    out = Path(tempfile.mkdtemp(prefix="bench-backends-"))
+    runs = []
+    if not opts.skip_inprocess:
+        runs.append(run("in-process transformers, -n 2", ["--serve", "off", "-n", "2", *extra], out))
+    runs.append(run("served llama.cpp, -n 2", ["--serve", "llamacpp", "-n", "2", *extra], out))
+    runs.append(run("served llama.cpp, -n 0", ["--serve", "llamacpp", *extra], out))
+    base = runs[0]
+    print(f"{'path':34} {'wall s':>8} {'tok/s':>7} {'peak MB':>8} {'pass@1':>7} {'samples':>7} {'infra':>5} "
+          f"{'same replies':>12} {'speed-up':>8}")
+    for r in runs:
+        same = sum(r["replies"].get(t) == reply for t, reply in base["replies"].items())
+        print(f"{r['label']:34} {r['wall_s']:8.1f} {r['tokens_per_s']:7.1f} {r['peak_rss_mb']:8.0f} "
+              f"{r['pass@1']:7.3f} {r['samples']:7d} {r['infra']:5d} {same:>5}/{len(base['replies']):<6} "
+              f"{base['wall_s'] / r['wall_s']:7.2f}x")
+    if len(runs) == 3:
+        print(f"served -n 2 vs -n 0 wall: {runs[2]['wall_s'] / runs[1]['wall_s']:.2f}x (above 1: -n 2 faster); "
+              f"peak memory served -n 2 / in-process -n 2: {runs[1]['peak_rss_mb'] / runs[0]['peak_rss_mb']:.2f}")
+    print(f"reports under {out}")
+    if any(r["exit"] not in (0, 1) for r in runs):
+        sys.exit(f"a run ended with an unexpected status: {[r['exit'] for r in runs]}")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    main()

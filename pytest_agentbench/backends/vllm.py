@@ -1,0 +1,104 @@
+"""vLLM's offline engine (`backend: vllm`), falling back to the transformers backend when vllm is not importable or
+no CUDA device is visible (one warning line at the start of the run; the report's `run.serving` and each
+sample's config_sha record the fallback). With `serve: vllm` the controller starts `vllm serve` instead
+(serving.py) and workers talk to it over HTTP.
+
+Written against vLLM's documented API (`vllm.LLM`, `LLM.chat`, `LLM.generate`, `SamplingParams`). NOT EXECUTED in
+this project's CI or on its development machines (CPU only, vllm not installable): only the fallback and the
+command line of `vllm serve` are tested.
+"""
+from __future__ import annotations
+
+import functools
+import importlib.util
+import time
+from typing import Any
+
+from ..errors import HarnessError, first_line
+from .base import Backend, Completion, Request
+
+ENGINE_ARGS = ("max_model_len", "gpu_memory_utilization", "tensor_parallel_size", "quantization", "enforce_eager")
+
+
+@functools.lru_cache(maxsize=1)
+def unavailable() -> str | None:
+    """Why vLLM cannot run here, or None."""
+    if importlib.util.find_spec("vllm") is None:
+        return "vllm is not installed (pip install 'pytest-agentbench[vllm]': Linux with a CUDA GPU)"
+    try:
+        import torch
+    except ImportError:
+        return "torch is not importable"
+    if not torch.cuda.is_available():
+        return "no CUDA device is visible"
+    return None
+
+
+class VLLMBackend(Backend):
+    @classmethod
+    def create(cls, spec) -> Backend:
+        why = unavailable()
+        if why is None:
+            return cls(spec)
+        from .transformers import TransformersBackend
+
+        backend = TransformersBackend(spec)
+        backend.fallback = {"from": "vllm", "reason": why}
+        return backend
+
+    def __init__(self, spec):
+        super().__init__(spec)
+        from vllm import LLM
+
+        source = spec.path or spec.hf_id
+        kwargs: dict[str, Any] = {"model": source, "dtype": spec.dtype, "seed": 0,
+                                  "trust_remote_code": spec.trust_remote_code}
+        if spec.revision:
+            kwargs["revision"] = spec.revision
+        if spec.load_in_4bit or spec.load_in_8bit:
+            kwargs["quantization"] = "bitsandbytes"
+        kwargs.update({k: v for k, v in spec.options.model_dump(exclude_none=True).items() if k in ENGINE_ARGS})
+        started = time.perf_counter()
+        try:
+            self.llm = LLM(**kwargs)
+        except Exception as exc:  # vLLM's own errors (CUDA out of memory, unknown architecture)
+            raise HarnessError(f"vllm cannot load {source}: {first_line(str(exc))[:200]}") from exc
+        self.load_seconds = time.perf_counter() - started
+        import vllm
+
+        self.version = vllm.__version__
+
+    def _sampling(self, request: Request):
+        from vllm import SamplingParams
+
+        greedy = request.temperature <= 0
+        return SamplingParams(temperature=0.0 if greedy else request.temperature, top_p=1.0 if greedy else 0.95,
+                              max_tokens=request.max_new_tokens, seed=request.seed, stop=list(request.stop) or None)
+
+    def generate(self, request: Request) -> Completion:
+        plain = request.prefix is not None and not self.spec.chat_template
+        started = time.perf_counter()
+        try:
+            if plain:
+                outputs = self.llm.generate([request.prefix], self._sampling(request), use_tqdm=False)
+            else:
+                outputs = self.llm.chat(request.messages, self._sampling(request), use_tqdm=False)
+        except Exception as exc:
+            raise HarnessError(f"vllm generation failed: {first_line(str(exc))[:200]}") from exc
+        seconds = time.perf_counter() - started
+        out = outputs[0]
+        choice = out.outputs[0]
+        return Completion(text=choice.text, continues_prompt=plain, prompt_tokens=len(out.prompt_token_ids or ()),
+                          completion_tokens=len(choice.token_ids), seconds=seconds,
+                          finish_reason=choice.finish_reason or "")
+
+    def cache_identity(self) -> dict[str, Any]:
+        spec = self.spec
+        return {"kind": "vllm", "vllm": self.version, "weights": spec.path or spec.hf_id, "revision": spec.revision,
+                "dtype": spec.dtype, "quantization": "bitsandbytes" if spec.load_in_4bit or spec.load_in_8bit else
+                spec.options.quantization, "top_p": 0.95}
+
+    def info(self) -> dict[str, Any]:
+        return {"backend": "vllm", "vllm": self.version, "load_seconds": round(self.load_seconds, 2),
+                "engine_args": {k: v for k, v in self.spec.options.model_dump(exclude_none=True).items()
+                                if k in ENGINE_ARGS}}
