@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import (BaseModel, ConfigDict, Discriminator, Field, NonNegativeFloat, PositiveFloat, PositiveInt, Tag,
+from pydantic import (BaseModel, ConfigDict, Discriminator, Field, NonNegativeFloat, PositiveInt, Tag,
                       TypeAdapter, ValidationError, model_validator)
 
 from .errors import AgentbenchError
@@ -106,9 +106,14 @@ class ReplaySpec(ModelSpec):
 
 
 class PluginSpec(ModelSpec):
-    """A backend from a plugin (`package.module:Class` or an entry point): its fields are its own business."""
+    """A backend from a plugin (`package.module:Class`, an entry point, or the make_backend hook): the common
+    locators, and `options` for whatever else it reads (unknown keys outside `options` are refused)."""
 
-    model_config = ConfigDict(frozen=True, extra="allow", strict=True)
+    hf_id: Optional[str] = None
+    path: Optional[str] = None
+    revision: Optional[str] = None
+    base_url: Optional[str] = None
+    api_key_env: Optional[str] = None
     options: dict[str, Any] = {}
 
 
@@ -146,7 +151,7 @@ def _one_line(exc: ValidationError, raw: dict[str, Any]) -> str:
     backend = raw.get("backend", "transformers")
     if err["type"] == "extra_forbidden":
         shape = {"weights": WeightsSpec, "endpoint": EndpointSpec, "reference": ReferenceSpec,
-                 "replay": ReplaySpec}.get(_shape(raw))
+                 "replay": ReplaySpec, "plugin": PluginSpec}.get(_shape(raw))
         if len(loc) == 1 and shape is not None:
             known = ", ".join(sorted(shape.model_fields))
             return f"unknown field {key!r} for backend {backend} (known: {known})"

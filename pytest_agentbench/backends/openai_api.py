@@ -227,10 +227,27 @@ class ServedBackend(OpenAIBackend):
                                  stream=served.engine != "llamacpp")
         super().__init__(EndpointSpec(name=spec.name, description=spec.description, base_url=served.base_url,
                                       options=options))
+        self._turn = open(served.turn_lock, "a") if served.turn_lock else None
 
     @classmethod
     def preflight(cls, spec) -> None:
         pass
+
+    def generate(self, request: Request) -> Completion:
+        if self._turn is None:
+            return super().generate(request)
+        import fcntl
+
+        fcntl.flock(self._turn, fcntl.LOCK_EX)  # waiting for the turn is not model time: timed inside
+        try:
+            return super().generate(request)
+        finally:
+            fcntl.flock(self._turn, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        super().close()
+        if self._turn is not None:
+            self._turn.close()
 
     def cache_identity(self) -> dict[str, Any]:
         return {**self.served.identity, "api": self.settings.api, "top_p": self.settings.top_p}
