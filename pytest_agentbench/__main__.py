@@ -1,12 +1,13 @@
 """`python -m pytest_agentbench COMMAND`: what the plugin does outside pytest.
 
     check-scenario FOLDER...   can a scenario be won (gold trajectory) and lost (nothing done, a forbidden step)?
+    compare OLD.json NEW.json  the baseline gate outside pytest: paired comparison, same lines and exit statuses
 """
 from __future__ import annotations
 
 import sys
 
-COMMANDS = {"check-scenario": "pytest_agentbench.scenario_check"}
+COMMANDS = {"check-scenario": "pytest_agentbench.scenario_check", "compare": "pytest_agentbench.compare"}
 
 
 def main(argv: list[str] | None = None) -> int:

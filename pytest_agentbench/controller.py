@@ -39,6 +39,8 @@ class Controller:
         claim(run.jsonl_path, "records", "per-sample records")
         if run.plot_path is not None:
             claim(run.plot_path, "png", "plot")
+        if run.html_path is not None:
+            claim(run.html_path, "html", "HTML report")
         self.gate = self._gate()
         self.records: list[dict] = []
         self._seen: set[tuple] = set()
@@ -70,8 +72,11 @@ class Controller:
                 raise AgentbenchError(str(exc)) from exc
         if opts.max_drop and baseline is None:
             raise AgentbenchError("--agentbench-max-drop needs --agentbench-baseline")
+        from .compare import parse_model_map
+
         return GateConfig(fail_under=opts.fail_under, baseline=baseline, baseline_path=opts.baseline,
-                          max_drop=opts.max_drop)
+                          max_drop=opts.max_drop, alpha=opts.alpha, strict=opts.strict, seed=opts.seed,
+                          model_map=parse_model_map(opts.model_map))
 
     def check_serving(self, say) -> None:
         """Before any item: --serve ENGINE that cannot run here is one line; vllm models that will fall back to
@@ -136,6 +141,7 @@ class Controller:
             return None, exitstatus
         results = aggregate(self.records)
         for result in results:
+            result["sandbox"] = self.run.options.sandbox
             cls = suite_by_name(result["suite"])
             if cls is not None:
                 mine = [r for r in self.records if (r["model"], r["suite"]) == (result["model"], result["suite"])]
@@ -149,8 +155,9 @@ class Controller:
             if missing:
                 result["tasks_without_samples"] = sorted(set(missing))
         verdict = judge(results, self.gate, self.unavailable)
+        comparison = verdict.pop("comparison", None)
         report = {"schema": REPORT_SCHEMA, "created_utc": self.started.isoformat(timespec="seconds"),
-                  "results": results, "gate": verdict, "run": self.metadata(),
+                  "results": results, "gate": verdict, "comparison": comparison, "run": self.metadata(),
                   "unavailable_suites": self.unavailable, "samples_file": str(self.run.jsonl_path)}
         self.config.hook.pytest_agentbench_report(report=report, config=self.config)
         write_json(self.run.json_path, report)
@@ -158,6 +165,10 @@ class Controller:
             from .plots import plot_records
 
             plot_records(self.records, self.run.plot_path)
+        if self.run.html_path is not None:
+            from .htmlpage import write_html
+
+            write_html(self.run.html_path, report, self.records)
         if exitstatus == 5 and self.resumed:  # everything was already done: answer as the full run would have
             exitstatus = 0 if all(r["status"] == Status.PASSED.value for r in self.records) else 1
         if exitstatus in (0, 1) and (self.gate.active or not verdict["ok"]):

@@ -75,4 +75,10 @@ def outcome(request, agentbench_case, task, backend, sandbox):
     worker = request.config.stash[STATE].worker
     result, record = _harness_failure("", lambda: worker.evaluate(agentbench_case, backend, sandbox))[0]
     request.node.user_properties.append(("agentbench", record))
+    # pytest's own per-test properties (what --junitxml shows in any CI): the record itself is taken off the report
+    # where results are gathered (plugin.ControllerHooks), these stay.
+    for name, value in (("suite", record["suite"]), ("model", record["model"]), ("task", record["task"]),
+                        ("sample", record["sample"]), ("outcome", record["status"]),
+                        ("score", 1.0 if record["status"] == "passed" else 0.0)):
+        request.node.user_properties.append((f"agentbench_{name}", value))
     return result

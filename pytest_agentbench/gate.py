@@ -1,8 +1,9 @@
 """The CI gate: pass@1 against a floor and against a baseline report. Its verdict decides the exit status.
 
 It fails when any check fails, when any sample could not be evaluated (infra: scores are incomplete), when a
-suite that was asked for could not run, and when it was asked to compare and compared nothing. A baseline run of
-another model is paired by suite when the baseline holds exactly one model for it; the verdict names both.
+suite that was asked for could not run, and when it was asked to compare and compared nothing. Against a baseline
+the two runs are paired task by task (compare.py): a drop fails only when it is larger than max_drop and
+significant; a comparison that cannot tell is inconclusive (a warning, or a failure under --agentbench-strict).
 """
 from __future__ import annotations
 
@@ -20,6 +21,10 @@ class GateConfig:
     baseline: list[dict] | None = None          # the baseline report's results
     baseline_path: str | None = None
     max_drop: float = 0.0
+    alpha: float = 0.05
+    strict: bool = False
+    model_map: dict[str, str] = field(default_factory=dict)
+    seed: int = 0
 
     @property
     def active(self) -> bool:
@@ -35,20 +40,14 @@ def load_baseline(path: Path) -> list[dict]:
             r["model"], r["suite"]
             if r["pass@1"] is not None:
                 float(r["pass@1"])
+            for n, c in r.get("per_task", {}).values():  # the per-task counts pair two runs (compare.py)
+                if not 0 <= int(c) <= int(n):
+                    raise ValueError(f"per_task counts ({n}, {c}) of {r['model']}/{r['suite']} are impossible")
         return results
     except OSError as exc:
         raise ValueError(f"cannot read baseline {path}: {exc.strerror}") from exc
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"baseline {path} is not a pytest-agentbench report ({type(exc).__name__}: {exc})") from exc
-
-
-def baseline_for(result: dict, baseline: list[dict]) -> dict | None:
-    """The same model and suite, else the only baseline model with that suite."""
-    same_suite = [b for b in baseline if b["suite"] == result["suite"]]
-    exact = [b for b in same_suite if b["model"] == result["model"]]
-    if exact:
-        return exact[0]
-    return same_suite[0] if len(same_suite) == 1 else None
 
 
 @dataclass
@@ -73,7 +72,6 @@ def judge(results: list[dict], gate: GateConfig, unavailable: dict[str, str] | N
             verdict.check(False, f"{suite}: asked for but could not run ({why})")
         if not results and not unavailable:
             verdict.check(False, "nothing to gate: no benchmark samples ran")
-    compared = 0
     for r in results:
         name, p1 = f"{r['model']}/{r['suite']}", r["pass@1"]
         if p1 is None:
@@ -83,19 +81,16 @@ def judge(results: list[dict], gate: GateConfig, unavailable: dict[str, str] | N
         if gate.fail_under is not None:
             good = p1 >= gate.fail_under - 1e-12
             verdict.check(good, f"{name}: pass@1 {p1:.4f} {'>=' if good else '<'} fail-under {gate.fail_under:.4f}")
-        if gate.baseline is not None:
-            base = baseline_for(r, gate.baseline)
-            if base is None or base["pass@1"] is None:
-                verdict.lines.append(f"SKIP {name}: not in baseline {gate.baseline_path}")
-                continue
-            compared += 1
-            drop = base["pass@1"] - p1
-            against = "baseline" if base["model"] == r["model"] else f"baseline {base['model']}/{base['suite']}"
-            verdict.check(drop <= gate.max_drop + 1e-12, f"{name}: pass@1 {p1:.4f} vs {against} "
-                          f"{base['pass@1']:.4f} (drop {drop:+.4f}, max {gate.max_drop:.4f})")
-    if gate.baseline is not None and results and not compared:
-        held = ", ".join(sorted({f"{b['model']}/{b['suite']}" for b in gate.baseline})) or "nothing"
-        ran = ", ".join(f"{r['model']}/{r['suite']}" for r in results)
-        verdict.check(False, f"compared nothing: baseline {gate.baseline_path} holds {held}; this run has {ran}")
+    comparison = None
+    if gate.baseline is not None and results:
+        from .compare import Policy, compare_results
+
+        policy = Policy(max_drop=gate.max_drop, alpha=gate.alpha, strict=gate.strict, seed=gate.seed,
+                        model_map=gate.model_map)
+        comparison = compare_results([r for r in results if r["pass@1"] is not None], gate.baseline, policy,
+                                     f"baseline {gate.baseline_path}")
+        verdict.lines.extend(comparison["lines"])
+        verdict.ok &= comparison["ok"]
     return {"active": gate.active, "ok": verdict.ok, "lines": [for_terminal(line) for line in verdict.lines],
-            "fail_under": gate.fail_under, "baseline": gate.baseline_path, "max_drop": gate.max_drop}
+            "fail_under": gate.fail_under, "baseline": gate.baseline_path, "max_drop": gate.max_drop,
+            "alpha": gate.alpha, "strict": gate.strict, "comparison": comparison}

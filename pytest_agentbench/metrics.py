@@ -2,7 +2,13 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Iterable, Sequence
+
+
+def natural_key(text: str) -> list:
+    """Sort key that orders HumanEval/2 before HumanEval/10."""
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text)]
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:

@@ -87,8 +87,16 @@ OPTIONS = (
         metavar="PATH.png"),
     Opt("--agentbench-baseline", "agentbench_baseline", "an earlier report.json to gate pass@1 against",
         metavar="PATH"),
-    Opt("--agentbench-max-drop", "agentbench_max_drop", "largest allowed pass@1 drop against the baseline",
-        0.0, type=float, metavar="X"),
+    Opt("--agentbench-max-drop", "agentbench_max_drop", "the pass@1 drop against the baseline that matters: the gate "
+        "fails when the paired drop is larger and significant", 0.0, type=float, metavar="X"),
+    Opt("--agentbench-alpha", "agentbench_alpha", "one-sided significance level of the baseline comparison", 0.05,
+        type=float, metavar="A"),
+    Opt("--agentbench-strict", "agentbench_strict", "an inconclusive baseline comparison fails the gate (default: "
+        "a warning)", False, action="store_true"),
+    Opt("--agentbench-model-map", "agentbench_model_map", "pair this run's model NEW with the baseline's OLD "
+        "(comma-separated pairs)", metavar="NEW=OLD[,...]"),
+    Opt("--agentbench-html", "agentbench_html", "also write the report as one self-contained HTML page",
+        metavar="PATH.html"),
     Opt("--agentbench-fail-under", "agentbench_fail_under", "fail the run when pass@1 of any model/suite is below X",
         type=float, metavar="X"),
 )
@@ -145,6 +153,10 @@ class RunOptions(BaseModel):
     plot: Optional[str] = None
     baseline: Optional[str] = None
     max_drop: float = Field(0.0, ge=0.0)
+    alpha: float = Field(0.05, gt=0.0, lt=0.5)
+    strict: bool = False
+    model_map: Optional[str] = None
+    html: Optional[str] = None
     fail_under: Optional[float] = Field(None, ge=0.0, le=1.0)
 
     @field_validator("model")
@@ -152,6 +164,14 @@ class RunOptions(BaseModel):
     def _some_model(cls, value: str) -> str:
         if not [n for n in value.split(",") if n.strip()]:
             raise ValueError("needs at least one model name")
+        return value
+
+    @field_validator("model_map")
+    @classmethod
+    def _pairs(cls, value: Optional[str]) -> Optional[str]:
+        from .compare import parse_model_map
+
+        parse_model_map(value)
         return value
 
     @classmethod

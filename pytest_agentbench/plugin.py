@@ -172,6 +172,7 @@ class ControllerHooks:
     def pytest_unconfigure(self, config):
         self.controller.stop_servers()  # Ctrl-C and errors: never leave a server behind
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report):
         if report.when == "call" or (report.when == "setup" and report.failed):
             records = [value for key, value in report.user_properties if key == "agentbench"]
@@ -181,6 +182,9 @@ class ControllerHooks:
             for key, value in report.user_properties:
                 if key == SKIP_PROPERTY:
                     self.controller.add_skip(value)
+        # The whole record is the report's business: --junitxml (which reads every phase's report after this hook)
+        # keeps the short agentbench_* properties.
+        report.user_properties = [(k, v) for k, v in report.user_properties if k not in ("agentbench", SKIP_PROPERTY)]
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session, exitstatus):

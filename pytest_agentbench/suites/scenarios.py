@@ -555,6 +555,8 @@ def _names(arg: str, globs: list[str]) -> bool:
 def scenario_metrics(records: list[dict]) -> dict:
     """Per model (overall and per category): success with pass@k and pass^k, steps, tool calls per tool, protocol
     errors, step-limit hits, safety violations, latency (model vs tools), tokens."""
+    from ..stats import rate_estimate
+
     rows = [r for r in records if r["status"] != "infra" and r.get("extra", {}).get("scenario")]
 
     def block(group: list[dict]) -> dict:
@@ -577,6 +579,7 @@ def scenario_metrics(records: list[dict]) -> dict:
         mean = (lambda xs: round(sum(xs) / n, 4) if n else None)  # noqa: E731
         return {"runs": n, "tasks": len(per_task),
                 "success_rate": mean([r["status"] == "passed" for r in group]),
+                "success_rate_error": rate_estimate(group, lambda r: r["status"] == "passed"),
                 "pass@k": {str(k): round(mean_pass_at_k(counts, k), 6) for k in range(1, kmax + 1)},
                 "pass^k": {str(k): round(mean_pass_hat_k(counts, k), 6) for k in range(1, kmax + 1)},
                 "steps_per_run": mean([r["extra"]["num_steps"] for r in group]),

@@ -180,6 +180,8 @@ def normalize(text: str) -> str:
 
 def tool_metrics(records: list[dict]) -> dict:
     """Correctness, tool-selection accuracy, per-tool precision/recall/F1 and the confusion matrix."""
+    from ..stats import rate_estimate
+
     rows = [r for r in records if r.get("extra", {}).get("category")]
 
     def block(group: list[dict]) -> dict:
@@ -187,7 +189,9 @@ def tool_metrics(records: list[dict]) -> dict:
         ex = [r["extra"] for r in group]
         return {"tasks": n,
                 "correctness": round(sum(r["status"] == "passed" for r in group) / n, 6) if n else 0.0,
+                "correctness_error": rate_estimate(group, lambda r: r["status"] == "passed"),
                 "tool_selection_accuracy": round(sum(e["selection_ok"] for e in ex) / n, 6) if n else 0.0,
+                "tool_selection_accuracy_error": rate_estimate(group, lambda r: r["extra"]["selection_ok"]),
                 "unnecessary_tool_calls": sum(e["tool_calls"] for e in ex if e["acceptable_tools"] == ["no_call"]),
                 "tool_calls_per_task": round(sum(e["tool_calls"] for e in ex) / n, 4) if n else 0.0,
                 "latency_s": {"model": round(sum(r["model_s"] for r in group) / n, 6) if n else 0.0,

@@ -1,0 +1,196 @@
+"""Error bars and paired comparisons: pure functions over per-task counts (n samples, c passed).
+
+The unit of evidence is the task, not the sample (Miller 2024, "Adding Error Bars to Evals", arXiv 2411.00640):
+samples of one task are correlated, so standard errors are clustered by task (the spread of per-task scores),
+and two runs are compared task by task (paired), which removes the between-task variance that an unpaired
+comparison of two means would count twice. Probabilities come from scipy.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Mapping, Sequence
+
+Counts = Mapping[str, tuple[int, int]]   # task -> (n samples, c passed)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A score over tasks: its value, task-clustered standard error and confidence interval."""
+
+    value: float
+    se: float
+    lo: float
+    hi: float
+    tasks: int
+    method: str
+
+    def to_dict(self) -> dict:
+        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+
+def _z(confidence: float) -> float:
+    from scipy.stats import norm
+
+    return float(norm.ppf(0.5 + confidence / 2))
+
+
+def wilson(c: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of c successes in n trials (good near 0 and 1, unlike Wald)."""
+    if n == 0:
+        return 0.0, 1.0
+    from scipy.stats import binomtest
+
+    ci = binomtest(c, n).proportion_ci(confidence_level=confidence, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
+def mean_estimate(per_task: Sequence[float], *, binary: bool = False, confidence: float = 0.95) -> Estimate:
+    """The mean of per-task scores with the standard error of that mean over tasks (clustered by task: samples
+    of a task enter only through their task's score). One binary score per task: the Wilson interval; else a
+    normal interval clipped to [0, 1]."""
+    t = len(per_task)
+    if t == 0:
+        return Estimate(0.0, 0.0, 0.0, 1.0, 0, "none")
+    mean = sum(per_task) / t
+    var = sum((x - mean) ** 2 for x in per_task) / (t - 1) if t > 1 else 0.0
+    se = math.sqrt(var / t)
+    if binary:
+        lo, hi = wilson(round(mean * t), t, confidence)
+        return Estimate(mean, se, lo, hi, t, "wilson")
+    z = _z(confidence)
+    return Estimate(mean, se, max(0.0, mean - z * se), min(1.0, mean + z * se), t, "clustered-normal")
+
+
+def pass_at_k_estimate(counts: Counts, k: int, confidence: float = 0.95) -> Estimate:
+    from .metrics import pass_at_k
+
+    values = [pass_at_k(n, c, k) for n, c in counts.values()]
+    binary = k == 1 and all(n == 1 for n, _ in counts.values())
+    return mean_estimate(values, binary=binary, confidence=confidence)
+
+
+def pass_hat_k_estimate(counts: Counts, k: int, confidence: float = 0.95) -> Estimate:
+    from .metrics import pass_hat_k
+
+    return mean_estimate([pass_hat_k(n, c, k) for n, c in counts.values()], confidence=confidence)
+
+
+def rate_estimate(records: Sequence[dict], hit, confidence: float = 0.95) -> dict:
+    """A per-sample yes/no rate (success, correct tool choice) as a task-clustered estimate, for the report."""
+    per_task: dict[str, list[int]] = {}
+    for r in records:
+        per_task.setdefault(r["task"], []).append(1 if hit(r) else 0)
+    values = [sum(v) / len(v) for v in per_task.values()]
+    binary = all(len(v) == 1 for v in per_task.values())
+    return mean_estimate(values, binary=binary, confidence=confidence).to_dict()
+
+
+def score_errors(counts: Counts, kmax: int) -> dict:
+    """Error bars of pass@k (k <= kmax) and, with several samples, pass^k: the report's `errors` block."""
+    if not counts:
+        return {}
+    out: dict = {"pass@1": pass_at_k_estimate(counts, 1).to_dict(),
+                 "pass@k": {str(k): pass_at_k_estimate(counts, k).to_dict() for k in range(1, kmax + 1)}}
+    if kmax > 1:
+        out["pass^k"] = {str(k): pass_hat_k_estimate(counts, k).to_dict() for k in range(1, kmax + 1)}
+    return out
+
+
+# -- two runs, task by task -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Paired:
+    """new - old in pass@1 over the tasks both runs have. `p_drop`: one-sided p-value for "new is worse"."""
+
+    tasks: int
+    old: float
+    new: float
+    diff: float
+    se: float
+    lo: float            # two-sided interval of diff at `confidence`
+    hi: float
+    p_drop: float
+    method: str
+    regressed: list[str]   # passed more often before (one sample: passed before, failed now)
+    improved: list[str]
+    discordant: tuple[int, int] | None = None   # (regressed, improved) with one sample per task
+
+    def drop_upper(self, alpha: float) -> float:
+        """One-sided upper confidence bound of the drop (old - new) at level 1 - alpha."""
+        return -self.diff + _z(1 - 2 * alpha) * self.se if self.se else -self.diff
+
+    def to_dict(self) -> dict:
+        doc = asdict(self)
+        for key in ("old", "new", "diff", "se", "lo", "hi", "p_drop"):
+            doc[key] = round(doc[key], 6)
+        if self.discordant is not None:
+            doc["discordant"] = list(self.discordant)
+        return doc
+
+
+def mcnemar_drop_p(regressed: int, improved: int, mid_p: bool = True) -> float:
+    """One-sided exact McNemar test that a change made things worse: under no change each discordant task is a
+    fair coin, so P(X >= regressed) with X ~ Binomial(regressed + improved, 1/2); mid-p subtracts half the
+    probability of the observed value (less conservative, close to nominal size; Fagerland et al. 2013)."""
+    m = regressed + improved
+    if m == 0:
+        return 1.0
+    from scipy.stats import binom
+
+    p = float(binom.sf(regressed - 1, m, 0.5))
+    if mid_p:
+        p -= 0.5 * float(binom.pmf(regressed, m, 0.5))
+    return min(1.0, max(0.0, p))
+
+
+def paired(old: Counts, new: Counts, *, confidence: float = 0.95, seed: int = 0, resamples: int = 10_000,
+           mid_p: bool = True) -> Paired | None:
+    """Pair two runs by task. One sample per task in both: McNemar on the discordant tasks, with the paired
+    difference's normal interval; otherwise a task-clustered paired bootstrap (tasks resampled with their
+    per-task differences, seeded so the verdict is reproducible). None when no task is in both."""
+    from .metrics import natural_key
+
+    tasks = sorted(set(old) & set(new), key=natural_key)
+    t = len(tasks)
+    if not t:
+        return None
+    p_old = [old[x][1] / old[x][0] for x in tasks]
+    p_new = [new[x][1] / new[x][0] for x in tasks]
+    d = [b - a for a, b in zip(p_old, p_new)]
+    regressed = [x for x, v in zip(tasks, d) if v < 0]
+    improved = [x for x, v in zip(tasks, d) if v > 0]
+    mean_old, mean_new, diff = sum(p_old) / t, sum(p_new) / t, sum(d) / t
+    var = sum((v - diff) ** 2 for v in d) / (t - 1) if t > 1 else 0.0
+    se = math.sqrt(var / t)
+    z = _z(confidence)
+    if all(old[x][0] == 1 and new[x][0] == 1 for x in tasks):
+        p = mcnemar_drop_p(len(regressed), len(improved), mid_p=mid_p)
+        return Paired(t, mean_old, mean_new, diff, se, max(-1.0, diff - z * se), min(1.0, diff + z * se), p,
+                      "mcnemar-mid-p" if mid_p else "mcnemar-exact", regressed, improved,
+                      (len(regressed), len(improved)))
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    values = np.asarray(d)
+    means = values[rng.integers(0, t, size=(resamples, t))].mean(axis=1)
+    lo, hi = np.quantile(means, [(1 - confidence) / 2, (1 + confidence) / 2])
+    # one-sided: how often a resampled difference is not a drop at all (percentile bootstrap test)
+    p = (int((means >= 0).sum()) + 1) / (resamples + 1) if diff < 0 else 1.0
+    if var == 0.0:
+        p = 1.0 if diff >= 0 else 0.0 if t > 1 else 1.0
+    return Paired(t, mean_old, mean_new, diff, se, float(lo), float(hi), float(p), "paired-bootstrap", regressed,
+                  improved)
+
+
+def tasks_needed(result: Paired, max_drop: float, alpha: float, power: float = 0.8) -> int | None:
+    """Tasks a paired comparison with this per-task spread would need to tell a drop of `max_drop` from none at
+    one-sided level alpha with the given power (normal approximation); None when it cannot say."""
+    if max_drop <= 0 or result.tasks < 2:
+        return None
+    sd = result.se * math.sqrt(result.tasks)
+    if sd == 0:
+        return None
+    from scipy.stats import norm
+
+    need = ((float(norm.ppf(1 - alpha)) + float(norm.ppf(power))) * sd / max_drop) ** 2
+    return max(result.tasks, math.ceil(need))
