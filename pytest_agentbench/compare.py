@@ -70,6 +70,8 @@ def comparability(new: dict, old: dict) -> tuple[list[str], list[str]]:
     refusals, warnings = [], []
     for key, what in (("dataset_sha256", "datasets"), ("suite_settings", "suite settings")):
         a, b = new.get(key), old.get(key)
+        if a is None and b is None:   # a suite without data files or settings: nothing to tell apart
+            continue
         if a is None or b is None:
             warnings.append(f"{what} not recorded in {'the baseline' if b is None else 'this run'}: not checked")
         elif a != b:

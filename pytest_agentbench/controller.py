@@ -87,6 +87,9 @@ class Controller:
             engine, asked = self.run.serve_engine(spec)
             if engine is not None and asked and serving.missing(engine):
                 raise AgentbenchError(f"--serve {engine}: {serving.missing(engine)}")
+            if engine is not None and not serving.missing(engine):
+                serving.check(spec, engine)     # a model the engine cannot serve: one line now, not N failures
+                self.run.ran_as(spec)
             if engine is None and self.run.ran_as(spec).get("fallback_from"):
                 from .backends.vllm import unavailable
 
@@ -98,9 +101,15 @@ class Controller:
         self.broker.close()
 
     def preflight_models(self) -> None:
-        from .backends import preflight
+        from .backends import backend_class, preflight
 
+        plugin_makes = bool(self.config.hook.pytest_agentbench_make_backend.get_hookimpls())
         for spec in self.run.models:
+            try:
+                backend_class(spec.backend)
+            except AgentbenchError as exc:
+                if not plugin_makes:  # a misspelt kind, with no plugin hook that could make it
+                    raise AgentbenchError(f"model {spec.name!r} ({self.run.models_file}): {exc}") from None
             preflight(spec)
 
     # -- as results arrive ---------------------------------------------------------------------------
@@ -168,7 +177,12 @@ class Controller:
         if self.run.html_path is not None:
             from .htmlpage import write_html
 
-            write_html(self.run.html_path, report, self.records)
+            try:
+                write_html(self.run.html_path, report, self.records)
+            except (AgentbenchError, OSError, ValueError) as exc:  # the JSON report and the exit status stand
+                import sys
+
+                sys.stderr.write(f"agentbench: no HTML page: {one_line(exc)}\n")
         if exitstatus == 5 and self.resumed:  # everything was already done: answer as the full run would have
             exitstatus = 0 if all(r["status"] == Status.PASSED.value for r in self.records) else 1
         if exitstatus in (0, 1) and (self.gate.active or not verdict["ok"]):

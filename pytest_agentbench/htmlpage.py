@@ -37,6 +37,8 @@ def _trace_steps(record: dict) -> list[dict] | None:
         doc = json.loads(Path(ref["path"]).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    if not isinstance(doc, dict):
+        return None
     steps = []
     for step in doc.get("steps", [])[:300]:
         if not isinstance(step, dict):
@@ -72,8 +74,8 @@ def page_data(report: dict, records: list[dict]) -> dict[str, Any]:
 
 
 def render(report: dict, records: list[dict]) -> str:
-    blob = json.dumps(page_data(report, records), ensure_ascii=False, separators=(",", ":"))
-    blob = blob.replace("<", "\\u003c").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    # ASCII-only JSON: lone surrogates from model text cannot break the UTF-8 file, U+2028 cannot break the script
+    blob = json.dumps(page_data(report, records), ensure_ascii=True, separators=(",", ":")).replace("<", "\\u003c")
     return (PAGE.replace("{{MARK}}", HTML_MARK).replace("{{STYLE}}", STYLE).replace("{{SCRIPT}}", SCRIPT)
             .replace("{{DATA}}", blob))
 

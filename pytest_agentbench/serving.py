@@ -34,16 +34,16 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import AgentbenchError
+from .errors import AgentbenchError, one_line
 
 ENGINES = ("llamacpp", "transformers", "vllm")
 HOST = "127.0.0.1"
+READY_TIMEOUT = 300.0   # seconds a server may take to answer its health endpoint (vllm serve loads for minutes)
 PR_SET_PDEATHSIG = 1
 
 
@@ -150,6 +150,20 @@ def plan(spec, engine: str, port: int | None = None, threads: int | None = None)
     raise AgentbenchError(f"unknown serving engine {engine!r} (known: {', '.join(ENGINES)})")
 
 
+def check(spec, engine: str) -> None:
+    """What `plan` would refuse, found cheaply before any item runs (nothing is loaded or started)."""
+    if engine == "llamacpp":
+        gguf_path(spec)
+    elif engine == "transformers" and not spec.gguf_file:
+        from .backends.transformers import locate
+
+        if not locate(spec)[1]:
+            raise AgentbenchError(f"model {spec.name!r}: transformers serve is given local folders here "
+                                  "(hub ids need network)")
+    elif engine == "vllm" and not (spec.path or spec.hf_id):
+        raise AgentbenchError(f"model {spec.name!r}: vllm serves a hub id or a local folder (hf_id or path)")
+
+
 def gguf_path(spec) -> Path:
     from .backends.transformers import locate
 
@@ -210,11 +224,12 @@ def identity(spec, engine: str) -> dict[str, Any]:
 
 # -- the process -----------------------------------------------------------------------------------------------
 def _die_with(parent: int):
-    """preexec_fn: SIGKILL this child when the process that started it dies (even by SIGKILL)."""
+    """preexec_fn: SIGKILL this child when the process that started it dies (even by SIGKILL). prctl is looked up
+    here, in the parent: the child of a multi-threaded process should do as little as possible before exec."""
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
 
     def set_pdeathsig() -> None:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if os.getppid() != parent:  # the parent died before prctl took effect
             os._exit(1)
 
@@ -222,16 +237,18 @@ def _die_with(parent: int):
 
 
 class ModelServer:
-    def __init__(self, spec, engine: str, log_dir: Path, *, ready_timeout: float = 300.0, port: int | None = None):
+    def __init__(self, spec, engine: str, log_dir: Path, *, ready_timeout: float | None = None,
+                 port: int | None = None):
         self.spec = spec
         self.engine = engine
         self.plan = plan(spec, engine, port=port)
-        self.ready_timeout = ready_timeout
+        self.ready_timeout = READY_TIMEOUT if ready_timeout is None else ready_timeout
         safe = "".join(c if c.isalnum() or c in "-._" else "_" for c in spec.name)
         log_dir.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%dT%H%M%S")
         self.log_path = log_dir / f"{safe}-{engine}-{stamp}-{os.getpid()}.log"
         self.proc: subprocess.Popen | None = None
+        self.cancelled = threading.Event()   # set by Broker.close: stop waiting for a server nobody needs now
 
     def start(self) -> Served:
         with open(self.log_path, "x", encoding="utf-8") as log:  # "x": a new file, never someone else's
@@ -261,7 +278,7 @@ class ModelServer:
     def wait_ready(self) -> None:
         url = f"http://{HOST}:{self.plan.port}{self.plan.health_path}"
         deadline = time.monotonic() + self.ready_timeout
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not self.cancelled.is_set():
             code = self.proc.poll()
             if code is not None:
                 raise AgentbenchError(f"the {self.engine} server for {self.spec.name!r} exited with status {code} "
@@ -270,10 +287,12 @@ class ModelServer:
                 with urllib.request.urlopen(url, timeout=2) as resp:
                     if resp.status == 200:
                         return
-            except (urllib.error.URLError, OSError):
+            except Exception:  # not up yet: refused, reset, or half an HTTP reply
                 pass
             time.sleep(0.2)
         self.stop()
+        if self.cancelled.is_set():
+            raise AgentbenchError(f"the run ended while the {self.engine} server for {self.spec.name!r} started")
         raise AgentbenchError(f"the {self.engine} server for {self.spec.name!r} did not answer {url} within "
                               f"{self.ready_timeout:.0f} s; {self.tail()}")
 
@@ -287,19 +306,21 @@ class ModelServer:
 
     def stop(self, grace: float = 5.0) -> None:
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
+        if proc is None:
             return
         for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10.0)):
+            if proc.poll() is not None:
+                break
             try:
                 os.killpg(proc.pid, sig)  # its process group: an engine's own workers go too
-            except ProcessLookupError:
+            except (ProcessLookupError, PermissionError):
                 break
             try:
                 proc.wait(timeout=wait)
                 break
             except subprocess.TimeoutExpired:
                 continue
-        try:  # what the leader left behind in its group (an engine's workers)
+        try:  # what the leader left behind in its group (an engine's workers), also when the leader died first
             os.killpg(proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
@@ -321,6 +342,7 @@ class Broker:
         self._lock = threading.Lock()
         self._listener = None
         self._closed = False
+        self._starting: ModelServer | None = None
 
     def address(self) -> dict[str, str]:
         """Where xdist workers ask (a Unix socket in a private folder, and its key)."""
@@ -341,7 +363,12 @@ class Broker:
                 continue
             with conn:
                 try:
-                    conn.send(self.ask(str(conn.recv())))
+                    name = str(conn.recv())
+                    try:
+                        answer = self.ask(name)
+                    except Exception as exc:  # never let one question end the answering thread
+                        answer = {"error": f"serving {name!r} failed: {one_line(exc)}"}
+                    conn.send(answer)
                 except (EOFError, OSError):
                     pass
 
@@ -362,13 +389,20 @@ class Broker:
         if why:
             self.notes[name] = {"engine": engine, "fallback": f"in-process {spec.backend}", "reason": why}
             return {"fallback": why, "engine": engine}
-        server = ModelServer(spec, engine, self.log_dir)
+        server = None
         try:
+            server = self._starting = ModelServer(spec, engine, self.log_dir)
             served = server.start()
-        except AgentbenchError as exc:
-            server.stop()
-            self.notes[name] = {"engine": engine, "error": str(exc), "log": str(server.log_path)}
-            return {"error": str(exc)}
+        except Exception as exc:  # AgentbenchError, or anything an engine's set-up raised: one line, cached
+            if server is not None:
+                server.stop()
+            message = str(exc) if isinstance(exc, AgentbenchError) else \
+                f"cannot serve {name!r} with {engine}: {one_line(exc)}"
+            self.notes[name] = {"engine": engine, "error": message,
+                                "log": str(server.log_path) if server is not None else None}
+            return {"error": message}
+        finally:
+            self._starting = None
         self._servers.append(server)
         self.notes[name] = {"engine": engine, "pid": served.pid, "base_url": served.base_url, "log": served.log,
                             "argv": served.argv}
@@ -376,6 +410,9 @@ class Broker:
 
     def close(self) -> None:
         self._closed = True
+        starting = self._starting
+        if starting is not None:  # Ctrl-C while a server starts: stop waiting for it
+            starting.cancelled.set()
         with self._lock:
             while self._servers:
                 self._servers.pop().stop()
@@ -393,6 +430,11 @@ def ask(run, name: str) -> dict[str, Any]:
         return {"error": f"model {name!r} should be served, but this worker was given no controller to ask"}
     from multiprocessing.connection import Client
 
-    with Client(where["address"], family="AF_UNIX", authkey=bytes.fromhex(where["authkey"])) as conn:
-        conn.send(name)
-        return conn.recv()
+    try:
+        with Client(where["address"], family="AF_UNIX", authkey=bytes.fromhex(where["authkey"])) as conn:
+            conn.send(name)
+            if not conn.poll(READY_TIMEOUT + 120):
+                return {"error": f"the controller did not answer for the server of {name!r}"}
+            return conn.recv()
+    except (OSError, EOFError) as exc:
+        return {"error": f"cannot ask the controller for the server of {name!r}: {one_line(exc)}"}

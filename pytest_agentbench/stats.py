@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Mapping, Sequence
 
 Counts = Mapping[str, tuple[int, int]]   # task -> (n samples, c passed)
+EXACT_SIGN_FLIP_TASKS = 15               # up to this many tasks, several samples: the exact sign-flip test
 
 
 @dataclass(frozen=True)
@@ -116,8 +117,11 @@ class Paired:
     discordant: tuple[int, int] | None = None   # (regressed, improved) with one sample per task
 
     def drop_upper(self, alpha: float) -> float:
-        """One-sided upper confidence bound of the drop (old - new) at level 1 - alpha."""
-        return -self.diff + _z(1 - 2 * alpha) * self.se if self.se else -self.diff
+        """One-sided upper confidence bound of the drop (old - new) at level 1 - alpha. The standard error is never
+        taken below what three flipped tasks would give (the rule of three): no flips among 40 tasks cannot rule
+        out a drop of about 3/40."""
+        floor = math.sqrt(3) / self.tasks
+        return -self.diff + _z(1 - 2 * alpha) * max(self.se, floor)
 
     def to_dict(self) -> dict:
         doc = asdict(self)
@@ -174,10 +178,17 @@ def paired(old: Counts, new: Counts, *, confidence: float = 0.95, seed: int = 0,
     values = np.asarray(d)
     means = values[rng.integers(0, t, size=(resamples, t))].mean(axis=1)
     lo, hi = np.quantile(means, [(1 - confidence) / 2, (1 + confidence) / 2])
-    # one-sided: how often a resampled difference is not a drop at all (percentile bootstrap test)
-    p = (int((means >= 0).sum()) + 1) / (resamples + 1) if diff < 0 else 1.0
-    if var == 0.0:
-        p = 1.0 if diff >= 0 else 0.0 if t > 1 else 1.0
+    if diff >= 0:
+        p = 1.0
+    elif t <= EXACT_SIGN_FLIP_TASKS:
+        # Few tasks: the bootstrap is far too sure of itself. Under no change each task's difference is as likely
+        # negative as positive: the exact sign-flip (permutation) test over all 2^t sign patterns.
+        signs = 1 - 2 * ((np.arange(2 ** t)[:, None] >> np.arange(t)) & 1)
+        flipped = (signs * np.abs(values)).mean(axis=1)
+        p = float((flipped <= diff + 1e-12).mean())
+    else:
+        # one-sided: how often a resampled difference is not a drop at all (percentile bootstrap test)
+        p = (int((means >= 0).sum()) + 1) / (resamples + 1)
     return Paired(t, mean_old, mean_new, diff, se, float(lo), float(hi), float(p), "paired-bootstrap", regressed,
                   improved)
 

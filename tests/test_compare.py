@@ -132,3 +132,17 @@ def test_the_compare_command_line_refuses_a_file_that_is_not_a_report(tmp_path):
     done = subprocess.run([sys.executable, "-m", "pytest_agentbench", "compare", str(bad), str(bad)],
                           capture_output=True, text=True)
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "is not a pytest-agentbench report" in done.stderr
+
+
+def test_no_flips_is_not_proof_of_no_drop_and_few_tasks_are_not_proof_of_one():
+    same = result("m", tasks(40, lambda i: int(i % 2 == 0)))
+    out = compare_results([same], [same], Policy(max_drop=0.02))
+    # 0 of 40 tasks flipped: a drop of about 3/40 cannot be ruled out (rule of three), so not PASS
+    assert verdicts(out) == [INCONCLUSIVE]
+    assert compare_results([same], [same], Policy(max_drop=0.10))["comparisons"][0]["verdict"] == PASS
+    # three tasks, each one sample of five worse: the exact sign-flip test says p = 1/8, not a bootstrap's ~0
+    old = result("m", tasks(3, lambda i: 5, samples=5))
+    new = result("m", tasks(3, lambda i: 4, samples=5))
+    few = compare_results([new], [old], Policy(max_drop=0.0))
+    assert few["comparisons"][0]["paired"]["p_drop"] == pytest.approx(1 / 8)
+    assert verdicts(few) == [INCONCLUSIVE]

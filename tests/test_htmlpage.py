@@ -67,6 +67,22 @@ def test_a_run_page_shows_the_reports_numbers_and_filters(arith, browser):
     page.close()
 
 
+def test_with_a_baseline_the_comparison_comes_first(arith, browser):
+    assert arith.runpytest("--model", "good", "--agentbench-json", "base.json").ret == 0
+    result = arith.runpytest("--model", "half", "--agentbench-baseline", "base.json", "--agentbench-model-map",
+                             "half=good", "--agentbench-max-drop", "0.02", "--agentbench-html", "page.html")
+    assert result.ret == 0
+    page, problems, _, _ = open_page(browser, arith.path / "page.html")
+    assert problems == [] and page.locator("#gate-section").is_visible()
+    lines = page.locator("#gate li").all_inner_texts()
+    assert lines == [line.strip() for line in read_report(arith)["gate"]["lines"]]
+    assert any(line.startswith("INCONCLUSIVE half/arith") for line in lines)
+    assert page.locator("#moved").inner_text().count("arith/10") == 1
+    # the gate is above the scores
+    assert page.locator("#gate-section").bounding_box()["y"] < page.locator("#scores").bounding_box()["y"]
+    page.close()
+
+
 def test_hostile_model_text_stays_text(tmp_path, browser):
     evil = "</script><script>window.PWNED=1</script><img src=x onerror=\"window.PWNED=2\">\u2028"
     records = [{"model": "m", "suite": "humaneval", "task": "HumanEval/0", "sample": 0, "status": "failed",

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -183,6 +184,7 @@ class FakeServer(serving.ModelServer):
         self.ready_timeout = timeout
         self.log_path = tmp_path / "fake.log"
         self.proc = None
+        self.cancelled = threading.Event()
 
 
 def test_a_server_that_dies_at_start_is_one_line_with_its_last_log_lines(tmp_path, monkeypatch):
