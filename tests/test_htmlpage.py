@@ -19,7 +19,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 def browser():
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (tests extra)")
     if CHROMIUM is None:
-        pytest.skip("no chromium: apt-get install chromium (scripts/setup.sh --browser)")
+        pytest.skip("no chromium: apt-get install chromium (scripts/setup.sh --tests)")
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         yield b
