@@ -2,12 +2,14 @@
 
     check-scenario FOLDER...   can a scenario be won (gold trajectory) and lost (nothing done, a forbidden step)?
     compare OLD.json NEW.json  the baseline gate outside pytest: paired comparison, same lines and exit statuses
+    table RUN.jsonl...         the tool-use study's table: a row per model x prompt format (CSV, Markdown, PNG)
 """
 from __future__ import annotations
 
 import sys
 
-COMMANDS = {"check-scenario": "pytest_agentbench.scenario_check", "compare": "pytest_agentbench.compare"}
+COMMANDS = {"check-scenario": "pytest_agentbench.scenario_check", "compare": "pytest_agentbench.compare",
+            "table": "pytest_agentbench.table"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,7 @@ from .errors import AgentbenchError, HarnessError, one_line
 from .gate import GateConfig, judge, load_baseline
 from .outcome import Status
 from .records import Record, key, resume_key
-from .report import aggregate, record_key
+from .report import aggregate, record_key, resources_by_model
 from .runconfig import RunConfig
 from .storage import REPORT_SCHEMA, RecordLog, claim, read_records, write_json
 from .tasks import suite_by_name
@@ -166,7 +166,8 @@ class Controller:
         verdict = judge(results, self.gate, self.unavailable)
         comparison = verdict.pop("comparison", None)
         report = {"schema": REPORT_SCHEMA, "created_utc": self.started.isoformat(timespec="seconds"),
-                  "results": results, "gate": verdict, "comparison": comparison, "run": self.metadata(),
+                  "results": results, "resources": resources_by_model(self.records), "gate": verdict,
+                  "comparison": comparison, "run": self.metadata(),
                   "unavailable_suites": self.unavailable, "samples_file": str(self.run.jsonl_path)}
         self.config.hook.pytest_agentbench_report(report=report, config=self.config)
         write_json(self.run.json_path, report)

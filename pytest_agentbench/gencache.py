@@ -74,6 +74,9 @@ class CachedBackend(Backend):
     def info(self) -> dict[str, Any]:
         return {**self.inner.info(), "generation_cache": str(self.folder)}
 
+    def resources(self) -> dict[str, Any] | None:
+        return self.inner.resources()
+
     def close(self) -> None:
         self.inner.close()
 

@@ -219,3 +219,29 @@ def resolve(name: str, specs: dict[str, ModelSpec], models_file: Path) -> ModelS
     known = ", ".join(sorted(specs)) or "none"
     raise AgentbenchError(f"unknown model {name!r}: not an alias in {models_file} (known: {known}), "
                           "not 'reference' or 'replay:PATH', not a local path, not a hub id like org/name")
+
+
+_GGUF_TYPE = re.compile(r"(?:^|[.\-_])((?:I?Q\d(?:_[A-Z0-9]+)*)|F16|F32|BF16)(?=[.\-_]|$)", re.I)
+
+
+def quantization(spec: ModelSpec, ran_as: dict[str, Any]) -> str | None:
+    """How the weights are held where the model runs this run (the comparison table's quantization column): a
+    bitsandbytes mode, vLLM's quantization, a GGUF type as llama.cpp runs it, a GGUF dequantized by transformers, or
+    the dtype of unquantized weights. None when this host does not know (an endpoint, a plugin backend, data)."""
+    if not isinstance(spec, WeightsSpec):
+        return None
+    if spec.load_in_4bit:
+        return "bnb-nf4"
+    if spec.load_in_8bit:
+        return "bnb-int8"
+    if spec.options.quantization:
+        return spec.options.quantization
+    if spec.gguf_file:
+        found = _GGUF_TYPE.search(Path(spec.gguf_file).stem)
+        kind = f"gguf {found.group(1).upper()}" if found else "gguf"
+        engine = (ran_as.get("served") or {}).get("engine")
+        if engine == "llamacpp":
+            return kind
+        dtype = "float32" if spec.dtype == "auto" else spec.dtype
+        return f"{dtype} (dequantized {kind})"
+    return spec.dtype

@@ -65,6 +65,9 @@ OPTIONS = (
         type=float, metavar="SECONDS"),
     Opt("--scenarios-dir", "agentbench_scenarios_dir", "agent scenarios from this folder (one sub-folder each) "
         "instead of the shipped ones", metavar="DIR"),
+    Opt("--prompt-format", "agentbench_prompt_format", "tool use: run each task once per prompt format (ids grow "
+        "-FORMAT, markers prompt_FORMAT); formats: default, direct, cot, tools, or one a conftest registers "
+        "(pytest_agentbench.prompts) (default: the default format, ids unchanged)", metavar="NAME[,NAME...]"),
     Opt("--humanevalfix-path", "humanevalfix_path", "HumanEvalFix data as JSONL or parquet (default: datasets' "
         "bigcode/humanevalpack, python)", metavar="PATH"),
     Opt("--humanevalfix-feedback", "humanevalfix_feedback", "tests shown to the repair agent between rounds "
@@ -146,6 +149,7 @@ class RunOptions(BaseModel):
     embed: bool = False
     serve: Literal["auto", "off", "llamacpp", "transformers", "vllm"] = "auto"
     cache: Optional[str] = None
+    prompt_format: Optional[str] = None
     humanevalfix_path: Optional[str] = None
     humanevalfix_feedback: Literal["example", "hidden"] = "example"
     report: str = ".agentbench/report.json"
@@ -164,6 +168,14 @@ class RunOptions(BaseModel):
     def _some_model(cls, value: str) -> str:
         if not [n for n in value.split(",") if n.strip()]:
             raise ValueError("needs at least one model name")
+        return value
+
+    @field_validator("prompt_format")
+    @classmethod
+    def _formats(cls, value: Optional[str]) -> Optional[str]:
+        from .prompts import parse_formats
+
+        parse_formats(value)
         return value
 
     @field_validator("model_map")

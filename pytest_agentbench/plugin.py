@@ -73,16 +73,17 @@ def pytest_collection_finish(session):
 
 def _suite_of(marker, config) -> Suite:
     target = marker.args[0] if marker.args else marker.kwargs.get("suite")
-    if isinstance(target, Suite):
-        return target
-    cls = target if isinstance(target, type) and issubclass(target, Suite) else \
+    cls = type(target) if isinstance(target, Suite) else \
+        target if isinstance(target, type) and issubclass(target, Suite) else \
         suite_by_name(target) if isinstance(target, str) else None
     if cls is None:
         raise pytest.UsageError(f"agentbench: unknown suite {target!r} in @pytest.mark.agentbench")
     try:
-        return cls.from_options(config.getoption)
+        suite = target if isinstance(target, Suite) else cls.from_options(config.getoption)
+        suite.configure(config.getoption)
     except ValueError as exc:
         raise pytest.UsageError(f"agentbench: suite {cls.name}: {exc}") from None
+    return suite
 
 
 def pytest_generate_tests(metafunc):
@@ -191,7 +192,7 @@ class ControllerHooks:
         self.report, session.exitstatus = self.controller.finish(int(exitstatus))
 
     def pytest_terminal_summary(self, terminalreporter):
-        from .report import summary_lines
+        from .report import resource_lines, summary_lines
 
         tr = terminalreporter
         controller = self.controller
@@ -210,6 +211,8 @@ class ControllerHooks:
                 tr.write_line(f"{for_terminal(r['model'])}/{r['suite']}: correctness {overall['correctness']:.3f}, "
                               f"tool selection {overall['tool_selection_accuracy']:.3f}, tool calls/task "
                               f"{overall['tool_calls_per_task']:.2f}, unnecessary calls {overall['unnecessary_tool_calls']}")
+        for line in resource_lines(self.report.get("resources") or {}):
+            tr.write_line(line)
         run = controller.run
         tr.write_line(f"report: {run.json_path}  samples: {self.report['samples_file']}"
                       + (f"  plot: {run.plot_path}" if run.plot_path else ""))

@@ -68,12 +68,69 @@ def aggregate(records: Iterable[dict]) -> list[dict[str, Any]]:
             "tokens": {kind: {"mean": round(sum(r[f"{kind}_tokens"] for r in scored) / len(scored), 2) if scored
                               else 0.0, "total": sum(r[f"{kind}_tokens"] for r in scored)}
                        for kind in ("prompt", "completion")},
+            "resources": resources_block(scored),
             "per_task": per_task,
             # what must match for two runs to be paired (compare.py)
             "dataset_sha256": first.get("dataset_sha256"), "suite_settings": first.get("suite_settings"),
             "params": {k: v for k, v in (first.get("params") or {}).items() if k != "seed"},
         })
     return results
+
+
+def resources_block(records: Iterable[dict]) -> dict[str, Any]:
+    """Memory and speed of what ran the model, from what each sample measured (README, "Memory and throughput"):
+    the resident high-water mark of each process that ran it (its peak over the run: the largest, and the sum over
+    processes, e.g. one copy per xdist worker), CUDA's peak allocation, completion tokens per second of model time
+    (samples served from the generation cache left out), and time to the first token where replies streamed."""
+    records = list(records)
+    by_process: dict[str, float] = {}
+    cuda: list[float] = []
+    for rec in records:
+        res = rec.get("resources") or {}
+        if res.get("peak_rss_mb") is not None:
+            by_process[res["process"]] = max(by_process.get(res["process"], 0.0), res["peak_rss_mb"])
+        if res.get("cuda_peak_mb") is not None:
+            cuda.append(res["cuda_peak_mb"])
+    timed = [r for r in records if not (r.get("cache") or {}).get("hits")]
+    model_s = sum(r.get("model_s", 0.0) for r in timed)
+    tokens = sum(r.get("completion_tokens", 0) for r in timed)
+    ttft = [v for r in records for v in r.get("ttft_s") or ()]
+    return {"peak_rss_mb": max(by_process.values()) if by_process else None,
+            "peak_rss_mb_total": round(sum(by_process.values()), 1) if by_process else None,
+            "by_process": dict(sorted(by_process.items())),
+            "cuda_peak_mb": max(cuda) if cuda else None,
+            "tokens_per_s": round(tokens / model_s, 2) if model_s > 0 else None,
+            "completion_tokens": tokens, "model_s": round(model_s, 3), "timed_samples": len(timed),
+            "ttft_s": describe(ttft) if ttft else None, "ttft_replies": len(ttft)}
+
+
+def resources_by_model(records: Iterable[dict]) -> dict[str, dict]:
+    """resources_block per model over all its suites (the report's overall view)."""
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for rec in sorted(records, key=record_key):
+        if rec["status"] != INFRA:
+            groups[rec["model"]].append(rec)
+    return {model: resources_block(recs) for model, recs in groups.items()}
+
+
+def resource_lines(by_model: dict[str, dict]) -> list[str]:
+    lines = []
+    for model, res in by_model.items():
+        parts = []
+        if res["peak_rss_mb"] is not None:
+            many = len(res["by_process"]) > 1
+            parts.append(f"peak RSS {res['peak_rss_mb']:.0f} MB" + (f" per process, {res['peak_rss_mb_total']:.0f} MB "
+                                                                    f"in {len(res['by_process'])}" if many else "")
+                         + f" ({', '.join(res['by_process'])})")
+        if res["cuda_peak_mb"] is not None:
+            parts.append(f"CUDA peak {res['cuda_peak_mb']:.0f} MB")
+        if res["tokens_per_s"] is not None:
+            parts.append(f"{res['tokens_per_s']:.1f} tokens/s")
+        if res["ttft_s"] is not None:
+            parts.append(f"first token p50 {res['ttft_s']['p50']:.2f} s")
+        if parts:
+            lines.append(f"{for_terminal(model)}: " + ", ".join(parts))
+    return lines
 
 
 def summary_lines(results: list[dict]) -> list[str]:

@@ -17,6 +17,8 @@ RECORD_SCHEMA = "pytest-agentbench/record/v2"
 REPORT_SCHEMA = "pytest-agentbench/report/v2"
 MARK = "pytest-agentbench"
 HTML_MARK = f"<!-- {MARK} report -->"
+TABLE_MARK = f"<!-- {MARK} table -->"
+TABLE_CSV_HEAD = "model,quantization,prompt_format,"
 
 
 def _first_line(path: Path) -> str:
@@ -45,6 +47,10 @@ def is_ours(path: Path, kind: str) -> bool:
             return head.startswith(b"\x89PNG") and MARK.encode() in head
         if kind == "html":
             return HTML_MARK.encode() in path.read_bytes()[:4096]
+        if kind == "table-md":
+            return _first_line(path).strip() == TABLE_MARK
+        if kind == "table-csv":
+            return _first_line(path).startswith(TABLE_CSV_HEAD)
     except (OSError, ValueError):
         return False
     raise ValueError(f"unknown kind {kind!r}")

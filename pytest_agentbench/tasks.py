@@ -63,6 +63,10 @@ class Suite(ABC):
         """Build the suite from command-line options (`option(dest)` reads one); for suites named in a marker."""
         return cls()
 
+    def configure(self, option) -> None:
+        """Read command-line options that shape this suite's items (`option(dest)` reads one), for every suite, also
+        one given as an instance in `@pytest.mark.agentbench(...)`; raise ValueError with a one-line reason."""
+
     def settings(self) -> dict:
         """Suite options that change results: part of a sample's configuration (resume) and the report."""
         return {}

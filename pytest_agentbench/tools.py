@@ -40,6 +40,15 @@ class Unparsable:
     reason: str
 
 
+@dataclass(frozen=True)
+class BadArgs(Unparsable):
+    """A TOOL_CALL of a known tool whose arguments do not fit it: a protocol error by default; an agent may run it
+    as a failed tool call instead (the tool-use suite, so that recovering from it can be measured)."""
+
+    tool: str = ""
+    args: dict = field(default_factory=dict, compare=False)
+
+
 @dataclass
 class ToolResult:
     ok: bool
@@ -68,6 +77,8 @@ class Tool:
 
     name: ClassVar[str]
     description: ClassVar[str]
+    use_when: ClassVar[str] = ""      # when the tool helps (the `tools` prompt format shows it)
+    avoid_when: ClassVar[str] = ""    # when it does not
     Args: ClassVar[type[Args]] = Args
 
     def check(self, args: dict) -> str | None:
@@ -154,7 +165,7 @@ def parse_reply(text: str, available: dict[str, Tool]) -> ToolCall | Final | Unp
     if tool is None:
         return Unparsable(f"unknown tool {obj['tool']!r} (tools: {', '.join(sorted(available))})")
     problem = tool.check(obj["args"])
-    return Unparsable(problem) if problem else ToolCall(tool.name, obj["args"])
+    return BadArgs(problem, tool.name, obj["args"]) if problem else ToolCall(tool.name, obj["args"])
 
 
 def thought_of(text: str) -> str:
@@ -167,6 +178,15 @@ def thought_of(text: str) -> str:
 
 def describe(available: dict[str, Tool]) -> str:
     return "\n".join(f"- {t.name}: {t.description} Args: {{{t.schema()}}}" for t in available.values())
+
+
+def guide(available: dict[str, Tool]) -> str:
+    """When each tool helps and when it does not, and when to answer directly (the `tools` prompt format)."""
+    lines = [f"- {t.name}: use it when {t.use_when}; not when {t.avoid_when}." for t in available.values()
+             if t.use_when and t.avoid_when]
+    lines.append("- no tool: answer directly (FINAL at once) when reading and reasoning give a certain answer: what a "
+                 "short piece of code does, its complexity, a definition or a concept. A tool call costs time.")
+    return "\n".join(lines)
 
 
 # -- Python in the sandbox (the tool-use suite) -----------------------------------------------------------
@@ -188,6 +208,9 @@ class CodeArgs(Args):
 class CodeExecutor(Tool):
     name = "code_executor"
     description = "runs Python 3 code in a sandbox and returns what it prints."
+    use_when = ("the answer is the exact result of a long or repetitive computation (large numbers, loops, "
+                "counting, simulating a process), which is easy to get wrong by hand")
+    avoid_when = "the answer follows from reading or reasoning, or is a symbolic expression (use symbolic_math)"
     Args = CodeArgs
 
     def call(self, args, env):
@@ -228,6 +251,8 @@ class SymbolicMath(Tool):
     name = "symbolic_math"
     description = ("sympy in a sandbox: operation is simplify, diff, integrate, solve (expression = 0) or evaluate; "
                    "expression in sympy syntax (x**2, sin(x)).")
+    use_when = "the answer is exact symbolic mathematics: a derivative, an integral, an equation's roots, a simplification"
+    avoid_when = "the work is arithmetic over many steps or a program's output (use code_executor), or plain reasoning"
     Args = SymbolicArgs
 
     def call(self, args, env):

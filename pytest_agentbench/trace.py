@@ -32,7 +32,7 @@ class Step(BaseModel):
     args: Optional[dict] = None
     embedding: Optional[list[float]] = None
     ok: Optional[bool] = None                 # tool_result: the tool did what was asked
-    error: Optional[str] = None               # error: "protocol"; tool_result: "refused", "timeout", "exit", "error"
+    error: Optional[str] = None               # error: "protocol"; tool_result: "refused", "timeout", "exit", "error", "bad_args"
     reply: Optional[str] = None               # error: the model's reply as it came (what broke the protocol)
     latency_s: Optional[float] = None         # model time for a reply's action step, tool time for a tool_result
     ttft_s: Optional[float] = None            # a reply's time to its first token, where the backend streams

@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
+import sys
 import time
 import warnings
 from dataclasses import asdict
@@ -34,6 +36,7 @@ class Worker:
         self._backend_info: dict[str, dict] = {}
         self._sandbox_ok: set[tuple] = set()
         self._served: dict[str, dict] = {}   # model -> the run's server that answered it (engine, pid, URL)
+        self._quantization: dict[str, str | None] = {}
 
     # -- what runs -----------------------------------------------------------------------------------
     def tasks(self, suite: Suite) -> list[Task]:
@@ -126,6 +129,7 @@ class Worker:
     def evaluate(self, case: Case, backend: Backend, sandbox: Sandbox) -> tuple[Outcome, dict]:
         params = self.run.params_for(case.model).for_sample(case.sample)
         suite = case.suite
+        seeds = seed_generators(params.seed)
         started = time.perf_counter()
         before = gencache.counts(backend)
         try:
@@ -147,6 +151,15 @@ class Worker:
             record["agent_limits"] = asdict(ctx.limits)
         if suite.writes_traces and outcome.trace is not None:
             record["trace"] = self.write_trace(outcome.trace)
+        record["seeds"] = seeds
+        record["quantization"] = self.quantization(case.model)
+        resources = backend.resources()
+        if resources is not None:
+            record["resources"] = resources
+        if outcome.trace is not None:
+            ttft = [s.ttft_s for s in outcome.trace.steps if s.ttft_s is not None]
+            if ttft:
+                record["ttft_s"] = ttft
         record["memory_bound"] = getattr(sandbox, "memory_bound", None)
         record["worker"] = os.environ.get("PYTEST_XDIST_WORKER", "main")
         if case.model.name in self._served:
@@ -158,6 +171,13 @@ class Worker:
         if info:  # sent once per worker; the controller moves it into the report's metadata
             record["backend_info"] = info
         return outcome, record
+
+    def quantization(self, spec: ModelSpec) -> str | None:
+        if spec.name not in self._quantization:
+            from .models import quantization
+
+            self._quantization[spec.name] = quantization(spec, self.run.ran_as(spec))
+        return self._quantization[spec.name]
 
     def write_trace(self, trace) -> dict:
         """The trace file, written here (the process that ran it); the record carries its path and sha256."""
@@ -195,3 +215,17 @@ class Worker:
         for backend in self._backends.values():
             if isinstance(backend, Backend):
                 backend.close()
+
+
+def seed_generators(seed: int) -> dict[str, int | None]:
+    """Seed Python's, NumPy's and (where a backend has loaded it) torch's global generators for one sample, so that
+    a rerun at temperature > 0 replays the same draws on the same machine and backend. Served models get the seed
+    with each request instead. Returns what was seeded, for the record."""
+    import numpy
+
+    random.seed(seed)
+    numpy.random.seed(seed % 2**32)
+    torch = sys.modules.get("torch")  # never imported here just to be seeded: a served model needs none of it
+    if torch is not None:
+        torch.manual_seed(seed)      # every device's generator, CUDA's too
+    return {"python": seed, "numpy": seed % 2**32, "torch": seed if torch is not None else None}

@@ -9,7 +9,7 @@ from conftest import read_records, read_report
 
 from pytest_agentbench.metrics import confusion, per_class
 from pytest_agentbench.suites.tool_use import grade, tool_metrics
-from pytest_agentbench.tools import Final, ToolCall, Unparsable, parse_reply, tool_use_tools
+from pytest_agentbench.tools import BadArgs, Final, ToolCall, Unparsable, parse_reply, tool_use_tools
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "benchmarks" / "data" / "tool_use.jsonl"
@@ -61,7 +61,7 @@ TOOLS = tool_use_tools()
     ("The answer is 42.", Unparsable("no TOOL_CALL: or FINAL: line")),
     ('TOOL_CALL: {"tool": "code_executor", "args": {"code": "print(1)"', Unparsable("TOOL_CALL is not one JSON object (Expecting ',' delimiter)")),
     ('TOOL_CALL: {"tool": "browser", "args": {}}', Unparsable("unknown tool 'browser' (tools: code_executor, symbolic_math)")),
-    ('TOOL_CALL: {"tool": "code_executor", "args": {"src": "x"}}', Unparsable("code_executor needs 'code' (str)")),
+    ('TOOL_CALL: {"tool": "code_executor", "args": {"src": "x"}}', BadArgs("code_executor needs 'code' (str)", "code_executor")),
     ('TOOL_CALL: {"tool": "code_executor", "args": {"code": "x"}, "why": 1}', Unparsable('TOOL_CALL must be {"tool": name, "args": {...}}')),
     ("FINAL:", Unparsable("empty FINAL:")),
     ("THOUGHT: two lines\nFINAL: 47 failures\ntop client C-1", Final("47 failures\ntop client C-1")),  # all of it

@@ -1,8 +1,10 @@
 """The Backend interface. A backend knows nothing of pytest, sandboxes or suites."""
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -72,6 +74,53 @@ class Backend(ABC):
         """Provenance for the report (dtype, device, chat-template hash, ...)."""
         return {}
 
+    def resources(self) -> dict[str, Any] | None:
+        """The memory of what runs this model, measured now: {"process": which (stable across runs), "peak_rss_mb":
+        its resident high-water mark, "cuda_peak_mb": the GPU memory torch allocated at most, or None}. None when
+        nothing on this host runs a model for it (a remote endpoint, a backend that answers from data)."""
+        return None
+
     def close(self) -> None:
         pass
 
+
+
+def peak_rss_mb(pid: int | None = None, *, tree: bool = False) -> float | None:
+    """The resident-memory high-water mark (Linux's VmHWM) of a process, and with `tree` of its descendants too (an
+    engine's workers), in MiB; None where /proc cannot tell (another OS, a process that is gone)."""
+    pids = _tree(pid or os.getpid()) if tree else [pid or os.getpid()]
+    total, seen = 0, False
+    for one in pids:
+        try:
+            text = Path(f"/proc/{one}/status").read_text()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            if line.startswith("VmHWM:"):
+                total += int(line.split()[1])
+                seen = True
+    return round(total / 1024, 1) if seen else None
+
+
+def _tree(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        one = todo.pop()
+        found.append(one)
+        for task in Path(f"/proc/{one}/task").glob("*/children"):
+            try:
+                todo.extend(int(c) for c in task.read_text().split())
+            except (OSError, ValueError):
+                pass
+    return found
+
+
+def in_process_resources(device=None) -> dict[str, Any]:
+    """This process's memory, for a backend that runs the model in it (transformers, vLLM's offline engine)."""
+    cuda = None
+    if device is not None and getattr(device, "type", str(device)).startswith("cuda"):
+        import torch
+
+        cuda = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    return {"process": f"in-process ({worker})", "peak_rss_mb": peak_rss_mb(), "cuda_peak_mb": cuda}

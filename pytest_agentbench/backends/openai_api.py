@@ -23,7 +23,7 @@ from typing import Any, Literal, Optional
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..errors import AgentbenchError, HarnessError, first_line
-from .base import Backend, Completion, Request
+from .base import Backend, Completion, Request, peak_rss_mb
 
 
 class OpenAISettings(BaseModel):
@@ -254,6 +254,12 @@ class ServedBackend(OpenAIBackend):
 
     def resolved(self) -> dict[str, Any]:
         return self.cache_identity()
+
+    def resources(self) -> dict[str, Any]:
+        # The server runs on this host: its process tree's high-water mark (GPU memory of a vllm serve is not seen
+        # from here).
+        return {"process": f"{self.served.engine} server", "peak_rss_mb": peak_rss_mb(self.served.pid, tree=True),
+                "cuda_peak_mb": None}
 
     def info(self) -> dict[str, Any]:
         s = self.served

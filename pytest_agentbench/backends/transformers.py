@@ -20,7 +20,7 @@ from typing import Any
 
 from ..errors import AgentbenchError, HarnessError, first_line
 from ..provenance import CACHE_DIR, sha256_file
-from .base import Backend, Completion, Request
+from .base import Backend, Completion, Request, in_process_resources
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +125,9 @@ class TransformersBackend(Backend):
             "torch_threads": self._torch.get_num_threads(),
             **({"fallback_from": self.fallback} if self.fallback else {}),
         }
+
+    def resources(self) -> dict[str, Any]:
+        return in_process_resources(self.device)
 
     # -- generation ----------------------------------------------------------------------------
     def generate(self, request: Request) -> Completion:

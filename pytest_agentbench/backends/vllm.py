@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from ..errors import HarnessError, first_line
-from .base import Backend, Completion, Request
+from .base import Backend, Completion, Request, in_process_resources
 
 ENGINE_ARGS = ("max_model_len", "gpu_memory_utilization", "tensor_parallel_size", "quantization", "enforce_eager")
 
@@ -91,6 +91,14 @@ class VLLMBackend(Backend):
         return Completion(text=choice.text, continues_prompt=plain, prompt_tokens=len(out.prompt_token_ids or ()),
                           completion_tokens=len(choice.token_ids), seconds=seconds,
                           finish_reason=choice.finish_reason or "")
+
+    def resources(self) -> dict[str, Any]:
+        # vLLM's engine core may run in a process of its own and preallocates its KV cache: the device's memory in
+        # use (all processes) is the honest figure, not this process's torch allocations.
+        import torch
+
+        free, total = torch.cuda.mem_get_info()
+        return {**in_process_resources(), "cuda_peak_mb": None, "cuda_used_mb": round((total - free) / 2**20, 1)}
 
     def cache_identity(self) -> dict[str, Any]:
         spec = self.spec

@@ -3,37 +3,30 @@
 Data: benchmarks/data/tool_use.jsonl (made by benchmarks/data/make_tool_use.py). The agent is the
 THOUGHT / TOOL_CALL / FINAL loop with two tools, `code_executor` and `symbolic_math`, both run in the
 sandbox; answering directly is the third choice ("no_call"). An item passes when the final answer is
-right (multi-step tasks also need the tool at least `min_tool_calls` times).
+right (multi-step tasks also need the tool at least `min_tool_calls` times). The system prompt is one of the
+prompt formats (prompts.py): `--prompt-format direct,cot,tools` runs each task once per format.
 """
 from __future__ import annotations
 
 import functools
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import replace
 from pathlib import Path
 
 from ..agents.toolloop import ToolLoopAgent
 from ..metrics import confusion, per_class
 from ..outcome import Outcome, Status
+from ..prompts import get_format, parse_formats
 from ..provenance import sha256_file
 from ..tasks import Suite, Task, jsonl_rows, register_suite
-from ..tools import describe, tool_use_tools
+from ..tools import describe, guide, tool_use_tools
 
 REQUIRED = ("id", "prompt", "category", "difficulty", "optimal_tool", "alternative_tools", "reasoning",
             "ground_truth_output", "answer_type")
 CATEGORIES = ("pure_reasoning", "execution", "symbolic", "ambiguous", "multi_step")
 DIFFICULTIES = ("easy", "intermediate", "complex")
 CHOICES = ("code_executor", "symbolic_math", "no_call")
-SYSTEM = """You solve problems, either directly or with one tool call at a time. Tools:
-{tools}
-Reply in this format, nothing else:
-THOUGHT: <your reasoning, optional>
-then exactly one of
-TOOL_CALL: {{"tool": "<tool name>", "args": {{...}}}}
-FINAL: <the answer only>
-After a TOOL_CALL you get an OBSERVATION with the tool's output. Answer directly when no tool is needed."""
-
 SYMPY_EQUAL = """\
 import sympy as sp
 got, want = {got!r}, {want!r}
@@ -59,13 +52,19 @@ class ToolUse(Suite):
     name = "tool_use"
     sandbox_site_packages = True  # sympy, read-only
 
-    def __init__(self, path: str | Path, max_steps: int = 5):
+    def __init__(self, path: str | Path, max_steps: int = 5, formats: tuple[str, ...] | None = None):
         self.path = Path(path)
         self.max_steps = max_steps
         self.tools = tool_use_tools()
+        self.formats = formats   # None: the default format, ids unchanged; else one item per task and format
+
+    def configure(self, option) -> None:
+        self.formats = parse_formats(option("agentbench_prompt_format"))
 
     def settings(self) -> dict:
-        return {"max_steps": self.max_steps}
+        names = self.formats or ("default",)
+        return {"max_steps": self.max_steps,
+                "prompt_formats": {name: get_format(name).sha256()[:16] for name in names}}
 
     def load(self) -> list[Task]:
         tasks = []
@@ -83,7 +82,12 @@ class ToolUse(Suite):
                               markers=(row["category"], row["difficulty"]),
                               data={k: row[k] for k in REQUIRED if k not in ("id", "prompt")}
                               | {"min_tool_calls": row.get("min_tool_calls", 0)}))
-        return tasks
+        if self.formats is None:
+            return [replace(t, data={**t.data, "prompt_format": "default"}, markers=(*t.markers, "prompt_default"))
+                    for t in tasks]
+        return [replace(t, id=f"{t.id}-{name}", data={**t.data, "prompt_format": name, "base_task": t.id},
+                        markers=(*t.markers, f"prompt_{name}"))
+                for t in tasks for name in self.formats]
 
     @functools.lru_cache(maxsize=None)  # per instance: several suites of a class may be live
     def dataset_sha256(self) -> str:
@@ -92,9 +96,10 @@ class ToolUse(Suite):
     def agent(self, ctx):
         ctx.tools = self.tools
         ctx.limits = replace(ctx.limits, max_steps=self.max_steps, tool_timeout=ctx.params.task_timeout)
-        messages = [{"role": "system", "content": SYSTEM.format(tools=describe(self.tools))},
-                    {"role": "user", "content": ctx.task.prompt}]
-        return ToolLoopAgent(on_protocol_error="stop"), messages, "default"
+        fmt = get_format(ctx.task.data["prompt_format"])
+        system = fmt.render(tools=describe(self.tools), tool_guide=guide(self.tools))
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": ctx.task.prompt}]
+        return ToolLoopAgent(on_protocol_error="stop", bad_args="tool_error"), messages, fmt.name
 
     def grade(self, ctx, trace) -> Outcome:
         data = ctx.task.data
@@ -102,10 +107,12 @@ class ToolUse(Suite):
         if trace.final_answer is not None:  # a value is asked for: the answer is FINAL's first line
             trace.final_answer = trace.final_answer.split("\n", 1)[0].strip().strip("`").strip()
         acceptable = {label(data["optimal_tool"]), *map(label, data["alternative_tools"])}
+        failed = [s.error or "error" for s in trace.steps if s.type == "tool_result" and not s.ok]
         extra = {"category": data["category"], "difficulty": data["difficulty"],
+                 "prompt_format": data["prompt_format"], "base_task": data.get("base_task", ctx.task.id),
                  "optimal_tool": label(data["optimal_tool"]), "acceptable_tools": sorted(acceptable),
                  "first_choice": trace.first_choice, "selection_ok": trace.first_choice in acceptable,
-                 "tool_calls": len(calls), "tools_used": [c.tool for c in calls],
+                 "tool_calls": len(calls), "tools_used": [c.tool for c in calls], "failed_tool_calls": failed,
                  "tool_s": round(trace.latency_s["tools"], 6), "answer": trace.final_answer,
                  "steps": [s.model_dump(exclude_none=True, exclude={"embedding"}) for s in trace.steps]}
         outcome = Outcome(Status.UNPARSABLE, completion=trace.details.get("last_reply", ""),
@@ -121,9 +128,10 @@ class ToolUse(Suite):
         if not correct:
             outcome.status = Status.FAILED
             outcome.reason = f"answer {trace.final_answer[:80]!r}, expected {data['ground_truth_output'][:80]!r}"
-        elif len(calls) < data["min_tool_calls"]:
+        elif len(calls) - failed.count("bad_args") < data["min_tool_calls"]:  # a call that never ran is no use
             outcome.status = Status.FAILED
-            outcome.reason = f"right answer, but {len(calls)} tool call(s); the task needs {data['min_tool_calls']}"
+            outcome.reason = (f"right answer, but {len(calls) - failed.count('bad_args')} tool call(s) ran; the task "
+                              f"needs {data['min_tool_calls']}")
         else:
             outcome.status = Status.PASSED
         return outcome
@@ -178,36 +186,62 @@ def normalize(text: str) -> str:
     return re.sub(r"\s+", " ", text.strip().strip("`").strip().rstrip(".").strip()).lower()
 
 
-def tool_metrics(records: list[dict]) -> dict:
-    """Correctness, tool-selection accuracy, per-tool precision/recall/F1 and the confusion matrix."""
+def ratio(numerator: int, denominator: int) -> dict:
+    """A rate with what it counts: undefined (null) when nothing was there to count."""
+    return {"rate": round(numerator / denominator, 6) if denominator else None, "numerator": numerator,
+            "denominator": denominator}
+
+
+def block(group: list[dict]) -> dict:
+    """The tool-use scores of a group of samples (a model, a category, a prompt format, ...)."""
     from ..stats import rate_estimate
 
+    n = len(group)
+    ex = [r["extra"] for r in group]
+    no_tool = [e for e in ex if e["acceptable_tools"] == ["no_call"]]
+    # a run with a failed tool call (it raised, timed out, or was called with bad arguments) that still ended with
+    # the right answer recovered from it
+    failing = [e for e in ex if e.get("failed_tool_calls")]
+    multi = [r for r in group if r["extra"]["category"] == "multi_step"]
+    return {"tasks": n,
+            "correctness": round(sum(r["status"] == "passed" for r in group) / n, 6) if n else 0.0,
+            "correctness_error": rate_estimate(group, lambda r: r["status"] == "passed"),
+            "tool_selection_accuracy": round(sum(e["selection_ok"] for e in ex) / n, 6) if n else 0.0,
+            "tool_selection_accuracy_error": rate_estimate(group, lambda r: r["extra"]["selection_ok"]),
+            "unnecessary_tool_calls": sum(e["tool_calls"] for e in no_tool),
+            "tool_calls_on_no_tool_tasks": {"mean": round(sum(e["tool_calls"] for e in no_tool) / len(no_tool), 4)
+                                            if no_tool else None, "calls": sum(e["tool_calls"] for e in no_tool),
+                                            "tasks": len(no_tool)},
+            "tool_calls_per_task": round(sum(e["tool_calls"] for e in ex) / n, 4) if n else 0.0,
+            "failed_tool_calls": dict(sorted(Counter(k for e in ex for k in e.get("failed_tool_calls", ())).items())),
+            "error_recovery": ratio(sum(bool(e.get("correct")) for e in failing), len(failing)),
+            "multi_step_success": ratio(sum(r["status"] == "passed" for r in multi), len(multi)),
+            "latency_s": {"model": round(sum(r["model_s"] for r in group) / n, 6) if n else 0.0,
+                          "tool": round(sum(e["tool_s"] for e in ex) / n, 6) if n else 0.0},
+            "tokens_per_task": {k: round(sum(r[f"{k}_tokens"] for r in group) / n, 2) if n else 0.0
+                                for k in ("prompt", "completion")}}
+
+
+def selection_pairs(group: list[dict]) -> list[tuple[str, str]]:
+    """(right class, first choice) per sample; for ambiguous tasks an acceptable alternative is the right class."""
+    return [(e["first_choice"] if e["selection_ok"] else e["optimal_tool"], e["first_choice"])
+            for e in (r["extra"] for r in group)]
+
+
+def tool_metrics(records: list[dict]) -> dict:
+    """Correctness, tool-selection accuracy, recovery and multi-step success, per-tool precision/recall/F1 and the
+    confusion matrix: overall, and by category, difficulty and prompt format."""
     rows = [r for r in records if r.get("extra", {}).get("category")]
-
-    def block(group: list[dict]) -> dict:
-        n = len(group)
-        ex = [r["extra"] for r in group]
-        return {"tasks": n,
-                "correctness": round(sum(r["status"] == "passed" for r in group) / n, 6) if n else 0.0,
-                "correctness_error": rate_estimate(group, lambda r: r["status"] == "passed"),
-                "tool_selection_accuracy": round(sum(e["selection_ok"] for e in ex) / n, 6) if n else 0.0,
-                "tool_selection_accuracy_error": rate_estimate(group, lambda r: r["extra"]["selection_ok"]),
-                "unnecessary_tool_calls": sum(e["tool_calls"] for e in ex if e["acceptable_tools"] == ["no_call"]),
-                "tool_calls_per_task": round(sum(e["tool_calls"] for e in ex) / n, 4) if n else 0.0,
-                "latency_s": {"model": round(sum(r["model_s"] for r in group) / n, 6) if n else 0.0,
-                              "tool": round(sum(e["tool_s"] for e in ex) / n, 6) if n else 0.0},
-                "tokens_per_task": {k: round(sum(r[f"{k}_tokens"] for r in group) / n, 2) if n else 0.0
-                                    for k in ("prompt", "completion")}}
-
-    by = {"category": defaultdict(list), "difficulty": defaultdict(list)}
+    by: dict[str, dict[str, list]] = {"category": defaultdict(list), "difficulty": defaultdict(list),
+                                      "prompt_format": defaultdict(list)}
     for r in rows:
         for key in by:
-            by[key][r["extra"][key]].append(r)
-    # For ambiguous tasks an acceptable alternative counts as the right class.
-    pairs = [(e["first_choice"] if e["selection_ok"] else e["optimal_tool"], e["first_choice"])
-             for e in (r["extra"] for r in rows)]
+            by[key][r["extra"].get(key, "default")].append(r)
+    pairs = selection_pairs(rows)
     return {"overall": block(rows),
             "by_category": {c: block(by["category"][c]) for c in CATEGORIES if by["category"][c]},
             "by_difficulty": {d: block(by["difficulty"][d]) for d in DIFFICULTIES if by["difficulty"][d]},
+            "by_prompt_format": {f: {**block(g), "per_tool": per_class(selection_pairs(g), CHOICES)}
+                                 for f, g in sorted(by["prompt_format"].items())},
             "per_tool": per_class(pairs, CHOICES),
             "confusion_matrix": confusion(pairs, CHOICES, (*CHOICES, "unparsable"))}
