@@ -45,7 +45,8 @@ class EngineOptions(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
-    n_ctx: Optional[PositiveInt] = None                   # llamacpp server: context size (default 8192)
+    n_ctx: Optional[PositiveInt] = None                   # llamacpp server: context per slot (default 8192)
+    parallel: Optional[PositiveInt] = None                # llamacpp server: requests batched at once (default 1)
     max_model_len: Optional[PositiveInt] = None           # vllm
     gpu_memory_utilization: Optional[float] = Field(None, gt=0.0, le=1.0)
     tensor_parallel_size: Optional[PositiveInt] = None

@@ -10,8 +10,14 @@ at the end of the session, on Ctrl-C, and when pytest itself is killed: the serv
 processes fighting for the same cores.
 
 Engines:
-- `llamacpp`: llama-cpp-python's OpenAI-compatible server on a GGUF file (the embedded default's native form;
-  measured the fastest CPU path here, FACTS.md and benchmarks/perf/bench_backends.py).
+- `llamacpp`: llama.cpp's own `llama-server` on a GGUF file (the embedded default's native form; measured the
+  fastest CPU path here: benchmarks/perf/bench_backends.py). It queues requests itself, so xdist workers need no
+  turns. One slot by default, with prompt caching off: each reply is computed alone from a fresh prefill, so the
+  replies do not depend on how requests interleave, and `-n 2` gives the same replies as `-n 0`. `options.parallel:
+  N` batches N requests at once (more tokens per second with several workers), at the price of replies that depend
+  on what was batched together (floating-point sums in another order). `scripts/llama-server.sh` builds the binary
+  from the llama.cpp sources PyPI's llama-cpp-python ships; any `llama-server` on PATH (or AGENTBENCH_LLAMA_SERVER)
+  does too.
 - `transformers`: `transformers serve` on a folder (a GGUF is served as the dequantized folder the transformers
   backend caches: its GGUF form fails on configs without `architectures`, FACTS.md).
 - `vllm`: `vllm serve` (GPU). Not executable on these CPU machines; its command line is tested, not its run.
@@ -75,7 +81,7 @@ class Served:
     argv: list[str]
     log: str
     identity: dict[str, Any]   # what decides its replies, for the generation cache and config_sha (no port, no pid)
-    turn_lock: str | None = None   # a file every process locks around a request: for servers that serve one at a time
+    stream: bool = True        # the engine streams with usage in its last chunk (time to first token is measured)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -89,11 +95,9 @@ class Served:
 def missing(engine: str) -> str | None:
     """Why `engine` cannot run here (a one-line install hint), or None."""
     if engine == "llamacpp":
-        needed = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings")
-        absent = [m for m in needed if importlib.util.find_spec(m) is None]
-        if absent:
-            return ("llama-cpp-python's server is not installed (missing " + ", ".join(absent) + "): "
-                    "bash scripts/setup.sh installs it, or pip install 'llama-cpp-python[server]'")
+        if llama_server() is None:
+            return ("llama.cpp's llama-server is not installed: bash scripts/llama-server.sh builds it into .venv/bin "
+                    "(or put one on PATH, or set AGENTBENCH_LLAMA_SERVER)")
         return None
     if engine == "transformers":
         absent = [m for m in ("fastapi", "uvicorn") if importlib.util.find_spec(m) is None]
@@ -105,6 +109,31 @@ def missing(engine: str) -> str | None:
 
         return unavailable()
     raise AgentbenchError(f"unknown serving engine {engine!r} (known: {', '.join(ENGINES)})")
+
+
+def llama_server() -> str | None:
+    """The llama-server binary: $AGENTBENCH_LLAMA_SERVER, else beside this Python (the project's .venv/bin), else on
+    PATH."""
+    named = os.environ.get("AGENTBENCH_LLAMA_SERVER")
+    if named:
+        return named if os.access(named, os.X_OK) else None
+    beside = Path(sys.executable).with_name("llama-server")
+    if os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which("llama-server")
+
+
+def llama_server_version() -> str:
+    """`llama-server --version` (its build and commit): part of a served model's identity."""
+    if not hasattr(llama_server_version, "cached"):
+        try:
+            out = subprocess.run([llama_server() or "llama-server", "--version"], capture_output=True, text=True,
+                                 timeout=30)
+            lines = [line.strip() for line in (out.stdout + out.stderr).splitlines() if line.startswith("version")]
+            llama_server_version.cached = lines[0] if lines else "unknown"
+        except (OSError, subprocess.TimeoutExpired):
+            llama_server_version.cached = "unknown"
+    return llama_server_version.cached
 
 
 def free_port() -> int:
@@ -119,10 +148,13 @@ def plan(spec, engine: str, port: int | None = None, threads: int | None = None)
     threads = threads or os.cpu_count() or 1
     if engine == "llamacpp":
         gguf = gguf_path(spec)
-        argv = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", spec.name,
-                "--host", HOST, "--port", str(port), "--n_threads", str(threads), "--n_threads_batch", str(threads),
-                "--n_ctx", str(spec.options.n_ctx or 8192)]
-        return Plan("llamacpp", argv, port, spec.name, health_path="/v1/models")
+        slots = spec.options.parallel or 1
+        argv = [llama_server() or "llama-server", "--model", str(gguf), "--alias", spec.name, "--host", HOST,
+                "--port", str(port), "--threads", str(threads), "--threads-batch", str(threads),
+                "--ctx-size", str((spec.options.n_ctx or 8192) * slots), "--parallel", str(slots)]
+        if slots == 1:   # a fresh prefill per request: the reply never depends on what the slot held before
+            argv.append("--no-cache-prompt")
+        return Plan("llamacpp", argv, port, spec.name, health_path="/health")
     if engine == "transformers":
         folder = serve_folder(spec)
         exe = Path(sys.executable).with_name("transformers")
@@ -204,10 +236,10 @@ def identity(spec, engine: str) -> dict[str, Any]:
 
     ident: dict[str, Any] = {"kind": "served", "engine": engine, "model": spec.name}
     if engine == "llamacpp":
-        import importlib.metadata as md
-
-        ident["llama_cpp_python"] = md.version("llama_cpp_python")
+        ident["llama_server"] = llama_server_version()
         ident["weights"] = "sha256:" + sha256_file(gguf_path(spec))
+        if (spec.options.parallel or 1) > 1:   # batched replies depend on their batch-mates
+            ident["parallel"] = spec.options.parallel
     elif engine == "transformers":
         import transformers
 
@@ -264,16 +296,9 @@ class ModelServer:
                                       f"{exc.strerror or exc}") from exc
         atexit.register(self.stop)
         self.wait_ready()
-        lock = None
-        if self.engine == "llamacpp":
-            # llama-cpp-python's server answers one request at a time, and measured slower when requests wait at it
-            # (108 -> 78 tokens/s with two clients): xdist workers take turns on a lock file instead.
-            lock = self.log_path.with_suffix(".turn")
-            lock.touch()
         return Served(model=self.spec.name, engine=self.engine, base_url=self.plan.base_url,
                       served_name=self.plan.served_name, pid=self.proc.pid, argv=self.plan.argv,
-                      log=str(self.log_path), identity=identity(self.spec, self.engine),
-                      turn_lock=str(lock) if lock else None)
+                      log=str(self.log_path), identity=identity(self.spec, self.engine))
 
     def wait_ready(self) -> None:
         url = f"http://{HOST}:{self.plan.port}{self.plan.health_path}"

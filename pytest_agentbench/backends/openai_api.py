@@ -147,15 +147,17 @@ class OpenAIBackend(Backend):
             started = time.perf_counter()
             try:
                 if plain:
-                    text, usage, finish, first = self._complete(request, started)
+                    text, usage, finish, first, timings = self._complete(request, started)
                 else:
-                    text, usage, finish, first = self._chat(request, started)
+                    text, usage, finish, first, timings = self._chat(request, started)
             except openai.APIStatusError as exc:
                 raise HarnessError(f"{self.spec.base_url} answered HTTP {exc.status_code}: "
                                    f"{first_line(str(exc.message))[:160]}") from None
             except openai.APIError as exc:  # connection lost, timeout, a reply that is not the API's
                 raise HarnessError(f"{self.spec.base_url}: {first_line(str(exc.__cause__ or exc))[:160]}") from None
             seconds = time.perf_counter() - started
+        if timings:  # the server's own compute time (llama-server): a request queued behind another's is not slower
+            seconds = (timings.get("prompt_ms", 0.0) + timings.get("predicted_ms", 0.0)) / 1000.0
         prompt_tokens = getattr(usage, "prompt_tokens", 0) or 0
         completion_tokens = getattr(usage, "completion_tokens", 0) or 0
         return Completion(text=text, continues_prompt=plain, prompt_tokens=prompt_tokens,
@@ -169,7 +171,7 @@ class OpenAIBackend(Backend):
         if not self.settings.stream:
             reply = self.client.chat.completions.create(messages=messages, **params)
             choice = reply.choices[0]
-            return choice.message.content or "", reply.usage, choice.finish_reason, None
+            return choice.message.content or "", reply.usage, choice.finish_reason, None, _timings(reply)
         stream = self._open(lambda **extra: self.client.chat.completions.create(
             messages=messages, stream=True, **params, **extra))
         return self._drain(stream, started, lambda choice: getattr(choice.delta, "content", None))
@@ -179,7 +181,7 @@ class OpenAIBackend(Backend):
         if not self.settings.stream:
             reply = self.client.completions.create(prompt=request.prefix, **params)
             choice = reply.choices[0]
-            return choice.text or "", reply.usage, choice.finish_reason, None
+            return choice.text or "", reply.usage, choice.finish_reason, None, _timings(reply)
         stream = self._open(lambda **extra: self.client.completions.create(
             prompt=request.prefix, stream=True, **params, **extra))
         return self._drain(stream, started, lambda choice: choice.text)
@@ -197,10 +199,11 @@ class OpenAIBackend(Backend):
 
     @staticmethod
     def _drain(stream, started: float, piece_of):
-        parts, usage, finish, first = [], None, None, None
+        parts, usage, finish, first, timings = [], None, None, None, None
         for chunk in stream:
             if getattr(chunk, "usage", None):
                 usage = chunk.usage
+            timings = _timings(chunk) or timings
             for choice in chunk.choices or ():
                 piece = piece_of(choice)
                 if piece:
@@ -209,7 +212,13 @@ class OpenAIBackend(Backend):
                     parts.append(piece)
                 if choice.finish_reason:
                     finish = choice.finish_reason
-        return "".join(parts), usage, finish, first
+        return "".join(parts), usage, finish, first, timings
+
+
+def _timings(reply) -> dict | None:
+    """llama-server's `timings` (prompt_ms, predicted_ms) beside the OpenAI fields, when the server sends them."""
+    found = (getattr(reply, "model_extra", None) or {}).get("timings")
+    return found if isinstance(found, dict) else None
 
 
 class ServedBackend(OpenAIBackend):
@@ -222,32 +231,14 @@ class ServedBackend(OpenAIBackend):
 
         self.served = served
         api = "chat" if getattr(spec, "chat_template", True) else "completions"
-        # llama-cpp-python's server sends no usage in a stream (measured): asked whole, its replies carry usage.
         options = OpenAISettings(model=served.served_name, api=api, top_p=TOP_P, timeout=900.0, concurrency=8,
-                                 stream=served.engine != "llamacpp")
+                                 stream=served.stream)
         super().__init__(EndpointSpec(name=spec.name, description=spec.description, base_url=served.base_url,
                                       options=options))
-        self._turn = open(served.turn_lock, "a") if served.turn_lock else None
 
     @classmethod
     def preflight(cls, spec) -> None:
         pass
-
-    def generate(self, request: Request) -> Completion:
-        if self._turn is None:
-            return super().generate(request)
-        import fcntl
-
-        fcntl.flock(self._turn, fcntl.LOCK_EX)  # waiting for the turn is not model time: timed inside
-        try:
-            return super().generate(request)
-        finally:
-            fcntl.flock(self._turn, fcntl.LOCK_UN)
-
-    def close(self) -> None:
-        super().close()
-        if self._turn is not None:
-            self._turn.close()
 
     def cache_identity(self) -> dict[str, Any]:
         return {**self.served.identity, "api": self.settings.api, "top_p": self.settings.top_p}

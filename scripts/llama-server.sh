@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Build llama.cpp's own server, `llama-server` (OpenAI-compatible, requests queued or batched over parallel slots),
+# into .venv/bin, from the llama.cpp sources that PyPI's llama-cpp-python sdist ships (PyPI is the only network this
+# needs). About 5 minutes on 2 cores, once; a working binary already there is kept.
+# The native build crashes on these CPUs (AMX, ../shared/FACTS.md), so the instruction sets are named from what this
+# CPU has instead of -march=native.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VERSION=${LLAMA_CPP_PYTHON_VERSION:-0.3.36}   # pinned: the server's build is part of a served model's identity
+target=.venv/bin/llama-server
+if [ -x "$target" ] && "$target" --version >/dev/null 2>&1; then exit 0; fi
+if ! command -v cmake >/dev/null || ! command -v g++ >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq cmake g++ >/dev/null
+  else echo "llama-server.sh: cmake and g++ are needed (sudo apt-get install cmake g++)" >&2; exit 1; fi
+fi
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+.venv/bin/python -m pip download --quiet --disable-pip-version-check --no-deps --no-binary :all: \
+  "llama-cpp-python==$VERSION" -d "$work"
+tar -xzf "$work"/llama_cpp_python-*.tar.gz -C "$work"
+src=$(echo "$work"/llama_cpp_python-*/vendor/llama.cpp)
+flags=$(grep -m1 '^flags' /proc/cpuinfo || true)
+cpu=(-DGGML_NATIVE=OFF)
+for pair in avx:AVX avx2:AVX2 fma:FMA f16c:F16C avx512f:AVX512 avx512_vnni:AVX512_VNNI avx_vnni:AVX_VNNI; do
+  if [[ " $flags " == *" ${pair%%:*} "* ]]; then cpu+=("-DGGML_${pair#*:}=ON"); fi
+done
+cmake -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release "${cpu[@]}" -DBUILD_SHARED_LIBS=OFF \
+  -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=ON \
+  -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_CURL=OFF >"$work/cmake.log" 2>&1 \
+  || { tail -20 "$work/cmake.log" >&2; exit 1; }
+cmake --build "$work/build" --target llama-server -j "$(nproc)" >"$work/build.log" 2>&1 \
+  || { tail -20 "$work/build.log" >&2; exit 1; }
+install -m 0755 "$work/build/bin/llama-server" "$target"
+"$target" --version 2>&1 | grep -m1 '^version'
