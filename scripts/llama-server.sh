@@ -8,15 +8,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VERSION=${LLAMA_CPP_PYTHON_VERSION:-0.3.36}   # pinned: the server's build is part of a served model's identity
 target=.venv/bin/llama-server
-if [ -x "$target" ] && "$target" --version >/dev/null 2>&1; then exit 0; fi
-if ! command -v cmake >/dev/null || ! command -v g++ >/dev/null; then
-  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq cmake g++ >/dev/null
-  else echo "llama-server.sh: cmake and g++ are needed (sudo apt-get install cmake g++)" >&2; exit 1; fi
+stamp="$target.source"   # which sdist it was built from: another pin rebuilds it
+[ -x .venv/bin/python ] || { echo "llama-server.sh: no .venv (run scripts/setup.sh)" >&2; exit 1; }
+if [ -x "$target" ] && "$target" --version >/dev/null 2>&1 && [ "$(cat "$stamp" 2>/dev/null)" = "$VERSION" ]; then
+  exit 0
+fi
+if ! command -v cmake >/dev/null || ! command -v g++ >/dev/null || ! command -v make >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq cmake g++ make >/dev/null
+  else echo "llama-server.sh: cmake, g++ and make are needed (sudo apt-get install cmake g++ make)" >&2; exit 1; fi
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-.venv/bin/python -m pip download --quiet --disable-pip-version-check --no-deps --no-binary :all: \
-  "llama-cpp-python==$VERSION" -d "$work"
+.venv/bin/python -m pip download --quiet --disable-pip-version-check --no-deps \
+  --no-binary llama-cpp-python "llama-cpp-python==$VERSION" -d "$work"
 tar -xzf "$work"/llama_cpp_python-*.tar.gz -C "$work"
 src=$(echo "$work"/llama_cpp_python-*/vendor/llama.cpp)
 flags=$(grep -m1 '^flags' /proc/cpuinfo || true)
@@ -31,4 +35,6 @@ cmake -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release "${cpu[@]}" -DBUILD_
 cmake --build "$work/build" --target llama-server -j "$(nproc)" >"$work/build.log" 2>&1 \
   || { tail -20 "$work/build.log" >&2; exit 1; }
 install -m 0755 "$work/build/bin/llama-server" "$target"
-"$target" --version 2>&1 | grep -m1 '^version'
+echo "$VERSION" >"$stamp"
+version=$("$target" --version 2>&1 || true)
+printf 'llama-server: %s\n' "$(printf '%s\n' "$version" | grep '^version' | head -n 1 || true)"
