@@ -29,18 +29,22 @@ def _head(text: Any, cap: int = TEXT_CAP) -> str:
 
 
 def _trace_steps(record: dict) -> list[dict] | None:
-    """The steps of an agent run's trace file (trace.Trace), shortened for the page."""
+    """The steps of an agent run, shortened for the page: from its trace file (trace.Trace), or those the record
+    keeps itself (the tool-use suite's `extra.steps`)."""
     ref = record.get("trace")
-    if not isinstance(ref, dict) or not ref.get("path"):
-        return None
-    try:
-        doc = json.loads(Path(ref["path"]).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(doc, dict):
+    extra = record.get("extra")
+    if isinstance(ref, dict) and ref.get("path"):
+        try:
+            doc = json.loads(Path(ref["path"]).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        found = doc.get("steps") if isinstance(doc, dict) else None
+    else:
+        found = extra.get("steps") if isinstance(extra, dict) else None
+    if not isinstance(found, list):
         return None
     steps = []
-    for step in doc.get("steps", [])[:300]:
+    for step in found[:300]:
         if not isinstance(step, dict):
             continue
         args = step.get("args")
@@ -192,8 +196,8 @@ function estimate(e) {
 }
 
 function scores() {
-  const head = ["model", "suite", "tasks", "samples", "pass@1", "pass@k", "pass^k", "outcomes", "wall p50 s",
-                "wall p95 s", "tokens/sample"];
+  const head = ["model", "suite", "tasks", "samples", "pass@1", "pass@k", "pass^k", "outcomes", "wall p50 / p95 s",
+                "tokens/sample", "tokens/s", "peak MB"];
   document.querySelector("#scores thead").append(el("tr", {}, ...head.map(h => el("th", {text: h}))));
   const body = document.querySelector("#scores tbody");
   for (const r of D.results) {
@@ -210,8 +214,11 @@ function scores() {
     const lat = (r.latency_s || {}).wall_s || {};
     body.append(el("tr", {class: "result"}, el("td", {text: r.model}), el("td", {text: r.suite}),
       el("td", {class: "num", text: r.tasks}), el("td", {class: "num", text: r.samples}), p1, pk, ph, counts,
-      el("td", {class: "num", text: fmt(lat.p50, 2)}), el("td", {class: "num", text: fmt(lat.p95, 2)}),
-      el("td", {class: "num", text: fmt(((r.tokens || {}).completion || {}).mean, 0)})));
+      el("td", {class: "num", text: `${fmt(lat.p50, 2)} / ${fmt(lat.p95, 2)}`}),
+      el("td", {class: "num", text: fmt(((r.tokens || {}).completion || {}).mean, 0)}),
+      el("td", {class: "num", text: fmt((r.resources || {}).tokens_per_s, 1)}),
+      el("td", {class: "num", title: Object.keys((r.resources || {}).by_process || {}).join(", "),
+                text: fmt((r.resources || {}).peak_rss_mb, 0)})));
   }
 }
 
