@@ -225,10 +225,11 @@ def resolve(name: str, specs: dict[str, ModelSpec], models_file: Path) -> ModelS
 _GGUF_TYPE = re.compile(r"(?:^|[.\-_])((?:I?Q\d(?:_[A-Z0-9]+)*)|F16|F32|BF16)(?=[.\-_]|$)", re.I)
 
 
-def quantization(spec: ModelSpec, ran_as: dict[str, Any]) -> str | None:
+def quantization(spec: ModelSpec, ran_as: dict[str, Any], loaded_dtype: str | None = None) -> str | None:
     """How the weights are held where the model runs this run (the comparison table's quantization column): a
     bitsandbytes mode, vLLM's quantization, a GGUF type as llama.cpp runs it, a GGUF dequantized by transformers, or
-    the dtype of unquantized weights. None when this host does not know (an endpoint, a plugin backend, data)."""
+    the dtype of unquantized weights (`loaded_dtype`, what an in-process backend loaded, resolves `dtype: auto`).
+    None when this host does not know (an endpoint, a plugin backend, data)."""
     if not isinstance(spec, WeightsSpec):
         return None
     if spec.load_in_4bit:
@@ -243,6 +244,6 @@ def quantization(spec: ModelSpec, ran_as: dict[str, Any]) -> str | None:
         engine = (ran_as.get("served") or {}).get("engine")
         if engine == "llamacpp":
             return kind
-        dtype = "float32" if spec.dtype == "auto" else spec.dtype
+        dtype = loaded_dtype or ("float32" if spec.dtype == "auto" else spec.dtype)
         return f"{dtype} (dequantized {kind})"
-    return spec.dtype
+    return loaded_dtype or spec.dtype

@@ -133,7 +133,7 @@ class RunOptions(BaseModel):
     samples: Optional[int] = Field(None, ge=1)
     temperature: Optional[float] = Field(None, ge=0.0)
     max_new_tokens: Optional[int] = Field(None, ge=1)
-    seed: int = 1234
+    seed: int = Field(1234, ge=0, lt=2**62)
     task_timeout: float = Field(5.0, gt=0.0)
     sandbox: Literal["process", "docker", "unconfined"] = "process"
     sandbox_image: Optional[str] = None
@@ -173,6 +173,7 @@ class RunOptions(BaseModel):
     @field_validator("prompt_format")
     @classmethod
     def _formats(cls, value: Optional[str]) -> Optional[str]:
+        # Formats registered by plugins and initial conftests (rootdir, the paths given) are known by now.
         from .prompts import parse_formats
 
         parse_formats(value)

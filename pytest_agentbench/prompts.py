@@ -15,8 +15,8 @@ Add a format from a conftest.py or a plugin, before collection:
     from pytest_agentbench.prompts import PromptFormat, register_format
     register_format(PromptFormat("terse", "Tools:\\n{tools}\\n{protocol}\\nBe brief.", "fewest words"))
 
-The templates' sha256 is part of the suite's settings (so a changed template never resumes or pairs with runs of
-the old one), and each record names its format (`extra.prompt_format`).
+Every registered template's sha256 is part of the suite's settings (so a changed or added template never resumes
+or pairs with runs made before it), and each record names its format (`extra.prompt_format`).
 """
 from __future__ import annotations
 
@@ -71,6 +71,11 @@ def get_format(name: str) -> PromptFormat:
         raise ValueError(f"unknown prompt format {name!r} (known: {', '.join(FORMATS)})") from None
 
 
+def templates_sha256() -> dict[str, str]:
+    """Every registered format's template hash (short), by name: part of the tool-use suite's settings."""
+    return {name: fmt.sha256()[:16] for name, fmt in sorted(FORMATS.items())}
+
+
 def parse_formats(value: str | None) -> tuple[str, ...] | None:
     """`--prompt-format a,b` -> ("a", "b"), each checked; None when the option was not given."""
     if value is None:
@@ -79,7 +84,8 @@ def parse_formats(value: str | None) -> tuple[str, ...] | None:
     if not names:
         raise ValueError("--prompt-format needs at least one format name")
     for name in names:
-        get_format(name)
+        if name not in FORMATS:
+            raise ValueError(f"unknown format {name!r} (known: {', '.join(FORMATS)})")
     return names
 
 

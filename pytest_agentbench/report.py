@@ -84,13 +84,17 @@ def resources_block(records: Iterable[dict]) -> dict[str, Any]:
     (samples served from the generation cache left out), and time to the first token where replies streamed."""
     records = list(records)
     by_process: dict[str, float] = {}
-    cuda: list[float] = []
+    cuda: dict[str, list[float]] = {"cuda_peak_mb": [], "cuda_used_mb": []}
+    alongside: set[str] = set()
     for rec in records:
         res = rec.get("resources") or {}
+        process = str(res.get("process", "unknown"))
         if res.get("peak_rss_mb") is not None:
-            by_process[res["process"]] = max(by_process.get(res["process"], 0.0), res["peak_rss_mb"])
-        if res.get("cuda_peak_mb") is not None:
-            cuda.append(res["cuda_peak_mb"])
+            by_process[process] = max(by_process.get(process, 0.0), res["peak_rss_mb"])
+        for key, values in cuda.items():
+            if res.get(key) is not None:
+                values.append(res[key])
+        alongside.update(res.get("alongside") or ())
     timed = [r for r in records if not (r.get("cache") or {}).get("hits")]
     model_s = sum(r.get("model_s", 0.0) for r in timed)
     tokens = sum(r.get("completion_tokens", 0) for r in timed)
@@ -98,7 +102,10 @@ def resources_block(records: Iterable[dict]) -> dict[str, Any]:
     return {"peak_rss_mb": max(by_process.values()) if by_process else None,
             "peak_rss_mb_total": round(sum(by_process.values()), 1) if by_process else None,
             "by_process": dict(sorted(by_process.items())),
-            "cuda_peak_mb": max(cuda) if cuda else None,
+            "cuda_peak_mb": max(cuda["cuda_peak_mb"], default=None),
+            "cuda_used_mb": max(cuda["cuda_used_mb"], default=None),
+            # other models loaded in the same process: its memory figures hold them too (a model per run to compare)
+            "shared_with": sorted(alongside),
             "tokens_per_s": round(tokens / model_s, 2) if model_s > 0 else None,
             "completion_tokens": tokens, "model_s": round(model_s, 3), "timed_samples": len(timed),
             "ttft_s": describe(ttft) if ttft else None, "ttft_replies": len(ttft)}

@@ -77,11 +77,12 @@ def pass_hat_k_estimate(counts: Counts, k: int, confidence: float = 0.95) -> Est
     return mean_estimate([pass_hat_k(n, c, k) for n, c in counts.values()], confidence=confidence)
 
 
-def rate_estimate(records: Sequence[dict], hit, confidence: float = 0.95) -> dict:
-    """A per-sample yes/no rate (success, correct tool choice) as a task-clustered estimate, for the report."""
+def rate_estimate(records: Sequence[dict], hit, confidence: float = 0.95, cluster=None) -> dict:
+    """A per-sample yes/no rate (success, correct tool choice) as a task-clustered estimate, for the report.
+    `cluster(record)` names the unit samples are clustered by (default: the task id)."""
     per_task: dict[str, list[int]] = {}
     for r in records:
-        per_task.setdefault(r["task"], []).append(1 if hit(r) else 0)
+        per_task.setdefault(cluster(r) if cluster else r["task"], []).append(1 if hit(r) else 0)
     values = [sum(v) / len(v) for v in per_task.values()]
     binary = all(len(v) == 1 for v in per_task.values())
     return mean_estimate(values, binary=binary, confidence=confidence).to_dict()

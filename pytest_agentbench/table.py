@@ -34,7 +34,9 @@ def load(sources: Iterable) -> list[dict]:
             raise ValueError(f"{source}: no such file")
         rows = read_records(source) if isinstance(source, (str, Path)) else list(source)
         for rec in rows:
-            if rec.get("suite") != SUITE or rec.get("status") == "infra":
+            # scored tool-use samples only (as the report's metrics: infra, and rows without the suite's fields, out)
+            if rec.get("suite") != SUITE or rec.get("status") == "infra" or \
+                    not isinstance(rec.get("extra"), dict) or not rec["extra"].get("category"):
                 continue
             key = (rec["model"], rec["task"], rec["sample"])
             if key in origin:
@@ -109,17 +111,18 @@ def plot(frame, path: Path) -> Path:
         ax.errorbar(r["tool_selection_accuracy"], r["correctness"], xerr=r["tool_selection_se"],
                     yerr=r["correctness_se"], fmt=markers[formats.index(r["prompt_format"]) % len(markers)],
                     color=palette[models.index(r["model"]) % 10], capsize=3, markersize=8)
-    for i, m in enumerate(models):
-        ax.plot([], [], "s", color=palette[i % 10], label=m)
-    for i, f in enumerate(formats):
-        ax.plot([], [], markers[i % len(markers)], color="gray", label=f"format: {f}")
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=palette[i % 10], label=m) for i, m in enumerate(models)]
+    handles += [ax.plot([], [], markers[i % len(markers)], color="gray", label=f"format: {f}")[0]
+                for i, f in enumerate(formats)]
     ax.set_xlim(-0.03, 1.03)
     ax.set_ylim(-0.03, 1.03)
     ax.set_xlabel("tool-selection accuracy")
     ax.set_ylabel("correctness")
     ax.set_title("tool use: correctness vs tool selection (± 1 SE)", fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(handles=handles, fontsize=8, loc="best")
     from .storage import MARK
 
     fig.savefig(path, dpi=110, metadata={"Software": MARK})
@@ -140,9 +143,19 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         frame = study_table([Path(p) for p in opts.runs], by_difficulty=opts.by_difficulty)
-        for path, kind in ((opts.csv, "table-csv"), (opts.markdown, "table-md"), (opts.png, "png")):
-            if path:
-                claim(Path(path), kind, kind.replace("-", " "))
+        outputs = [(Path(path), kind) for path, kind in ((opts.csv, "table-csv"), (opts.markdown, "table-md"),
+                                                          (opts.png, "png")) if path]
+        for path, kind in outputs:
+            claim(path, kind, kind.replace("-", " "))
+        markdown = frame.to_markdown(index=False, floatfmt=".3f")
+        for path, kind in outputs:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if kind == "table-csv":
+                frame.to_csv(path, index=False)
+            elif kind == "table-md":
+                path.write_text(f"{TABLE_MARK}\n{markdown}\n", encoding="utf-8")
+            else:
+                plot(frame, path)
     except (OSError, ValueError, AgentbenchError) as exc:
         from .errors import first_line, one_line
         from .sanitize import for_terminal
@@ -150,13 +163,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"table: {for_terminal(one_line(exc) if isinstance(exc, OSError) else first_line(str(exc)))}",
               file=sys.stderr)
         return 2
-    markdown = frame.to_markdown(index=False, floatfmt=".3f")
-    if opts.csv:
-        frame.to_csv(opts.csv, index=False)
-    if opts.markdown:
-        Path(opts.markdown).write_text(f"{TABLE_MARK}\n{markdown}\n", encoding="utf-8")
-    if opts.png:
-        plot(frame, Path(opts.png))
     print(markdown)
     return 0
 

@@ -152,7 +152,7 @@ class Worker:
         if suite.writes_traces and outcome.trace is not None:
             record["trace"] = self.write_trace(outcome.trace)
         record["seeds"] = seeds
-        record["quantization"] = self.quantization(case.model)
+        record["quantization"] = self.quantization(case.model, backend)
         resources = backend.resources()
         if resources is not None:
             record["resources"] = resources
@@ -172,11 +172,12 @@ class Worker:
             record["backend_info"] = info
         return outcome, record
 
-    def quantization(self, spec: ModelSpec) -> str | None:
+    def quantization(self, spec: ModelSpec, backend: Backend) -> str | None:
         if spec.name not in self._quantization:
             from .models import quantization
 
-            self._quantization[spec.name] = quantization(spec, self.run.ran_as(spec))
+            # the dtype an in-process backend loaded (resolves `dtype: auto`); served or remote backends name none
+            self._quantization[spec.name] = quantization(spec, self.run.ran_as(spec), backend.info().get("dtype"))
         return self._quantization[spec.name]
 
     def write_trace(self, trace) -> dict:

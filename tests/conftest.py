@@ -1,5 +1,6 @@
 """Shared helpers: a tiny arithmetic suite and scripted backends, written into pytester projects."""
 import json
+import string
 from pathlib import Path
 
 import pytest
@@ -98,3 +99,48 @@ def humanevalfix_path():
     if not path.is_file():
         pytest.skip(f"HumanEvalFix data not staged at {path}")
     return path
+
+
+TOOL_USE_DATA = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "tool_use.jsonl"
+TOOL_USE_TEST = f'''
+import pytest
+from pytest_agentbench.suites.tool_use import ToolUse
+
+@pytest.mark.agentbench(ToolUse({str(TOOL_USE_DATA)!r}))
+def test_tool_use(outcome):
+    outcome.check()
+'''
+PLANNED = string.Template('''
+import json
+from pytest_agentbench.backends import Backend, Completion
+
+TRUTH = {r["id"]: r for r in map(json.loads, open($data))}
+PLANS = json.loads($plans)
+
+class Planned(Backend):
+    """Replies to a tool-use task from its plan (keyed by the id without `tool_use/`): reply i at turn i, the last one
+    from then on; `{truth}` stands for the task's ground truth."""
+    def generate(self, request):
+        turn = sum(m["role"] == "assistant" for m in request.messages)
+        plan = PLANS[request.sample.task_id.split("/", 1)[1]]
+        truth = TRUTH[request.sample.task_id]["ground_truth_output"]
+        return Completion(text=plan[min(turn, len(plan) - 1)].replace("{truth}", truth), prompt_tokens=5,
+                          completion_tokens=2)
+
+def pytest_agentbench_make_backend(spec):
+    return Planned(spec) if spec.name == $model else None
+''')
+
+
+def call(tool: str, **args) -> str:
+    """A TOOL_CALL reply."""
+    return "TOOL_CALL: " + json.dumps({"tool": tool, "args": args})
+
+
+def planned_tool_use(pytester, model: str, plans: dict[str, list[str]]):
+    """A pytester project with the tool-use suite and a model `model` that follows `plans` (see PLANNED)."""
+    pytester.makeconftest(PLANNED.substitute(plans=repr(json.dumps(plans)), data=repr(str(TOOL_USE_DATA)),
+                                             model=repr(model)))
+    pytester.makefile(".yaml", models=f"models:\n  {model}: {{backend: {model}}}\n")
+    pytester.makepyfile(test_tu=TOOL_USE_TEST)
+    return pytester

@@ -2,26 +2,15 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from conftest import read_records, read_report
+from conftest import TOOL_USE_DATA as DATA, TOOL_USE_TEST, call, planned_tool_use, read_records, read_report
 
 from pytest_agentbench.prompts import FORMATS, PromptFormat, get_format, parse_formats, register_format
 from pytest_agentbench.suites.tool_use import ratio, tool_metrics
 from pytest_agentbench.table import study_table
 from pytest_agentbench.tools import BadArgs, describe, guide, parse_reply, tool_use_tools
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "benchmarks" / "data" / "tool_use.jsonl"
-TU_TEST = f'''
-import pytest
-from pytest_agentbench.suites.tool_use import ToolUse
-
-@pytest.mark.agentbench(ToolUse({str(DATA)!r}))
-def test_tool_use(outcome):
-    outcome.check()
-'''
 TOOLS = tool_use_tools()
 
 
@@ -51,7 +40,7 @@ def test_formats_say_what_they_promise():
 
 def test_format_names_and_templates_are_checked():
     assert parse_formats(None) is None and parse_formats("cot, direct,cot") == ("cot", "direct")
-    with pytest.raises(ValueError, match="unknown prompt format 'socratic' \\(known: default, direct, cot, tools"):
+    with pytest.raises(ValueError, match="unknown format 'socratic' \\(known: default, direct, cot, tools"):
         parse_formats("direct,socratic")
     with pytest.raises(ValueError, match="unknown template field {examples}"):
         register_format(PromptFormat("fewshot", "{tools}\n{examples}"))
@@ -61,7 +50,7 @@ def test_format_names_and_templates_are_checked():
 
 
 def test_format_items_ids_markers_and_k(pytester):
-    pytester.makepyfile(test_tu=TU_TEST)
+    pytester.makepyfile(test_tu=TOOL_USE_TEST)
     plain = pytester.runpytest("--model", "reference", "--collect-only", "-q")
     plain.stdout.fnmatch_lines(["test_tu.py::test_tool_use[tool_use/symbolic/000]", "*250 tests collected*"])
     many = pytester.runpytest("--model", "reference", "--prompt-format", "direct,cot,tools", "--collect-only", "-q")
@@ -80,13 +69,14 @@ def test_format_items_ids_markers_and_k(pytester):
     one.stdout.fnmatch_lines(["test_tu.py::test_tool_use[tool_use/symbolic/001-cot]", "*1/500 tests collected*"])
     bad = pytester.runpytest("--model", "reference", "--prompt-format", "direct,socratic", "--collect-only")
     assert bad.ret == 4
-    bad.stderr.fnmatch_lines(["ERROR: agentbench: --prompt-format unknown prompt format 'socratic' (known: *"])
+    bad.stderr.fnmatch_lines(["ERROR: agentbench: --prompt-format unknown format 'socratic' (known: default, direct, "
+                              "cot, tools) (got 'direct,socratic')"])
     assert "Traceback" not in bad.stderr.str() + bad.stdout.str()
 
 
 def test_reference_scores_one_in_every_format(pytester):
     """The self-check holds whatever the system prompt (two tasks of each category, in each of four formats)."""
-    pytester.makepyfile(test_tu=TU_TEST)
+    pytester.makepyfile(test_tu=TOOL_USE_TEST)
     result = pytester.runpytest_subprocess("--model", "reference", "--prompt-format", "default,direct,cot,tools",
                                            "-k", "/000- or /001-", "-n", "2", "-q", "-p", "no:cacheprovider")
     assert result.ret == 0, result.stdout.str()[-2000:]
@@ -96,7 +86,7 @@ def test_reference_scores_one_in_every_format(pytester):
     for name, block in by_format.items():
         assert (block["tasks"], block["correctness"], block["tool_selection_accuracy"]) == (10, 1.0, 1.0), name
         assert all(v["f1"] == 1.0 for v in block["per_tool"].values()), name
-    assert set(res["suite_settings"]["prompt_formats"]) == {"default", "direct", "cot", "tools"}
+    assert set(res["suite_settings"]["prompt_templates"]) >= {"default", "direct", "cot", "tools"}
     assert {r["extra"]["prompt_format"] for r in read_records(pytester)} == {"default", "direct", "cot", "tools"}
 
 
@@ -117,7 +107,7 @@ def pytest_agentbench_make_backend(spec):
 def test_each_item_gets_its_formats_prompt(pytester):
     pytester.makeconftest(PROMPT_SPY)
     pytester.makefile(".yaml", models="models:\n  spy: {backend: spy}\n")
-    pytester.makepyfile(test_tu=TU_TEST)
+    pytester.makepyfile(test_tu=TOOL_USE_TEST)
     pytester.runpytest("--model", "spy", "--prompt-format", "direct,cot,tools", "-k", "tool_use/execution/000-")
     shown = {r["extra"]["prompt_format"]: json.loads(r["extra"]["answer"]) for r in read_records(pytester)}
     assert shown == {name: get_format(name).render(describe(TOOLS), guide(TOOLS)) for name in ("direct", "cot", "tools")}
@@ -161,49 +151,70 @@ def test_empty_denominators_are_null_not_zero():
     assert ratio(0, 3) == {"rate": 0.0, "numerator": 0, "denominator": 3}
 
 
-def test_bad_arguments_are_a_failed_call_in_tool_use_and_a_protocol_error_elsewhere():
-    parsed = parse_reply('TOOL_CALL: {"tool": "code_executor", "args": {"src": "x"}}', TOOLS)
-    assert parsed == BadArgs("code_executor needs 'code' (str)", "code_executor") and parsed.args == {"src": "x"}
+class Replies:
+    """A backend that says the given replies in turn."""
 
+    def __init__(self, *replies):
+        self.replies = list(replies)
 
-RECOVERING = '''
-import json
-from pytest_agentbench.backends import Backend, Completion
-
-TRUTH = {r["id"]: r for r in map(json.loads, open(DATA))}
-call = lambda tool, **args: "TOOL_CALL: " + json.dumps({"tool": tool, "args": args})
-
-class Recovering(Backend):
-    """Per task: a tool call that fails in a known way, then a right or wrong answer."""
     def generate(self, request):
-        turn = sum(m["role"] == "assistant" for m in request.messages)
-        truth = TRUTH[request.sample.task_id]["ground_truth_output"]
-        task = request.sample.task_id.split("/", 1)[1]
-        plan = {
-            "execution/000": [call("code_executor", src="print(1)"), "FINAL: " + truth],          # bad args
-            "execution/001": [call("code_executor", code="1/0"), "FINAL: " + truth],              # raises
-            "execution/002": [call("code_executor", code="import time; time.sleep(30)"), "FINAL: " + truth],
-            "execution/003": [call("code_executor", code="raise SystemExit(3)"), "FINAL: wrong"],  # no recovery
-            "execution/004": ["FINAL: " + truth],                                                  # no failure
-            "multi_step/000": [call("code_executor", codes="x"), call("code_executor", code="print(1)"),
-                               "FINAL: " + truth],   # right answer, but only one call ran: not a multi-step success
-        }[task]
-        return Completion(text=plan[min(turn, len(plan) - 1)], prompt_tokens=5, completion_tokens=2)
+        from pytest_agentbench.backends import Completion
 
-def pytest_agentbench_make_backend(spec):
-    return Recovering(spec) if spec.name == "recovering" else None
-'''
+        return Completion(text=self.replies.pop(0), completion_tokens=1)
+
+
+@pytest.mark.parametrize("mode", ["tool_error", "protocol"])
+def test_bad_arguments_are_a_failed_call_in_tool_use_and_a_protocol_error_elsewhere(mode):
+    from pytest_agentbench.agents.base import AgentContext, AgentLimits
+    from pytest_agentbench.agents.toolloop import ToolLoopAgent
+    from pytest_agentbench.tasks import Params, Task
+
+    bad = 'TOOL_CALL: {"tool": "code_executor", "args": {"src": "x"}}'
+    parsed = parse_reply(bad, TOOLS)
+    assert parsed == BadArgs("code_executor needs 'code' (str)", "code_executor") and parsed.args == {"src": "x"}
+    ctx = AgentContext(Replies(bad, "FINAL: 4"), None, Params(), Task(id="t", prompt="2+2?"), 0, tools=TOOLS,
+                       limits=AgentLimits(max_steps=3))
+    trace = ToolLoopAgent(bad_args=mode).run(ctx, [{"role": "user", "content": "2+2?"}], ctx.new_trace("2+2?"))
+    assert trace.final_answer == "4"
+    if mode == "tool_error":   # the tool-use suite: the model chose the tool, the call failed, the run went on
+        assert [s.type for s in trace.steps] == ["tool_call", "tool_result", "final"]
+        assert trace.steps[1].error == "bad_args" and trace.steps[1].ok is False and trace.protocol_errors == 0
+        assert trace.first_choice == "code_executor"
+    else:                      # the agent scenarios: a protocol error the model is shown, counted
+        assert [s.type for s in trace.steps] == ["error", "final"] and trace.protocol_errors == 1
+
+
+def test_formats_given_to_the_suite_hold_unless_the_command_line_names_others():
+    from pytest_agentbench.suites.tool_use import ToolUse
+
+    suite = ToolUse(DATA, formats=("cot",))
+    suite.configure({"agentbench_prompt_format": None}.get)
+    assert suite.formats == ("cot",) and {t.id.rsplit("-", 1)[1] for t in suite.load()} == {"cot"}
+    suite.configure({"agentbench_prompt_format": "direct,tools"}.get)
+    assert suite.formats == ("direct", "tools")
+    with pytest.raises(ValueError, match="formats=\\('nope',\\): unknown format 'nope'"):
+        ToolUse(DATA, formats=("nope",)).configure({"agentbench_prompt_format": None}.get)
 
 
 def test_recovery_through_the_whole_pipeline(pytester):
-    pytester.makeconftest(RECOVERING.replace("DATA", repr(str(DATA))))
-    pytester.makefile(".yaml", models="models:\n  recovering: {backend: recovering}\n")
-    pytester.makepyfile(test_tu=TU_TEST)
-    ids = ["execution/000", "execution/001", "execution/002", "execution/003", "execution/004", "multi_step/000"]
+    """Per task: a tool call that fails in a known way, then a right or wrong answer."""
+    planned_tool_use(pytester, "recovering", {
+        "execution/000": [call("code_executor", src="print(1)"), "FINAL: {truth}"],             # bad arguments
+        "execution/001": [call("code_executor", code="1/0"), "FINAL: {truth}"],                 # raises
+        "execution/002": [call("code_executor", code="import time; time.sleep(30)"), "FINAL: {truth}"],  # timeout
+        "execution/003": [call("code_executor", code="raise SystemExit(3)"), "FINAL: wrong"],   # no recovery
+        "execution/004": ["FINAL: {truth}"],                                                    # nothing failed
+        # the right answer after a failed call (recovered), but only one call ran: not a multi-step success
+        "multi_step/000": [call("code_executor", codes="x"), call("code_executor", code="print(1)"), "FINAL: {truth}"],
+        # two calls that compute nothing, then the answer from elsewhere: no multi-step credit
+        "multi_step/001": [call("code_executor", code="1/0"), call("code_executor", code="1/0"), "FINAL: {truth}"],
+    })
+    ids = ["execution/000", "execution/001", "execution/002", "execution/003", "execution/004", "multi_step/000",
+           "multi_step/001"]
     result = pytester.runpytest("--model", "recovering", "--task-timeout", "1", "-p", "no:cacheprovider",
                                 "-k", " or ".join(f"tool_use/{i}" for i in ids))
     outcomes = result.parseoutcomes()
-    assert (outcomes["passed"], outcomes["failed"]) == (4, 2)
+    assert (outcomes["passed"], outcomes["failed"]) == (4, 3)
     by_task = {r["task"].split("/", 1)[1]: r["extra"] for r in read_records(pytester)}
     assert by_task["execution/000"]["failed_tool_calls"] == ["bad_args"]
     assert by_task["execution/000"]["first_choice"] == "code_executor"   # it chose the tool, with wrong arguments
@@ -212,10 +223,11 @@ def test_recovery_through_the_whole_pipeline(pytester):
     assert by_task["execution/003"]["failed_tool_calls"] == ["error"]
     assert by_task["execution/004"]["failed_tool_calls"] == []
     overall = read_report(pytester)["results"][0]["metrics"]["overall"]
-    # recovered: execution/000, 001, 002 and multi_step/000 (right answer after its failed call); not 003
-    assert overall["error_recovery"] == {"rate": 0.8, "numerator": 4, "denominator": 5}
-    assert overall["multi_step_success"] == {"rate": 0.0, "numerator": 0, "denominator": 1}
-    result.stdout.fnmatch_lines(["*failed: right answer, but 1 tool call(s) ran; the task needs 2*"])
+    # recovered: execution/000, 001, 002 and multi_step/000, 001 (the right answer after failed calls); not 003
+    assert overall["error_recovery"] == {"rate": round(5 / 6, 6), "numerator": 5, "denominator": 6}
+    assert overall["multi_step_success"] == {"rate": 0.0, "numerator": 0, "denominator": 2}
+    result.stdout.fnmatch_lines(["*failed: right answer, but 1 tool call(s) succeeded; the task needs 2*",
+                                 "*failed: right answer, but 0 tool call(s) succeeded; the task needs 2*"])
 
 
 # -- the comparison table ---------------------------------------------------------------------------------------
@@ -256,7 +268,7 @@ def same(value, expected) -> bool:
 def test_table_equals_the_reports_and_combines_runs(pytester):
     pytester.makeconftest(MIXED.replace("DATA", repr(str(DATA))))
     pytester.makefile(".yaml", models="models:\n  a: {backend: a}\n  b: {backend: b}\n")
-    pytester.makepyfile(test_tu=TU_TEST)
+    pytester.makepyfile(test_tu=TOOL_USE_TEST)
     pick = "-k", "/000- or /001- or /002-"
     for model in ("a", "b"):
         pytester.runpytest("--model", model, "--prompt-format", "direct,cot", *pick, "--agentbench-json",

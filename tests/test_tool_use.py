@@ -5,22 +5,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import read_records, read_report
+from conftest import TOOL_USE_DATA as DATA, TOOL_USE_TEST, call, planned_tool_use, read_records, read_report
 
 from pytest_agentbench.metrics import confusion, per_class
 from pytest_agentbench.suites.tool_use import grade, tool_metrics
 from pytest_agentbench.tools import BadArgs, Final, ToolCall, Unparsable, parse_reply, tool_use_tools
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "benchmarks" / "data" / "tool_use.jsonl"
-TU_TEST = f'''
-import pytest
-from pytest_agentbench.suites.tool_use import ToolUse
-
-@pytest.mark.agentbench(ToolUse({str(DATA)!r}))
-def test_tool_use(outcome):
-    outcome.check()
-'''
 
 
 def rows():
@@ -101,7 +92,7 @@ def test_metrics_against_hand_values():
 
 
 def test_markers_select_category_and_difficulty(pytester):
-    pytester.makepyfile(test_tu=TU_TEST)
+    pytester.makepyfile(test_tu=TOOL_USE_TEST)
     result = pytester.runpytest("--model", "reference", "-m", "tool_use and symbolic", "--collect-only", "-q")
     result.stdout.fnmatch_lines(["*50/250 tests collected (200 deselected)*"])
     result = pytester.runpytest("--model", "reference", "-m", "tool_use and multi_step and complex", "--collect-only", "-q")
@@ -109,7 +100,7 @@ def test_markers_select_category_and_difficulty(pytester):
 
 
 def test_reference_scores_one_on_correctness_and_tool_selection(pytester):
-    pytester.makepyfile(test_tu=TU_TEST)
+    pytester.makepyfile(test_tu=TOOL_USE_TEST)
     result = pytester.runpytest_subprocess("--model", "reference", "-n", "2", "-q")
     assert result.ret == 0
     report = read_report(pytester)
@@ -128,39 +119,17 @@ def test_reference_scores_one_on_correctness_and_tool_selection(pytester):
             assert results[-1]["text"] == truth[rec["task"]]["ground_truth_output"], rec["task"]
 
 
-SCRIPTED = '''
-import json
-from pytest_agentbench.backends import Backend, Completion
-
-TRUTH = {r["id"]: r for r in map(json.loads, open(DATA))}
-
-class Mixed(Backend):
-    """A known mix of choices, per task; see test_scripted_mix_gives_exact_metrics."""
-    def generate(self, request):
-        turn = sum(m["role"] == "assistant" for m in request.messages)
-        task = request.sample.task_id.split("/", 1)[1]
-        truth = TRUTH[request.sample.task_id]["ground_truth_output"]
-        call = lambda tool, **args: "TOOL_CALL: " + json.dumps({"tool": tool, "args": args})
-        plan = {
-            "pure_reasoning/000": ["FINAL: " + truth],
-            "pure_reasoning/001": [call("code_executor", code="print(1)"), "FINAL: " + truth],
-            "execution/000": ["I think it is big."],
-            "execution/001": ["FINAL: 7"],
-            "symbolic/000": [call("symbolic_math", operation="simplify", expression="x"), "FINAL: " + truth],
-            "symbolic/001": [call("code_executor", code="print(2)"), "FINAL: wrong"],
-            "ambiguous/000": [call("symbolic_math", operation="evaluate", expression="1+1"), "FINAL: " + truth],
-        }[task]
-        return Completion(text=plan[min(turn, len(plan) - 1)], prompt_tokens=5, completion_tokens=2)
-
-def pytest_agentbench_make_backend(spec):
-    return Mixed(spec) if spec.name == "mixed" else None
-'''
-
-
 def test_scripted_mix_gives_exact_metrics(pytester):
-    pytester.makeconftest(SCRIPTED.replace("DATA", repr(str(DATA))))
-    pytester.makefile(".yaml", models="models:\n  mixed: {backend: mixed}\n")
-    pytester.makepyfile(test_tu=TU_TEST)
+    """A known mix of choices, per task."""
+    planned_tool_use(pytester, "mixed", {
+        "pure_reasoning/000": ["FINAL: {truth}"],
+        "pure_reasoning/001": [call("code_executor", code="print(1)"), "FINAL: {truth}"],
+        "execution/000": ["I think it is big."],
+        "execution/001": ["FINAL: 7"],
+        "symbolic/000": [call("symbolic_math", operation="simplify", expression="x"), "FINAL: {truth}"],
+        "symbolic/001": [call("code_executor", code="print(2)"), "FINAL: wrong"],
+        "ambiguous/000": [call("symbolic_math", operation="evaluate", expression="1+1"), "FINAL: {truth}"],
+    })
     ids = ["pure_reasoning/000", "pure_reasoning/001", "execution/000", "execution/001", "symbolic/000",
            "symbolic/001", "ambiguous/000"]
     result = pytester.runpytest("--model", "mixed", "-k", " or ".join(f"tool_use/{i}" for i in ids))

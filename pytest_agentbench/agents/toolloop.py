@@ -42,7 +42,7 @@ class ToolLoopAgent(Agent):
                 trace.add("thought", text=thought)
             if isinstance(parsed, BadArgs) and self.bad_args == "tool_error":
                 trace.add("tool_call", tool=parsed.tool, args=parsed.args, **metrics)
-                result = ToolResult(False, f"ERROR: {parsed.reason}", error="bad_args")
+                result = ToolResult(False, f"ERROR: {parsed.reason}"[: env.output_cap], error="bad_args")
             elif isinstance(parsed, Unparsable):
                 trace.add("error", text=parsed.reason, error="protocol", reply=reply.text, **metrics)
                 trace.protocol_errors += 1

@@ -87,7 +87,8 @@ class Backend(ABC):
 
 def peak_rss_mb(pid: int | None = None, *, tree: bool = False) -> float | None:
     """The resident-memory high-water mark (Linux's VmHWM) of a process, and with `tree` of its descendants too (an
-    engine's workers), in MiB; None where /proc cannot tell (another OS, a process that is gone)."""
+    engine's workers), in MiB; None where /proc cannot tell (another OS, a process that is gone). Summed over a tree
+    it is an upper bound: the processes' peaks need not coincide, and pages they share count once each."""
     pids = _tree(pid or os.getpid()) if tree else [pid or os.getpid()]
     total, seen = 0, False
     for one in pids:
@@ -115,12 +116,17 @@ def _tree(pid: int) -> list[int]:
     return found
 
 
-def in_process_resources(device=None) -> dict[str, Any]:
-    """This process's memory, for a backend that runs the model in it (transformers, vLLM's offline engine)."""
+IN_PROCESS: set[str] = set()   # models whose weights this process holds (in-process backends register at load)
+
+
+def in_process_resources(device=None, model: str | None = None) -> dict[str, Any]:
+    """This process's memory, for a backend that runs the model in it (transformers, vLLM's offline engine). A
+    high-water mark cannot be split between models: `alongside` names the other models this process holds."""
     cuda = None
     if device is not None and getattr(device, "type", str(device)).startswith("cuda"):
         import torch
 
         cuda = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    return {"process": f"in-process ({worker})", "peak_rss_mb": peak_rss_mb(), "cuda_peak_mb": cuda}
+    return {"process": f"in-process ({worker})", "peak_rss_mb": peak_rss_mb(), "cuda_peak_mb": cuda,
+            "alongside": sorted(IN_PROCESS - {model})}

@@ -157,7 +157,7 @@ class OpenAIBackend(Backend):
                 raise HarnessError(f"{self.spec.base_url}: {first_line(str(exc.__cause__ or exc))[:160]}") from None
             seconds = time.perf_counter() - started
         if timings:  # the server's own compute time (llama-server): a request queued behind another's is not slower
-            seconds = (timings.get("prompt_ms", 0.0) + timings.get("predicted_ms", 0.0)) / 1000.0
+            seconds = (float(timings.get("prompt_ms") or 0) + float(timings.get("predicted_ms") or 0)) / 1000.0
         prompt_tokens = getattr(usage, "prompt_tokens", 0) or 0
         completion_tokens = getattr(usage, "completion_tokens", 0) or 0
         return Completion(text=text, continues_prompt=plain, prompt_tokens=prompt_tokens,

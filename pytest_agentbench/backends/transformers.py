@@ -20,7 +20,7 @@ from typing import Any
 
 from ..errors import AgentbenchError, HarnessError, first_line
 from ..provenance import CACHE_DIR, sha256_file
-from .base import Backend, Completion, Request, in_process_resources
+from .base import IN_PROCESS, Backend, Completion, Request, in_process_resources
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,7 @@ class TransformersBackend(Backend):
             raise HarnessError(f"cannot load model {spec.name!r} from {source}: "
                                f"{first_line(str(exc))[:200]}{hint}") from exc
         self.load_seconds = time.perf_counter() - started
+        IN_PROCESS.add(spec.name)
         self.model.eval()
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
@@ -127,7 +128,7 @@ class TransformersBackend(Backend):
         }
 
     def resources(self) -> dict[str, Any]:
-        return in_process_resources(self.device)
+        return in_process_resources(self.device, self.spec.name)
 
     # -- generation ----------------------------------------------------------------------------
     def generate(self, request: Request) -> Completion:

@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from ..errors import HarnessError, first_line
-from .base import Backend, Completion, Request, in_process_resources
+from .base import IN_PROCESS, Backend, Completion, Request, in_process_resources
 
 ENGINE_ARGS = ("max_model_len", "gpu_memory_utilization", "tensor_parallel_size", "quantization", "enforce_eager")
 
@@ -64,6 +64,7 @@ class VLLMBackend(Backend):
         except Exception as exc:  # vLLM's own errors (CUDA out of memory, unknown architecture)
             raise HarnessError(f"vllm cannot load {source}: {first_line(str(exc))[:200]}") from exc
         self.load_seconds = time.perf_counter() - started
+        IN_PROCESS.add(spec.name)
         import vllm
 
         self.version = vllm.__version__
@@ -98,7 +99,8 @@ class VLLMBackend(Backend):
         import torch
 
         free, total = torch.cuda.mem_get_info()
-        return {**in_process_resources(), "cuda_peak_mb": None, "cuda_used_mb": round((total - free) / 2**20, 1)}
+        return {**in_process_resources(model=self.spec.name), "cuda_peak_mb": None,
+                "cuda_used_mb": round((total - free) / 2**20, 1)}
 
     def cache_identity(self) -> dict[str, Any]:
         spec = self.spec

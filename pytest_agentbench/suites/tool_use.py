@@ -17,7 +17,7 @@ from pathlib import Path
 from ..agents.toolloop import ToolLoopAgent
 from ..metrics import confusion, per_class
 from ..outcome import Outcome, Status
-from ..prompts import get_format, parse_formats
+from ..prompts import get_format, parse_formats, templates_sha256
 from ..provenance import sha256_file
 from ..tasks import Suite, Task, jsonl_rows, register_suite
 from ..tools import describe, guide, tool_use_tools
@@ -59,12 +59,19 @@ class ToolUse(Suite):
         self.formats = formats   # None: the default format, ids unchanged; else one item per task and format
 
     def configure(self, option) -> None:
-        self.formats = parse_formats(option("agentbench_prompt_format"))
+        asked = option("agentbench_prompt_format")
+        if asked is not None:   # the command line wins over formats given to the constructor
+            self.formats = parse_formats(asked)
+        elif self.formats is not None:
+            try:
+                self.formats = parse_formats(",".join(self.formats))
+            except ValueError as exc:
+                raise ValueError(f"formats={self.formats!r}: {exc}") from None
 
     def settings(self) -> dict:
-        names = self.formats or ("default",)
-        return {"max_steps": self.max_steps,
-                "prompt_formats": {name: get_format(name).sha256()[:16] for name in names}}
+        # Every registered template's hash, whichever formats this run selected: an item's configuration (resume,
+        # pairing with a baseline) changes when a template changes, not when other formats run beside it.
+        return {"max_steps": self.max_steps, "prompt_templates": templates_sha256()}
 
     def load(self) -> list[Task]:
         tasks = []
@@ -113,6 +120,7 @@ class ToolUse(Suite):
                  "optimal_tool": label(data["optimal_tool"]), "acceptable_tools": sorted(acceptable),
                  "first_choice": trace.first_choice, "selection_ok": trace.first_choice in acceptable,
                  "tool_calls": len(calls), "tools_used": [c.tool for c in calls], "failed_tool_calls": failed,
+                 "tool_calls_ok": sum(1 for s in trace.steps if s.type == "tool_result" and s.ok),
                  "tool_s": round(trace.latency_s["tools"], 6), "answer": trace.final_answer,
                  "steps": [s.model_dump(exclude_none=True, exclude={"embedding"}) for s in trace.steps]}
         outcome = Outcome(Status.UNPARSABLE, completion=trace.details.get("last_reply", ""),
@@ -128,10 +136,10 @@ class ToolUse(Suite):
         if not correct:
             outcome.status = Status.FAILED
             outcome.reason = f"answer {trace.final_answer[:80]!r}, expected {data['ground_truth_output'][:80]!r}"
-        elif len(calls) - failed.count("bad_args") < data["min_tool_calls"]:  # a call that never ran is no use
+        elif extra["tool_calls_ok"] < data["min_tool_calls"]:  # a call that failed computed nothing to build on
             outcome.status = Status.FAILED
-            outcome.reason = (f"right answer, but {len(calls) - failed.count('bad_args')} tool call(s) ran; the task "
-                              f"needs {data['min_tool_calls']}")
+            outcome.reason = (f"right answer, but {extra['tool_calls_ok']} tool call(s) succeeded; the task needs "
+                              f"{data['min_tool_calls']}")
         else:
             outcome.status = Status.PASSED
         return outcome
@@ -192,6 +200,11 @@ def ratio(numerator: int, denominator: int) -> dict:
             "denominator": denominator}
 
 
+def base_task(record: dict) -> str:
+    """The dataset task a sample belongs to, whatever its prompt format: the unit standard errors cluster by."""
+    return record["extra"].get("base_task") or record["task"]
+
+
 def block(group: list[dict]) -> dict:
     """The tool-use scores of a group of samples (a model, a category, a prompt format, ...)."""
     from ..stats import rate_estimate
@@ -205,9 +218,10 @@ def block(group: list[dict]) -> dict:
     multi = [r for r in group if r["extra"]["category"] == "multi_step"]
     return {"tasks": n,
             "correctness": round(sum(r["status"] == "passed" for r in group) / n, 6) if n else 0.0,
-            "correctness_error": rate_estimate(group, lambda r: r["status"] == "passed"),
+            "correctness_error": rate_estimate(group, lambda r: r["status"] == "passed", cluster=base_task),
             "tool_selection_accuracy": round(sum(e["selection_ok"] for e in ex) / n, 6) if n else 0.0,
-            "tool_selection_accuracy_error": rate_estimate(group, lambda r: r["extra"]["selection_ok"]),
+            "tool_selection_accuracy_error": rate_estimate(group, lambda r: r["extra"]["selection_ok"],
+                                                           cluster=base_task),
             "unnecessary_tool_calls": sum(e["tool_calls"] for e in no_tool),
             "tool_calls_on_no_tool_tasks": {"mean": round(sum(e["tool_calls"] for e in no_tool) / len(no_tool), 4)
                                             if no_tool else None, "calls": sum(e["tool_calls"] for e in no_tool),
