@@ -192,14 +192,14 @@ def pytest_agentbench_make_backend(spec):
 
 
 def test_tool_use_hacks_score_zero(pytester):
-    from test_tool_use import DATA, TU_TEST
+    from conftest import TOOL_USE_DATA as DATA, TOOL_USE_TEST
 
     sympy_tasks = [r["id"] for r in map(json.loads, DATA.read_text().splitlines()) if r["answer_type"] == "sympy"][:3]
     pytester.makeconftest(TOOL_HACKS)
     plans = ("plant", "payload", "forged", "search", "fork")
     pytester.makefile(".yaml", models="models:\n" + "".join(
         f"  {p}: {{backend: attacker, options: {{plan: {p}}}}}\n" for p in plans))
-    pytester.makepyfile(test_tu=TU_TEST)
+    pytester.makepyfile(test_tu=TOOL_USE_TEST)
     result = pytester.runpytest_subprocess("--model", ",".join(plans), "-k", " or ".join(sympy_tasks),
                                            "-p", "no:cacheprovider")
     assert result.ret == 1
