@@ -187,7 +187,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--alpha", type=float, default=0.05, help="one-sided significance level (default 0.05)")
     ap.add_argument("--strict", action="store_true", help="an inconclusive comparison fails")
     ap.add_argument("--model-map", action="append", metavar="NEW=OLD", help="pair model NEW with the baseline's OLD")
-    ap.add_argument("--seed", type=int, default=1234, help="bootstrap seed (the gate uses the run's --seed)")
+    ap.add_argument("--seed", type=int, default=1234, help="seed of the randomization test and the bootstrap "
+                    "interval (the gate uses the run's --seed)")
     opts = ap.parse_args(argv)
     try:
         old, new = load_baseline(Path(opts.old)), load_baseline(Path(opts.new))

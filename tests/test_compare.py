@@ -56,13 +56,13 @@ def test_a_small_suite_is_inconclusive_and_says_what_would_be_needed():
     assert not strict["ok"]
 
 
-def test_several_samples_per_task_use_the_seeded_paired_bootstrap():
+def test_several_samples_per_task_use_the_seeded_sign_flip_test():
     old = result("m", tasks(80, lambda i: 4, samples=5))
     new = result("m", tasks(80, lambda i: 3 if i % 2 else 4, samples=5))
     a = compare_results([new], [old], Policy(max_drop=0.02, seed=3))
     b = compare_results([new], [old], Policy(max_drop=0.02, seed=3))
     assert a == b and verdicts(a) == [FAIL]
-    assert a["comparisons"][0]["paired"]["method"] == "paired-bootstrap"
+    assert a["comparisons"][0]["paired"]["method"] == "sign-flip test, bootstrap interval"
 
 
 def test_names_that_differ_are_mapped_or_one_line():

@@ -62,7 +62,8 @@ def test_paired_with_one_sample_per_task():
     r = paired(old, new)
     assert r.tasks == 5 and r.discordant == (2, 1) and r.regressed == ["a", "d"] and r.improved == ["c"]
     assert r.diff == pytest.approx(-1 / 5) and r.old == pytest.approx(3 / 5) and r.new == pytest.approx(2 / 5)
-    assert r.p_drop == pytest.approx(mcnemar_drop_p(2, 1)) and r.method == "mcnemar-mid-p"
+    assert r.p_drop == pytest.approx(mcnemar_drop_p(2, 1, mid_p=False)) and r.method == "mcnemar-exact"
+    assert r.p_drop == pytest.approx(4 / 8)   # P(X >= 2), X ~ Binomial(3, 1/2)
     d = [-1, 0, 1, -1, 0]
     sd = math.sqrt(sum((x + 0.2) ** 2 for x in d) / 4)
     assert r.se == pytest.approx(sd / math.sqrt(5))
@@ -75,17 +76,37 @@ def test_paired_edge_cases():
     fail = paired({"a": (1, 0), "b": (1, 0)}, {"a": (1, 0), "b": (1, 0)})
     assert (fail.diff, fail.p_drop) == (0.0, 1.0)
     one = paired({"a": (1, 1)}, {"a": (1, 0)})
-    assert one.p_drop == pytest.approx(0.25) and one.regressed == ["a"]
+    assert one.p_drop == pytest.approx(0.5) and one.regressed == ["a"]   # one flipped task: a fair coin
 
 
 def test_paired_bootstrap_is_seeded_and_sees_a_clear_drop():
     old = {f"t{i}": (5, 4) for i in range(60)}
     new = {f"t{i}": (5, 2 if i % 3 else 4) for i in range(60)}
     a, b = paired(old, new, seed=7), paired(old, new, seed=7)
-    assert a == b and a.method == "paired-bootstrap"
+    assert a == b and a.method == "sign-flip test, bootstrap interval"
     assert a.diff == pytest.approx(-0.4 * 40 / 60) and a.p_drop < 0.001 and a.hi < 0
     noise = paired(old, {f"t{i}": (5, 4 + (i % 2) - (i % 2 == 0 and i % 4 == 0)) for i in range(60)}, seed=7)
     assert noise.p_drop > 0.05
+
+
+def test_sign_flip_by_hand_and_against_scipy():
+    import numpy as np
+    from scipy.stats import permutation_test
+
+    from pytest_agentbench.stats import sign_flip_drop_p
+
+    # three tasks, differences -0.4, -0.2, +0.2 (sum -0.4): of the 8 sign patterns on (0.4, 0.2, 0.2), those with a
+    # sum at most -0.4 are (-,-,-), (-,-,+) and (-,+,-)
+    diffs = [-0.4, -0.2, 0.2]
+    sums = [a * 0.4 + b * 0.2 + c * 0.2 for a in (-1, 1) for b in (-1, 1) for c in (-1, 1)]
+    assert sign_flip_drop_p(diffs) == pytest.approx(sum(x <= -0.4 + 1e-12 for x in sums) / 8) == pytest.approx(3 / 8)
+    assert sign_flip_drop_p([0.1, 0.2]) == 1.0 and sign_flip_drop_p([]) == 1.0
+    rng = np.random.default_rng(3)
+    many = rng.normal(-0.05, 0.3, size=40)
+    ours = sign_flip_drop_p(many, np.random.default_rng(1), resamples=20_000)
+    ref = permutation_test((many,), np.mean, permutation_type="samples", alternative="less", n_resamples=20_000,
+                           random_state=2).pvalue
+    assert ours == pytest.approx(ref, abs=0.01)
 
 
 def test_tasks_needed_grows_as_the_drop_to_detect_shrinks():

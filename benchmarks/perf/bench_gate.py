@@ -10,8 +10,8 @@ samples from those probabilities. For 1 and 5 samples per task it prints:
 - the power: over pairs whose second run has every task's probability scaled so that the mean drops by 10 points,
   how often the gate fails;
 
-for the paired gate (compare.decide on stats.paired: McNemar mid-p with one sample per task, the task-clustered
-paired bootstrap with several) and, side by side on the same pairs, the old point-threshold gate (fails when
+for the paired gate (compare.decide on stats.paired: exact McNemar with one sample per task, the sign-flip test
+with several) and, side by side on the same pairs, the old point-threshold gate (fails when
 pass@1 drops by more than max_drop). Targets: false alarms at most 5%, power at least 80% at 5 samples per task.
 """
 from __future__ import annotations
@@ -52,7 +52,7 @@ def main() -> None:
     ap.add_argument("--tasks", type=int, default=164)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--alpha", type=float, default=0.05)
-    ap.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples per comparison")
+    ap.add_argument("--resamples", type=int, default=2000, help="sign-flip and bootstrap resamples per comparison")
     opts = ap.parse_args()
     rng = np.random.default_rng(opts.seed)
     probs = rng.beta(0.4, 0.4, size=opts.tasks)
