@@ -106,7 +106,7 @@ def resources_block(records: Iterable[dict]) -> dict[str, Any]:
             "cuda_used_mb": max(cuda["cuda_used_mb"], default=None),
             # other models loaded in the same process: its memory figures hold them too (a model per run to compare)
             "shared_with": sorted(alongside),
-            "tokens_per_s": round(tokens / model_s, 2) if model_s > 0 else None,
+            "tokens_per_s": round(tokens / model_s, 2) if model_s > 0 and tokens > 0 else None,  # none: no model
             "completion_tokens": tokens, "model_s": round(model_s, 3), "timed_samples": len(timed),
             "ttft_s": describe(ttft) if ttft else None, "ttft_replies": len(ttft)}
 
