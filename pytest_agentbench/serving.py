@@ -153,7 +153,7 @@ def plan(spec, engine: str, port: int | None = None, threads: int | None = None)
                 "--port", str(port), "--threads", str(threads), "--threads-batch", str(threads),
                 "--ctx-size", str((spec.options.n_ctx or 8192) * slots), "--parallel", str(slots)]
         if slots == 1:   # a fresh prefill per request: the reply never depends on what the slot held before
-            argv.append("--no-cache-prompt")
+            argv += ["--no-cache-prompt", "--cache-ram", "0"]   # and no host-RAM copies of old prompts (it grew)
         return Plan("llamacpp", argv, port, spec.name, health_path="/health")
     if engine == "transformers":
         folder = serve_folder(spec)

