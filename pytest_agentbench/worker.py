@@ -218,15 +218,17 @@ class Worker:
                 backend.close()
 
 
-def seed_generators(seed: int) -> dict[str, int | None]:
-    """Seed Python's, NumPy's and (where a backend has loaded it) torch's global generators for one sample, so that
-    a rerun at temperature > 0 replays the same draws on the same machine and backend. Served models get the seed
-    with each request instead. Returns what was seeded, for the record."""
+def seed_generators(seed: int) -> dict[str, int]:
+    """Seed Python's, NumPy's and torch's global generators for one sample, so that a rerun at temperature > 0
+    replays the same draws on the same machine and backend. torch is seeded only where something has loaded it (an
+    in-process backend loads it before its first sample); it is never imported here just to be seeded, since a
+    served model needs none of it. Served models get the seed with each request instead. Returns the seeds, for the
+    record (the same whichever process ran the sample)."""
     import numpy
 
     random.seed(seed)
     numpy.random.seed(seed % 2**32)
-    torch = sys.modules.get("torch")  # never imported here just to be seeded: a served model needs none of it
+    torch = sys.modules.get("torch")
     if torch is not None:
         torch.manual_seed(seed)      # every device's generator, CUDA's too
-    return {"python": seed, "numpy": seed % 2**32, "torch": seed if torch is not None else None}
+    return {"python": seed, "numpy": seed % 2**32, "torch": seed}
