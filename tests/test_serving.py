@@ -3,9 +3,11 @@ every xdist worker, its lifetime (end of run, Ctrl-C, SIGKILL of pytest), start 
 fallbacks (an engine that is not installed; vllm without vllm or CUDA)."""
 import importlib.util
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -141,7 +143,10 @@ def test_hold(outcome):
 def test_no_server_outlives_a_killed_or_interrupted_pytest(pytester, how, workers):
     project(pytester, HOLD)
     mark = pytester.path / "generated"
-    env = {**os.environ, "HOLD_MARK": str(mark)}
+    # A killed pytest cannot clean its temporary folders (broker socket, sandbox): keep them out of the host's /tmp.
+    # Short, because the broker's Unix socket lives there (108-byte path limit).
+    scratch = tempfile.mkdtemp(prefix="ab-kill-")
+    env = {**os.environ, "HOLD_MARK": str(mark), "TMPDIR": scratch}
     proc = subprocess.Popen([sys.executable, "-m", "pytest", "--model", "tiny", "-n", workers, "-p",
                              "no:cacheprovider", "--sandbox", "unconfined", "-q"], cwd=pytester.path, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -166,6 +171,7 @@ def test_no_server_outlives_a_killed_or_interrupted_pytest(pytester, how, worker
         for pid in servers:
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _alive(pid: int) -> bool:
