@@ -338,6 +338,8 @@ def test_the_generation_cache_serves_a_second_run_and_misses_on_any_change(pytes
     assert all(r["cache"] == {"hits": 1, "misses": 0} and r["model_s"] == 0 for r in again)
     assert {r["task"]: r["status"] for r in again} == {r["task"]: r["status"] for r in first}
     assert {r["task"]: r["completion"] for r in again} == {r["task"]: r["completion"] for r in first}
+    _, asked = run("--sandbox", "unconfined")         # where the code runs is not part of a generation's key
+    assert asked == 0
     _, asked = run("--max-new-tokens", "64")          # another sampling parameter: new generations
     assert asked == 2
     _, asked = run("--temperature", "0.8", "--samples", "3")   # three samples, three entries

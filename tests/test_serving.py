@@ -272,7 +272,7 @@ def test_server_command_lines():
                            "options": {"n_ctx": 4096, "parallel": 4}})
         argv = serving.plan(batched, "llamacpp", port=8124, threads=2).argv
         assert argv[argv.index("--parallel") + 1] == "4" and argv[argv.index("--ctx-size") + 1] == str(4 * 4096)
-        assert "--no-cache-prompt" not in argv and "--cache-ram" not in argv
+        assert "--no-cache-prompt" not in argv and argv[argv.index("--cache-ram") + 1] == "0"
         assert serving.identity(batched, "llamacpp")["parallel"] == 4
 
 
