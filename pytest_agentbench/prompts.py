@@ -68,7 +68,7 @@ def get_format(name: str) -> PromptFormat:
     try:
         return FORMATS[name]
     except KeyError:
-        raise ValueError(f"unknown prompt format {name!r} (known: {', '.join(FORMATS)})") from None
+        raise ValueError(f"unknown format {name!r} (known: {', '.join(FORMATS)})") from None
 
 
 def templates_sha256() -> dict[str, str]:
@@ -84,8 +84,7 @@ def parse_formats(value: str | None) -> tuple[str, ...] | None:
     if not names:
         raise ValueError("--prompt-format needs at least one format name")
     for name in names:
-        if name not in FORMATS:
-            raise ValueError(f"unknown format {name!r} (known: {', '.join(FORMATS)})")
+        get_format(name)
     return names
 
 

@@ -153,7 +153,7 @@ def plan(spec, engine: str, port: int | None = None, threads: int | None = None)
                 "--port", str(port), "--threads", str(threads), "--threads-batch", str(threads),
                 "--ctx-size", str((spec.options.n_ctx or 8192) * slots), "--parallel", str(slots)]
         if slots == 1:   # a fresh prefill per request: the reply never depends on what the slot held before
-            argv += ["--no-cache-prompt"]
+            argv.append("--no-cache-prompt")
         # No host-RAM copies of old prompts in either mode: benchmark prompts are never asked twice, and that cache
         # grew the one-slot server to 1.5 GB and the four-slot one to 3 GB over the main job.
         argv += ["--cache-ram", "0"]
