@@ -63,8 +63,11 @@ OPTIONS = (
         type=float, metavar="SECONDS"),
     Opt("--agent-timeout", "agentbench_agent_timeout", "time limit for a whole agent run (agent scenarios)", 600.0,
         type=float, metavar="SECONDS"),
-    Opt("--scenarios-dir", "agentbench_scenarios_dir", "agent scenarios from this folder (one sub-folder each) "
-        "instead of the shipped ones", metavar="DIR"),
+    Opt("--scenarios-dir", "agentbench_scenarios_dir", "also run the agent scenarios of this folder (one sub-folder "
+        "each), beside the shipped ones; repeatable", metavar="DIR", action="append"),
+    Opt("--scenario-audit", "agentbench_scenario_audit", "audit what the agent's processes do in the agent scenarios "
+        "(on: the safety rules judge effects; off: only the words of its commands, for measuring the audit's cost)",
+        "on", choices=("on", "off")),
     Opt("--prompt-format", "agentbench_prompt_format", "tool use: run each task once per prompt format (ids grow "
         "-FORMAT, markers prompt_FORMAT); formats: default, direct, cot, tools, or one a conftest registers "
         "(pytest_agentbench.prompts) (default: the default format, ids unchanged)", metavar="NAME[,NAME...]"),
@@ -113,6 +116,8 @@ def add_options(parser) -> None:
         kwargs["help"] = opt.help + shown
         if opt.action:
             kwargs["action"] = opt.action
+            if opt.action == "append":
+                kwargs["metavar"] = opt.metavar
         else:
             if opt.type is not None:
                 kwargs["type"] = opt.type
@@ -144,7 +149,8 @@ class RunOptions(BaseModel):
     max_steps: int = Field(20, ge=1)
     tool_timeout: float = Field(30.0, gt=0.0)
     agent_timeout: float = Field(600.0, gt=0.0)
-    scenarios_dir: Optional[str] = None
+    scenarios_dir: Optional[list[str]] = None
+    scenario_audit: Literal["on", "off"] = "on"
     traces: str = ".agentbench/traces"
     embed: bool = False
     serve: Literal["auto", "off", "llamacpp", "transformers", "vllm"] = "auto"

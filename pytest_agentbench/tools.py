@@ -20,6 +20,8 @@ from typing import Any, ClassVar, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .sandbox.base import Refused
+
 _DIRECTIVE = re.compile(r"^[ \t>*`]*(TOOL_CALL|FINAL)\s*:\s*", re.M)
 _THOUGHT = re.compile(r"^[ \t>*`]*THOUGHT\s*:\s*", re.M)
 
@@ -56,16 +58,21 @@ class ToolResult:
     seconds: float = 0.0
     error: Optional[str] = None      # why it failed: "refused" (path rules, limits), "timeout", "error"
     data: dict = field(default_factory=dict)
+    effects: Optional[list] = None   # with ToolEnv.audit: what the call did (effects.py), None when not audited
 
 
 @dataclass(frozen=True)
 class ToolEnv:
-    """What a tool may use: the sandbox, a time limit per command, and a cap on what the model is shown."""
+    """What a tool may use: the sandbox, a time limit per command, and a cap on what the model is shown.
+    `audit`: record what each tool call did to the workspace in `ToolResult.effects` (agent scenarios): commands
+    through the sandbox's audit of their processes (Sandbox.exec(audit=True)), file tools from what the sandbox
+    reports it read, showed or wrote."""
 
     sandbox: Any
     timeout: float = 30.0
     output_cap: int = 8 << 10
     write_cap: int = 1 << 20
+    audit: bool = False
 
 
 class Args(BaseModel):
@@ -104,10 +111,15 @@ class Tool:
 
     def run(self, args: dict, env: ToolEnv) -> ToolResult:
         started = time.perf_counter()
+        losses = len(getattr(env.sandbox, "losses", ()))
         try:
             result = self.call(self.Args.model_validate(args), env)
-        except (PermissionError, FileNotFoundError, ValueError) as exc:
-            result = ToolResult(False, f"ERROR: {exc}", error="refused")
+        except (Refused, PermissionError, FileNotFoundError, ValueError) as exc:
+            result = ToolResult(False, f"ERROR: {exc}", error="refused", effects=[] if env.audit else None)
+        if env.audit and result.effects is None:
+            result.effects = []
+        if env.audit and len(env.sandbox.losses) > losses:  # the sandbox lost the workspace during this call
+            result.effects.append({"op": "lost_workspace", "why": env.sandbox.losses[losses]})
         result.seconds = time.perf_counter() - started
         if len(result.output) > env.output_cap:
             cut = len(result.output) - env.output_cap
@@ -274,11 +286,10 @@ class ReadFile(Tool):
     Args = PathArgs
 
     def call(self, args, env):
-        status, out = env.sandbox._fs("read", {"path": args.path, "max_bytes": env.output_cap})
-        if not status["ok"]:
-            return ToolResult(False, f"ERROR: {status['error']}", error="refused")
-        note = f"\n[file truncated: {status['size']} bytes in all]" if status.get("truncated") else ""
-        return ToolResult(True, out + note, data={"path": args.path})
+        got = env.sandbox.read(args.path, max_bytes=env.output_cap)
+        note = f"\n[file truncated: {got['size']} bytes in all]" if got["truncated"] else ""
+        return ToolResult(True, got["text"] + note, data={"path": args.path},
+                          effects=[{"op": "read", "path": got["path"], "by": self.name}])
 
 
 class WriteArgs(Args):
@@ -297,10 +308,10 @@ class WriteFile(Tool):
         if len(data) > env.write_cap:
             return ToolResult(False, f"ERROR: content of {len(data)} bytes is over the {env.write_cap}-byte limit",
                               error="refused")
-        status, _ = env.sandbox._fs("write", {"path": args.path}, data)
-        if not status["ok"]:
-            return ToolResult(False, f"ERROR: {status['error']}", error="refused")
-        return ToolResult(True, f"wrote {len(data)} bytes to {args.path}", data={"path": args.path})
+        done = env.sandbox.write(args.path, data)
+        effects = [{"op": "mkdir", "path": folder, "by": self.name} for folder in done["made"]]
+        effects.append({"op": "write", "path": done["path"], "by": self.name})
+        return ToolResult(True, f"wrote {len(data)} bytes to {args.path}", data={"path": args.path}, effects=effects)
 
 
 class DirArgs(Args):
@@ -314,10 +325,7 @@ class ListDir(Tool):
     Args = DirArgs
 
     def call(self, args, env):
-        status, out = env.sandbox._fs("list", {"path": args.path})
-        if not status["ok"]:
-            return ToolResult(False, f"ERROR: {status['error']}", error="refused")
-        names = [e["name"] + ("/" if e["type"] == "dir" else "") for e in json.loads(out)]
+        names = [e["name"] + ("/" if e["type"] == "dir" else "") for e in env.sandbox.listdir(args.path)]
         return ToolResult(True, "\n".join(names) or "(empty)", data={"path": args.path})
 
 
@@ -333,12 +341,15 @@ class RunCmd(Tool):
     Args = CmdArgs
 
     def call(self, args, env):
-        result = env.sandbox.exec(list(args.cmd), timeout=env.timeout, fork=True)
+        result = env.sandbox.exec(list(args.cmd), timeout=env.timeout, fork=True, audit=env.audit)
+        effects = audited_effects(result, env.sandbox.workdir) if env.audit else None
         if result.timed_out:
             return ToolResult(False, f"ERROR: the command did not finish within {env.timeout:g} s and was killed\n"
-                              + _tail(result.stdout + result.stderr, env.output_cap // 2), error="timeout")
+                              + _tail(result.stdout + result.stderr, env.output_cap // 2), error="timeout",
+                              effects=effects)
         text = f"exit status {result.exit_code}\n" + _streams(result.stdout, result.stderr, env.output_cap)
-        return ToolResult(result.exit_code == 0, text, error=None if result.exit_code == 0 else "exit")
+        return ToolResult(result.exit_code == 0, text, error=None if result.exit_code == 0 else "exit",
+                          effects=effects)
 
 
 GIT = ["git", "-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null", "-c", "core.pager=cat",
@@ -353,12 +364,18 @@ class GitDiff(Tool):
     Args = Args
 
     def call(self, args, env):
-        env.sandbox.exec([*GIT, "add", "-A", "--intent-to-add"], timeout=env.timeout, env=GIT_ENV)
-        result = env.sandbox.exec([*GIT, "diff", "--no-color", "--no-ext-diff", "HEAD"], timeout=env.timeout,
-                                  env=GIT_ENV)
+        # The repository's own configuration is the agent's to write (.git/config, .gitattributes: filters, text
+        # conversions), so these runs are the agent's too: audited like its commands.
+        staged = env.sandbox.exec([*GIT, "add", "-A", "--intent-to-add"], timeout=env.timeout, env=GIT_ENV,
+                                  audit=env.audit)
+        result = env.sandbox.exec([*GIT, "diff", "--no-color", "--no-ext-diff", "--no-textconv", "HEAD"],
+                                  timeout=env.timeout, env=GIT_ENV, audit=env.audit)
+        effects = audited_effects(staged, env.sandbox.workdir) + audited_effects(result, env.sandbox.workdir) \
+            if env.audit else None
         if result.exit_code != 0:
-            return ToolResult(False, f"ERROR: git diff failed: {result.stderr.strip()[-500:]}", error="error")
-        return ToolResult(True, result.stdout or "(no changes)")
+            return ToolResult(False, f"ERROR: git diff failed: {result.stderr.strip()[-500:]}", error="error",
+                              effects=effects)
+        return ToolResult(True, result.stdout or "(no changes)", effects=effects)
 
 
 class GrepArgs(Args):
@@ -373,11 +390,18 @@ class Grep(Tool):
     Args = GrepArgs
 
     def call(self, args, env):
-        status, out = env.sandbox._fs("grep", {"pattern": args.pattern, "path": args.path, "max_matches": 200})
-        if not status["ok"]:
-            return ToolResult(False, f"ERROR: {status['error']}", error="refused")
-        note = "\n[more matches not shown]" if status.get("truncated") else ""
-        return ToolResult(True, (out or "(no matches)") + note, data={"path": args.path})
+        found = env.sandbox.grep(args.pattern, args.path, max_matches=200)
+        note = "\n[more matches not shown]" if found["truncated"] else ""
+        # what the model was shown of each file (a file read without a matching line shows it nothing)
+        effects = [{"op": "shown", "path": path, "by": self.name} for path in found["shown"]]
+        return ToolResult(True, (found["text"] or "(no matches)") + note, data={"path": args.path}, effects=effects)
+
+
+def audited_effects(result, workdir: str) -> list[dict]:
+    """A run's audit record as effects of the tool call: paths inside the workspace made relative to it."""
+    from .effects import from_audit
+
+    return from_audit(result.audit, workdir)
 
 
 def _tail(text: str, cap: int) -> str:

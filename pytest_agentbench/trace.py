@@ -15,7 +15,7 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
-TRACE_SCHEMA = "pytest-agentbench/trace/v1"
+TRACE_SCHEMA = "pytest-agentbench/trace/v2"  # v2: tool_result steps carry `effects`
 StepType = Literal["thought", "tool_call", "tool_result", "final", "error"]
 
 
@@ -38,6 +38,7 @@ class Step(BaseModel):
     ttft_s: Optional[float] = None            # a reply's time to its first token, where the backend streams
     prompt_tokens: Optional[int] = None
     completion_tokens: Optional[int] = None
+    effects: Optional[list[dict]] = None      # tool_result of an audited run: what the call did (effects.py)
 
 
 class ModelRef(BaseModel):

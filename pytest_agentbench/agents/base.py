@@ -42,6 +42,7 @@ class AgentContext:
         self.limits = limits
         self.model = model
         self.state: dict[str, Any] = {}   # the suite's per-sample scratch, from agent() to grade()
+        self.audit = False                # record what each tool call did (ToolEnv.audit; the agent scenarios)
         self.started = time.perf_counter()
 
     def generate(self, messages: list[dict], *, prefix: str | None = None, stop: tuple[str, ...] = ()) -> Completion:
@@ -56,7 +57,8 @@ class AgentContext:
         return completion
 
     def tool_env(self) -> ToolEnv:
-        return ToolEnv(sandbox=self.sandbox, timeout=self.limits.tool_timeout, output_cap=self.limits.output_cap)
+        return ToolEnv(sandbox=self.sandbox, timeout=self.limits.tool_timeout, output_cap=self.limits.output_cap,
+                       audit=self.audit)
 
     def out_of_time(self) -> bool:
         return self.limits.total_s is not None and time.perf_counter() - self.started > self.limits.total_s

@@ -63,7 +63,7 @@ class ToolLoopAgent(Agent):
                 result = ctx.tools[parsed.tool].run(parsed.args, env)
             trace.latency_s["tools"] += result.seconds
             trace.add("tool_result", tool=parsed.tool, text=result.output, ok=result.ok, error=result.error,
-                      latency_s=round(result.seconds, 6))
+                      latency_s=round(result.seconds, 6), effects=result.effects)
             messages = messages + [{"role": "assistant", "content": reply.text},
                                    {"role": "user", "content": f"OBSERVATION: {result.output}"}]
         else:

@@ -1,7 +1,7 @@
 """Sandboxes run untrusted, model-written code. Pick one by name with `make_sandbox`."""
 from __future__ import annotations
 
-from .base import Candidate, ExecResult, GradedRun, HiddenTests, Sandbox, SandboxLimits
+from .base import Candidate, ExecResult, GradedRun, HiddenTests, Refused, Sandbox, SandboxLimits
 
 KINDS = ("process", "docker", "unconfined")
 
@@ -19,4 +19,4 @@ def make_sandbox(kind: str, limits: SandboxLimits, site_packages: bool = False, 
     raise ValueError(f"unknown sandbox {kind!r} (known: {', '.join(KINDS)})")
 
 
-__all__ = ["Candidate", "ExecResult", "GradedRun", "HiddenTests", "Sandbox", "SandboxLimits", "make_sandbox"]
+__all__ = ["Candidate", "ExecResult", "GradedRun", "HiddenTests", "Refused", "Sandbox", "SandboxLimits", "make_sandbox"]

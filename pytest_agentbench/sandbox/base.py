@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import HarnessError
-from . import runner
+from . import runner, seccomp
 from .seccomp import nofork_bpf
 
 RUNNER_SOURCE = Path(runner.__file__).read_text(encoding="utf-8")
@@ -49,6 +49,7 @@ class ExecResult:
     duration_s: float
     timed_out: bool = False
     truncated: bool = False         # output went past the cap
+    audit: dict | None = None       # an audited run: {"events": [...], "lost": why it is incomplete, or None}
 
     @property
     def verdict(self) -> tuple[str, str]:
@@ -106,14 +107,22 @@ class Sandbox(ABC):
 
     def __init__(self, limits: SandboxLimits):
         self.limits = limits
+        #: why the workspace was lost (the sandbox's server or container ended), in order: each later run started
+        #: from an empty workspace
+        self.losses: list[str] = []
+
+    def lost(self, why: str) -> None:
+        """Note that the workspace is gone (whatever the sandbox runs next starts from an empty one)."""
+        self.losses.append(why)
 
     # -- the one transport a sandbox implements -------------------------------------------------------
     @abstractmethod
     def _run(self, *, mode: str | None = None, argv: list[str] | None = None, stdin: bytes = b"",
              timeout: float, env: dict[str, str] | None = None, nofork: bool = False,
-             verdict: bool = False) -> tuple[ExecResult, str]:
+             verdict: bool = False, audit: bool = False) -> tuple[ExecResult, str]:
         """Run a runner mode (reading `stdin`) or an argv in the workspace. Returns the result and, for graded runs,
-        the text of the verdict channel. Raises HarnessError only for the sandbox's own failures."""
+        the text of the verdict channel; an audited argv run carries its audit record in `result.audit`
+        (runner.trace_run). Raises HarnessError only for the sandbox's own failures."""
 
     def close(self) -> None:
         """Release the workspace and everything still running in it."""
@@ -129,11 +138,20 @@ class Sandbox(ABC):
 
     # -- running --------------------------------------------------------------------------------------
     def exec(self, argv: list[str], *, timeout: float | None = None, stdin: bytes | None = None,
-             env: dict[str, str] | None = None, fork: bool = True) -> ExecResult:
-        """Run argv in the workspace; never raises for the program's own failure, only for infrastructure."""
+             env: dict[str, str] | None = None, fork: bool = True, audit: bool = False) -> ExecResult:
+        """Run argv in the workspace; never raises for the program's own failure, only for infrastructure.
+        `audit`: record what the run's processes did (programs executed, files opened, paths created, renamed or
+        removed) in `result.audit`, whatever the command line said (runner.trace_run)."""
         result, _ = self._run(argv=list(argv), stdin=stdin or b"", timeout=self._timeout(timeout), env=env,
-                              nofork=not fork)
+                              nofork=not fork, audit=audit)
+        if audit and result.audit is None:
+            result.audit = {"events": [], "lost": "the sandbox returned no audit record"}
         return result
+
+    def audit_config(self) -> dict:
+        """What the runner's tracer needs: the audit filter, its syscall numbers, the roots whose files it keeps."""
+        return {"bpf": seccomp.audit_bpf().hex(), "syscalls": {str(k): v for k, v in seccomp.audit_syscalls().items()},
+                "roots": [self.workdir, *(self.scratch or ("/tmp", "/dev/shm"))]}
 
     def run_python(self, source: str, *, timeout: float | None = None, fork: bool = False) -> ExecResult:
         """Run a Python program (plain semantics: its exit status). Nothing is written to the workspace."""
@@ -160,11 +178,16 @@ class Sandbox(ABC):
                            result)
         return GradedRun(found["status"], found.get("reason", ""), result)
 
-    def verify(self, sources: dict[str, str], *, timeout: float | None = None) -> GradedRun:
+    def verify(self, sources: dict[str, str], *, timeout: float | None = None,
+               packages: list[str] | None = None) -> GradedRun:
         """Hidden tests of the workspace (runner.verify): `test_*` functions run in a grader process that reaches the
-        workspace's modules only through proxies of another process; `extra["tests"]` holds each test's result."""
+        workspace's modules only through proxies of another process; `extra["tests"]` holds each test's result.
+        `packages`: the only top-level names the tests' imports take from the workspace (default: every module the
+        workspace holds); every other import comes from the grader's own environment."""
         nonce = secrets.token_hex(16)
         header = {"root": self.workdir, "nofork_bpf": nofork_bpf().hex()}
+        if packages is not None:
+            header["packages"] = list(packages)
         data = runner.frame(json.dumps(header).encode()) + runner.frame(json.dumps({"sources": sources,
                                                                                        "nonce": nonce}).encode())
         result, channel = self._run(mode="verify", stdin=data, timeout=self._timeout(timeout), verdict=True)
@@ -202,6 +225,52 @@ class Sandbox(ABC):
             raise HarnessError(f"sandbox file operation {op} failed: {why}")
         return status, result.stdout
 
+    # -- the workspace file API for tools: a refusal (a path that leads out, a missing file) raises Refused, whose
+    # message is for the agent; what was touched comes back, resolved inside the sandbox, for the audit
+    def read(self, path: str, max_bytes: int = 1 << 20) -> dict:
+        """{"text", "size", "truncated", "path": the file really read, relative to the workspace}."""
+        status, out = self._fs("read", {"path": path, "max_bytes": max_bytes})
+        if not status["ok"]:
+            raise Refused(status["error"])
+        return {"text": out, "size": status["size"], "truncated": status["truncated"], "path": status["path"]}
+
+    def write(self, path: str, content: str | bytes) -> dict:
+        """{"written", "path": the file written, "made": folders created for it}."""
+        data = content.encode("utf-8", "surrogatepass") if isinstance(content, str) else content
+        status, _ = self._fs("write", {"path": path}, data)
+        if not status["ok"]:
+            raise Refused(status["error"])
+        return {"written": status["written"], "path": status["path"], "made": status.get("made", [])}
+
+    def grep(self, pattern: str, path: str = ".", max_matches: int = 200) -> dict:
+        """{"text": path:line:text lines, "truncated", "shown": files with a line shown}."""
+        status, out = self._fs("grep", {"pattern": pattern, "path": path, "max_matches": max_matches})
+        if not status["ok"]:
+            raise Refused(status["error"])
+        return {"text": out, "truncated": status.get("truncated", False), "shown": status.get("shown", [])}
+
+    def listdir(self, path: str = ".") -> list[dict]:
+        status, out = self._fs("list", {"path": path})
+        if not status["ok"]:
+            raise Refused(status["error"])
+        return json.loads(out)
+
+    def scan(self, paths: list[str], needles: list[bytes]) -> dict:
+        """Which needles each workspace file holds, every file read whole: {"hits": {path: [needle index]},
+        "problems": {path: why it could not be read}} (a check fails closed on a problem)."""
+        if not paths or not needles:
+            return {"hits": {}, "problems": {}}
+        status, out = self._fs("scan", {"paths": list(paths), "needles": [n.hex() for n in needles]}, timeout=300.0)
+        if not status["ok"]:
+            raise HarnessError(f"cannot scan the workspace: {status['error']}")
+        return json.loads(out)
+
+    def remove(self, paths: list[str]) -> None:
+        """Remove workspace paths (files, links, trees)."""
+        status, _ = self._fs("remove", {"paths": list(paths)})
+        if not status["ok"]:
+            raise HarnessError(f"cannot remove files in the workspace: {status['error']}")
+
     def write_file(self, path: str, content: str | bytes) -> None:
         data = content.encode() if isinstance(content, str) else content
         status, _ = self._fs("write", {"path": path}, data)
@@ -230,7 +299,7 @@ class Sandbox(ABC):
                 for name, content in sorted(files.items()):
                     data = content.encode() if isinstance(content, str) else content
                     info = tarfile.TarInfo(name)
-                    info.size, info.mode = len(data), 0o644
+                    info.size, info.mode, info.mtime = len(data), 0o644, PUT_MTIME
                     tar.addfile(info, io.BytesIO(data))
         status, _ = self._fs("put_tar", {}, buf.getvalue())
         if not status["ok"]:
@@ -244,9 +313,20 @@ class Sandbox(ABC):
             raise HarnessError(f"cannot empty the workspace: {status['error']}")
 
 
+class Refused(Exception):
+    """A workspace path or request the sandbox refuses (it leads out, it is missing): the message is for the agent."""
+
+
+#: Files copied into a workspace get this modification time (2024-01-01): `ls -l` then shows the same workspace in
+#: every run, and git never takes them for "racily clean" (modified in the second its index was written), which
+#: would make the agent's first `git status` re-read every file, protected ones included.
+PUT_MTIME = 1704067200
+
+
 def _owned_by_sandbox(info: tarfile.TarInfo) -> tarfile.TarInfo:
     info.uid = info.gid = 0
     info.uname = info.gname = ""
+    info.mtime = PUT_MTIME
     return info
 
 

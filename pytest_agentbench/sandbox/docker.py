@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import secrets
 import selectors
 import socket
 import struct
@@ -26,6 +27,8 @@ DEFAULT_IMAGE = "agentbench-python:bookworm-2"
 RUN_USER = "65534:65534"
 _LIVE: dict[str, object] = {}
 _BACKSTOP_S = 5.0
+_AUDIT_GRACE_S = 5.0          # the audited runner's own limit ends the command first; then it reports
+_AUDIT_CAP = 64 << 20
 _KILL_ALL = "import os, signal\ntry:\n    os.kill(-1, signal.SIGKILL)\nexcept OSError:\n    pass\n"
 
 
@@ -94,16 +97,34 @@ class DockerSandbox(Sandbox):
         return container
 
     # -- the transport ----------------------------------------------------------------------------------
-    def _run(self, *, mode=None, argv=None, stdin=b"", timeout, env=None, nofork=False, verdict=False):
-        transport = {"base_bpf": seccomp.base_bpf().hex(), "argv": argv,
+    def _run(self, *, mode=None, argv=None, stdin=b"", timeout, env=None, nofork=False, verdict=False, audit=False):
+        transport = {"base_bpf": seccomp.base_bpf().hex(), "agent_bpf": seccomp.agent_bpf().hex(), "argv": argv,
                      "nofork_bpf": seccomp.nofork_bpf().hex() if nofork else ""}
-        cmd = ["timeout", "-s", "KILL", f"{timeout:.3f}", *self.python, "-c", RUNNER_SOURCE + "\nmain()\n",
+        nonce = None
+        outer = timeout
+        if audit and argv is not None:  # the runner traces the command and keeps its own time limit
+            nonce = secrets.token_hex(16)
+            transport.update(audit={**self.audit_config(), "nonce": nonce}, timeout=timeout)
+            outer = timeout + _AUDIT_GRACE_S
+        cmd = ["timeout", "-s", "KILL", f"{outer:.3f}", *self.python, "-c", RUNNER_SOURCE + "\nmain()\n",
                "exec" if argv is not None else mode]
         environment = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": self.workdir,
                        "TMPDIR": "/tmp", "PYTHONDONTWRITEBYTECODE": "1", **GIT_SAFE, **(env or {})}
-        result = self._exec(cmd, runner.frame(json.dumps(transport).encode()) + stdin, timeout, environment)
+        result = self._exec(cmd, runner.frame(json.dumps(transport).encode()) + stdin, outer, environment,
+                            cap=self.limits.output_bytes + (_AUDIT_CAP if nonce else 0))
         if result.timed_out or (argv is not None and not nofork):
             self._kill_leftovers()
+        if nonce is not None:
+            record, result.stdout = runner.unpack_record(result.stdout, nonce)
+            if len(result.stdout) > self.limits.output_bytes:
+                result.stdout, result.truncated = result.stdout[-self.limits.output_bytes:], True
+            if record is None:
+                record = {"events": [], "lost": "the audit record did not arrive (its tracer was killed or the "
+                                                "container ended)"}
+            else:
+                result.exit_code = record.pop("exit", result.exit_code)
+                result.timed_out = bool(record.pop("timed_out", False))
+            result.audit = record
         channel = result.stdout
         if verdict:  # the grader's verdict line ends stdout; show the candidate's output without it
             cut = result.stdout.rfind("\n" + runner.VERDICT_MARK + " ")
@@ -114,7 +135,8 @@ class DockerSandbox(Sandbox):
     def _kill_leftovers(self) -> None:
         self._exec([*self.python, "-c", _KILL_ALL], b"", 10.0, {}, raw=True)
 
-    def _exec(self, cmd: list[str], stdin: bytes, timeout: float, environment: dict, raw: bool = False) -> ExecResult:
+    def _exec(self, cmd: list[str], stdin: bytes, timeout: float, environment: dict, raw: bool = False,
+              cap: int | None = None) -> ExecResult:
         api = self.client.api
         start = time.perf_counter()
         try:
@@ -126,7 +148,7 @@ class DockerSandbox(Sandbox):
         raw_sock = getattr(sock, "_sock", sock)
         try:
             out, err, truncated, ended = _pump(raw_sock, stdin, start + timeout + _BACKSTOP_S,
-                                               self.limits.output_bytes)
+                                               cap or self.limits.output_bytes)
         finally:
             try:
                 sock.close()
@@ -135,6 +157,7 @@ class DockerSandbox(Sandbox):
         duration = time.perf_counter() - start
         if not ended:  # the engine never closed the stream: take the container down, start a fresh one
             self.close()
+            self.lost("the sandbox's container stopped answering and was replaced")
             self.container = self._start()
             return ExecResult(None, decode(out), decode(err), duration, timed_out=True, truncated=truncated)
         code = api.exec_inspect(exec_id)["ExitCode"]

@@ -25,13 +25,14 @@ import time
 from pathlib import Path
 
 from ..errors import HarnessError
-from . import bwrap, seccomp, uids
+from . import bwrap, runner, seccomp, uids
 from .base import GIT_SAFE, RUNNER_SOURCE, ExecResult, Sandbox, SandboxLimits, decode
 from .cgroups import MemoryCgroup
 
 _DRAIN_AFTER_EXIT_S = 0.2   # bounded read of what is still buffered once the run has ended
 _BACKSTOP_S = 3.0           # the server enforces the time limit; this catches a server that stopped
 _SERVER_ALLOWANCE = 32 << 20  # the server process itself lives in the run's memory cgroup
+_AUDIT_CAP = 64 << 20         # an audit record (compressed) may be longer than a run's output cap
 
 
 def run_env(home: str, extra: dict[str, str] | None = None, path: str = "/usr/bin:/bin") -> dict[str, str]:
@@ -58,11 +59,20 @@ class ProcessSandbox(Sandbox):
         self.scratch = self.server.scratch
         self.memory_bound = "cgroup" if self.server.cgroup is not None else "per-process"
 
-    def _run(self, *, mode=None, argv=None, stdin=b"", timeout, env=None, nofork=False, verdict=False):
+    def _run(self, *, mode=None, argv=None, stdin=b"", timeout, env=None, nofork=False, verdict=False, audit=False):
         if self.server is None:
             raise HarnessError("the sandbox is closed")
-        return self.server.run(self.server.request(mode, argv, env, nofork, self.limits, timeout), stdin, timeout,
-                               verdict, self.limits)
+        req = self.server.request(mode, argv, env, nofork, self.limits, timeout)
+        if audit and argv is not None:
+            req["audit"] = self.audit_config()
+        result = self.server.run(req, stdin, timeout, verdict, self.limits, audit="audit" in req)
+        if self.server.proc is None:  # it ended with this run: the workspace (a tmpfs inside it) went with it
+            self.lost("the sandbox's process server ended during " + (f"`{argv[0]}`" if argv else f"a {mode} run"))
+        return result
+
+    def lost(self, why: str) -> None:
+        if self.confine:  # unconfined, the workspace is a host folder that outlives the server
+            super().lost(why)
 
     def wipe(self) -> None:
         """The server empties the workspace (and, unconfined, the sandbox's own TMPDIR) itself."""
@@ -116,7 +126,7 @@ class _Server:
         if not self.confine:
             limit_set.pop("RLIMIT_NPROC")  # per uid: it would count the whole host user's processes
         req = {"cwd": self.workdir, "env": run_env(self.workdir, extra, self.path), "rlimits": limit_set,
-               "timeout": timeout}
+               "timeout": timeout, "agent_bpf": seccomp.agent_bpf().hex()}
         if argv is not None:
             req["argv"] = argv
             req["nofork_bpf"] = seccomp.nofork_bpf().hex() if nofork else ""
@@ -198,13 +208,13 @@ class _Server:
         return b'"ok": true' in reply
 
     def run(self, req: dict, stdin: bytes, timeout: float, verdict: bool,
-            limits: SandboxLimits) -> tuple[ExecResult, str]:
+            limits: SandboxLimits, audit: bool = False) -> tuple[ExecResult, str]:
         if self.proc is None or self.proc.poll() is not None:
             self.stop()
             self.start()
         if self.cgroup is not None:
             self.cgroup.set_limit((limits.memory_mb << 20) + _SERVER_ALLOWANCE)
-        pipes = [os.pipe() for _ in range(4 if verdict else 3)]
+        pipes = [os.pipe() for _ in range(4 if verdict or audit else 3)]
         (in_r, in_w), rest = pipes[0], pipes[1:]
         start = time.perf_counter()
         try:
@@ -221,12 +231,21 @@ class _Server:
         reads = [r for r, _ in rest]
         try:  # pump owns (and closes) in_w
             *outs, truncated, answered = pump(write=(in_w, stdin), reads=reads, done_fd=self.ctl.fileno(),
-                                              deadline=start + timeout + _BACKSTOP_S, cap=limits.output_bytes)
+                                              deadline=start + timeout + _BACKSTOP_S, cap=limits.output_bytes,
+                                              caps={reads[2]: _AUDIT_CAP} if audit else None)
         finally:
             for fd in reads:
                 os.close(fd)
         out, err = outs[0], outs[1]
         channel = decode(outs[2]) if verdict else ""
+        record = None
+        if audit:  # the server writes it once the command and all it started are dead; nothing else holds the fd
+            try:
+                record = runner.unpack_blob(outs[2]) if outs[2] else None
+            except ValueError:
+                record = None
+            if record is None:
+                record = {"events": [], "lost": "the audit record did not arrive (the sandbox's server ended)"}
         reply = self.ctl.recv(4096) if answered else b""
         duration = time.perf_counter() - start
         if not reply:  # the run killed (or stopped) its server: the run failed, the next one restarts it
@@ -234,11 +253,11 @@ class _Server:
             note = "sandbox: the program stopped the sandbox's process server\n" if answered else ""
             return ExecResult(exit_code=None if not answered else -signal.SIGKILL, stdout=decode(out),
                               stderr=decode(err) + note, duration_s=duration, timed_out=not answered,
-                              truncated=truncated), channel
+                              truncated=truncated, audit=record), channel
         status = json.loads(reply)
         return ExecResult(exit_code=None if status["timed_out"] else status["exit"], stdout=decode(out),
                           stderr=decode(err), duration_s=duration, timed_out=status["timed_out"],
-                          truncated=truncated), channel
+                          truncated=truncated, audit=record), channel
 
 
 # -- the pool: one server per open sandbox, kept warm between tests -----------------------------------------
@@ -278,7 +297,7 @@ def _killpg(pid: int) -> None:
 
 
 def pump(write: tuple[int, bytes], reads: list[int], done_fd: int, deadline: float, cap: int,
-         after_end=None) -> tuple:
+         after_end=None, caps: dict[int, int] | None = None) -> tuple:
     """Feed `write`'s bytes and read `reads` into capped tail buffers until `done_fd` is readable (the run ended)
     or the deadline. Returns (*outputs, truncated, ended). `after_end` runs once the end is seen, before a bounded
     drain of what is still buffered (a child that escaped must not hold us)."""
@@ -316,7 +335,8 @@ def pump(write: tuple[int, bytes], reads: list[int], done_fd: int, deadline: flo
                         os.close(in_fd)
                         in_fd = None
                 else:
-                    truncated |= _read_into(key.fd, bufs[key.fd], cap, sel)
+                    truncated |= _read_into(key.fd, bufs[key.fd], (caps or {}).get(key.fd, cap), sel) \
+                        and key.fd not in (caps or {})
         sel.unregister(done_fd)
         if in_fd is not None:
             sel.unregister(in_fd)
@@ -329,10 +349,11 @@ def pump(write: tuple[int, bytes], reads: list[int], done_fd: int, deadline: flo
             if not events:
                 break
             for key, _ in events:
-                truncated |= _read_into(key.fd, bufs[key.fd], cap, sel)
+                truncated |= _read_into(key.fd, bufs[key.fd], (caps or {}).get(key.fd, cap), sel) \
+                    and key.fd not in (caps or {})
     finally:
         sel.close()
-    return (*(bytes(bufs[fd][-cap:]) for fd in reads), truncated, ended)
+    return (*(bytes(bufs[fd][-(caps or {}).get(fd, cap):]) for fd in reads), truncated, ended)
 
 
 def _read_into(fd: int, buf: bytearray, cap: int, sel: selectors.BaseSelector) -> bool:

@@ -579,9 +579,18 @@ def confined(root, path, must_exist=True):
     return full
 
 
+def _rel(root, full):
+    return os.path.relpath(full, os.path.realpath(root))
+
+
 def _fs_write(root, args, data):
     full = confined(root, args["path"], must_exist=False)
     parent = os.path.dirname(full)
+    made = []
+    probe = parent
+    while not os.path.lexists(probe):
+        made.append(probe)
+        probe = os.path.dirname(probe)
     os.makedirs(parent, exist_ok=True)
     if os.path.realpath(parent) != parent:
         raise Refused("%s leads outside the workspace" % args["path"])
@@ -592,7 +601,18 @@ def _fs_write(root, args, data):
         write_all(fd, data)
     finally:
         os.close(fd)
-    return {"written": len(data)}
+    return {"written": len(data), "path": _rel(root, full), "made": [_rel(root, d) for d in reversed(made)]}
+
+
+def _open_owned(path, flags):
+    """Open a file of the workspace; one the agent made unreadable gets its owner's permissions back first (every
+    file in the workspace is the run's uid's, so the harness, that uid too, is never locked out)."""
+    try:
+        return os.open(path, flags)
+    except PermissionError:
+        st = os.lstat(path)
+        os.chmod(path, stat.S_IMODE(st.st_mode) | stat.S_IRUSR | (stat.S_IXUSR if stat.S_ISDIR(st.st_mode) else 0))
+        return os.open(path, flags)
 
 
 def _fs_read(root, args, out_fd):
@@ -602,14 +622,70 @@ def _fs_read(root, args, out_fd):
     if not os.path.isfile(full):
         raise Refused("%s is not a regular file" % args["path"])
     cap = int(args.get("max_bytes", 1 << 20))
-    fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    fd = _open_owned(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     try:
         size = os.fstat(fd).st_size
         data = os.read(fd, cap) if cap else b""
     finally:
         os.close(fd)
     write_all(out_fd, data)
-    return {"size": size, "truncated": size > len(data)}
+    return {"size": size, "truncated": size > len(data), "path": _rel(root, full)}
+
+
+def _fs_scan(root, args, out_fd):
+    """Which of `needles` (hex) each file of `paths` holds, reading every file whole (in chunks that overlap by the
+    longest needle); a path that cannot be read (a FIFO, a vanished file) is a problem, never a clean file."""
+    needles = [bytes.fromhex(n) for n in args["needles"]]
+    overlap = max((len(n) for n in needles), default=1) - 1
+    hits, problems = {}, {}
+    for rel in args["paths"]:
+        try:
+            full = confined(root, rel)
+            st = os.lstat(full)
+            if not stat.S_ISREG(st.st_mode):
+                problems[rel] = "not a regular file"
+                continue
+            fd = _open_owned(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except (OSError, Refused) as exc:
+            problems[rel] = "cannot be read (%s)" % (getattr(exc, "strerror", None) or exc)
+            continue
+        found, tail = set(), b""
+        try:
+            while True:
+                chunk = os.read(fd, 1 << 20)
+                if not chunk:
+                    break
+                window = tail + chunk
+                for i, needle in enumerate(needles):
+                    if i not in found and needle in window:
+                        found.add(i)
+                tail = window[-overlap:] if overlap else b""
+        except OSError as exc:
+            problems[rel] = "cannot be read (%s)" % exc.strerror
+        finally:
+            os.close(fd)
+        if found:
+            hits[rel] = sorted(found)
+    write_all(out_fd, json.dumps({"hits": hits, "problems": problems}).encode())
+    return {}
+
+
+def _fs_remove(root, args):
+    """Remove workspace paths (a file, a link itself, a whole tree); the parent is resolved inside the workspace."""
+    for rel in args["paths"]:
+        head, name = os.path.split(rel.rstrip("/"))
+        if not name or name in (".", ".."):
+            continue
+        try:
+            full = os.path.join(confined(root, head or "."), name)
+        except Refused:
+            continue
+        if os.path.isdir(full) and not os.path.islink(full):
+            remove_contents(full)
+            os.rmdir(full)
+        elif os.path.lexists(full):
+            os.unlink(full)
+    return {}
 
 
 def _fs_list(root, args, out_fd):
@@ -638,6 +714,7 @@ def _fs_grep(root, args, out_fd):
     real_root = os.path.realpath(root)
     limit = int(args.get("max_matches", 200))
     matches = 0
+    shown = []
     files = [start] if os.path.isfile(start) else []
     if not files:
         for top, dirs, names in os.walk(start):
@@ -657,6 +734,8 @@ def _fs_grep(root, args, out_fd):
         rel = os.path.relpath(path, real_root)
         for n, text in enumerate(blob.decode("utf-8", "replace").split("\n"), 1):
             if pattern.search(text):
+                if not shown or shown[-1] != rel:
+                    shown.append(rel)
                 lines.append("%s:%d:%s" % (rel, n, text[:500]))
                 matches += 1
                 if matches >= limit:
@@ -664,7 +743,7 @@ def _fs_grep(root, args, out_fd):
         if matches >= limit:
             break
     write_all(out_fd, ("\n".join(lines) + ("\n" if lines else "")).encode())
-    return {"matches": matches, "truncated": matches >= limit}
+    return {"matches": matches, "truncated": matches >= limit, "shown": shown}
 
 
 def _fs_put_tar(root, data):
@@ -718,9 +797,15 @@ def _fs_manifest(root, args, out_fd):
     limit, max_depth = int(args.get("max_entries", 20000)), int(args.get("max_depth", 64))
     while stack:
         rel, depth = stack.pop()
+        here = os.path.join(real_root, rel) if rel else real_root
         try:
-            with os.scandir(os.path.join(real_root, rel) if rel else real_root) as it:
-                children = sorted(it, key=lambda e: e.name)
+            try:
+                with os.scandir(here) as it:
+                    children = sorted(it, key=lambda e: e.name)
+            except PermissionError:  # made unreadable by the agent: the owner (this uid) restores it
+                os.chmod(here, stat.S_IMODE(os.lstat(here).st_mode) | stat.S_IRWXU)
+                with os.scandir(here) as it:
+                    children = sorted(it, key=lambda e: e.name)
         except OSError as exc:
             entries[rel or "."] = ["unreadable", 0, exc.strerror or ""]
             continue
@@ -732,10 +817,11 @@ def _fs_manifest(root, args, out_fd):
                 incomplete.append("more than %d entries" % limit)
                 stack = []
                 break
+            ino = entry.inode()
             if entry.is_symlink():
-                entries[path] = ["link", 0, os.readlink(entry.path)]
+                entries[path] = ["link", 0, os.readlink(entry.path), ino]
             elif entry.is_dir(follow_symlinks=False):
-                entries[path] = ["dir", 0, ""]
+                entries[path] = ["dir", 0, "", ino]
                 if depth + 1 < max_depth:
                     stack.append((path, depth + 1))
                 else:
@@ -743,14 +829,15 @@ def _fs_manifest(root, args, out_fd):
             elif entry.is_file(follow_symlinks=False):
                 digest = hashlib.sha256()
                 try:
-                    with open(entry.path, "rb") as f:
+                    fd = _open_owned(entry.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+                    with os.fdopen(fd, "rb") as f:
                         for chunk in iter(lambda: f.read(1 << 20), b""):
                             digest.update(chunk)
-                    entries[path] = ["file", entry.stat(follow_symlinks=False).st_size, digest.hexdigest()]
+                    entries[path] = ["file", entry.stat(follow_symlinks=False).st_size, digest.hexdigest(), ino]
                 except OSError as exc:
-                    entries[path] = ["unreadable", 0, exc.strerror or ""]
+                    entries[path] = ["unreadable", 0, exc.strerror or "", ino]
             else:
-                entries[path] = ["special", 0, ""]
+                entries[path] = ["special", 0, "", ino]
     write_all(out_fd, json.dumps(entries).encode())
     return {"entries": len(entries), "incomplete": incomplete[:5]}
 
@@ -803,6 +890,10 @@ def fs(in_fd=0, out_fd=1):
             result = _fs_put_tar(root, data)
         elif op == "manifest":
             result = _fs_manifest(root, args, out_fd)
+        elif op == "scan":
+            result = _fs_scan(root, args, out_fd)
+        elif op == "remove":
+            result = _fs_remove(root, args)
         elif op == "wipe":  # the workspace, and the scratch folders the host names (never a default: unconfined,
             remove_contents(root)   # /tmp would be the host's own)
             for scratch in args.get("scratch") or ():
@@ -1069,7 +1160,10 @@ def verify(in_fd=0, verdict_fd=1):
         status, reason, results = "infra", "no tests reached the grader (%s)" % exc, []
     if body is not None:
         rpc = _WorkspaceRPC(grader_sock.fileno())
-        sys.meta_path.insert(0, _RemoteImporter(rpc, _top_level_names(root)))
+        names = _top_level_names(root)
+        if header.get("packages") is not None:  # the scenario's own: never a folder the agent added
+            names = set(header["packages"])
+        sys.meta_path.insert(0, _RemoteImporter(rpc, names))
         results = []
         for name, source in sorted(body["sources"].items()):
             results.extend(_run_test_file(name, source, rpc, root))
@@ -1141,6 +1235,533 @@ def _run_test_file(name, source, rpc, root):
 MODES = {"graded": graded, "python": python, "fs": fs, "verify": verify}
 
 
+# -- the audit: what an agent's processes actually did ------------------------------------------------------
+# An audited command runs as a traced child: it asks to be traced (PTRACE_TRACEME), stacks the agent filter (no
+# ptrace, no untraced clones, no giving up dumpability) and the audit filter (SECCOMP_RET_TRACE on every syscall
+# that opens, creates, renames, links, removes or re-permissions a path), stops itself, and execs. The tracer (the
+# process server, or in Docker the exec's own runner) follows every descendant (fork, vfork, clone events) and
+# records, however a command was spelled: each program executed (EXEC event: /proc/PID/exe and the new argv, which
+# no thread of the old image can change any more), each file opened (read at the syscall's exit from the new fd's
+# /proc link, so the path is the file really opened, hard links and symlinks resolved, with its inode), and each
+# path created, renamed, linked or removed (read at entry, then confirmed at exit by what the file system shows:
+# an effect that cannot be confirmed is recorded as such, and the checks fail closed on it). Without a tracer a
+# filtered syscall fails (ENOSYS), so a command cannot outlive or outrun its audit; the tracer's record leaves on a
+# channel no agent process can write (the server's own fd, or a line after every agent process is dead, carrying a
+# nonce only the tracer held).
+PTRACE_TRACEME, PTRACE_CONT, PTRACE_SYSCALL = 0, 7, 24
+PTRACE_SETOPTIONS, PTRACE_GETEVENTMSG, PTRACE_GET_SYSCALL_INFO = 0x4200, 0x4201, 0x420E
+PTRACE_OPTIONS = 0x1 | 0x2 | 0x4 | 0x8 | 0x10 | 0x80 | 0x100000  # SYSGOOD FORK VFORK CLONE EXEC SECCOMP EXITKILL
+EV_FORK, EV_VFORK, EV_CLONE, EV_EXEC, EV_SECCOMP = 1, 2, 3, 4, 7
+WALL = 0x40000000
+AT_FDCWD, AT_REMOVEDIR, AT_EMPTY_PATH, RENAME_EXCHANGE = -100, 0x200, 0x1000, 0x2
+O_ACCMODE, O_CREAT, O_TRUNC, O_DIRECTORY, O_TMPFILE = 0o3, 0o100, 0o1000, 0o200000, 0o20200000
+MAX_EVENTS = 60000
+AUDIT_MARK = "AGENTBENCH-AUDIT"
+_INTERPRETER = None
+
+
+_PTRACE = None
+
+
+def _ptrace(request, pid, addr=0, data=0):
+    global _PTRACE
+    if _PTRACE is None:
+        _PTRACE = _libc().ptrace
+        _PTRACE.restype = ctypes.c_long
+        _PTRACE.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+    return _PTRACE(request, pid, addr, data)
+
+
+def _exec_agent(argv, env, req):
+    """In the run's process: the filters, and (audited) the request to be traced; then execve. Never returns."""
+    audit = req.get("audit")
+    if audit and _ptrace(PTRACE_TRACEME, 0) != 0:
+        os.write(2, b"sandbox: the audit could not trace the command\n")
+        os._exit(126)
+    load_seccomp(bytes.fromhex(req.get("agent_bpf") or ""))
+    load_seccomp(bytes.fromhex(req.get("nofork_bpf") or ""))
+    if audit:
+        load_seccomp(bytes.fromhex(audit["bpf"]))
+        os.kill(os.getpid(), signal.SIGSTOP)  # the tracer sets its options, then lets us go on
+    try:
+        os.execvpe(argv[0], argv, env)
+    except OSError as exc:
+        os.write(2, ("%s: %s\n" % (argv[0], exc.strerror)).encode())
+    os._exit(127)
+
+
+class _Deadline(Exception):
+    pass
+
+
+def _on_alarm(signum, frame):
+    raise _Deadline()
+
+
+class _Audit:
+    """The tracer's record of one audited run: a list of events (dicts), or `lost` with why it is incomplete."""
+
+    def __init__(self, cfg):
+        self.names = {int(k): v for k, v in cfg["syscalls"].items()}
+        self.roots = tuple(r.rstrip("/") + "/" for r in cfg.get("roots", ()))
+        self.events = []
+        self.lost = None
+        self.exe = {}       # pid -> the program it runs (inherited over fork until it execs)
+        self.pending = {}   # pid -> what its syscall at entry will do (checked at its exit)
+        self.mem = {}       # pid -> an open /proc/PID/mem
+
+    # -- reading a stopped tracee --------------------------------------------------------------------
+    def note_lost(self, why):
+        if self.lost is None:
+            self.lost = why
+
+    def add(self, event):
+        if len(self.events) >= MAX_EVENTS:
+            self.note_lost("more than %d file events" % MAX_EVENTS)
+            return
+        self.events.append(event)
+
+    def syscall_info(self, pid):
+        buf = ctypes.create_string_buffer(88)
+        n = _ptrace(PTRACE_GET_SYSCALL_INFO, pid, 88, ctypes.addressof(buf))
+        if n < 24:
+            return None
+        raw = buf.raw
+        op = raw[0]
+        if op == 2:  # exit
+            rval, is_error = struct.unpack_from("qB", raw, 24)
+            return op, rval, is_error
+        if op in (1, 3):  # entry, seccomp
+            nr = struct.unpack_from("Q", raw, 24)[0]
+            return op, nr, struct.unpack_from("6Q", raw, 32)
+        return None
+
+    def read_str(self, pid, addr, limit=4096):
+        if not addr:
+            return None
+        fd = self.mem.get(pid)
+        try:
+            if fd is None:
+                fd = self.mem[pid] = os.open("/proc/%d/mem" % pid, os.O_RDONLY | os.O_CLOEXEC)
+            out = b""
+            while len(out) < limit:
+                page_end = ((addr + len(out)) | 0xFFF) + 1
+                chunk = os.pread(fd, min(limit - len(out), page_end - addr - len(out)), addr + len(out))
+                if not chunk:
+                    break
+                cut = chunk.find(b"\0")
+                if cut >= 0:
+                    return (out + chunk[:cut]).decode("utf-8", "surrogateescape")
+                out += chunk
+        except OSError:
+            return None
+        return None
+
+    def forget_mem(self, pid):
+        fd = self.mem.pop(pid, None)
+        if fd is not None:
+            os.close(fd)
+
+    def base(self, pid, dirfd):
+        dirfd = _s32(dirfd)
+        try:
+            return os.readlink("/proc/%d/cwd" % pid if dirfd == AT_FDCWD else "/proc/%d/fd/%d" % (pid, dirfd))
+        except OSError:
+            return None
+
+    def path_at(self, pid, dirfd, addr, follow=False):
+        """The path a syscall names, resolved as the tracee would (its cwd or dirfd; the last component itself
+        unless `follow`), or None when it cannot be read."""
+        path = self.read_str(pid, addr)
+        if path is None:
+            return None
+        if not path.startswith("/"):
+            base = self.base(pid, dirfd)
+            if base is None:
+                return None
+            path = os.path.join(base, path)
+        if follow:
+            return os.path.realpath(path)
+        head, tail = os.path.split(os.path.normpath(path))
+        return os.path.join(os.path.realpath(head), tail) if tail else os.path.realpath(head)
+
+    def fd_path(self, pid, fd):
+        try:
+            link = os.readlink("/proc/%d/fd/%d" % (pid, fd))
+        except OSError:
+            return None, None
+        try:
+            st = os.stat("/proc/%d/fd/%d" % (pid, fd))
+            ident = [st.st_dev, st.st_ino]
+        except OSError:
+            ident = None
+        if link.endswith(" (deleted)"):
+            link = link[: -len(" (deleted)")]
+        return link, ident
+
+    def inside(self, path):
+        return path is not None and (path + "/").startswith(self.roots)
+
+    # -- events ----------------------------------------------------------------------------------------
+    def on_exec(self, pid):
+        try:
+            exe = os.readlink("/proc/%d/exe" % pid)
+        except OSError:
+            exe = None
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                argv = [a.decode("utf-8", "surrogateescape") for a in f.read(1 << 16).split(b"\0")[:-1]]
+        except OSError:
+            argv = None
+        if exe is None or argv is None:
+            self.note_lost("could not read what process %d executed" % pid)
+        self.forget_mem(pid)
+        self.exe[pid] = exe or ""
+        streams = []
+        for fd in (0, 1):
+            try:
+                streams.append(os.readlink("/proc/%d/fd/%d" % (pid, fd)))
+            except OSError:
+                streams.append(None)
+        self.add({"op": "exec", "pid": pid, "exe": exe, "argv": argv, "cwd": self.base(pid, AT_FDCWD),
+                  "stdin": streams[0], "stdout": streams[1]})
+
+    def on_entry(self, pid, nr, a):
+        """At a filtered syscall's entry: note what it will do; True when its exit must be seen too."""
+        name = self.names.get(nr)
+        if name is None or self.exe.get(pid, "") is None:
+            return False  # not ours, or the runner's own code before the command's first execve
+        if name in ("open", "creat"):
+            flags = 0o1101 if name == "creat" else a[1]
+            self.pending[pid] = ("open", flags)
+            return True
+        if name == "openat":
+            self.pending[pid] = ("open", a[2])
+            return True
+        if name == "openat2":
+            how = self.read_bytes(pid, a[2], 8)
+            self.pending[pid] = ("open", struct.unpack("Q", how)[0] if how else O_CREAT)
+            return True
+        if name in ("unlink", "rmdir", "mkdir", "unlinkat", "mkdirat", "chmod", "fchmodat", "fchmodat2",
+                    "truncate"):
+            at = name.endswith("at") or name == "fchmodat2"
+            path = self.path_at(pid, a[0] if at else AT_FDCWD, a[1] if at else a[0],
+                                follow=name in ("chmod", "fchmodat", "fchmodat2", "truncate"))
+            op = {"unlinkat": "rmdir" if a[2] & AT_REMOVEDIR else "unlink", "mkdirat": "mkdir",
+                  "fchmodat": "chmod", "fchmodat2": "chmod"}.get(name, name)
+            self.pending[pid] = (op, path, _lstat(path))
+            return True
+        if name == "fchmod":
+            self.pending[pid] = ("fchmod", _s32(a[0]))
+            return True
+        if name in ("rename", "renameat", "renameat2", "link", "linkat"):
+            if name in ("rename", "link"):
+                src, dst = self.path_at(pid, AT_FDCWD, a[0]), self.path_at(pid, AT_FDCWD, a[1])
+                flags = 0
+            else:
+                flags = a[4] if name in ("renameat2", "linkat") else 0
+                if name == "linkat" and flags & AT_EMPTY_PATH:
+                    src = self.fd_path(pid, _s32(a[0]))[0]
+                else:
+                    src = self.path_at(pid, a[0], a[1])
+                dst = self.path_at(pid, a[2], a[3])
+            op = "link" if name.startswith("link") else "rename"
+            self.pending[pid] = (op, src, dst, _lstat(src), _lstat(dst), flags)
+            return True
+        if name in ("symlink", "symlinkat"):
+            target = self.read_str(pid, a[0])
+            dst = self.path_at(pid, AT_FDCWD if name == "symlink" else a[1], a[1] if name == "symlink" else a[2])
+            self.pending[pid] = ("symlink", target, dst)
+            return True
+        if name == "bind":
+            raw = self.read_bytes(pid, a[1], min(int(a[2]), 110))
+            if raw and len(raw) > 2 and struct.unpack_from("H", raw)[0] == 1 and raw[2:3] not in (b"", b"\0"):
+                rel = raw[2:].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+                path = rel if rel.startswith("/") else os.path.join(self.base(pid, AT_FDCWD) or "/", rel)
+                self.pending[pid] = ("bind", os.path.normpath(path))
+                return True
+        return False
+
+    def read_bytes(self, pid, addr, size):
+        fd = self.mem.get(pid)
+        try:
+            if fd is None:
+                fd = self.mem[pid] = os.open("/proc/%d/mem" % pid, os.O_RDONLY | os.O_CLOEXEC)
+            return os.pread(fd, size, addr)
+        except OSError:
+            return None
+
+    def on_exit(self, pid, rval):
+        what = self.pending.pop(pid, None)
+        if what is None or rval < 0 or self.exe.get(pid, "") is None:
+            return  # failed, or the runner's own code before the command's first execve
+        op = what[0]
+        if op == "open":
+            flags = what[1]
+            path, ident = self.fd_path(pid, rval)
+            if path is None:
+                self.note_lost("could not see which file process %d (%s) opened" % (pid, self.exe.get(pid)))
+                return
+            write = bool(flags & O_ACCMODE) or bool(flags & (O_CREAT | O_TRUNC)) or flags & O_TMPFILE == O_TMPFILE
+            if not write and flags & O_DIRECTORY:
+                return  # listing a folder (ls, find, a glob) reads no file
+            if self.inside(path):
+                event = {"op": "open", "pid": pid, "path": path, "read": flags & O_ACCMODE != 1, "write": write,
+                         "ino": ident, "exe": self.exe.get(pid, "")}
+                if not write and _interpreter(self.exe.get(pid, "")):
+                    event["sha256"] = _fd_sha256(pid, rval)
+                self.add(event)
+            return
+        if op == "fchmod":
+            path, _ = self.fd_path(pid, what[1])
+            self.add({"op": "chmod", "pid": pid, "path": path, "confirmed": path is not None})
+            return
+        if op in ("unlink", "rmdir", "mkdir", "chmod", "truncate"):
+            path, before = what[1], what[2]
+            after = _lstat(path)
+            if op in ("unlink", "rmdir"):
+                confirmed = path is not None and before is not None and (after is None or after != before)
+            elif op == "mkdir":
+                confirmed = path is not None and before is None and after is not None
+            else:
+                confirmed = path is not None and after is not None
+            self.add({"op": op, "pid": pid, "path": path, "confirmed": confirmed})
+            return
+        if op in ("rename", "link"):
+            src, dst, src_before, dst_before, flags = what[1:]
+            dst_after = _lstat(dst)
+            confirmed = None not in (src, dst, src_before) and dst_after == src_before
+            if op == "rename" and flags & RENAME_EXCHANGE:
+                confirmed = confirmed and _lstat(src) == dst_before
+            self.add({"op": op, "pid": pid, "src": src, "path": dst, "confirmed": confirmed,
+                      "exchange": bool(flags & RENAME_EXCHANGE)})
+            return
+        if op == "symlink":
+            target, dst = what[1], what[2]
+            try:
+                confirmed = dst is not None and os.readlink(dst) == target
+            except OSError:
+                confirmed = False
+            self.add({"op": "symlink", "pid": pid, "path": dst, "target": target, "confirmed": confirmed})
+            return
+        if op == "bind":
+            self.add({"op": "bind", "pid": pid, "path": what[1], "confirmed": _lstat(what[1]) is not None})
+
+    def result(self):
+        return {"events": self.events, "lost": self.lost}
+
+
+def _s32(value):
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value & 0x80000000 else value
+
+
+def _lstat(path):
+    if path is None:
+        return None
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _interpreter(exe):
+    """Does this program read its code from files (a shell, Python, Perl, ...)?"""
+    global _INTERPRETER
+    if _INTERPRETER is None:
+        import re
+
+        _INTERPRETER = re.compile(r"^(python|pypy|sh|bash|dash|zsh|ksh|mksh|busybox|perl|ruby|node|nodejs|php|lua|"
+                                  r"tclsh|wish|awk|gawk|mawk|nawk|Rscript)[0-9.]*$")
+    return bool(exe) and _INTERPRETER.match(os.path.basename(exe)) is not None
+
+
+def _fd_sha256(pid, fd, limit=64 << 20):
+    import hashlib
+
+    digest = hashlib.sha256()
+    try:
+        with open("/proc/%d/fd/%d" % (pid, fd), "rb") as f:
+            while True:
+                chunk = f.read(1 << 20)
+                if not chunk:
+                    break
+                digest.update(chunk)
+                limit -= len(chunk)
+                if limit < 0:
+                    return None
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def trace_run(pid, timeout, cfg):
+    """Trace the audited child `pid` (stopped by its own SIGSTOP, or already gone) and all it starts, until it ends
+    or `timeout` passes. Returns (wait status of `pid` or None, timed_out, audit record). Processes it leaves
+    behind are stopped at their next filtered syscall; the caller kills them (nothing unrecorded can happen)."""
+    audit = _Audit(cfg)
+    deadline = time.monotonic() + timeout
+    try:
+        _, status = os.waitpid(pid, WALL)
+    except ChildProcessError:
+        audit.note_lost("the command's process vanished before it started")
+        return None, False, audit.result()
+    if not os.WIFSTOPPED(status):
+        audit.note_lost("the command ended before its audit began")
+        return status, False, audit.result()
+    if _ptrace(PTRACE_SETOPTIONS, pid, 0, PTRACE_OPTIONS) != 0 or _ptrace(PTRACE_CONT, pid, 0, 0) != 0:
+        audit.note_lost("the audit could not follow the command")
+        os.kill(pid, signal.SIGKILL)
+    tracees = {pid}
+    audit.exe[pid] = None  # until its execve: our own code
+    main_status, timed_out = None, False
+    old = signal.signal(signal.SIGALRM, _on_alarm)
+    try:
+        while tracees and main_status is None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                timed_out = True
+                break
+            signal.setitimer(signal.ITIMER_REAL, remaining)
+            try:
+                p, status = os.waitpid(-1, WALL)
+            except _Deadline:
+                timed_out = True
+                break
+            except ChildProcessError:
+                break
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+            if os.WIFEXITED(status) or os.WIFSIGNALED(status):
+                tracees.discard(p)
+                audit.forget_mem(p)
+                audit.pending.pop(p, None)
+                if p == pid:
+                    main_status = status
+                continue
+            if not os.WIFSTOPPED(status):
+                continue
+            tracees.add(p)
+            sig, event = os.WSTOPSIG(status), (status >> 16) & 0xFF
+            resume, inject = PTRACE_CONT, 0
+            if sig == signal.SIGTRAP and event == EV_SECCOMP:
+                info = audit.syscall_info(p)
+                if info is None or info[0] != 3:
+                    audit.note_lost("could not read a syscall of process %d" % p)
+                elif audit.on_entry(p, info[1], info[2]):
+                    resume = PTRACE_SYSCALL
+            elif sig == signal.SIGTRAP | 0x80:
+                info = audit.syscall_info(p)
+                if info is not None and info[0] == 2:
+                    audit.on_exit(p, info[1])
+                else:
+                    audit.pending.pop(p, None)
+            elif sig == signal.SIGTRAP and event == EV_EXEC:
+                audit.on_exec(p)
+            elif sig == signal.SIGTRAP and event in (EV_FORK, EV_VFORK, EV_CLONE):
+                msg = ctypes.c_ulong(0)
+                if _ptrace(PTRACE_GETEVENTMSG, p, 0, ctypes.addressof(msg)) == 0:
+                    child = int(msg.value)
+                    tracees.add(child)
+                    audit.exe.setdefault(child, audit.exe.get(p, ""))
+            elif sig == signal.SIGTRAP:
+                pass  # another ptrace event (vfork done)
+            elif sig in (signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU):
+                pass  # a new process's first stop, or a stop request: nothing stops under our watch
+            else:
+                inject = sig
+            _ptrace(resume, p, 0, inject)  # ESRCH: it was killed meanwhile
+    finally:
+        signal.signal(signal.SIGALRM, old)
+        for fd in list(audit.mem.values()):
+            os.close(fd)
+        audit.mem.clear()
+        left = tracees - {pid} if main_status is not None else tracees
+        for p in left:
+            try:  # stopped at a filtered syscall or running: either way it does nothing more
+                os.kill(p, signal.SIGKILL)
+            except OSError:
+                pass
+        for p in left:
+            try:
+                _, status = os.waitpid(p, WALL)
+            except OSError:
+                continue
+            if p == pid:
+                main_status = status
+    if audit.pending:
+        audit.note_lost("processes were still in file syscalls when the command ended")
+    return main_status, timed_out, audit.result()
+
+
+def _reap_tracees():
+    """Kill every other process we may signal and reap what we trace or parent, until none is left."""
+    for _ in range(2000):
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except OSError:
+            pass
+        try:
+            pid, _ = os.waitpid(-1, WALL | os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            time.sleep(0.002)
+
+
+def _audited_exec(transport):
+    """Docker's audited `exec`: this process is the tracer of the command it forks (the same uid: killing the
+    tracer ends the command too, PTRACE_O_EXITKILL, and loses the record, which the host reports as lost).
+    The record is the last line of stdout, after every process of the command is dead."""
+    nonce = transport["audit"].pop("nonce")
+    nondumpable()
+    pid = os.fork()
+    if pid == 0:
+        _exec_agent(transport["argv"], dict(os.environ), transport)
+    status, timed_out, record = trace_run(pid, float(transport.get("timeout") or 1e9), transport["audit"])
+    _reap_tracees()
+    record["exit"] = None if status is None or timed_out else os.waitstatus_to_exitcode(status)
+    record["timed_out"] = timed_out
+    blob = _pack_record(record)
+    write_all(1, ("\n%s %s %s\n" % (AUDIT_MARK, nonce, blob)).encode())
+    return 0
+
+
+def _pack_record(record):
+    import base64
+    import zlib
+
+    return base64.b64encode(zlib.compress(json.dumps(record, separators=(",", ":")).encode(), 6)).decode()
+
+
+def unpack_blob(data):
+    """An audit record as _pack_record wrote it (bytes or str); ValueError when it is not one."""
+    import base64
+    import zlib
+
+    try:
+        record = json.loads(zlib.decompress(base64.b64decode(data)))
+    except (ValueError, TypeError, zlib.error) as exc:
+        raise ValueError("not an audit record: %s" % exc)
+    if not isinstance(record, dict) or not isinstance(record.get("events"), list):
+        raise ValueError("not an audit record")
+    return record
+
+
+def unpack_record(text, nonce):
+    """(the audit record after AUDIT_MARK and `nonce` (the last such line) or None, the text before it)."""
+    mark = "%s %s " % (AUDIT_MARK, nonce)
+    at = text.rfind("\n" + mark)
+    if at < 0:
+        return None, text
+    line = text[at + 1 + len(mark):].split("\n", 1)[0]
+    try:
+        return unpack_blob(line), text[:at]
+    except ValueError:
+        return None, text[:at]
+
+
 def main():
     """`python -I [-S] -c <runner> MODE` for transports that start a process per run (docker exec, unconfined).
 
@@ -1150,14 +1771,11 @@ def main():
     transport = json.loads(read_frame(0))
     load_seccomp(bytes.fromhex(transport.get("base_bpf") or ""))
     mode = sys.argv[1]
+    if mode == "exec" and transport.get("audit"):
+        os._exit(_audited_exec(transport))
     if mode == "exec":
-        load_seccomp(bytes.fromhex(transport.get("nofork_bpf") or ""))
-        argv = transport["argv"]
-        try:
-            os.execvp(argv[0], argv)
-        except OSError as exc:
-            os.write(2, ("%s: %s\n" % (argv[0], exc.strerror)).encode())
-            os._exit(127)
+        _exec_agent(transport["argv"], dict(os.environ), transport)
+    load_seccomp(bytes.fromhex(transport.get("agent_bpf") or ""))
     code = MODES[mode](0, 1) if mode in ("graded", "verify") else MODES[mode](0)
     _flush_std()
     os._exit(code or 0)
@@ -1201,11 +1819,11 @@ def _enter_run(req, fds, keep=()):
 
 
 def _child(req, fds):
-    """In a forked child: enter the run; then the runner mode or an execve."""
+    """In a forked child: enter the run; then the runner mode or an execve (traced by the server when audited)."""
     _enter_run(req, fds)
     if "argv" in req:
-        load_seccomp(bytes.fromhex(req.get("nofork_bpf") or ""))
-        os.execvpe(req["argv"][0], req["argv"], req["env"])
+        _exec_agent(req["argv"], req["env"], req)
+    load_seccomp(bytes.fromhex(req.get("agent_bpf") or ""))
     sys.argv = ["runner", req["mode"]]
     code = MODES[req["mode"]](0, 3) if req["mode"] in ("graded", "verify") else MODES[req["mode"]](0)
     _flush_std()
@@ -1283,7 +1901,7 @@ def _reap_everything(me):
             pass
         while True:
             try:
-                pid, _ = os.waitpid(-1, os.WNOHANG)
+                pid, _ = os.waitpid(-1, os.WNOHANG | WALL)
             except ChildProcessError:
                 break
             if pid == 0:
@@ -1343,6 +1961,9 @@ def serve():
             ctl.sendall(json.dumps(answer).encode() + b"\n")
             continue
         started = time.monotonic()
+        audit = audit_fd = None
+        if req.get("audit"):  # fds: the run's three, then the channel for its audit record (ours alone)
+            audit_fd = fds.pop()
         if req.get("mode") == "graded" and spare is not None:
             socket.send_fds(spare.ctl, [msg], fds)
             pid = spare.pid
@@ -1356,16 +1977,28 @@ def serve():
                 os._exit(127)
         for fd in fds:
             os.close(fd)
-        pidfd = os.pidfd_open(pid)
-        timed_out = not select.select([pidfd], [], [], req["timeout"])[0]
-        os.close(pidfd)
-        if timed_out:
+        if req.get("audit"):
+            status, timed_out, audit = trace_run(pid, req["timeout"], req["audit"])
+        else:
+            pidfd = os.pidfd_open(pid)
+            timed_out = not select.select([pidfd], [], [], req["timeout"])[0]
+            os.close(pidfd)
+        if audit is not None:  # the command and all it started are dead and reaped by now
+            try:
+                write_all(audit_fd, _pack_record(audit).encode())
+            except OSError:
+                pass
+            os.close(audit_fd)
+        elif timed_out:
             try:
                 os.killpg(pid, signal.SIGKILL)
             except OSError:
                 pass
             os.kill(pid, signal.SIGKILL)
-        _, status = os.waitpid(pid, 0)
+        if audit is None:
+            _, status = os.waitpid(pid, WALL)
+        elif status is None:
+            status = 9  # WIFSIGNALED(SIGKILL): it never reported an end
         seconds = time.monotonic() - started
         if confined_mode:
             _reap_everything(me)  # the spare too, used or not: the next one is forked afresh
