@@ -106,6 +106,14 @@ class ReplaySpec(ModelSpec):
     path: str
 
 
+class ScriptedSpec(ModelSpec):
+    """Replies from a file, turn by turn (backends/scripted.py); a relative path is relative to models.yaml."""
+
+    backend: Literal["scripted"] = "scripted"
+    replies: Optional[str] = None        # required by the built-in backend
+    options: dict[str, Any] = {}         # for a conftest's own scripted backend (pytest_agentbench_make_backend)
+
+
 class PluginSpec(ModelSpec):
     """A backend from a plugin (`package.module:Class`, an entry point, or the make_backend hook): the common
     locators, and `options` for whatever else it reads (unknown keys outside `options` are refused)."""
@@ -123,7 +131,7 @@ from .backends.openai_api import OpenAISettings  # noqa: E402  (the openai backe
 EndpointSpec.model_rebuild()
 
 _SHAPES = {"transformers": "weights", "vllm": "weights", "openai": "endpoint", "reference": "reference",
-           "replay": "replay"}
+           "replay": "replay", "scripted": "scripted"}
 
 
 def _shape(raw: Any) -> str:
@@ -133,6 +141,7 @@ def _shape(raw: Any) -> str:
 
 AnySpec = Annotated[Union[Annotated[WeightsSpec, Tag("weights")], Annotated[EndpointSpec, Tag("endpoint")],
                           Annotated[ReferenceSpec, Tag("reference")], Annotated[ReplaySpec, Tag("replay")],
+                          Annotated[ScriptedSpec, Tag("scripted")],
                           Annotated[PluginSpec, Tag("plugin")]], Discriminator(_shape)]
 _ADAPTER = TypeAdapter(AnySpec)
 
@@ -147,12 +156,13 @@ def spec_of(raw: dict[str, Any], where: str = "") -> ModelSpec:
 
 def _one_line(exc: ValidationError, raw: dict[str, Any]) -> str:
     err = exc.errors()[0]
-    loc = [str(p) for p in err["loc"] if str(p) not in ("weights", "endpoint", "reference", "replay", "plugin")]
+    loc = [str(p) for p in err["loc"] if str(p) not in ("weights", "endpoint", "reference", "replay", "scripted",
+                                                        "plugin")]
     key = ".".join(loc)
     backend = raw.get("backend", "transformers")
     if err["type"] == "extra_forbidden":
         shape = {"weights": WeightsSpec, "endpoint": EndpointSpec, "reference": ReferenceSpec,
-                 "replay": ReplaySpec, "plugin": PluginSpec}.get(_shape(raw))
+                 "replay": ReplaySpec, "scripted": ScriptedSpec, "plugin": PluginSpec}.get(_shape(raw))
         if len(loc) == 1 and shape is not None:
             known = ", ".join(sorted(shape.model_fields))
             return f"unknown field {key!r} for backend {backend} (known: {known})"
@@ -190,6 +200,8 @@ def load_models_file(path: Path) -> dict[str, ModelSpec]:
         if not isinstance(raw, dict):
             raise AgentbenchError(f"{where}: expected a mapping of settings, got {type(raw).__name__}")
         raw = {k: v for k, v in raw.items() if k != "name" and v is not None}
+        if raw.get("backend") == "scripted" and isinstance(raw.get("replies"), str):
+            raw["replies"] = str((path.parent / Path(raw["replies"]).expanduser()).resolve())
         specs[str(name)] = spec_of({**raw, "name": str(name)}, where)
     return specs
 

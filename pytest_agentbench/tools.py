@@ -119,7 +119,8 @@ class Tool:
         if env.audit and result.effects is None:
             result.effects = []
         if env.audit and len(env.sandbox.losses) > losses:  # the sandbox lost the workspace during this call
-            result.effects.append({"op": "lost_workspace", "why": env.sandbox.losses[losses]})
+            for loss in env.sandbox.losses[losses:]:
+                result.effects.append({"op": "lost_workspace", **loss})
         result.seconds = time.perf_counter() - started
         if len(result.output) > env.output_cap:
             cut = len(result.output) - env.output_cap

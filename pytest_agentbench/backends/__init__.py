@@ -17,6 +17,7 @@ BUILTIN = {
     "replay": "pytest_agentbench.backends.replay:ReplayBackend",
     "openai": "pytest_agentbench.backends.openai_api:OpenAIBackend",
     "vllm": "pytest_agentbench.backends.vllm:VLLMBackend",
+    "scripted": "pytest_agentbench.backends.scripted:ScriptedBackend",
 }
 
 

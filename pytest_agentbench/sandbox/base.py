@@ -107,13 +107,13 @@ class Sandbox(ABC):
 
     def __init__(self, limits: SandboxLimits):
         self.limits = limits
-        #: why the workspace was lost (the sandbox's server or container ended), in order: each later run started
-        #: from an empty workspace
-        self.losses: list[str] = []
+        #: the workspace was lost (the sandbox's server or container ended), in order: {"why", "during_run": it ended
+        #: while a run was in it, rather than between runs}; each later run started from an empty workspace
+        self.losses: list[dict] = []
 
-    def lost(self, why: str) -> None:
+    def lost(self, why: str, during_run: bool = True) -> None:
         """Note that the workspace is gone (whatever the sandbox runs next starts from an empty one)."""
-        self.losses.append(why)
+        self.losses.append({"why": why, "during_run": during_run})
 
     # -- the one transport a sandbox implements -------------------------------------------------------
     @abstractmethod

@@ -65,14 +65,18 @@ class ProcessSandbox(Sandbox):
         req = self.server.request(mode, argv, env, nofork, self.limits, timeout)
         if audit and argv is not None:
             req["audit"] = self.audit_config()
+        proc = self.server.proc
+        if proc is not None and proc.poll() is not None:  # it ended while nothing of ours ran in it
+            self.lost(f"the sandbox's process server ended between runs (exit status {proc.returncode})",
+                      during_run=False)
         result = self.server.run(req, stdin, timeout, verdict, self.limits, audit="audit" in req)
         if self.server.proc is None:  # it ended with this run: the workspace (a tmpfs inside it) went with it
             self.lost("the sandbox's process server ended during " + (f"`{argv[0]}`" if argv else f"a {mode} run"))
         return result
 
-    def lost(self, why: str) -> None:
+    def lost(self, why: str, during_run: bool = True) -> None:
         if self.confine:  # unconfined, the workspace is a host folder that outlives the server
-            super().lost(why)
+            super().lost(why, during_run)
 
     def wipe(self) -> None:
         """The server empties the workspace (and, unconfined, the sandbox's own TMPDIR) itself."""
@@ -99,6 +103,7 @@ class _Server:
             else "/usr/bin:/bin"
         self.disk_bytes = disk_bytes
         self.proc: subprocess.Popen | None = None
+        self.zygote: int | None = None
         self.ctl: socket.socket | None = None
         self.busy = False
         self.cgroup: MemoryCgroup | None = None
@@ -162,19 +167,52 @@ class _Server:
                 os.close(held)
             theirs.close()
         self.ctl = ours
+        self.zygote = None
         ours.settimeout(15)
         try:
             hello = ours.recv(4096)
         except OSError:
             hello = b""
         ours.settimeout(None)
-        if b"ready" not in hello:
+        if b"ready" in hello:
+            self.zygote = self._find_zygote()
+        else:
             self.stop()
             log.seek(0)
             detail = log.read().decode(errors="replace").strip().splitlines()
             raise HarnessError(f"the sandbox did not start: {detail[-1] if detail else 'no output'}")
 
+    def responsive(self) -> bool:
+        """False once the server process itself is stopped (SIGSTOP from a run of its own uid): it will never
+        answer, so the run ends now instead of at its deadline."""
+        if self.zygote is None:
+            return True
+        try:
+            with open(f"/proc/{self.zygote}/stat", "rb") as f:
+                state = f.read().rsplit(b")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return False
+        return state not in (b"T", b"t")
+
+    def _find_zygote(self) -> int | None:
+        """The host pid of runner.serve under bwrap (bwrap -> its init -> setpriv's exec)."""
+        todo = [self.proc.pid]
+        for _ in range(64):
+            if not todo:
+                break
+            pid = todo.pop(0)
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+                if b"serve()" in cmdline and not cmdline.startswith(b"bwrap\0"):
+                    return pid
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    todo.extend(int(c) for c in (task / "children").read_text().split())
+            except (OSError, ValueError):
+                continue
+        return None
+
     def stop(self) -> None:
+        self.zygote = None
         if self.proc is not None:
             _killpg(self.proc.pid)
             self.proc.wait()
@@ -232,7 +270,8 @@ class _Server:
         try:  # pump owns (and closes) in_w
             *outs, truncated, answered = pump(write=(in_w, stdin), reads=reads, done_fd=self.ctl.fileno(),
                                               deadline=start + timeout + _BACKSTOP_S, cap=limits.output_bytes,
-                                              caps={reads[2]: _AUDIT_CAP} if audit else None)
+                                              caps={reads[2]: _AUDIT_CAP} if audit else None,
+                                              alive=self.responsive)
         finally:
             for fd in reads:
                 os.close(fd)
@@ -297,7 +336,7 @@ def _killpg(pid: int) -> None:
 
 
 def pump(write: tuple[int, bytes], reads: list[int], done_fd: int, deadline: float, cap: int,
-         after_end=None, caps: dict[int, int] | None = None) -> tuple:
+         after_end=None, caps: dict[int, int] | None = None, alive=None) -> tuple:
     """Feed `write`'s bytes and read `reads` into capped tail buffers until `done_fd` is readable (the run ended)
     or the deadline. Returns (*outputs, truncated, ended). `after_end` runs once the end is seen, before a bounded
     drain of what is still buffered (a child that escaped must not hold us)."""
@@ -321,7 +360,10 @@ def pump(write: tuple[int, bytes], reads: list[int], done_fd: int, deadline: flo
             remaining = deadline - time.perf_counter()
             if remaining <= 0:
                 break
-            for key, _ in sel.select(remaining):
+            events = sel.select(min(remaining, 1.0) if alive is not None else remaining)
+            if not events and alive is not None and not alive():
+                break  # the server cannot answer any more (stopped): no point waiting for the deadline
+            for key, _ in events:
                 if key.fd == done_fd:
                     ended = True
                 elif key.fd == in_fd:

@@ -188,7 +188,7 @@ class Scenarios(Suite):
         after = box.manifest()
         if len(box.losses) > ctx.state["losses"]:   # it went while the harness listed it: the harness's problem
             return self._outcome(ctx, trace, spec, Status.INFRA, "the workspace was lost before it could be checked: "
-                                 + box.losses[-1], after={}, diff=NO_DIFF, details=[])
+                                 + box.losses[-1]["why"], after={}, diff=NO_DIFF, details=[])
         diff = diff_of(ctx.state["before"], after)
         start = starting_files(folder, data["variant"])
         packages = spec.packages if spec.packages is not None else self._packages(box, start)
@@ -242,17 +242,16 @@ class Scenarios(Suite):
         losses = ctx.sandbox.losses[ctx.state["losses"]:]
         if not losses:
             return None
-        steps = [s for s in trace.steps if s.type == "tool_result" and any(e.get("op") == "lost_workspace"
-                                                                           for e in s.effects or [])]
-        if steps:
-            step = steps[0]
-            why = next(e["why"] for e in step.effects if e.get("op") == "lost_workspace")
-            if step.tool in RUNS_PROCESSES:
-                return Status.ERROR, (f"the workspace was lost during step {step.i} ({step.tool}): {why}; the agent's "
-                                      "own processes were running and could have caused it")
-            return Status.INFRA, f"the workspace was lost during step {step.i} ({step.tool}, no agent process " \
-                                 f"running): {why}"
-        return Status.INFRA, f"the workspace was lost during the run (no agent process running): {losses[0]}"
+        for step in trace.steps:
+            loss = next((e for e in step.effects or [] if e.get("op") == "lost_workspace"), None)
+            if step.type != "tool_result" or loss is None:
+                continue
+            if step.tool in RUNS_PROCESSES and loss.get("during_run", True):
+                return Status.ERROR, (f"the workspace was lost during step {step.i} ({step.tool}): {loss['why']}; the "
+                                      "agent's own processes were running and could have caused it")
+            return Status.INFRA, (f"the workspace was lost at step {step.i} ({step.tool}) while no agent process was "
+                                  f"running: {loss['why']}")
+        return Status.INFRA, f"the workspace was lost while no agent process was running: {losses[0]['why']}"
 
     @staticmethod
     def _packages(box, start: dict[str, bytes]) -> list[str]:
