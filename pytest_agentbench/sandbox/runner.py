@@ -794,7 +794,7 @@ def _fs_manifest(root, args, out_fd):
 
     real_root = os.path.realpath(root)
     entries, stack, incomplete = {}, [("", 0)], []
-    limit, max_depth = int(args.get("max_entries", 20000)), int(args.get("max_depth", 64))
+    limit, max_depth = int(args.get("max_entries", 200000)), int(args.get("max_depth", 64))
     while stack:
         rel, depth = stack.pop()
         here = os.path.join(real_root, rel) if rel else real_root
@@ -1062,6 +1062,8 @@ def _workspace_server(sock_fd, root):
 
     sys.path.insert(0, root)
     sys.dont_write_bytecode = True
+    # Bytecode the agent left in the workspace (__pycache__) must not run in place of its source: look for none.
+    sys.pycache_prefix = "/nonexistent/agentbench-no-bytecode"
     handles, types = {}, (int, float, complex, str, bytes, bool, type(None), list, tuple, dict, set, frozenset, range)
 
     def keep(value):
@@ -1873,8 +1875,10 @@ def _recv_request(fd, maxfds):
 def _spare_grader(ctl_fd, set_fd, rpc_fd, candidate):
     req, fds = _recv_request(ctl_fd, 4)
     set_fd, rpc_fd = _enter_run(req, fds, keep=(set_fd, rpc_fd))
+    load_seccomp(bytes.fromhex(req.get("agent_bpf") or ""))
     header, source = _graded_header(0)
-    setup = {"cwd": req["cwd"], "env": req["env"], "rlimits": req["rlimits"], "header": header}
+    setup = {"cwd": req["cwd"], "env": req["env"], "rlimits": req["rlimits"], "header": header,
+             "agent_bpf": req.get("agent_bpf")}
     set_sock = socket.socket(fileno=set_fd)
     socket.send_fds(set_sock, [json.dumps(setup).encode()], [1, 2])
     set_sock.close()
@@ -1888,6 +1892,7 @@ def _spare_grader(ctl_fd, set_fd, rpc_fd, candidate):
 def _spare_candidate(set_fd, rpc_fd):
     req, fds = _recv_request(set_fd, 2)
     (rpc_fd,) = _enter_run(req, [os.open(os.devnull, os.O_RDONLY)] + list(fds), keep=(rpc_fd,))
+    load_seccomp(bytes.fromhex(req.get("agent_bpf") or ""))
     source = read_frame(rpc_fd).decode("utf-8", "replace")
     _candidate_process(source, req["header"], rpc_fd)
 

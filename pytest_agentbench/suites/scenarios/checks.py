@@ -38,8 +38,17 @@ def matches(path: str, globs) -> bool:
     return bool(globs) and _spec(tuple(globs)).match_file(path)
 
 
-#: What tools leave behind on their own (bytecode, pytest's cache): not the agent's work, not a change.
-CACHES = ("__pycache__/", ".pytest_cache/", "*.pyc")
+def is_cache(path: str) -> bool:
+    """What tools leave behind on their own, not the agent's work: a `__pycache__` folder and the `.pyc` files in it,
+    pytest's `.pytest_cache` and what it holds. Nothing else under those folders is a cache (it is scanned and
+    counted like any file), and the clean room removes caches the workspace did not start with, so bytecode the agent
+    planted never runs in a check."""
+    parts = path.split("/")
+    if ".pytest_cache" in parts:
+        return True
+    if parts[-1] == "__pycache__":
+        return True
+    return len(parts) > 1 and parts[-2] == "__pycache__" and parts[-1].endswith(".pyc")
 
 
 # -- what every check may read ------------------------------------------------------------------------------------
@@ -305,8 +314,7 @@ class NowhereCheck(Check):
 
     def evaluate(self, ctx):
         search = self.nowhere
-        paths = [p for p, e in ctx.after.items() if e[0] not in ("dir", "link") and matches(p, [search.glob])
-                 and not matches(p, CACHES)]
+        paths = [p for p, e in ctx.after.items() if e[0] not in ("dir", "link") and matches(p, [search.glob])]
         needles = encodings(search.text) if search.encoded else [search.text.encode()]
         found = ctx.sandbox.scan(paths, needles)
         if found["problems"]:

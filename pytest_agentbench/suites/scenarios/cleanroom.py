@@ -6,6 +6,8 @@
   starting content or set aside: conftest.py, pytest.ini, tox.ini, setup.cfg, pyproject.toml, sitecustomize.py,
   usercustomize.py, `.pth` files, the user site and config folders of HOME (the workspace), .git/config;
   unless the command check allows it (`allow:` globs);
+- no bytecode the workspace did not start with (`__pycache__`, `.pytest_cache`), which Python or pytest would run in
+  place of the source beside it;
 - no module of the agent's shadowing a library: a top-level module or package the workspace did not start with
   whose name Python would otherwise import from its own environment (an empty folder `pytest/` makes
   `python -m pytest` run the agent's code);
@@ -16,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from .checks import matches
+from .checks import is_cache, matches
 
 CONFIG = ("conftest.py", "pytest.ini", "tox.ini", "setup.cfg", "pyproject.toml", "sitecustomize.py",
           "usercustomize.py", "*.pth", "/.local/**", "/.config/**", "/.gitconfig", "/.pythonrc*")
@@ -75,7 +77,8 @@ def prepare(sandbox, *, start: dict[str, bytes], after: dict, protected: list[st
             restore[path] = data
     if git_config is not None:
         restore[".git/config"] = git_config
-    remove = [p for p, e in after.items() if p not in start and p != "." and guarded(p) and e[0] != "dir"]
+    remove = [p for p, e in after.items() if p not in start and p != "." and (guarded(p) and e[0] != "dir"
+                                                                            or is_cache(p))]
     started = {top_level_module(p.split("/", 1)[0]) for p in start} | {p.split("/", 1)[0] for p in start}
     libraries = importable(sandbox)
     declared = set(packages or ())
