@@ -9,7 +9,9 @@ semantic-conventions-genai repository that continues them):
 
 Times are the agents' own wall-clock times (trace steps' `started_at`/`ended_at`, the repair agent's rounds, the
 record's `started_at` + `wall_s`); none is invented: a step without them (a trace written before they were recorded)
-gets no span. Texts are cut to TEXT_LIMIT characters.
+gets no span. Texts are cut to TEXT_LIMIT characters. The verdict is an event of the sample's span: the conventions
+define `gen_ai.evaluation.result` as an event parented to the operation it evaluates, and trace viewers (Phoenix
+among them) show span events, where a separate log signal would need a logs pipeline.
 
 Spans go through the OpenTelemetry SDK and its exporters: OTLP/HTTP protobuf (opentelemetry-exporter-otlp-proto-http)
 and OpenTelemetry's file exporter (opentelemetry-exporter-otlp-json-file: OTLP JSON, one ExportTraceServiceRequest per
@@ -239,7 +241,7 @@ class _Delivery:
         self.sent = self.lost = 0
         self.failed: str | None = None
 
-    # SpanExporter's interface (duck-typed: BatchSpanProcessor only calls these)
+    # SpanExporter's interface (BatchSpanProcessor calls these)
     def export(self, spans):
         from opentelemetry.sdk.trace.export import SpanExportResult
 
@@ -315,18 +317,19 @@ class OtelExport:
                 raise AgentbenchError(f"--agentbench-otlp-file {self.file_path} is where this run writes its report "
                                       "or records: give it another path")
             claim(self.file_path, "otlp", "OpenTelemetry spans file")
-        self.samples = self.spans = self.unexported = 0
+        self.samples = self.unexported = 0
         self.problem: str | None = None     # the first record that could not be turned into spans, and why
         self._said = False                   # the summary lines were shown
         self._closed = False
         self._specs = {m.name: m for m in run.models}
         self._log = _LogCatcher()
         self._stream = None
+        self._provider = None
         self._deliveries: list[_Delivery] = []
         try:
             self._start()
         except BaseException:
-            self._close_parts()
+            self.close()
             raise
 
     def _start(self) -> None:
@@ -360,7 +363,8 @@ class OtelExport:
     def _add(self, exporter, where: str, processor) -> None:
         delivery = _Delivery(exporter, where, self._log)
         self._deliveries.append(delivery)
-        self._provider.add_span_processor(processor(delivery, max_queue_size=1 << 16))
+        # batches of at most 128 spans (a few MB at most with texts cut at TEXT_LIMIT) so that one fits in the timeout
+        self._provider.add_span_processor(processor(delivery, max_queue_size=1 << 16, max_export_batch_size=128))
 
     # -- hooks ----------------------------------------------------------------------------------------------------
     def pytest_agentbench_record(self, record, config):
@@ -368,7 +372,7 @@ class OtelExport:
         if self._closed:
             return
         try:
-            self.spans += self.emit(record)
+            self.emit(record)
             self.samples += 1
         except Exception as exc:  # the record is written whatever happens here
             self.unexported += 1
@@ -385,14 +389,15 @@ class OtelExport:
 
     def pytest_unconfigure(self, config):
         self.close()
-        if not self._said:  # no terminal summary (-p no:terminal, or a usage error): say it on stderr
+        if not self._said:  # no terminal summary (-p no:terminal, or a usage error): warnings go to stderr
             self._said = True
-            for line, _ in self.summary():
-                sys.stderr.write(line + "\n")
+            for line, bad in self.summary():
+                if bad or self.samples:
+                    sys.stderr.write(line + "\n")
 
     # -- spans -----------------------------------------------------------------------------------------------------
-    def emit(self, record: dict) -> int:
-        """Turn one record into its spans (ended, so the batch processors take them); returns how many."""
+    def emit(self, record: dict) -> None:
+        """Turn one record into its spans (ended, so the batch processors take them)."""
         from opentelemetry import trace
         from opentelemetry.trace import SpanKind, Status, StatusCode
 
@@ -436,7 +441,6 @@ class OtelExport:
             verdict[SCORE_VALUE] = 1.0 if status == "passed" else 0.0
         root.add_event(EVALUATION_EVENT, verdict, timestamp=_ns(end))
         root.end(end_time=_ns(end))
-        return len(ops) + 1
 
     def _agent_attributes(self, record: dict, trace_doc: dict | None) -> dict[str, Any]:
         spec = self._specs.get(record.get("model"))
@@ -485,7 +489,8 @@ class OtelExport:
             return
         self._closed = True
         try:
-            self._provider.shutdown()
+            if self._provider is not None:
+                self._provider.shutdown()
         except Exception as exc:  # the run's results are written already; say why the spans may be incomplete
             self.problem = self.problem or f"shutting the exporter down: {one_line(exc)}"
         self._close_parts()

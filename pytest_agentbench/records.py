@@ -29,7 +29,7 @@ class Record(BaseModel):
     stdout: str = ""
     stderr: str = ""
     wall_s: float = 0.0
-    started_at: Optional[float] = None        # wall-clock Unix time the sample started (records since v2 may lack it)
+    started_at: Optional[float] = None        # wall-clock Unix time the sample started (absent in older records)
     model_s: float = 0.0
     sandbox_s: float = 0.0
     prompt_tokens: int = 0

@@ -162,7 +162,7 @@ def check_tool_use(found: dict[tuple, dict], records: list[dict]) -> None:
 
 def test_the_spans_file_holds_each_sample_as_genai_spans(pytester):
     pj = project(pytester)
-    result = run(pj, "--agentbench-otlp-file=out/spans.jsonl")
+    result = run(pj, "--agentbench-otlp-file=out/spans.jsonl", "-n", "2")  # records reach the controller from workers
     assert result.ret == 1, result.stdout.str()  # a failed and an infra sample
     records = read_records(pj)
     assert sorted((r["model"], r["task"], r["status"]) for r in records) == [
