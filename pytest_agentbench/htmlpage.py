@@ -526,7 +526,7 @@ function plot() {
 }
 
 // -- verdict changes between two runs ----------------------------------------------------------------------
-const changes = {shown: 300};
+const changes = {shown: 50};
 function changeRows(a, b) {
   const rows = [];
   for (const [ib, ia] of D.pairs[`${a}>${b}`] || []) {
@@ -549,7 +549,7 @@ function changesView() {
   const before = document.getElementById("before"), after = document.getElementById("after");
   D.runs.forEach((r, i) => { before.append(el("option", {value: i, text: runName(i)})); after.append(el("option", {value: i, text: runName(i)})); });
   before.value = 0; after.value = D.runs.length - 1;
-  for (const n of [before, after, document.getElementById("unchanged")]) n.addEventListener("change", () => { changes.shown = 300; changesTable(); });
+  for (const n of [before, after, document.getElementById("unchanged")]) n.addEventListener("change", () => { changes.shown = 50; changesTable(); });
   document.getElementById("more-changes").addEventListener("click", () => { changes.shown += 1000; changesTable(); });
   changesTable();
 }
