@@ -398,6 +398,7 @@ const runName = i => `#${i + 1} ${D.runs[i].label}`;
 const route = params => "#" + new URLSearchParams(params).toString();
 
 function code(text, lang) {
+  if (!lang) return el("pre", {text});
   const c = el("code", {class: "language-" + lang, text});
   // Prism escapes what it tokenizes (Prism.util.encode): model text stays text
   if (text && window.Prism && Prism.languages[lang] && text.length <= 200000) c.innerHTML = Prism.highlight(text, Prism.languages[lang], lang);
@@ -660,15 +661,16 @@ function value(s, k) { return k === "tokens" ? s.tokens[1] : s[k]; }
 function detail(s) {
   const td = el("td", {colspan: String(COLS.length)});
   const block = (label, node) => el("div", {}, el("div", {class: "label", text: label}), node);
+  const ran = s.reply !== null && s.reply !== undefined;   // the record has the program that ran beside the reply
   const cols = el("div", {class: "cols cols3"},
     block("prompt", el("pre", {text: T(s.prompt) || "(not in the record)"})),
-    block(s.reply !== null && s.reply !== undefined ? "model's code (as run)" : "model's code (the reply)", code(T(s.code), "python")),
+    block(ran ? "model's code (as run)" : "model's code (the reply)", code(T(s.code), ran || !s.trace ? "python" : null)),
     block("tests", T(s.tests) ? code(T(s.tests), "python") : el("pre", {text: "(not in the record)"})));
   td.append(cols);
   if (s.reason) td.append(block("reason", el("pre", {text: s.reason})));
   if (T(s.stdout) || T(s.stderr)) td.append(el("div", {class: "cols cols2"},
     block("stdout", el("pre", {text: T(s.stdout) || "(empty)"})), block("stderr", el("pre", {text: T(s.stderr) || "(empty)"}))));
-  if (s.reply !== null && s.reply !== undefined) td.append(block("the model's reply", el("pre", {text: T(s.reply)})));
+  if (ran) td.append(block("the model's reply", el("pre", {text: T(s.reply)})));
   (s.rounds || []).forEach((r, i) => td.append(block(`repair round ${i + 1}: feedback shown`, el("pre", {text: r.feedback || "(none)"}))));
   if (s.trace) td.append(traceView(s.trace));
   const peers = D.samples.filter(o => o.run !== s.run && o.suite === s.suite && o.task === s.task && o.sample === s.sample);
@@ -763,6 +765,8 @@ function applyRoute() {
 
 meta(); runsTable(); gates(); scores(); plot(); changesView(); controls(); table();
 window.addEventListener("hashchange", applyRoute);
+// a link to the view already in the address bar fires no hashchange: show it again all the same
+document.addEventListener("click", e => { const a = e.target.closest("a[href^='#']"); if (a && a.getAttribute("href") === location.hash) applyRoute(); });
 applyRoute();
 """
 

@@ -252,6 +252,7 @@ def test_hostile_model_text_stays_text(tmp_path, browser):
     assert evil.strip("\u2028") in page.locator("#samples tbody td.reason").first.inner_text()
     assert evil.strip("\u2028") in page.locator("tr.detail .cols3 pre").nth(1).inner_text()
     assert page.locator("img").count() == 0
+    assert page.locator("tr.detail .trace .step .head").inner_text().startswith("1. tool_call · </script>")
     page.close()
 
 
