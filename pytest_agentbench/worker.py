@@ -204,8 +204,6 @@ class Worker:
 
     def record(self, case: Case, fields: dict[str, Any], wall_s: float) -> dict:
         params = self.run.params_for(case.model).for_sample(case.sample)
-        if fields.get("program") is None:   # else: what ran in the sandbox (the model's code as graded)
-            fields.pop("program", None)
         rec = {"schema": RECORD_SCHEMA, "model": case.model.name, "suite": case.suite.name, "task": case.task.id,
                "sample": case.sample, **fields, "wall_s": round(wall_s, 6), "params": asdict(params),
                "suite_settings": case.suite.settings(), "config_sha": self.config_sha(case),
