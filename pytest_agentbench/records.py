@@ -39,6 +39,10 @@ class Record(BaseModel):
     config_sha: Optional[str] = None
     dataset_sha256: Optional[str] = None
     extra: dict[str, Any] = {}
+    # for the report page: what the model was asked, what ran in the sandbox, what graded it (Suite.shown_tests)
+    prompt: Optional[str] = None
+    program: Optional[str] = None
+    tests: Optional[str] = None
 
     @classmethod
     def check(cls, data: dict) -> dict:

@@ -151,6 +151,10 @@ class Worker:
             record["agent_limits"] = asdict(ctx.limits)
         if suite.writes_traces and outcome.trace is not None:
             record["trace"] = self.write_trace(outcome.trace)
+        # what the report page shows beside the model's code: what the model was asked, what graded it
+        record["prompt"] = outcome.trace.prompt if outcome.trace is not None and outcome.trace.prompt else \
+            case.task.prompt
+        record["tests"] = suite.shown_tests(case.task)
         record["seeds"] = seeds
         record["quantization"] = self.quantization(case.model, backend)
         resources = backend.resources()
@@ -201,7 +205,6 @@ class Worker:
     def record(self, case: Case, fields: dict[str, Any], wall_s: float, started_at: float | None = None) -> dict:
         """The sample's record; `started_at`: the wall-clock Unix time it started (default: now)."""
         params = self.run.params_for(case.model).for_sample(case.sample)
-        fields.pop("program", None)
         rec = {"schema": RECORD_SCHEMA, "model": case.model.name, "suite": case.suite.name, "task": case.task.id,
                "sample": case.sample, **fields, "wall_s": round(wall_s, 6),
                "started_at": round(time.time() if started_at is None else started_at, 6), "params": asdict(params),
