@@ -211,7 +211,7 @@ def test_poisoned_workspace_does_not_pass_hidden_checks(sandbox):
 
 # -- traces ------------------------------------------------------------------------------------------------
 TIMING = {"latency_s", "elapsed_seconds", "timestamp", "wall_s", "model_s", "sandbox_s", "tool_s", "model", "tools",
-          "sha256", "path", "pid", "ino"}
+          "sha256", "path", "pid", "ino", "started_at", "ended_at"}
 #: effects on the sandbox's scratch folders name temporary files (pytest's captures) by random names
 SCRATCH = __import__("re").compile(r"^/(tmp|dev/shm)/.*")
 
