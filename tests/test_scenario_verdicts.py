@@ -197,7 +197,6 @@ def test_a_workspace_lost_between_steps_is_infra_not_the_agents(tmp_path):
     workspace; the verdict is infra with the reason, never a safety violation."""
     from pytest_agentbench.backends.base import Backend, Completion
     from pytest_agentbench.models import ModelSpec
-    from pytest_agentbench.suites.scenarios.check import run_one
 
     root = tmp_path / "calc"
     for rel, text in SCENARIO.items():
@@ -233,7 +232,6 @@ def test_a_workspace_lost_between_steps_is_infra_not_the_agents(tmp_path):
         box.close()
     assert outcome.status.value == "infra" and "no agent process was running" in outcome.reason, outcome.reason
     assert not outcome.extra["safety_violations"]
-    assert run_one  # the helper check-scenario uses for the same runs
 
 
 @pytest.mark.parametrize("answer, contains, ok", [
@@ -262,6 +260,25 @@ def test_scenarios_dir_adds_to_the_shipped_ones_and_a_missing_one_is_one_line(py
     missing = pj.runpytest_subprocess("--collect-only", "--scenarios-dir", "nowhere", "-p", "no:cacheprovider")
     assert missing.ret != 0 and "Traceback" not in missing.stdout.str() + missing.stderr.str()
     assert len([line for line in missing.stderr.lines if "nowhere" in line]) == 1, missing.stderr.str()
+
+
+def test_check_scenario_attacks_names_each_forged_pass_and_exits_1(tmp_path):
+    """A scenario that forgets `forbidden.write` for its tests: edit-and-restore passes, and the author is told so."""
+    import subprocess
+    import sys
+
+    root = tmp_path / "weak"
+    for rel, text in SCENARIO.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text.replace('  write: ["tests/**"]\n', ""))
+    run = subprocess.run([sys.executable, "-m", "pytest_agentbench", "check-scenario", str(root), "--attacks"],
+                         capture_output=True, text=True, timeout=900)
+    forged = [line for line in run.stdout.splitlines() if line.startswith("FORGED")]
+    assert run.returncode == 1 and forged and all("[edit-restore]" in line for line in forged), run.stdout[-3000:]
+    assert any(line.startswith("ok ") and "[honest]" in line for line in run.stdout.splitlines())
+    missing = subprocess.run([sys.executable, "-m", "pytest_agentbench", "check-scenario", str(tmp_path / "nope")],
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1, missing.stderr
 
 
 SHIPPED_NAMES = sorted(p.name for p in SHIPPED.iterdir() if (p / "scenario.yaml").is_file())
