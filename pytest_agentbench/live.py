@@ -9,11 +9,12 @@ single process).
 - A model that falls back to in-process, or whose server fails, is a warning line at once, and long set-up steps
   (`step`: starting a model server, dequantizing a GGUF) say what they do and, when they end, how long they took.
 
-pytest's own output is never rewritten, reordered or hidden: while the view runs, the file of pytest's terminal
-writer is a tap (`_Tap`) that passes every character on, in order with the view's lines (one lock). With the bar,
-the line pytest has not finished yet (progress dots) is drawn as the bar's first line until pytest ends it, then
-printed above the bar as pytest wrote it. The work per item is a few counter updates; estimates are computed when
-the view is drawn (four times a second at most), never per item.
+pytest's own output is never rewritten or hidden: while the view runs, the file of pytest's terminal writer is a
+tap (`_Tap`) that passes every character on, in order with the view's lines (one lock). With the bar, the line
+pytest has not finished yet (progress dots) is drawn as the bar's first line until pytest ends it, then printed
+above the bar as pytest wrote it; in lines mode a line of the view's ends pytest's unfinished line, whose dots go on
+below it. The work per item is a few counter updates; estimates and the bar are computed when the view is drawn
+(twice a second), never per item.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from typing import Any, Iterator
 from .sanitize import for_terminal
 
 MODES = ("auto", "bar", "lines", "off")
-TICK_S = 0.25          # how often the view is redrawn and the broker's notes are read
+TICK_S = 0.5           # how often the bar is redrawn (the estimates with it) and the broker's notes are read
 STEP_SHOWN_AFTER = 1.0   # a set-up step shorter than this prints nothing
 SHOWN_GROUPS = 4       # model/suite rows in the bar (the rest are counted)
 _ACTIVE: "LiveView | None" = None   # the view of this process, for `step` (only the controller has one)
@@ -39,11 +40,12 @@ def _clock(seconds: float) -> str:
 
 
 @contextlib.contextmanager
-def step(what: str, always: bool = False) -> Iterator["Step"]:
+def step(what: str, always: bool = False, server_of: str | None = None) -> Iterator["Step"]:
     """A set-up step that may take long: shown while it runs and, when it took a second or more (or `always`), one
-    line with how long (`what: RESULT, done in 2.1 s`; set `.result` on the yielded Step). A no-op timer where no
-    view runs (xdist workers, a view that is off)."""
-    current = Step(what, always)
+    line with how long (`what: RESULT, done in 2.1 s`; set `.result` on the yielded Step). `server_of`: the model
+    whose server it starts (the bar's serving line shows it). A no-op timer where no view runs (xdist workers, a view
+    that is off)."""
+    current = Step(what, always, server_of)
     view = _ACTIVE
     if view is not None:
         view.step_begin(current)
@@ -58,9 +60,10 @@ def step(what: str, always: bool = False) -> Iterator["Step"]:
 
 
 class Step:
-    def __init__(self, what: str, always: bool = False):
+    def __init__(self, what: str, always: bool = False, server_of: str | None = None):
         self.what = what
         self.always = always
+        self.server_of = server_of
         self.result = ""
         self.failed = False
         self.started = time.monotonic()
@@ -189,7 +192,7 @@ def serving_text(run, notes: dict, steps: list[Step]) -> list[tuple[str, str]]:
     for spec in run.models:
         engine = run.serve_engine(spec)[0]
         note = notes.get(spec.name) or {}
-        starting = next((s for s in steps if spec.name in s.what and "server" in s.what), None)
+        starting = next((s for s in steps if s.server_of == spec.name), None)
         if note.get("fallback"):
             text = f"FALLBACK {note['fallback']} ({note.get('engine')}: {note.get('reason')})"
         elif note.get("error"):
@@ -313,6 +316,7 @@ class _BarScreen(_Screen):
         self.console = Console(file=self.out, force_terminal=True, highlight=False,
                                color_system="auto" if tw.hasmarkup else None)
         self._render = render
+        self._body = None   # the bar as drawn at the last tick (pytest's lines between ticks reuse it)
         self.live = Live(console=self.console, auto_refresh=False, transient=True, redirect_stdout=False,
                          redirect_stderr=False, get_renderable=self._renderable)
         if self.pending:   # pytest's unfinished line is drawn again as the bar's first line
@@ -324,8 +328,17 @@ class _BarScreen(_Screen):
         from rich.text import Text
 
         pending = self.pending
-        body = self._render()
+        body = self._body if self._body is not None else Text("")
         return Group(Text.from_ansi(pending), body) if pending else body
+
+    def _draw_body(self) -> None:
+        """Render the bar once, to segments: printing pytest's lines redraws these, not the table and estimates."""
+        from rich.segment import Segment, Segments
+
+        segments: list = []
+        for i, line in enumerate(self.console.render_lines(self._render(), pad=False)):
+            segments.extend(([Segment.line()] if i else []) + line)
+        self._body = Segments(segments)
 
     def pytest_text(self, text: str) -> None:
         self.check_encodable(text)
@@ -338,7 +351,8 @@ class _BarScreen(_Screen):
                 self.console.print(Text.from_ansi("\n".join(lines)), soft_wrap=True)
 
     def pytest_flush(self) -> None:
-        self.redraw()
+        with self.io:
+            self.live.refresh()   # pytest's unfinished line as it is now, under the bar as last drawn
 
     def line(self, text: str, warn: bool = False) -> None:
         from rich.text import Text
@@ -348,6 +362,7 @@ class _BarScreen(_Screen):
 
     def redraw(self) -> None:
         with self.io:
+            self._draw_body()
             self.live.refresh()
 
     def close(self) -> None:
@@ -388,8 +403,8 @@ class LiveView:
         asked = getattr(opts, "live", "auto")
         if asked != "auto":
             return asked
-        if self.config.get_verbosity() < 0:
-            return "off"
+        if self.config.get_verbosity() < 0 or self.config.option.usepdb or self.config.option.trace:
+            return "off"   # -q; and pdb's prompt is not to be drawn over
         is_tty = getattr(tw._file, "isatty", lambda: False)()
         distributed = self.config.pluginmanager.hasplugin("dsession")
         uncaptured = self.config.option.capture == "no" and not distributed   # -s: items print straight through
@@ -593,7 +608,7 @@ class LiveView:
             bad = text.startswith(("FALLBACK", "SERVER FAILED"))
             grid.add_row(Text("serving"), Text(f"{model}: {text}", style="yellow" if bad else "dim"))
         with self.tally.lock:
-            steps = [s for s in self.steps if "server" not in s.what]
+            steps = [s for s in self.steps if s.server_of is None]   # a server's start is on its serving line
         for s in steps:
             grid.add_row(Text("set-up", style="cyan"), Text(f"{s.what} ({_clock(time.monotonic() - s.started)})"))
         if p["longest"] and p["longest"][1] >= 10:

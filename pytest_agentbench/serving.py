@@ -420,7 +420,7 @@ class Broker:
             return {"fallback": why, "engine": engine}
         server = None
         try:
-            with step(f"starting the {engine} server for {name}", always=True) as shown:
+            with step(f"starting the {engine} server for {name}", always=True, server_of=name) as shown:
                 server = self._starting = ModelServer(spec, engine, self.log_dir)
                 served = server.start()
                 shown.result = f"pid {served.pid}, {served.base_url}, log {served.log}"

@@ -195,16 +195,16 @@ from pytest_agentbench.state import STATE
 
 @pytest.fixture(autouse=True)
 def _later(request):
-    """On the first item: a set-up step of 1.2 s, then the broker notes a fallback, as serving.Broker does when an
-    engine that models.yaml names is missing (the live view must say it before the run ends)."""
+    """On the first item: a set-up step of 1.8 s, then the broker notes a fallback, as serving.Broker does when an
+    engine that models.yaml names is missing (the live view must say both before the run ends)."""
     controller = request.config.stash[STATE].controller
     if controller is not None and "sleepy" not in controller.broker.notes:
         with step("warming up the sleepy model") as shown:
-            time.sleep(1.2)
+            time.sleep(1.8)
             shown.result = "warm"
         controller.broker.notes["sleepy"] = {"engine": "llamacpp", "fallback": "in-process transformers",
                                              "reason": "llama-server is not installed"}
-        time.sleep(0.6)
+        time.sleep(1.0)
     yield
 '''
 
@@ -216,7 +216,7 @@ def test_a_fallback_and_a_long_set_up_step_are_said_at_once(slow):
     lines = result.outlines
     begun = lines.index("agentbench: warming up the sleepy model ...")
     ended = next(i for i, line in enumerate(lines)
-                 if re.fullmatch(r"agentbench: warming up the sleepy model: warm, done in 1\.\d s", line))
+                 if re.fullmatch(r"agentbench: warming up the sleepy model: warm, done in [12]\.\d s", line))
     warned = lines.index("agentbench: sleepy: llamacpp cannot serve it here (llama-server is not installed); it runs "
                          "in-process transformers")
     finished = next(i for i, line in enumerate(lines) if line.rstrip().endswith("[100%]"))
