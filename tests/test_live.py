@@ -6,6 +6,7 @@ import os
 import pty
 import re
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -55,7 +56,7 @@ def pytest_agentbench_make_backend(spec):
 ''',
     "models.yaml": "models:\n  sleepy: {backend: scripted}\n",
 }
-PROGRESS_LINE = re.compile(r"agentbench: \d+/13 items, 0:00:\d\d elapsed(, ETA 0:00:\d\d)?; sleepy/slow pass@1 "
+PROGRESS_LINE = re.compile(r"agentbench: \d+/13 items, \d:\d\d:\d\d elapsed(, ETA \d:\d\d:\d\d)?; sleepy/slow pass@1 "
                            r"\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\] \(\d+ samples\), 80\.0 tok/s, error \d+(, failed \d+)?, "
                            r"infra 0; serving: sleepy scripted$")
 
@@ -69,8 +70,10 @@ def slow(pytester, monkeypatch):
     return pytester
 
 
-def in_a_terminal(cwd: Path, *args: str, cols: int = 120, rows: int = 40, env: dict | None = None) -> bytes:
-    """What `pytest ARGS` writes to a pseudo-terminal of cols x rows, byte for byte."""
+def in_a_terminal(cwd: Path, *args: str, cols: int = 120, rows: int = 40, env: dict | None = None,
+                  interrupt_on: bytes | None = None) -> bytes:
+    """What `pytest ARGS` writes to a pseudo-terminal of cols x rows, byte for byte (Ctrl-C once it has written
+    `interrupt_on`, and a second more)."""
     import fcntl
     import struct
     import termios
@@ -80,10 +83,15 @@ def in_a_terminal(cwd: Path, *args: str, cols: int = 120, rows: int = 40, env: d
     env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(cols), "LINES": str(rows), **(env or {})}
     env.pop("NO_COLOR", None)
     proc = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args], cwd=cwd, stdin=slave,
-                            stdout=slave, stderr=slave, env=env, close_fds=True)
+                            stdout=slave, stderr=slave, env=env, close_fds=True, start_new_session=True)
     os.close(slave)
-    raw, deadline = b"", time.monotonic() + 120
-    while time.monotonic() < deadline:
+    raw, started, seen = b"", time.monotonic(), None
+    while time.monotonic() < started + 120:
+        if interrupt_on is not None and seen is None and interrupt_on in raw:
+            seen = time.monotonic()
+        if seen is not None and time.monotonic() > seen + 1:
+            os.killpg(proc.pid, signal.SIGINT)   # as Ctrl-C does: to the whole process group
+            interrupt_on, seen = None, None
         ready, _, _ = select.select([master], [], [], 0.2)
         if ready:
             try:
@@ -133,7 +141,7 @@ def test_bar_in_a_terminal_shows_the_run_and_leaves_pytests_output_as_it_was(slo
     assert "━" not in "\n".join(final)                    # the bar is erased at the end
     assert final[-1].startswith("=") and "9 failed, 4 passed" in final[-1]
     shown = ["\n".join(frame) for frame in frames(raw)]
-    drawn = [f for f in shown if re.search(r"agentbench +━*.* \d+/13 items, 0:00:0\d elapsed, ETA", f)]
+    drawn = [f for f in shown if re.search(r"agentbench +━*.* \d+/13 items, \d:\d\d:\d\d elapsed, ETA", f)]
     assert len(drawn) >= 3, shown[-1]
     assert any(re.search(r"sleepy/slow +pass@1 \d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\] \(\d+ samples\), 80\.0 tok/s, "
                          r"error \d+", f) for f in drawn)
@@ -150,6 +158,16 @@ def test_bar_with_xdist_counts_what_the_workers_report(slow):
     assert "2 workers [13 items]" in final                 # xdist's rewritten status line, whole
     shown = ["\n".join(frame) for frame in frames(raw)]
     assert any(re.search(r"\d+/13 items", f) for f in shown), shown[-1:]
+
+
+def test_ctrl_c_leaves_no_bar_behind(slow):
+    pytest.importorskip("pyte")
+    raw = in_a_terminal(slow.path, "--model", "sleepy", env={"SLEEP": "0.5"}, interrupt_on="━".encode())
+    final = screen_text(raw)
+    text = "\n".join(final)
+    assert "━".encode() in raw and "━" not in text          # drawn while it ran, gone after Ctrl-C
+    assert "KeyboardInterrupt" in text and "\ntest_slow.py" in text, text
+    assert final[-1].startswith("=") and " in " in final[-1]   # pytest's own last line, as after any Ctrl-C
 
 
 def test_quiet_shows_no_bar(slow):

@@ -43,3 +43,9 @@ def test_wheel_installs_and_runs_a_reference_item_outside_the_checkout(tmp_path)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     assert "1 passed" in run.stdout
     assert (work / "plot.png").read_bytes()[:4] == b"\x89PNG"
+    # the console script the wheel installs is the command line of `python -m pytest_agentbench`
+    script = subprocess.run([str(venv / "bin" / "agentbench"), "--help"], capture_output=True, text=True, cwd=work)
+    assert script.returncode == 0 and all(c in script.stdout for c in ("compare", "table", "check-scenario", "html",
+                                                                        "plots")), script.stdout + script.stderr
+    assert subprocess.run([str(venv / "bin" / "agentbench"), "plots", "report.json"], capture_output=True,
+                          cwd=work).returncode == 2   # no such report: one line, exit 2
