@@ -102,6 +102,11 @@ OPTIONS = (
         metavar="PATH.html"),
     Opt("--agentbench-fail-under", "agentbench_fail_under", "fail the run when pass@1 of any model/suite is below X",
         type=float, metavar="X"),
+    Opt("--agentbench-otlp", "agentbench_otlp", "send each sample as OpenTelemetry GenAI spans over OTLP/HTTP "
+        "(protobuf) to URL, e.g. http://localhost:6006/v1/traces (Phoenix) or http://localhost:4318 (a Collector: "
+        "/v1/traces is added to a URL without a path); needs pytest-agentbench[otel]", metavar="URL"),
+    Opt("--agentbench-otlp-file", "agentbench_otlp_file", "also write those spans to PATH as OTLP JSON lines (the "
+        "OpenTelemetry file exporter's format: one ExportTraceServiceRequest per line)", metavar="PATH.jsonl"),
     Opt("--agentbench-live", "agentbench_live", "progress while the run goes: auto (a live bar on a terminal, a plain "
         "line every --agentbench-live-every seconds otherwise, nothing under -q), bar, lines or off", "auto",
         choices=("auto", "bar", "lines", "off")),
@@ -167,6 +172,8 @@ class RunOptions(BaseModel):
     model_map: Optional[str] = None
     html: Optional[str] = None
     fail_under: Optional[float] = Field(None, ge=0.0, le=1.0)
+    otlp: Optional[str] = None
+    otlp_file: Optional[str] = None
     live: Literal["auto", "bar", "lines", "off"] = "auto"
     live_every: float = Field(30.0, gt=0.0, le=86400.0)
 
@@ -193,6 +200,13 @@ class RunOptions(BaseModel):
 
         parse_model_map(value)
         return value
+
+    @field_validator("otlp")
+    @classmethod
+    def _otlp_url(cls, value: Optional[str]) -> Optional[str]:
+        from .otel import traces_endpoint
+
+        return None if value is None else traces_endpoint(value)
 
     @classmethod
     def from_config(cls, config) -> "RunOptions":

