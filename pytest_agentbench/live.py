@@ -502,7 +502,7 @@ class LiveView:
 
     def item_finished(self, nodeid: str) -> None:
         self.tally.item_finished(nodeid)
-        if self.screen is None:   # off: warnings wait for a moment between items
+        if self._thread is None:   # off: no drawing thread, so warnings wait for a moment between items
             self._serving_warnings()
             self.flush_queued()
 
@@ -586,7 +586,7 @@ class LiveView:
                     self._say(line, warn=True)
 
     def _bar(self):
-        """The bar's renderable (rich), drawn by the view's thread and after pytest's lines."""
+        """The bar (rich), rendered by the view's thread twice a second."""
         from rich.progress_bar import ProgressBar
         from rich.table import Table
         from rich.text import Text
