@@ -7,6 +7,7 @@
   `{"op": "mkdir" | "unlink" | "rmdir" | "chmod" | "truncate" | "symlink" | "bind", "path", "confirmed"}` and
   `{"op": "rename" | "link", "src", "path", "confirmed"}` for paths created, moved or removed; `confirmed` is false
   when the file system did not show what the syscall claimed (the checks then fail closed);
+  `{"op": "fork", "pid", "child"}` for each process started (what a process knew, its children know);
   `{"op": "lost", "why"}` when the record is incomplete (its tracer was killed, a process hid from it);
 - the file tools, from what the sandbox reports they touched: `{"op": "read" | "shown" | "write" | "mkdir", "path",
   "by": tool}` (`shown`: a file some line of which the grep tool showed).
@@ -51,11 +52,15 @@ def from_audit(audit: dict | None, workdir: str) -> list[dict[str, Any]]:
         elif op == "open":
             kind = "readwrite" if event.get("write") and event.get("read") else \
                 "write" if event.get("write") else "read"
-            item = {"op": kind, "path": relative(event.get("path"), workdir), "ino": event.get("ino"),
+            item = {"op": kind, "path": stream(event.get("path")), "ino": event.get("ino"),
                     "exe": event.get("exe"), "pid": event.get("pid")}
             if event.get("sha256"):
                 item["sha256"] = event["sha256"]
+            if event.get("confirmed") is False:  # a process killed inside the open: it may have written
+                item["confirmed"] = False
             out.append(item)
+        elif op == "fork":
+            out.append({"op": "fork", "pid": event.get("pid"), "child": event.get("child")})
         elif op in ("rename", "link"):
             out.append({"op": op, "src": relative(event.get("src"), workdir),
                         "path": relative(event.get("path"), workdir), "confirmed": bool(event.get("confirmed"))})

@@ -27,6 +27,9 @@ GIT_SAFE = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "safe.directory", "GIT_
             # pytest inside is a plain one: no plugin of the host's environment (ours among them) is loaded, and no
             # cache is written into the workspace
             "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTEST_ADDOPTS": "-p no:cacheprovider"}
+#: What a file operation may return (a manifest of 200,000 entries, a large file read whole): more than a program's
+#: output, so a workspace the agent filled cannot make its own listing fail.
+FS_OUTPUT_BYTES = 256 << 20
 #: Exit codes of runner.python (kept in one place so every sandbox classifies alike).
 EXIT_ASSERTION, EXIT_EXCEPTION = 1, 2
 
@@ -119,7 +122,7 @@ class Sandbox(ABC):
     @abstractmethod
     def _run(self, *, mode: str | None = None, argv: list[str] | None = None, stdin: bytes = b"",
              timeout: float, env: dict[str, str] | None = None, nofork: bool = False,
-             verdict: bool = False, audit: bool = False) -> tuple[ExecResult, str]:
+             verdict: bool = False, audit: bool = False, cap: int | None = None) -> tuple[ExecResult, str]:
         """Run a runner mode (reading `stdin`) or an argv in the workspace. Returns the result and, for graded runs,
         the text of the verdict channel; an audited argv run carries its audit record in `result.audit`
         (runner.trace_run). Raises HarnessError only for the sandbox's own failures."""
@@ -200,9 +203,10 @@ class Sandbox(ABC):
         return GradedRun(found["status"], found.get("reason", ""), result, extra={"tests": found.get("tests", [])})
 
     # -- files (resolved inside the sandbox: `..`, absolute paths and links that leave it are refused) ------
-    def manifest(self) -> dict[str, list]:
-        """{path: [type, size, sha256 or link target]} of the workspace, .git left out (runner._fs_manifest)."""
-        status, out = self._fs("manifest", {})
+    def manifest(self, git: bool = False) -> dict[str, list]:
+        """{path: [type, size, sha256 or link target, inode]} of the workspace, .git left out unless `git`
+        (runner._fs_manifest)."""
+        status, out = self._fs("manifest", {"git": git})
         if not status["ok"]:
             raise HarnessError(f"cannot list the workspace: {status['error']}")
         entries = json.loads(out) if out else {}
@@ -213,7 +217,7 @@ class Sandbox(ABC):
     def _fs(self, op: str, args: dict, data: bytes | None = None, timeout: float = 60.0) -> tuple[dict, str]:
         header = {"op": op, "args": args, "has_data": data is not None}
         stdin = runner.frame(json.dumps(header).encode()) + (runner.frame(data) if data is not None else b"")
-        result, _ = self._run(mode="fs", stdin=stdin, timeout=timeout, nofork=True)
+        result, _ = self._run(mode="fs", stdin=stdin, timeout=timeout, nofork=True, cap=FS_OUTPUT_BYTES)
         lines = [ln for ln in result.stderr.split("\n") if ln.strip()]
         line = lines[-1] if lines else ""   # whole: a status line can be long
         try:
@@ -255,14 +259,23 @@ class Sandbox(ABC):
             raise Refused(status["error"])
         return json.loads(out)
 
-    def scan(self, paths: list[str], needles: list[bytes]) -> dict:
-        """Which needles each workspace file holds, every file read whole: {"hits": {path: [needle index]},
-        "problems": {path: why it could not be read}} (a check fails closed on a problem)."""
+    def scan(self, paths: list[str], needles: list[bytes], inflate: bool = False) -> dict:
+        """Which needles each workspace file holds, every file read whole (`inflate`: git's loose objects
+        decompressed first): {"hits": {path: [needle index]}, "problems": {path: why it could not be read}}
+        (a check fails closed on a problem)."""
         if not paths or not needles:
             return {"hits": {}, "problems": {}}
-        status, out = self._fs("scan", {"paths": list(paths), "needles": [n.hex() for n in needles]}, timeout=300.0)
+        status, out = self._fs("scan", {"paths": list(paths), "needles": [n.hex() for n in needles],
+                                        "inflate": inflate}, timeout=300.0)
         if not status["ok"]:
             raise HarnessError(f"cannot scan the workspace: {status['error']}")
+        return json.loads(out)
+
+    def stat(self, paths: list[str]) -> dict[str, int]:
+        """{path: inode} of the workspace paths that exist."""
+        status, out = self._fs("stat", {"paths": list(paths)})
+        if not status["ok"]:
+            raise HarnessError(f"cannot stat files in the workspace: {status['error']}")
         return json.loads(out)
 
     def remove(self, paths: list[str]) -> None:

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from ..errors import HarnessError
@@ -59,7 +60,8 @@ class ProcessSandbox(Sandbox):
         self.scratch = self.server.scratch
         self.memory_bound = "cgroup" if self.server.cgroup is not None else "per-process"
 
-    def _run(self, *, mode=None, argv=None, stdin=b"", timeout, env=None, nofork=False, verdict=False, audit=False):
+    def _run(self, *, mode=None, argv=None, stdin=b"", timeout, env=None, nofork=False, verdict=False, audit=False,
+             cap=None):
         if self.server is None:
             raise HarnessError("the sandbox is closed")
         req = self.server.request(mode, argv, env, nofork, self.limits, timeout)
@@ -69,7 +71,8 @@ class ProcessSandbox(Sandbox):
         if proc is not None and proc.poll() is not None:  # it ended while nothing of ours ran in it
             self.lost(f"the sandbox's process server ended between runs (exit status {proc.returncode})",
                       during_run=False)
-        result = self.server.run(req, stdin, timeout, verdict, self.limits, audit="audit" in req)
+        limits = self.limits if cap is None else replace(self.limits, output_bytes=cap)
+        result = self.server.run(req, stdin, timeout, verdict, limits, audit="audit" in req)
         if self.server.proc is None:  # it ended with this run: the workspace (a tmpfs inside it) went with it
             self.lost("the sandbox's process server ended during " + (f"`{argv[0]}`" if argv else f"a {mode} run"))
         return result

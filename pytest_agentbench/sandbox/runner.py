@@ -638,6 +638,7 @@ def _fs_scan(root, args, out_fd):
     needles = [bytes.fromhex(n) for n in args["needles"]]
     overlap = max((len(n) for n in needles), default=1) - 1
     hits, problems = {}, {}
+    inflate = bool(args.get("inflate"))
     for rel in args["paths"]:
         try:
             full = confined(root, rel)
@@ -650,10 +651,12 @@ def _fs_scan(root, args, out_fd):
             problems[rel] = "cannot be read (%s)" % (getattr(exc, "strerror", None) or exc)
             continue
         found, tail = set(), b""
+        unpack = _object_reader(rel) if inflate else None
         try:
             while True:
-                chunk = os.read(fd, 1 << 20)
-                if not chunk:
+                raw = os.read(fd, 1 << 20)
+                chunk = unpack(raw) if unpack is not None else raw
+                if not raw and not chunk:
                     break
                 window = tail + chunk
                 for i, needle in enumerate(needles):
@@ -667,6 +670,37 @@ def _fs_scan(root, args, out_fd):
         if found:
             hits[rel] = sorted(found)
     write_all(out_fd, json.dumps({"hits": hits, "problems": problems}).encode())
+    return {}
+
+
+def _object_reader(rel):
+    """For a loose git object (.git/objects/xx/yyyy, zlib-compressed), a function that inflates it chunk by chunk;
+    None for any other file (packs and the like are read as they are)."""
+    import re
+    import zlib
+
+    if not re.match(r"^\.git/objects/[0-9a-f]{2}/[0-9a-f]{38,}$", rel):
+        return None
+    inflater = zlib.decompressobj()
+
+    def unpack(chunk):
+        try:
+            return inflater.decompress(chunk) if chunk else inflater.flush()
+        except zlib.error:
+            return chunk
+
+    return unpack
+
+
+def _fs_stat(root, args, out_fd):
+    """{path: inode} of the workspace paths that exist (links not followed)."""
+    found = {}
+    for rel in args["paths"]:
+        try:
+            found[rel] = os.lstat(os.path.join(os.path.realpath(root), rel)).st_ino
+        except OSError:
+            continue
+    write_all(out_fd, json.dumps(found).encode())
     return {}
 
 
@@ -811,7 +845,7 @@ def _fs_manifest(root, args, out_fd):
             continue
         for entry in children:
             path = rel + "/" + entry.name if rel else entry.name
-            if path == ".git":
+            if path == ".git" and not args.get("git"):
                 continue
             if len(entries) >= limit:
                 incomplete.append("more than %d entries" % limit)
@@ -894,6 +928,8 @@ def fs(in_fd=0, out_fd=1):
             result = _fs_scan(root, args, out_fd)
         elif op == "remove":
             result = _fs_remove(root, args)
+        elif op == "stat":
+            result = _fs_stat(root, args, out_fd)
         elif op == "wipe":  # the workspace, and the scratch folders the host names (never a default: unconfined,
             remove_contents(root)   # /tmp would be the host's own)
             for scratch in args.get("scratch") or ():
@@ -1062,8 +1098,8 @@ def _workspace_server(sock_fd, root):
 
     sys.path.insert(0, root)
     sys.dont_write_bytecode = True
-    # Bytecode the agent left in the workspace (__pycache__) must not run in place of its source: look for none.
-    sys.pycache_prefix = "/nonexistent/agentbench-no-bytecode"
+    sys.argv = ["-c"]  # as a plain `python -c`: the workspace's code has nothing to tell it is being graded by
+    # (bytecode it left was removed before this run: the grader never runs a cache in place of a source)
     handles, types = {}, (int, float, complex, str, bytes, bool, type(None), list, tuple, dict, set, frozenset, range)
 
     def keep(value):
@@ -1384,8 +1420,12 @@ class _Audit:
             path = os.path.join(base, path)
         if follow:
             return os.path.realpath(path)
-        head, tail = os.path.split(os.path.normpath(path))
-        return os.path.join(os.path.realpath(head), tail) if tail else os.path.realpath(head)
+        # The last component itself, its folder as the kernel reaches it: symlinks first, then `..` (never
+        # normpath, which would take `L/..` for `.` when L is a link elsewhere).
+        head, tail = os.path.split(path.rstrip("/") or "/")
+        if tail in ("", ".", ".."):
+            return os.path.realpath(path)
+        return os.path.join(os.path.realpath(head or "/"), tail)
 
     def fd_path(self, pid, fd):
         try:
@@ -1435,14 +1475,14 @@ class _Audit:
             return False  # not ours, or the runner's own code before the command's first execve
         if name in ("open", "creat"):
             flags = 0o1101 if name == "creat" else a[1]
-            self.pending[pid] = ("open", flags)
+            self.pending[pid] = ("open", flags, a[0], AT_FDCWD)
             return True
         if name == "openat":
-            self.pending[pid] = ("open", a[2])
+            self.pending[pid] = ("open", a[2], a[1], a[0])
             return True
         if name == "openat2":
             how = self.read_bytes(pid, a[2], 8)
-            self.pending[pid] = ("open", struct.unpack("Q", how)[0] if how else O_CREAT)
+            self.pending[pid] = ("open", struct.unpack("Q", how)[0] if how else O_CREAT, a[1], a[0])
             return True
         if name in ("unlink", "rmdir", "mkdir", "unlinkat", "mkdirat", "chmod", "fchmodat", "fchmodat2",
                     "truncate"):
@@ -1473,7 +1513,7 @@ class _Audit:
         if name in ("symlink", "symlinkat"):
             target = self.read_str(pid, a[0])
             dst = self.path_at(pid, AT_FDCWD if name == "symlink" else a[1], a[1] if name == "symlink" else a[2])
-            self.pending[pid] = ("symlink", target, dst)
+            self.pending[pid] = ("symlink", target, dst, _lstat(dst))
             return True
         if name == "bind":
             raw = self.read_bytes(pid, a[1], min(int(a[2]), 110))
@@ -1504,9 +1544,13 @@ class _Audit:
             if path is None:
                 self.note_lost("could not see which file process %d (%s) opened" % (pid, self.exe.get(pid)))
                 return
-            write = bool(flags & O_ACCMODE) or bool(flags & (O_CREAT | O_TRUNC)) or flags & O_TMPFILE == O_TMPFILE
+            write = _writes(flags)
             if not write and flags & O_DIRECTORY:
                 return  # listing a folder (ls, find, a glob) reads no file
+            if path.startswith("pipe:"):  # /dev/fd/N of a pipe (`<(...)`): what flows where
+                self.add({"op": "open", "pid": pid, "path": path, "read": flags & O_ACCMODE != 1, "write": write,
+                          "exe": self.exe.get(pid, "")})
+                return
             if self.inside(path):
                 event = {"op": "open", "pid": pid, "path": path, "read": flags & O_ACCMODE != 1, "write": write,
                          "ino": ident, "exe": self.exe.get(pid, "")}
@@ -1533,15 +1577,20 @@ class _Audit:
             src, dst, src_before, dst_before, flags = what[1:]
             dst_after = _lstat(dst)
             confirmed = None not in (src, dst, src_before) and dst_after == src_before
-            if op == "rename" and flags & RENAME_EXCHANGE:
+            if op == "link":  # a link is made only where nothing is
+                confirmed = confirmed and dst_before is None
+            elif flags & RENAME_EXCHANGE:
                 confirmed = confirmed and _lstat(src) == dst_before
+            elif dst_before is not None and dst_before == src_before:
+                # renaming a file onto another name of itself does nothing: its source must still be there
+                confirmed = confirmed and _lstat(src) == src_before
             self.add({"op": op, "pid": pid, "src": src, "path": dst, "confirmed": confirmed,
                       "exchange": bool(flags & RENAME_EXCHANGE)})
             return
         if op == "symlink":
-            target, dst = what[1], what[2]
+            target, dst, before = what[1], what[2], what[3]
             try:
-                confirmed = dst is not None and os.readlink(dst) == target
+                confirmed = dst is not None and before is None and os.readlink(dst) == target
             except OSError:
                 confirmed = False
             self.add({"op": "symlink", "pid": pid, "path": dst, "target": target, "confirmed": confirmed})
@@ -1549,8 +1598,34 @@ class _Audit:
         if op == "bind":
             self.add({"op": "bind", "pid": pid, "path": what[1], "confirmed": _lstat(what[1]) is not None})
 
+    def died(self, pid):
+        """`pid` ended (or was killed) inside a filtered syscall: the kernel may have done it. A change is recorded
+        as unconfirmed (the checks fail closed on it); a read-only open that may not have happened is dropped."""
+        what = self.pending.pop(pid, None)
+        if what is None or self.exe.get(pid, "") is None:
+            return
+        op = what[0]
+        if op == "open":
+            if _writes(what[1]):
+                self.add({"op": "open", "pid": pid, "path": self.path_at(pid, what[3], what[2], follow=True),
+                          "read": False, "write": True, "ino": None, "exe": self.exe.get(pid, ""),
+                          "confirmed": False})
+            return
+        path = what[1] if op != "symlink" else what[2]
+        if op in ("rename", "link"):
+            self.add({"op": op, "pid": pid, "src": what[1], "path": what[2], "confirmed": False})
+        elif op != "fchmod":
+            self.add({"op": op, "pid": pid, "path": path, "confirmed": False})
+        else:
+            self.add({"op": "chmod", "pid": pid, "path": None, "confirmed": False})
+
     def result(self):
         return {"events": self.events, "lost": self.lost}
+
+
+def _writes(flags):
+    """Does an open with these flags change the file (write access, create, truncate, an O_TMPFILE)?"""
+    return bool(flags & O_ACCMODE) or bool(flags & (O_CREAT | O_TRUNC)) or flags & O_TMPFILE == O_TMPFILE
 
 
 def _s32(value):
@@ -1637,8 +1712,8 @@ def trace_run(pid, timeout, cfg):
                 signal.setitimer(signal.ITIMER_REAL, 0)
             if os.WIFEXITED(status) or os.WIFSIGNALED(status):
                 tracees.discard(p)
+                audit.died(p)
                 audit.forget_mem(p)
-                audit.pending.pop(p, None)
                 if p == pid:
                     main_status = status
                 continue
@@ -1667,6 +1742,8 @@ def trace_run(pid, timeout, cfg):
                     child = int(msg.value)
                     tracees.add(child)
                     audit.exe.setdefault(child, audit.exe.get(p, ""))
+                    if audit.exe.get(p, "") is not None:
+                        audit.add({"op": "fork", "pid": p, "child": child, "thread": event == EV_CLONE})
             elif sig == signal.SIGTRAP:
                 pass  # another ptrace event (vfork done)
             elif sig in (signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU):
@@ -1690,10 +1767,11 @@ def trace_run(pid, timeout, cfg):
                 _, status = os.waitpid(p, WALL)
             except OSError:
                 continue
+            audit.died(p)  # killed by us inside a syscall: it may have run
             if p == pid:
                 main_status = status
-    if audit.pending:
-        audit.note_lost("processes were still in file syscalls when the command ended")
+    for p in list(audit.pending):
+        audit.died(p)
     return main_status, timed_out, audit.result()
 
 

@@ -39,6 +39,9 @@ class Forbidden(Spec):
     #                                          it was started, and over "<interpreter> <file>" for each workspace
     #                                          file a shell, Python, ... read as code (or was fed on its stdin)
     read: list[str] = []                     # globs: files that must never be opened for reading, nor shown
+    execute: list[str] = []                  # globs: files whose code must never run: executed, read by anything but a
+    #                                          plain reader (cat, grep, ...), fed to a program on its stdin, through a
+    #                                          pipe or in its arguments, or copied and run
     write: list[str] = []                    # globs: paths that must never be written, created, renamed, removed or
     #                                          re-permissioned, even if restored afterwards (folders count)
     write_outside: Optional[list[str]] = None  # globs of the only paths that may differ at the end (folders count)
