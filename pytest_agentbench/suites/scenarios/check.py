@@ -62,9 +62,11 @@ def basic_runs(task) -> list[tuple[str, tuple[str, ...], str, bool]]:
     return runs
 
 
-def check(folder: Path, sandbox: str, attacks: bool = False, image: str | None = None, say=print) -> bool:
+def check(folder: Path, sandbox: str, attacks: bool = False, image: str | None = None, say=print,
+          variants: tuple[str, ...] | None = None) -> bool:
     suite = Scenarios(folder.parent, shipped=False)
-    tasks = [t for t in suite.load() if t.id.split("/")[0] == folder.name]
+    tasks = [t for t in suite.load() if t.id.split("/")[0] == folder.name
+             and (variants is None or t.id.split("/", 1)[1] in variants)]
     if not tasks:
         say(f"{folder}: no scenario.yaml")
         return False
