@@ -13,6 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .errors import AgentbenchError
 
 SANDBOXES = ("process", "docker", "unconfined")
+#: Upper bounds. Items are made per sample before -k filters them: 1000 samples of HumanEval's 164 tasks already take
+#: about 40 s and 0.5 GB to collect (the Codex paper's pass@100 used 200). Time limits past a day are typos, and the
+#: clocks they reach (timestamps, rlimits) overflow.
+MAX_SAMPLES = 1000
+MAX_SECONDS = 86400.0
 
 
 @dataclass(frozen=True)
@@ -102,6 +107,10 @@ OPTIONS = (
         metavar="PATH.html"),
     Opt("--agentbench-fail-under", "agentbench_fail_under", "fail the run when pass@1 of any model/suite is below X",
         type=float, metavar="X"),
+    # -- results kept (issue 19) --
+    Opt("--agentbench-keep-runs", "agentbench_keep_runs", "earlier runs kept under runs/ beside the report (each run "
+        "moves the previous run's report and records there; default: all; 0: a run replaces the previous one's files)",
+        type=int, metavar="N"),
 )
 
 
@@ -130,11 +139,11 @@ class RunOptions(BaseModel):
 
     model: str
     models_file: Optional[str] = None
-    samples: Optional[int] = Field(None, ge=1)
+    samples: Optional[int] = Field(None, ge=1, le=MAX_SAMPLES)
     temperature: Optional[float] = Field(None, ge=0.0)
     max_new_tokens: Optional[int] = Field(None, ge=1)
     seed: int = Field(1234, ge=0, lt=2**62)
-    task_timeout: float = Field(5.0, gt=0.0)
+    task_timeout: float = Field(5.0, gt=0.0, le=MAX_SECONDS)
     sandbox: Literal["process", "docker", "unconfined"] = "process"
     sandbox_image: Optional[str] = None
     sandbox_memory: int = Field(1024, ge=64)
@@ -142,8 +151,8 @@ class RunOptions(BaseModel):
     sandbox_cpus: float = Field(1.0, gt=0.0)
     iters: int = Field(0, ge=0)
     max_steps: int = Field(20, ge=1)
-    tool_timeout: float = Field(30.0, gt=0.0)
-    agent_timeout: float = Field(600.0, gt=0.0)
+    tool_timeout: float = Field(30.0, gt=0.0, le=MAX_SECONDS)
+    agent_timeout: float = Field(600.0, gt=0.0, le=MAX_SECONDS)
     scenarios_dir: Optional[str] = None
     traces: str = ".agentbench/traces"
     embed: bool = False
@@ -162,6 +171,8 @@ class RunOptions(BaseModel):
     model_map: Optional[str] = None
     html: Optional[str] = None
     fail_under: Optional[float] = Field(None, ge=0.0, le=1.0)
+    # -- results kept (issue 19) --
+    keep_runs: Optional[int] = Field(None, ge=0)
 
     @field_validator("model")
     @classmethod

@@ -38,6 +38,7 @@ class Record(BaseModel):
     config_sha: Optional[str] = None
     dataset_sha256: Optional[str] = None
     extra: dict[str, Any] = {}
+    replies: list[dict[str, Any]] = []      # every model reply, as it came: {"text", "continues_prompt"} (re-grading)
 
     @classmethod
     def check(cls, data: dict) -> dict:
