@@ -3,8 +3,8 @@ the gate. As pytest-xdist's DSession gathers what its workers send, this side on
 each test report (`report.user_properties`), which pytest carries from the workers.
 
 Nothing is written before the first item is about to run (a run refused at start touches no file); then the previous
-run's report, records and traces move aside (storage.archive_run) unless this run resumes them. Every report says how the run
-ended (`status`): complete, interrupted (N of M selected items done), or empty (0 samples, and why). A file that
+run's report, records and traces move aside (storage.archive_run) unless this run resumes them. Every report says
+how the run ended (`status`): complete, interrupted (N of M selected items done), or empty (0 samples, and why). A file that
 cannot be written stops the run with one line; what was written stays valid for --agentbench-resume.
 """
 from __future__ import annotations
@@ -159,7 +159,7 @@ class Controller:
     def add_record(self, record: dict) -> None:
         # The key deselection uses (config_sha included): a resumed run never mixes settings (refused at collection,
         # plugin.pytest_collection_modifyitems), and a sample made with other settings is never taken for this one.
-        if resume_key(record) in self._seen:
+        if resume_key(record) in self._seen or self.io_error:  # io_error: stopping, nothing more is written
             return
         self._seen.add(resume_key(record))
         info = record.pop("backend_info", None)
@@ -172,8 +172,6 @@ class Controller:
             record = {**{k: record.get(k) for k in ("model", "suite", "task", "sample", "config_sha")},
                       "schema": Record.model_fields["schema_"].default, "status": Status.INFRA.value,
                       "reason": str(exc)}
-        if self.io_error:
-            return  # the run is stopping: a sample not written is not reported either (resume runs it again)
         try:
             self._records_log().append(record)
         except OSError as exc:
@@ -323,10 +321,11 @@ class Controller:
             except OSError as exc:
                 self.say(f"agentbench: no plot: {one_line(exc)}", red=True)
         if self.run.html_path is not None:
-            from .htmlpage import write_html
+            from .htmlpage import write_run_page
 
             try:
-                write_html(self.run.html_path, report, self.records)
+                write_run_page(self.run.html_path, report, self.records, str(self.run.json_path),
+                               self.run.options.baseline, self.gate.baseline)
             except (AgentbenchError, OSError, ValueError) as exc:  # the JSON report and the exit status stand
                 import sys
 

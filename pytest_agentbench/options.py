@@ -107,6 +107,11 @@ OPTIONS = (
         metavar="PATH.html"),
     Opt("--agentbench-fail-under", "agentbench_fail_under", "fail the run when pass@1 of any model/suite is below X",
         type=float, metavar="X"),
+    Opt("--agentbench-otlp", "agentbench_otlp", "send each sample as OpenTelemetry GenAI spans over OTLP/HTTP "
+        "(protobuf) to URL, e.g. http://localhost:6006/v1/traces (Phoenix) or http://localhost:4318 (a Collector: "
+        "/v1/traces is added to a URL without a path); needs pytest-agentbench[otel]", metavar="URL"),
+    Opt("--agentbench-otlp-file", "agentbench_otlp_file", "also write those spans to PATH as OTLP JSON lines (the "
+        "OpenTelemetry file exporter's format: one ExportTraceServiceRequest per line)", metavar="PATH.jsonl"),
     # -- results kept (issue 19) --
     Opt("--agentbench-keep-runs", "agentbench_keep_runs", "earlier runs kept under runs/ beside the report (each run "
         "moves the previous run's report and records there; default: all; 0: a run replaces the previous one's files)",
@@ -171,6 +176,8 @@ class RunOptions(BaseModel):
     model_map: Optional[str] = None
     html: Optional[str] = None
     fail_under: Optional[float] = Field(None, ge=0.0, le=1.0)
+    otlp: Optional[str] = None
+    otlp_file: Optional[str] = None
     # -- results kept (issue 19) --
     keep_runs: Optional[int] = Field(None, ge=0)
 
@@ -197,6 +204,13 @@ class RunOptions(BaseModel):
 
         parse_model_map(value)
         return value
+
+    @field_validator("otlp")
+    @classmethod
+    def _otlp_url(cls, value: Optional[str]) -> Optional[str]:
+        from .otel import traces_endpoint
+
+        return None if value is None else traces_endpoint(value)
 
     @classmethod
     def from_config(cls, config) -> "RunOptions":
