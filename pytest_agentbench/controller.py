@@ -4,8 +4,8 @@ each test report (`report.user_properties`), which pytest carries from the worke
 
 Nothing is written before the first item is about to run (a run refused at start touches no file); then the previous
 run's report, records and traces move aside (storage.archive_run) unless this run resumes them. Every report says
-how the run ended (`status`): complete, interrupted (N of M selected items done), or empty (0 samples, and why). A file that
-cannot be written stops the run with one line; what was written stays valid for --agentbench-resume.
+how the run ended (`status`): complete, interrupted (N of M selected items done), or empty (0 samples, and why). A
+file that cannot be written stops the run with one line; what was written stays valid for --agentbench-resume.
 """
 from __future__ import annotations
 
@@ -149,7 +149,7 @@ class Controller:
         """The start-up checks passed and `selected` items are about to run: open the records file now (the previous
         run's report, records and traces move aside before any item can write a trace over one of them)."""
         self.selected = selected
-        if selected and not self.io_error:
+        if selected and not self.io_error and not self.config.option.collectonly:
             try:
                 self._records_log()
             except OSError as exc:
@@ -219,7 +219,7 @@ class Controller:
                                   "--agentbench-resume finishes the run"
         if not self.records:
             return "empty", f"0 samples: {self._why_empty()}"
-        return "complete", f"complete: {of} items done"
+        return "complete", f"complete: {of} items done" + (f", {self.resumed} sample(s) resumed" if self.resumed else "")
 
     def _stopped_by(self, exitstatus: int) -> str:
         from pytest import ExitCode

@@ -81,7 +81,7 @@ def pytest_collection_finish(session):
     try:
         if any(case_of(item) for item in session.items):
             state.worker.preflight()
-        if state.controller is not None and not session.config.option.collectonly:
+        if state.controller is not None:
             state.controller.begin(len(session.items))
     except AgentbenchError as exc:
         raise pytest.UsageError(f"agentbench: {for_terminal(str(exc))}") from None
