@@ -120,7 +120,7 @@ class RecordLog:
         try:
             while data:
                 data = data[self._f.write(data):]
-        except OSError:
+        except BaseException:  # a full disk, or Ctrl-C between two partial writes
             try:
                 self._f.truncate(end)
             except OSError:
