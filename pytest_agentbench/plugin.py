@@ -7,6 +7,7 @@ from . import hookspecs
 from .controller import SKIP_PROPERTY, Controller, resumed_records
 from .errors import AgentbenchError, one_line
 from .items import CASE_ARG, case_of, is_expression, params, select_by_keyword
+from .live import LiveView, failures_block_without, leaves_out_failures
 from .options import add_options
 from .runconfig import RunConfig
 from .sanitize import for_terminal
@@ -51,6 +52,8 @@ def pytest_configure(config):
     if run.options.sandbox == "unconfined":
         config.issue_config_time_warning(pytest.PytestConfigWarning(
             "--sandbox unconfined: model-written code runs with your privileges"), stacklevel=2)
+    if run.rootdir_moved:
+        config.issue_config_time_warning(pytest.PytestConfigWarning(f"agentbench: {run.rootdir_moved}"), stacklevel=2)
 
 
 def pytest_unconfigure(config):
@@ -72,6 +75,8 @@ def pytest_report_header(config):
                      "as recorded, graded afresh (the model is not asked)")
     if run.options.sandbox == "unconfined":
         lines.append("agentbench: WARNING --sandbox unconfined: model-written code runs with your privileges")
+    if run.rootdir_moved:
+        lines.append(f"agentbench: WARNING {run.rootdir_moved}")
     return lines
 
 
@@ -198,6 +203,7 @@ class ControllerHooks:
     def __init__(self, controller: Controller):
         self.controller = controller
         self.report: dict | None = None
+        self.live = LiveView(controller, controller.config)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session):
@@ -222,14 +228,6 @@ class ControllerHooks:
             node.workerinput["agentbench_broker"] = self.controller.broker.address()
 
     @pytest.hookimpl(optionalhook=True)
-    def pytest_xdist_node_collection_finished(self, node, ids):
-        if self.controller.selected is None:  # every worker collects the same items; none has run yet
-            try:
-                self.controller.begin(len(ids))
-            except AgentbenchError as exc:
-                self.controller.stop_with(str(exc))
-
-    @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node, error):
         said = getattr(node, "workeroutput", {}).get("agentbench") or {}
         if said.get("collected") is not None:
@@ -237,7 +235,32 @@ class ControllerHooks:
         self.controller.refused = self.controller.refused or said.get("refused")
 
     def pytest_unconfigure(self, config):
+        self.live.stop()
         self.controller.stop_servers()  # Ctrl-C and errors: never leave a server behind
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtestloop(self, session):
+        """The live view (live.py) runs while items run: a bar on a terminal, a line every N seconds otherwise."""
+        self.live.start(session)
+        try:
+            return (yield)
+        finally:
+            self.live.stop()
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node, ids):
+        self.live.set_total(len(ids))
+        if self.controller.selected is None:  # every worker collects the same items; none has run yet
+            try:
+                self.controller.begin(len(ids))
+            except AgentbenchError as exc:
+                self.controller.stop_with(str(exc))
+
+    def pytest_runtest_logstart(self, nodeid):
+        self.live.item_started(nodeid)
+
+    def pytest_runtest_logfinish(self, nodeid):
+        self.live.item_finished(nodeid)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report):
@@ -252,6 +275,7 @@ class ControllerHooks:
             for key, value in report.user_properties:
                 if key == SKIP_PROPERTY:
                     self.controller.add_skip(value)
+        self.live.report(report)
         # The whole record is the report's business: --junitxml (which reads every phase's report after this hook)
         # keeps the short agentbench_* properties.
         report.user_properties = [(k, v) for k, v in report.user_properties if k not in ("agentbench", SKIP_PROPERTY)]
@@ -263,8 +287,15 @@ class ControllerHooks:
             # xdist's workers refused the run (_refuse): said here, after xdist's own sessionfinish stopped them
             raise pytest.UsageError(f"agentbench: {for_terminal(self.controller.refused)}")
 
+    @pytest.hookimpl(wrapper=True, tryfirst=True, specname="pytest_terminal_summary")
+    def pytest_terminal_summary_wrapper(self, terminalreporter):
+        """pytest's FAILURES block leaves out benchmark items (the agentbench section sums them up by reason)
+        unless --tb names a style; its -r short summary is untouched."""
+        with failures_block_without(terminalreporter, self.live.benchmark_items):
+            return (yield)
+
     def pytest_terminal_summary(self, terminalreporter):
-        from .report import resource_lines, summary_lines
+        from .report import failure_lines, resource_lines, summary_lines
 
         tr = terminalreporter
         controller = self.controller
@@ -280,6 +311,9 @@ class ControllerHooks:
         if self.report["results"]:
             for line in summary_lines(self.report["results"]):
                 tr.write_line(line)
+        for line in failure_lines(controller.records,
+                                  left_out=leaves_out_failures(tr.config, self.live.benchmark_items)):
+            tr.write_line(line)
         for r in self.report["results"]:
             overall = r.get("metrics", {}).get("overall")
             if overall and "tool_selection_accuracy" in overall:

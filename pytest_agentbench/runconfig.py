@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .errors import AgentbenchError
 from .models import ModelSpec, default_models_file, load_models_file, resolve
-from .options import RunOptions
+from .options import RunOptions, rootdir_moved
 from .sandbox import SandboxLimits
 from .tasks import Params
 
@@ -18,6 +18,8 @@ class RunConfig:
     def __init__(self, config):
         self.options = opts = RunOptions.from_config(config)
         self.is_controller = not hasattr(config, "workerinput")
+        # `--agentbench-json PATH` with a space can move pytest's rootdir (options.rootdir_moved): said at start
+        self.rootdir_moved = rootdir_moved(config) if self.is_controller else None
         self.invocation_dir = Path(config.invocation_params.dir)
         self.models_file = Path(opts.models_file).expanduser() if opts.models_file else \
             default_models_file(self.invocation_dir)

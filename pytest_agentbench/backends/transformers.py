@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AgentbenchError, HarnessError, first_line
+from ..live import step
 from ..provenance import CACHE_DIR, sha256_file
 from .base import IN_PROCESS, Backend, Completion, Request, in_process_resources
 
@@ -112,12 +113,14 @@ class TransformersBackend(Backend):
                 model_kwargs.pop("revision", None)
                 model_kwargs.pop("trust_remote_code", None)
             else:
-                tok = AutoTokenizer.from_pretrained(source, gguf_file=spec.gguf_file, **kwargs)
-                model = AutoModelForCausalLM.from_pretrained(source, gguf_file=spec.gguf_file, **model_kwargs)
-                _save_dequantized(tok, model, cached)
+                with step(f"dequantizing the GGUF of {spec.name} for transformers (once: then cached in {cached})"):
+                    tok = AutoTokenizer.from_pretrained(source, gguf_file=spec.gguf_file, **kwargs)
+                    model = AutoModelForCausalLM.from_pretrained(source, gguf_file=spec.gguf_file, **model_kwargs)
+                    _save_dequantized(tok, model, cached)
                 return tok, model.to(self.device)
-        tok = AutoTokenizer.from_pretrained(source, **kwargs)
-        model = AutoModelForCausalLM.from_pretrained(source, **model_kwargs)
+        with step(f"loading {spec.name} with transformers"):
+            tok = AutoTokenizer.from_pretrained(source, **kwargs)
+            model = AutoModelForCausalLM.from_pretrained(source, **model_kwargs)
         if "device_map" not in model_kwargs:
             model = model.to(self.device)
         return tok, model
