@@ -242,6 +242,13 @@ def _one_line(exc: ValidationError) -> str:
     return f"{flag} {msg} (got {err.get('input')!r})"
 
 
+def _is_path(path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # not a name a file could have (too long, ...): not a path
+        return False
+
+
 def rootdir_moved(config) -> str | None:
     """pytest fixes its rootdir before it knows this plugin's options, so `--agentbench-json PATH` (a space, not `=`)
     makes PATH look like a test path; once PATH exists it can move the rootdir, and with it every node id, `--lf`
@@ -253,7 +260,7 @@ def rootdir_moved(config) -> str | None:
     flags = {opt.flag for opt in OPTIONS if not opt.action}
     args = shlex.split(os.environ.get("PYTEST_ADDOPTS", "")) + [str(a) for a in config.invocation_params.args]
     given = [(flag, value) for flag, value in zip(args, args[1:]) if flag in flags
-             and (config.invocation_params.dir / value).exists()]
+             and _is_path(config.invocation_params.dir / value)]
     if not given:
         return None
     try:
