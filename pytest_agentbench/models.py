@@ -200,6 +200,13 @@ def default_models_file(invocation_dir: Path) -> Path:
     return local if local.is_file() else PACKAGED_MODELS_FILE
 
 
+def _exists(path: Path, file: bool = False) -> bool:
+    try:
+        return path.is_file() if file else path.exists()
+    except OSError:  # not a name a file could have (too long): no such file
+        return False
+
+
 def resolve(name: str, specs: dict[str, ModelSpec], models_file: Path) -> ModelSpec:
     name = name.strip()
     if name in specs:
@@ -208,11 +215,11 @@ def resolve(name: str, specs: dict[str, ModelSpec], models_file: Path) -> ModelS
         return ReferenceSpec(name="reference")
     if name.startswith("replay:"):
         path = Path(name[len("replay:"):]).expanduser()
-        if not path.is_file():
+        if not _exists(path, file=True):
             raise AgentbenchError(f"replay file not found: {path}")
         return ReplaySpec(name=name, path=str(path.resolve()))
     local = Path(name).expanduser()
-    if local.exists():
+    if _exists(local):
         if local.is_file() and local.suffix == ".gguf":
             return WeightsSpec(name=name, path=str(local.parent.resolve()), gguf_file=local.name)
         return WeightsSpec(name=name, path=str(local.resolve()))
