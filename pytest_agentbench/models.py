@@ -1,7 +1,8 @@
 """models.yaml: named model specs, and the resolution of --model to one of them.
 
 A name resolves, in order: an alias in models.yaml, a built-in (`reference`, `replay:PATH`), a local
-path (folder or .gguf file), a hub id (`org/name`). Anything else is a one-line error at start.
+path (folder or .gguf file), a hub id (`org/name`). Anything else is a one-line error at start; so is a name written
+as a path (`./x`, `/x`, `~/x`, `*.gguf`) that is not there.
 """
 from __future__ import annotations
 
@@ -211,6 +212,13 @@ def default_models_file(invocation_dir: Path) -> Path:
     return local if local.is_file() else PACKAGED_MODELS_FILE
 
 
+def _exists(path: Path, file: bool = False) -> bool:
+    try:
+        return path.is_file() if file else path.exists()
+    except OSError:  # not a name a file could have (too long): no such file
+        return False
+
+
 def resolve(name: str, specs: dict[str, ModelSpec], models_file: Path) -> ModelSpec:
     name = name.strip()
     if name in specs:
@@ -219,14 +227,17 @@ def resolve(name: str, specs: dict[str, ModelSpec], models_file: Path) -> ModelS
         return ReferenceSpec(name="reference")
     if name.startswith("replay:"):
         path = Path(name[len("replay:"):]).expanduser()
-        if not path.is_file():
+        if not _exists(path, file=True):
             raise AgentbenchError(f"replay file not found: {path}")
         return ReplaySpec(name=name, path=str(path.resolve()))
     local = Path(name).expanduser()
-    if local.exists():
+    if _exists(local):
         if local.is_file() and local.suffix == ".gguf":
             return WeightsSpec(name=name, path=str(local.parent.resolve()), gguf_file=local.name)
         return WeightsSpec(name=name, path=str(local.resolve()))
+    if name.startswith((".", "/", "~")) or local.suffix == ".gguf":  # a path (a hub id starts with a letter or digit)
+        where = str(local.resolve())
+        raise AgentbenchError(f"model file not found: {name}" + (f" ({where})" if where != name else ""))
     if _HUB_ID.match(name) and not os.path.isabs(name):
         return WeightsSpec(name=name, hf_id=name)
     known = ", ".join(sorted(specs)) or "none"

@@ -13,6 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .errors import AgentbenchError
 
 SANDBOXES = ("process", "docker", "unconfined")
+#: Upper bounds. Items are made per sample before -k filters them: 1000 samples of HumanEval's 164 tasks already take
+#: about 40 s and 0.5 GB to collect (the Codex paper's pass@100 used 200). Time limits past a day are typos, and the
+#: clocks they reach (timestamps, rlimits) overflow.
+MAX_SAMPLES = 1000
+MAX_SECONDS = 86400.0
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,10 @@ OPTIONS = (
         choices=("auto", "bar", "lines", "off")),
     Opt("--agentbench-live-every", "agentbench_live_every", "seconds between two progress lines when output is not "
         "a terminal", 30.0, type=float, metavar="SECONDS"),
+    # -- results kept (issue 19) --
+    Opt("--agentbench-keep-runs", "agentbench_keep_runs", "earlier runs kept under runs/ beside the report (each run "
+        "moves the previous run's report and records there; default: all; 0: a run replaces the previous one's files)",
+        type=int, metavar="N"),
 )
 
 
@@ -145,11 +154,11 @@ class RunOptions(BaseModel):
 
     model: str
     models_file: Optional[str] = None
-    samples: Optional[int] = Field(None, ge=1)
+    samples: Optional[int] = Field(None, ge=1, le=MAX_SAMPLES)
     temperature: Optional[float] = Field(None, ge=0.0)
     max_new_tokens: Optional[int] = Field(None, ge=1)
     seed: int = Field(1234, ge=0, lt=2**62)
-    task_timeout: float = Field(5.0, gt=0.0)
+    task_timeout: float = Field(5.0, gt=0.0, le=MAX_SECONDS)
     sandbox: Literal["process", "docker", "unconfined"] = "process"
     sandbox_image: Optional[str] = None
     sandbox_memory: int = Field(1024, ge=64)
@@ -157,8 +166,8 @@ class RunOptions(BaseModel):
     sandbox_cpus: float = Field(1.0, gt=0.0)
     iters: int = Field(0, ge=0)
     max_steps: int = Field(20, ge=1)
-    tool_timeout: float = Field(30.0, gt=0.0)
-    agent_timeout: float = Field(600.0, gt=0.0)
+    tool_timeout: float = Field(30.0, gt=0.0, le=MAX_SECONDS)
+    agent_timeout: float = Field(600.0, gt=0.0, le=MAX_SECONDS)
     scenarios_dir: Optional[list[str]] = None
     scenario_audit: Literal["on", "off"] = "on"
     traces: str = ".agentbench/traces"
@@ -182,6 +191,8 @@ class RunOptions(BaseModel):
     otlp_file: Optional[str] = None
     live: Literal["auto", "bar", "lines", "off"] = "auto"
     live_every: float = Field(30.0, gt=0.0, le=86400.0)
+    # -- results kept (issue 19) --
+    keep_runs: Optional[int] = Field(None, ge=0)
 
     @field_validator("model")
     @classmethod
@@ -237,6 +248,13 @@ def _one_line(exc: ValidationError) -> str:
     return f"{flag} {msg} (got {err.get('input')!r})"
 
 
+def _is_path(path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # not a name a file could have (too long, ...): not a path
+        return False
+
+
 def rootdir_moved(config) -> str | None:
     """pytest fixes its rootdir before it knows this plugin's options, so `--agentbench-json PATH` (a space, not `=`)
     makes PATH look like a test path; once PATH exists it can move the rootdir, and with it every node id, `--lf`
@@ -248,7 +266,7 @@ def rootdir_moved(config) -> str | None:
     flags = {opt.flag for opt in OPTIONS if not opt.action}
     args = shlex.split(os.environ.get("PYTEST_ADDOPTS", "")) + [str(a) for a in config.invocation_params.args]
     given = [(flag, value) for flag, value in zip(args, args[1:]) if flag in flags
-             and (config.invocation_params.dir / value).exists()]
+             and _is_path(config.invocation_params.dir / value)]
     if not given:
         return None
     try:

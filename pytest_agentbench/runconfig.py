@@ -35,6 +35,7 @@ class RunConfig:
         self.limits = SandboxLimits(timeout=opts.task_timeout, memory_mb=opts.sandbox_memory,
                                     cpus=opts.sandbox_cpus, disk_mb=opts.sandbox_disk)
         self.replay_rows: dict[str, Counter] = {}
+        self.regrades: dict[str, dict] = {}    # replay models whose file is a run's records: that run, for the report
         self._ran_as: dict[str, dict] = {}
         # Model servers of this run (serving.py): the controller's Broker starts them when first asked; xdist workers
         # ask it at the address their workerinput carries.
@@ -48,7 +49,10 @@ class RunConfig:
                 if path.resolve() == self.jsonl_path.resolve():
                     raise AgentbenchError(f"the replay file {path} is where this run would write its samples: "
                                           "give --agentbench-json another path")
-                self.replay_rows[spec.name] = Counter(row["task_id"] for row in read_replay_file(path))
+                rows = read_replay_file(path)
+                self.replay_rows[spec.name] = Counter(row["task_id"] for row in rows)
+                if rows[0].get("record") is not None:
+                    self.regrades[spec.name] = {"records": str(path), "model": rows[0]["record"].get("model")}
 
     def serve_engine(self, spec: ModelSpec) -> tuple[str | None, bool]:
         """(engine, asked): the engine that should serve `spec` this run, and whether --serve named it (an engine

@@ -38,8 +38,32 @@ def locate(spec) -> tuple[str, bool]:
     return source, Path(source).expanduser().exists()
 
 
+def check_weights(spec) -> None:
+    """Before any item: weights that cannot load here are one line (a missing file or folder, or a hub id that is not
+    in the local Hugging Face cache while the hub cannot be reached), not the same failure in every item."""
+    source, local = locate(spec)
+    if spec.path and not local:
+        raise AgentbenchError(f"model {spec.name!r}: path not found: {spec.path}")
+    if local:
+        if spec.gguf_file and not (Path(source).expanduser() / spec.gguf_file).is_file():
+            raise AgentbenchError(f"model {spec.name!r}: GGUF file not found: {Path(source) / spec.gguf_file}")
+        return
+    from huggingface_hub import try_to_load_from_cache
+
+    from ..provenance import hub_reachable
+
+    wanted = spec.gguf_file or "config.json"
+    cached = try_to_load_from_cache(source, wanted, revision=spec.revision)
+    dequantized = spec.gguf_file and (_gguf_cache_dir(source, spec.gguf_file) / "config.json").is_file()
+    if not isinstance(cached, str) and not dequantized and not hub_reachable():
+        raise AgentbenchError(f"model {spec.name!r}: {source} is not in the local Hugging Face cache and the hub "
+                              "cannot be reached (offline): download it once with network access, or give a local "
+                              "path")
+
+
 class TransformersBackend(Backend):
     fallback: dict[str, str] | None = None   # set when this runs in place of another backend (vllm)
+    preflight = staticmethod(check_weights)
 
     def __init__(self, spec):
         super().__init__(spec)
