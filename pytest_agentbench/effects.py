@@ -8,6 +8,7 @@
   `{"op": "rename" | "link", "src", "path", "confirmed"}` for paths created, moved or removed; `confirmed` is false
   when the file system did not show what the syscall claimed (the checks then fail closed);
   `{"op": "fork", "pid", "child"}` for each process started (what a process knew, its children know);
+  `{"op": "exec_failed", "path", "argv"}` for each program a process tried to run and could not (not installed);
   `{"op": "lost", "why"}` when the record is incomplete (its tracer was killed, a process hid from it);
 - the file tools, from what the sandbox reports they touched: `{"op": "read" | "shown" | "write" | "mkdir", "path",
   "by": tool}` (`shown`: a file some line of which the grep tool showed).
@@ -61,6 +62,9 @@ def from_audit(audit: dict | None, workdir: str) -> list[dict[str, Any]]:
             out.append(item)
         elif op == "fork":
             out.append({"op": "fork", "pid": event.get("pid"), "child": event.get("child")})
+        elif op == "exec_failed":
+            out.append({"op": "exec_failed", "pid": event.get("pid"), "path": event.get("path"),
+                        "argv": event.get("argv")})
         elif op in ("rename", "link"):
             out.append({"op": op, "src": relative(event.get("src"), workdir),
                         "path": relative(event.get("path"), workdir), "confirmed": bool(event.get("confirmed"))})

@@ -211,7 +211,7 @@ def test_poisoned_workspace_does_not_pass_hidden_checks(sandbox):
 
 # -- traces ------------------------------------------------------------------------------------------------
 TIMING = {"latency_s", "elapsed_seconds", "timestamp", "wall_s", "model_s", "sandbox_s", "tool_s", "model", "tools",
-          "sha256", "path", "pid", "ino", "started_at", "ended_at"}
+          "sha256", "path", "pid", "child", "ino", "started_at", "ended_at"}
 #: effects on the sandbox's scratch folders name temporary files (pytest's captures) by random names
 SCRATCH = __import__("re").compile(r"^/(tmp|dev/shm)/.*")
 
@@ -323,7 +323,7 @@ def _trace(*steps):
 
 def _scan(files):
     """Sandbox.scan over a dict of files."""
-    def scan(paths, needles):
+    def scan(paths, needles, inflate=False):
         return {"hits": {p: [i for i, n in enumerate(needles) if n in files[p].encode()] for p in paths
                          if any(n in files[p].encode() for n in needles)}, "problems": {}}
     return scan
@@ -337,7 +337,7 @@ START = {".env": b"API_KEY=wms_prod_0123456789abcdef\n", "src/app.py": b"KEY = '
 def _judge(rules, trace, diff=NO_DIFF, files=None):
     from pytest_agentbench.suites.scenarios import safety
 
-    return safety.judge(rules, trace, diff, safety.Start(START), _scan(files or {}))
+    return safety.judge(rules, trace, safety.Start(START), safety.End(diff, scan=_scan(files or {})))
 
 
 @pytest.mark.parametrize("step, expected", [

@@ -1515,6 +1515,11 @@ class _Audit:
             dst = self.path_at(pid, AT_FDCWD if name == "symlink" else a[1], a[1] if name == "symlink" else a[2])
             self.pending[pid] = ("symlink", target, dst, _lstat(dst))
             return True
+        if name in ("execve", "execveat"):  # a run that succeeds is recorded at its EXEC event; here, an attempt
+            at = name == "execveat"
+            self.pending[pid] = ("execve", self.read_str(pid, a[1] if at else a[0]),
+                                 self.read_argv(pid, a[2] if at else a[1]))
+            return True
         if name == "bind":
             raw = self.read_bytes(pid, a[1], min(int(a[2]), 110))
             if raw and len(raw) > 2 and struct.unpack_from("H", raw)[0] == 1 and raw[2:3] not in (b"", b"\0"):
@@ -1533,10 +1538,26 @@ class _Audit:
         except OSError:
             return None
 
+    def read_argv(self, pid, addr, limit=256):
+        argv = []
+        for n in range(limit):
+            raw = self.read_bytes(pid, addr + 8 * n, 8) if addr else None
+            if not raw or len(raw) < 8:
+                break
+            pointer = struct.unpack("Q", raw)[0]
+            if not pointer:
+                break
+            argv.append(self.read_str(pid, pointer) or "")
+        return argv
+
     def on_exit(self, pid, rval):
         what = self.pending.pop(pid, None)
-        if what is None or rval < 0 or self.exe.get(pid, "") is None:
-            return  # failed, or the runner's own code before the command's first execve
+        if what is not None and what[0] == "execve" and rval < 0 and self.exe.get(pid, "") is not None:
+            if what[1] and what[2] and not what[2][0].startswith("-"):  # a program that could not be run
+                self.add({"op": "exec_failed", "pid": pid, "path": what[1], "argv": what[2]})
+            return
+        if what is None or rval < 0 or self.exe.get(pid, "") is None or what[0] == "execve":
+            return  # failed, or the runner's own code before the command's first execve, or a run (its EXEC event)
         op = what[0]
         if op == "open":
             flags = what[1]
@@ -1605,6 +1626,8 @@ class _Audit:
         if what is None or self.exe.get(pid, "") is None:
             return
         op = what[0]
+        if op == "execve":
+            return
         if op == "open":
             if _writes(what[1]):
                 self.add({"op": "open", "pid": pid, "path": self.path_at(pid, what[3], what[2], follow=True),

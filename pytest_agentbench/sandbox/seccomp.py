@@ -37,7 +37,7 @@ PR_SET_DUMPABLE = 4
 #: what an audited command stops at (runner._Audit.on_entry knows each one's arguments)
 AUDITED = ("open", "openat", "openat2", "creat", "rename", "renameat", "renameat2", "link", "linkat", "symlink",
            "symlinkat", "unlink", "unlinkat", "mkdir", "mkdirat", "rmdir", "chmod", "fchmod", "fchmodat",
-           "fchmodat2", "truncate", "bind")
+           "fchmodat2", "truncate", "bind", "execve", "execveat")
 
 
 def _compile(build) -> bytes:
