@@ -102,6 +102,8 @@ OPTIONS = (
         metavar="PATH.html"),
     Opt("--agentbench-fail-under", "agentbench_fail_under", "fail the run when pass@1 of any model/suite is below X",
         type=float, metavar="X"),
+    Opt("--bfcl-path", "bfcl_path", "BFCL: a folder of BFCL v4 data (BFCL_v4_*.json, possible_answer/, "
+        "multi_turn_func_doc/) instead of the one the installed bfcl-eval ships", metavar="DIR"),
 )
 
 
@@ -162,6 +164,7 @@ class RunOptions(BaseModel):
     model_map: Optional[str] = None
     html: Optional[str] = None
     fail_under: Optional[float] = Field(None, ge=0.0, le=1.0)
+    bfcl_path: Optional[str] = None
 
     @field_validator("model")
     @classmethod

@@ -15,7 +15,7 @@ from .tasks import Suite, suite_by_name
 from .worker import Worker
 
 pytest_plugins = ("pytest_agentbench.fixtures",)
-BUILTIN_SUITES = ("humaneval", "humanevalfix", "tool_use", "scenarios")
+BUILTIN_SUITES = ("humaneval", "humanevalfix", "tool_use", "scenarios", "bfcl")
 
 
 def pytest_addhooks(pluginmanager):
@@ -206,6 +206,10 @@ class ControllerHooks:
         for line in summary_lines(self.report["results"]):
             tr.write_line(line)
         for r in self.report["results"]:
+            cls = suite_by_name(r["suite"])
+            if cls is not None and r.get("metrics") and "error" not in r["metrics"]:
+                for line in cls.terminal_lines(r["metrics"]):
+                    tr.write_line(f"{for_terminal(r['model'])}/{r['suite']}: {line}")
             overall = r.get("metrics", {}).get("overall")
             if overall and "tool_selection_accuracy" in overall:
                 tr.write_line(f"{for_terminal(r['model'])}/{r['suite']}: correctness {overall['correctness']:.3f}, "
