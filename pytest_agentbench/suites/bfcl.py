@@ -247,6 +247,8 @@ class BFCL(Suite):
 
         def show(name: str) -> str:
             node = agg[name]
+            if not node["run"]:
+                return "not run"
             return f"{node['accuracy']:.3f}" + ("" if not node["missing"] else " (partial)")
 
         called = sel["called_a_function"]
@@ -766,7 +768,8 @@ def leaderboard(categories: dict[str, dict], sizes: dict[str, int]) -> dict[str,
     for name in TREE:
         score = node(name)
         out[name] = {"accuracy": round(score["accuracy"], 6), "display": "N/A" if score["missing"] else
-                     round(score["accuracy"], 6), "missing": score["missing"], "weights": score["weights"]}
+                     round(score["accuracy"], 6), "missing": score["missing"],
+                     "run": [c for c in score["weights"] if c in categories], "weights": score["weights"]}
     # not a leaderboard column: the overall score without the agentic part this suite cannot run
     part = {k: done[k] for k in ("non_live", "live", "irrelevance_detection", "multi_turn")}
     weights = dict(zip(part, OVERALL_WEIGHTS[:4]))
@@ -777,5 +780,6 @@ def leaderboard(categories: dict[str, dict], sizes: dict[str, int]) -> dict[str,
             mix[cat] += weights[k] / sum(weights.values()) * w
     missing = [m for s in part.values() for m in s["missing"]]
     out["overall_without_agentic"] = {"accuracy": round(value, 6), "display": "N/A" if missing else round(value, 6),
-                                      "missing": missing, "weights": dict(mix)}
+                                      "missing": missing, "run": [c for c in mix if c in categories],
+                                      "weights": dict(mix)}
     return out
