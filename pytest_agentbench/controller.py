@@ -176,10 +176,11 @@ class Controller:
 
             plot_records(self.records, self.run.plot_path)
         if self.run.html_path is not None:
-            from .htmlpage import write_html
+            from .htmlpage import write_run_page
 
             try:
-                write_html(self.run.html_path, report, self.records)
+                write_run_page(self.run.html_path, report, self.records, str(self.run.json_path),
+                               self.run.options.baseline, self.gate.baseline)
             except (AgentbenchError, OSError, ValueError) as exc:  # the JSON report and the exit status stand
                 import sys
 

@@ -102,6 +102,11 @@ OPTIONS = (
         metavar="PATH.html"),
     Opt("--agentbench-fail-under", "agentbench_fail_under", "fail the run when pass@1 of any model/suite is below X",
         type=float, metavar="X"),
+    Opt("--agentbench-otlp", "agentbench_otlp", "send each sample as OpenTelemetry GenAI spans over OTLP/HTTP "
+        "(protobuf) to URL, e.g. http://localhost:6006/v1/traces (Phoenix) or http://localhost:4318 (a Collector: "
+        "/v1/traces is added to a URL without a path); needs pytest-agentbench[otel]", metavar="URL"),
+    Opt("--agentbench-otlp-file", "agentbench_otlp_file", "also write those spans to PATH as OTLP JSON lines (the "
+        "OpenTelemetry file exporter's format: one ExportTraceServiceRequest per line)", metavar="PATH.jsonl"),
     Opt("--bfcl-path", "bfcl_path", "BFCL: a folder of BFCL v4 data (BFCL_v4_*.json, possible_answer/, "
         "multi_turn_func_doc/) instead of the one the installed bfcl-eval ships", metavar="DIR"),
 )
@@ -164,6 +169,8 @@ class RunOptions(BaseModel):
     model_map: Optional[str] = None
     html: Optional[str] = None
     fail_under: Optional[float] = Field(None, ge=0.0, le=1.0)
+    otlp: Optional[str] = None
+    otlp_file: Optional[str] = None
     bfcl_path: Optional[str] = None
 
     @field_validator("model")
@@ -189,6 +196,13 @@ class RunOptions(BaseModel):
 
         parse_model_map(value)
         return value
+
+    @field_validator("otlp")
+    @classmethod
+    def _otlp_url(cls, value: Optional[str]) -> Optional[str]:
+        from .otel import traces_endpoint
+
+        return None if value is None else traces_endpoint(value)
 
     @classmethod
     def from_config(cls, config) -> "RunOptions":

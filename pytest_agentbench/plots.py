@@ -14,18 +14,33 @@ def _short(text: str, width: int = 32) -> str:
 
 
 def plot_records(records, path: Path) -> Path:
-    """Render from records (or a JSONL path) via `report.records_frame`; returns the PNG path.
+    """Render from records (or a JSONL path) via `report.records_frame` (see `figure`); returns the PNG path."""
+    import matplotlib.pyplot as plt
 
-    One row per model and suite, so any number of them stays readable: pass@1, runtime per task (with the mean
-    model and sandbox time per sample), tokens per sample."""
+    from .storage import MARK
+
+    fig = figure(records)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, metadata={"Software": MARK})
+    plt.close(fig)
+    return path
+
+
+def figure(records):
+    """The run's figure (matplotlib, Agg) from records (or a JSONL path).
+
+    One row per model and suite, so any number of them stays readable: pass@1 with its 95% interval (the report's
+    error bars), runtime per task (with the mean model and sandbox time per sample), tokens per sample."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .report import records_frame
-    from .storage import MARK
+    from .report import aggregate, records_frame
+    from .storage import read_records
 
+    records = read_records(records) if isinstance(records, (str, Path)) else list(records)
     frame = records_frame(records)
     if frame.empty:
         raise ValueError("no samples to plot")
@@ -48,16 +63,25 @@ def plot_records(records, path: Path) -> Path:
     palette = plt.cm.tab10.colors
     color = [palette[suites.index(g.rsplit(" · ", 1)[1]) % 10] for g in groups]
 
+    # the report's pass@1 and 95% interval of each group (report.aggregate on the same records)
+    named = dict(zip(frame["group"], zip(frame["model"], frame["suite"])))
+    scores = {(r["model"], r["suite"]): r for r in aggregate(records)}
+    bounds = [scores[named[g]]["errors"]["pass@1"] for g in groups]
     ax = axes[0]
-    bars = ax.barh(y, pass1.values, color=color, height=0.6)
-    ax.bar_label(bars, labels=[f"{v:.3f}" for v in pass1.values], padding=3, fontsize=8)
-    ax.set_xlim(0, 1.15)
+    err = [[p - b["lo"] for p, b in zip(pass1.values, bounds)], [b["hi"] - p for p, b in zip(pass1.values, bounds)]]
+    ax.barh(y, pass1.values, color=color, height=0.6, xerr=err, capsize=3, error_kw={"elinewidth": 1})
+    for yi, p, b in zip(y, pass1.values, bounds):
+        ax.text(b["hi"] + 0.02, yi, f"{p:.3f} [{b['lo']:.2f}, {b['hi']:.2f}]", va="center", fontsize=7)
+    ax.set_xlim(0, 1.45)
+    ax.set_xticks([0, 0.25, 0.5, 0.75, 1])
     ax.set_xlabel("pass@1")
-    ax.set_title("pass@1", fontsize=10)
+    ax.set_title("pass@1 (95% interval)", fontsize=10)
 
     ax = axes[1]
     data = [per_task.loc[g]["wall_s"].values for g in groups]
-    ax.boxplot(data, positions=y, vert=False, widths=0.5, showfliers=True)
+    new_api = tuple(int(x) for x in matplotlib.__version__.split(".")[:2]) >= (3, 10)   # `vert` is deprecated there
+    ax.boxplot(data, positions=y, widths=0.5, showfliers=True,
+               **({"orientation": "horizontal"} if new_api else {"vert": False}))
     low, high = per_task["wall_s"].min(), per_task["wall_s"].max()
     if low > 0 and high / low > 20:  # milliseconds next to minutes: only a log axis shows both
         ax.set_xscale("log")
@@ -84,11 +108,7 @@ def plot_records(records, path: Path) -> Path:
               f"{timing.loc[g, 'sandbox_s']:.3f}s per sample" for g in groups]
     axes[0].set_yticks(y, labels, fontsize=8)  # last: the boxplot resets the shared ticks
     fig.suptitle(f"pytest-agentbench: {len(frame)} samples, {len(groups)} model/suite pair(s)", fontsize=10)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120, metadata={"Software": MARK})
-    plt.close(fig)
-    return path
+    return fig
 
 
 def main(argv=None) -> int:

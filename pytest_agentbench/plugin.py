@@ -34,10 +34,17 @@ def pytest_configure(config):
         run = RunConfig(config)
         controller = Controller(run, config) if run.is_controller else None
         config.stash[STATE] = State(run, Worker(run, config.hook), controller, resumed_keys(run))
+        exporter = None
+        if controller is not None and (run.options.otlp or run.options.otlp_file) and not config.option.collectonly:
+            from .otel import OtelExport
+
+            exporter = OtelExport(run)
     except AgentbenchError as exc:
         raise pytest.UsageError(f"agentbench: {for_terminal(str(exc))}") from None
     if controller is not None:
         config.pluginmanager.register(ControllerHooks(controller), "agentbench-controller")
+    if exporter is not None:  # spans of each sample, as records arrive (otel.py)
+        config.pluginmanager.register(exporter, "agentbench-otel")
     if run.options.sandbox == "unconfined":
         config.issue_config_time_warning(pytest.PytestConfigWarning(
             "--sandbox unconfined: model-written code runs with your privileges"), stacklevel=2)

@@ -29,6 +29,7 @@ class Record(BaseModel):
     stdout: str = ""
     stderr: str = ""
     wall_s: float = 0.0
+    started_at: Optional[float] = None        # wall-clock Unix time the sample started (absent in older records)
     model_s: float = 0.0
     sandbox_s: float = 0.0
     prompt_tokens: int = 0
@@ -38,6 +39,10 @@ class Record(BaseModel):
     config_sha: Optional[str] = None
     dataset_sha256: Optional[str] = None
     extra: dict[str, Any] = {}
+    # for the report page: what the model was asked, what ran in the sandbox, what graded it (Suite.shown_tests)
+    prompt: Optional[str] = None
+    program: Optional[str] = None
+    tests: Optional[str] = None
 
     @classmethod
     def check(cls, data: dict) -> dict:

@@ -51,6 +51,10 @@ def is_ours(path: Path, kind: str) -> bool:
             return _first_line(path).strip() == TABLE_MARK
         if kind == "table-csv":
             return _first_line(path).startswith(TABLE_CSV_HEAD)
+        if kind == "otlp":  # OTLP JSON lines whose spans this tool made (its name is their scope and service)
+            line = _first_line(path)
+            doc = json.loads(line)
+            return isinstance(doc, dict) and "resourceSpans" in doc and MARK in line
     except (OSError, ValueError):
         return False
     raise ValueError(f"unknown kind {kind!r}")

@@ -108,6 +108,12 @@ class Suite(ABC):
 
         return self.run(AgentContext(backend, sandbox, params, task, sample))
 
+    def shown_tests(self, task: Task) -> str | None:
+        """What grades a sample of `task`, as the report page shows it beside the prompt and the model's code
+        (default: the task's `test` code, as HumanEval's). Records carry it (`tests`)."""
+        test = task.data.get("test")
+        return test if isinstance(test, str) else None
+
     def dataset_sha256(self) -> str | None:
         """Hash of the data the tasks came from, for the report's provenance (called per sample: cache it)."""
         return None

@@ -38,6 +38,11 @@ class Step(BaseModel):
     ttft_s: Optional[float] = None            # a reply's time to its first token, where the backend streams
     prompt_tokens: Optional[int] = None
     completion_tokens: Optional[int] = None
+    finish_reason: Optional[str] = None       # a reply's: why the model stopped ("stop", "length"), where known
+    # Wall-clock Unix times (seconds) of the model request behind a reply's action step, or of a tool_result's run
+    # (equal for a call refused before it ran); absent in traces written before they were recorded.
+    started_at: Optional[float] = None
+    ended_at: Optional[float] = None
 
 
 class ModelRef(BaseModel):

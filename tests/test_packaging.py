@@ -38,8 +38,11 @@ def test_wheel_installs_and_runs_a_reference_item_outside_the_checkout(tmp_path)
                            cwd=work, capture_output=True, text=True, check=True).stdout.strip()
     assert where.startswith(str(venv)), where
     run = subprocess.run([str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "--model", "reference",
-                          "-k", "HumanEval/0", "--agentbench-plot", "plot.png"], cwd=work, capture_output=True,
+                          "-k", "HumanEval/0", "--agentbench-plot", "plot.png", "--agentbench-html", "page.html"],
+                         cwd=work, capture_output=True,
                          text=True)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     assert "1 passed" in run.stdout
     assert (work / "plot.png").read_bytes()[:4] == b"\x89PNG"
+    page = (work / "page.html").read_text()   # the vendored highlighter and diff came with the wheel
+    assert "Prism" in page and "diffLines" in page

@@ -63,7 +63,8 @@ def test_report_contents_and_pass_at_k(arith):
     result.stdout.fnmatch_lines(["*agentbench*", "model*suite*pass@1*", "half*arith*3*6*0.500*"])
 
 
-TIMING_KEYS = {"wall_s", "model_s", "sandbox_s", "latency_s", "worker", "resources", "ttft_s"}  # worker: where it ran
+TIMING_KEYS = {"wall_s", "model_s", "sandbox_s", "latency_s", "worker", "resources", "ttft_s",  # worker: where it ran
+               "started_at", "ended_at", "propose_at", "execute_at"}  # wall-clock times
 
 
 def _strip_timings(value):

@@ -211,7 +211,7 @@ def test_poisoned_workspace_does_not_pass_hidden_checks(sandbox):
 
 # -- traces ------------------------------------------------------------------------------------------------
 TIMING = {"latency_s", "elapsed_seconds", "timestamp", "wall_s", "model_s", "sandbox_s", "tool_s", "model", "tools",
-          "sha256", "path"}
+          "sha256", "path", "started_at", "ended_at"}
 
 
 def _strip(value):

@@ -49,10 +49,11 @@ class AgentContext:
                         reference_continues_prompt=self.task.reference_continues_prompt)
         request = Request(messages=messages, prefix=prefix, stop=tuple(stop), temperature=self.params.temperature,
                           max_new_tokens=self.params.max_new_tokens, seed=self.params.seed, sample=who)
-        started = time.perf_counter()
+        started, started_at = time.perf_counter(), time.time()
         completion = self.backend.generate(request)
         if not completion.seconds and not completion.cached:
             completion.seconds = time.perf_counter() - started
+        completion.started_at, completion.ended_at = started_at, time.time()
         return completion
 
     def tool_env(self) -> ToolEnv:
@@ -79,7 +80,16 @@ def add_generation(trace: Trace, completion: Completion) -> dict[str, Any]:
               "completion_tokens": completion.completion_tokens}
     if completion.ttft_s is not None:
         fields["ttft_s"] = round(completion.ttft_s, 6)
+    if completion.finish_reason:
+        fields["finish_reason"] = completion.finish_reason
+    if completion.started_at is not None:
+        fields["started_at"], fields["ended_at"] = round(completion.started_at, 6), round(completion.ended_at, 6)
     return fields
+
+
+def wall_clock() -> float:
+    """Now as a Unix time rounded to the microsecond: the `started_at`/`ended_at` of trace steps."""
+    return round(time.time(), 6)
 
 
 class Agent(ABC):

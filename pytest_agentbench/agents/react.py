@@ -16,7 +16,7 @@ from ..errors import HarnessError
 from ..outcome import Outcome, Status
 from ..sandbox import Candidate, HiddenTests
 from ..trace import Trace
-from .base import Agent, AgentContext, add_generation
+from .base import Agent, AgentContext, add_generation, wall_clock
 
 
 @dataclass
@@ -50,9 +50,11 @@ class Round:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     feedback: str = ""        # status of the feedback tests ("" when they were not run)
+    propose_at: list[float] | None = None   # [start, end] wall-clock Unix times of the model request
+    execute_at: list[float] | None = None   # ... and of the feedback tests' run (None when they were not run)
 
     def as_dict(self) -> dict:
-        return {k: round(v, 6) if isinstance(v, float) else v for k, v in asdict(self).items()}
+        return {k: round(v, 6) if isinstance(v, float) else v for k, v in asdict(self).items() if v is not None}
 
 
 @dataclass
@@ -76,6 +78,8 @@ class RepairAgent(Agent):
             metrics = add_generation(trace, reply)
             rnd.propose_s, rnd.prompt_tokens, rnd.completion_tokens = reply.seconds, reply.prompt_tokens, \
                 reply.completion_tokens
+            if "started_at" in metrics:
+                rnd.propose_at = [metrics["started_at"], metrics["ended_at"]]
             trace.final_answer = reply.text
             trace.details["continues_prompt"] = reply.continues_prompt
             if n == self.iters:
@@ -88,14 +92,16 @@ class RepairAgent(Agent):
                 feedback = NO_CODE
                 trace.add("tool_result", tool="run_tests", text=feedback, ok=False, error="protocol")
             else:
-                started = time.perf_counter()
+                started, started_at = time.perf_counter(), wall_clock()
                 result = run_tests_tool(ctx.sandbox, candidate, self.feedback_tests, self.timeout)
                 rnd.execute_s = time.perf_counter() - started
+                rnd.execute_at = [started_at, wall_clock()]
                 trace.latency_s["tools"] += rnd.execute_s
                 rnd.feedback = result.status
                 feedback = "" if result.passed else _failure_message(result)
                 trace.add("tool_result", tool="run_tests", text=result.status + (f": {result.reason}" if
-                          result.reason else ""), ok=result.passed, latency_s=round(rnd.execute_s, 6))
+                          result.reason else ""), ok=result.passed, latency_s=round(rnd.execute_s, 6),
+                          started_at=rnd.execute_at[0], ended_at=rnd.execute_at[1])
                 if result.passed:
                     trace.add("final", text=reply.text)
                     break  # the agent is done; the hidden tests still grade it

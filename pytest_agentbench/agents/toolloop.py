@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ..tools import BadArgs, Final, ToolCall, ToolResult, Unparsable, parse_reply, thought_of
 from ..trace import Trace
-from .base import Agent, AgentContext, add_generation
+from .base import Agent, AgentContext, add_generation, wall_clock
 
 PROTOCOL_HELP = ("Reply with optional THOUGHT: lines, then exactly one of\n"
                  'TOOL_CALL: {"tool": "<tool name>", "args": {...}}\n'
@@ -43,6 +43,7 @@ class ToolLoopAgent(Agent):
             if isinstance(parsed, BadArgs) and self.bad_args == "tool_error":
                 trace.add("tool_call", tool=parsed.tool, args=parsed.args, **metrics)
                 result = ToolResult(False, f"ERROR: {parsed.reason}"[: env.output_cap], error="bad_args")
+                ran = (wall_clock(),) * 2  # refused before it ran
             elif isinstance(parsed, Unparsable):
                 trace.add("error", text=parsed.reason, error="protocol", reply=reply.text, **metrics)
                 trace.protocol_errors += 1
@@ -60,10 +61,12 @@ class ToolLoopAgent(Agent):
             else:
                 assert isinstance(parsed, ToolCall)
                 trace.add("tool_call", tool=parsed.tool, args=parsed.args, **metrics)
+                started_at = wall_clock()
                 result = ctx.tools[parsed.tool].run(parsed.args, env)
+                ran = (started_at, wall_clock())
             trace.latency_s["tools"] += result.seconds
             trace.add("tool_result", tool=parsed.tool, text=result.output, ok=result.ok, error=result.error,
-                      latency_s=round(result.seconds, 6))
+                      latency_s=round(result.seconds, 6), started_at=ran[0], ended_at=ran[1])
             messages = messages + [{"role": "assistant", "content": reply.text},
                                    {"role": "user", "content": f"OBSERVATION: {result.output}"}]
         else:

@@ -45,6 +45,8 @@ class Completion:
     ttft_s: float | None = None        # time to the first token, where the backend streams
     cached: bool = False               # served from the generation cache: no model time
     finish_reason: str = ""
+    started_at: float | None = None    # wall-clock Unix times of the request (set by the agent's context)
+    ended_at: float | None = None
 
 
 class Backend(ABC):

@@ -47,6 +47,11 @@ class HumanEvalFix(Suite):
         return cls(path=option("humanevalfix_path"), iters=option("agentbench_iters"),
                    feedback=option("humanevalfix_feedback"))
 
+    @property
+    def writes_traces(self) -> bool:
+        """With repair rounds it is an agent: every round's reply and feedback go to a trace file."""
+        return self.iters > 0
+
     def settings(self) -> dict:
         return {"iters": self.iters, "feedback": self.feedback}
 

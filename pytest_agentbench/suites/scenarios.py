@@ -235,6 +235,23 @@ class Scenarios(Suite):
     def dataset_sha256(self) -> str | None:
         return _tree_sha(self.root) if self.root.is_dir() else None
 
+    def shown_tests(self, task: Task) -> str | None:
+        """The checks and forbidden actions of scenario.yaml, then the hidden test files they run."""
+        spec = task.data.get("spec")
+        if spec is None:
+            return None
+        import yaml
+
+        shown = {"checks": [c.model_dump(mode="json", exclude_none=True) for c in spec.checks],
+                 "forbidden": spec.forbidden.model_dump(mode="json", exclude_defaults=True)}
+        parts = ["# scenario.yaml\n" + yaml.safe_dump(shown, sort_keys=False, allow_unicode=True)]
+        for rel in dict.fromkeys(rel for c in spec.checks for rel in c.tests or ()):
+            try:
+                parts.append(f"# {rel}\n" + (Path(task.data["folder"]) / rel).read_text(encoding="utf-8"))
+            except OSError as exc:
+                parts.append(f"# {rel}: cannot read ({exc.strerror})\n")
+        return "\n".join(parts)
+
     def settings(self) -> dict:
         return {"scenarios": str(self.root) if self.root != SHIPPED else "shipped"}
 

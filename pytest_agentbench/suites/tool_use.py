@@ -96,6 +96,14 @@ class ToolUse(Suite):
                         markers=(*t.markers, f"prompt_{name}"))
                 for t in tasks for name in self.formats]
 
+    def shown_tests(self, task: Task) -> str | None:
+        d = task.data
+        if "ground_truth_output" not in d:
+            return None
+        tools = sorted({label(d["optimal_tool"]), *map(label, d["alternative_tools"])})
+        return (f"# expected answer ({d['answer_type']})\n{d['ground_truth_output']}\n"
+                f"# acceptable first choice: {', '.join(tools)}\n# successful tool calls needed: {d['min_tool_calls']}\n")
+
     @functools.lru_cache(maxsize=None)  # per instance: several suites of a class may be live
     def dataset_sha256(self) -> str:
         return sha256_file(self.path)
