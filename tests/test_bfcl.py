@@ -58,6 +58,19 @@ def firsts(tasks, per_category: int) -> list[str]:
     return [i for ids in seen.values() for i in ids[:per_category]]
 
 
+def reference_turns(task) -> list[list[str]]:
+    """A multi-turn reference split into turns: each ends with the reply that holds no call."""
+    from pytest_agentbench.suites.bfcl import NOT_A_CALL
+
+    turns, turn = [], []
+    for reply in task.reference:
+        turn.append(reply)
+        if reply == NOT_A_CALL:
+            turns.append(turn)
+            turn = []
+    return turns
+
+
 def project(pytester, models: str | None = None):
     pytester.makepyfile(test_bfcl=BFCL_TEST)
     if models:
@@ -104,18 +117,13 @@ def test_multi_turn_ground_truth_passes_bfcl_checker_after_our_decoding(tasks):
     as the suite does, pass bfcl-eval's multi_turn_checker (run here in-process: the input is BFCL's own data)."""
     from bfcl_eval.eval_checker.multi_turn_eval.multi_turn_checker import multi_turn_checker
 
-    from pytest_agentbench.suites.bfcl import BFCL, MULTI_TURN, NOT_A_CALL, _safe
+    from pytest_agentbench.suites.bfcl import BFCL, MULTI_TURN, _safe
 
     suite = BFCL()
     multi = [t for t in tasks if t.data["category"] in MULTI_TURN]
     assert len(multi) == 800
     for n, t in enumerate(multi):
-        turns, turn = [], []
-        for reply in t.reference:
-            turn.append(reply)
-            if reply == NOT_A_CALL:
-                turns.append(turn)
-                turn = []
+        turns = reference_turns(t)
         assert len(turns) == len(t.data["answer"])
         decoded = [[_safe(c) for c in map(suite._decode_step, replies) if c] for replies in turns]
         found = multi_turn_checker(decoded, t.data["answer"], t.data["entry"], t.data["category"], f"test_{n}")
@@ -291,13 +299,24 @@ def data_copy(tmp_path_factory):
     return root
 
 
-def test_a_file_of_another_bfcl_version_is_one_line(pytester, data_copy, tmp_path):
-    old = tmp_path / "v3"
-    shutil.copytree(data_copy, old)
-    (old / "BFCL_v4_simple_python.json").rename(old / "BFCL_v3_simple_python.json")
+def rewrite(path: Path, change) -> None:
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    path.write_text("".join(json.dumps(r) + "\n" for r in change(rows)))
+
+
+def run_on_copy(pytester, data_copy, tmp_path, edit, *args):
+    """The reference model on a copy of BFCL's data that `edit(folder)` changed first."""
+    root = tmp_path / "copy"
+    shutil.copytree(data_copy, root)
+    edit(root)
     project(pytester)
-    result = pytester.runpytest_subprocess("--model", "reference", "--bfcl-path", str(old), "-m", "bfcl and live",
-                                           "-p", "no:cacheprovider")
+    return pytester.runpytest_subprocess("--model", "reference", "--bfcl-path", str(root), "-p", "no:cacheprovider",
+                                         *args)
+
+
+def test_a_file_of_another_bfcl_version_is_one_line(pytester, data_copy, tmp_path):
+    result = run_on_copy(pytester, data_copy, tmp_path, lambda root: (root / "BFCL_v4_simple_python.json").rename(
+        root / "BFCL_v3_simple_python.json"), "-m", "bfcl and live")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*holds BFCL_v3_simple_python.json, another BFCL version, and no "
                                  "BFCL_v4_simple_python.json: this suite reads BFCL_v4 files*"])
@@ -307,14 +326,11 @@ def test_a_file_of_another_bfcl_version_is_one_line(pytester, data_copy, tmp_pat
 
 
 def test_a_file_whose_rows_all_lack_a_field_is_one_line(pytester, data_copy, tmp_path):
-    other = tmp_path / "other"
-    shutil.copytree(data_copy, other)
-    questions = other / "BFCL_v4_parallel.json"
-    rows = [json.loads(line) for line in questions.read_text().splitlines()]
-    questions.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "function"}) + "\n" for r in rows))
-    project(pytester)
-    result = pytester.runpytest_subprocess("--model", "reference", "--bfcl-path", str(other), "-p", "no:cacheprovider",
-                                           "-m", "bfcl and parallel")
+    def edit(root):
+        rewrite(root / "BFCL_v4_parallel.json", lambda rows: [{k: v for k, v in r.items() if k != "function"}
+                                                              for r in rows])
+
+    result = run_on_copy(pytester, data_copy, tmp_path, edit, "-m", "bfcl and parallel")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*every row of BFCL_v4_parallel.json is broken, e.g.*parallel_0 lacks "
                                  "function (a file of another BFCL version? this suite reads BFCL_v4)*"])
@@ -323,18 +339,14 @@ def test_a_file_whose_rows_all_lack_a_field_is_one_line(pytester, data_copy, tmp
 def test_rows_without_fields_or_possible_answer_error_alone(pytester, data_copy, tmp_path):
     """A question lacking a field (another version's layout) and one without a possible answer: each item errors with
     one line; the rest run and are reported."""
-    bad = tmp_path / "bad"
-    shutil.copytree(data_copy, bad)
-    questions = bad / "BFCL_v4_simple_python.json"
-    rows = [json.loads(line) for line in questions.read_text().splitlines()]
-    del rows[0]["function"]
-    questions.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    answers = bad / "possible_answer" / "BFCL_v4_simple_python.json"
-    answers.write_text("".join(line + "\n" for line in answers.read_text().splitlines()
-                               if json.loads(line)["id"] != "simple_python_1"))
-    project(pytester)
-    result = pytester.runpytest_subprocess("--model", "reference", "--bfcl-path", str(bad), "-p", "no:cacheprovider",
-                                           "-k", "simple_python_0 or simple_python_1 or simple_python_2")
+    def edit(root):
+        rewrite(root / "BFCL_v4_simple_python.json", lambda rows: [{k: v for k, v in r.items() if k != "function"}
+                                                                   if r["id"] == "simple_python_0" else r for r in rows])
+        rewrite(root / "possible_answer" / "BFCL_v4_simple_python.json",
+                lambda rows: [r for r in rows if r["id"] != "simple_python_1"])
+
+    result = run_on_copy(pytester, data_copy, tmp_path, edit, "-k", "simple_python_0 or simple_python_1 or "
+                         "simple_python_2")
     result.assert_outcomes(passed=1, errors=2)
     out = result.stdout.str()
     assert "simple_python_0 lacks function (a file of another BFCL version? this suite reads BFCL_v4)" in out
@@ -361,12 +373,7 @@ def test_multi_turn_verdicts_match_bfcl_own_evaluation(tasks):
     seen = []
     try:
         for t in picked:
-            turns, turn = [], []
-            for reply in t.reference:
-                turn.append(reply)
-                if reply == NOT_A_CALL:
-                    turns.append(turn)
-                    turn = []
+            turns = reference_turns(t)
             first = next(i for i, replies in enumerate(turns) if len(replies) > 1)
             wrong = copy.deepcopy(turns)
             wrong[first][0] = wrong[first][0].rsplit(",", 1)[0] + "]" if "," in wrong[first][0] else NOT_A_CALL

@@ -100,7 +100,7 @@ class BFCL(Suite):
         """Every category's questions. Data that cannot be read at all (a missing folder, files of another BFCL
         version) is one item that errors with the reason; a broken row errors its own item; a file whose rows are all
         broken, one item for the file."""
-        if self.path is None and find_spec("bfcl_eval") is None:
+        if find_spec("bfcl_eval") is None:   # its checker scores every item, whoever's data it is
             from ..calls import INSTALL_HINT
 
             self._unavailable = f"bfcl-eval is not installed: {INSTALL_HINT}"
@@ -258,7 +258,8 @@ class BFCL(Suite):
                  f"relevance {show('relevance_detection')}, multi-turn {show('multi_turn')}",
                  "called a function: precision " + " recall ".join("-" if called[k] is None else f"{called[k]:.3f}"
                                                                    for k in ("precision", "recall"))
-                 + f"; irrelevance accuracy {sel['irrelevance_accuracy'] if sel['irrelevance_accuracy'] is not None else '-'}",
+                 + "; irrelevance accuracy " + ("-" if sel["irrelevance_accuracy"] is None else
+                                                 f"{sel['irrelevance_accuracy']:.3f}"),
                  "per category (accuracy/items): " + ", ".join(
                      f"{c} {v['accuracy']:.3f}/{v['tasks']}" + (f" ({v['answer_defects']} defective answers)"
                                                                 if v["answer_defects"] else "")
@@ -302,15 +303,10 @@ def _func_docs(root: Path) -> dict[str, list[dict]]:
     return docs
 
 
-@functools.lru_cache(maxsize=None)
 def _doc_files() -> dict[str, str]:
-    path = Path(find_spec("bfcl_eval").submodule_search_locations[0]) / "constants" / "executable_backend_config.py"
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    for node in tree.body:   # the literal dict, read without importing the module
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "MULTI_TURN_FUNC_DOC_FILE_MAPPING"
-                                                for t in node.targets):
-            return ast.literal_eval(node.value)
-    raise ValueError(f"{path} has no MULTI_TURN_FUNC_DOC_FILE_MAPPING")
+    from bfcl_eval.constants.executable_backend_config import MULTI_TURN_FUNC_DOC_FILE_MAPPING  # constants only
+
+    return MULTI_TURN_FUNC_DOC_FILE_MAPPING
 
 
 SINGLE_FIELDS = ("id", "question", "function")
@@ -346,12 +342,15 @@ def _task(category, n, row, problem, answers, docs, file: Path) -> Task:
         if not isinstance(answer, list) or len(answer) != len(row["question"]):
             return Task(id=rid, prompt="", markers=(category, *groups(category)),
                         problem=f"{rid}: its possible answer does not have one list of calls per turn")
-    prompt = next((m.get("content", "") for m in row["question"][0] if m.get("role") == "user"), "")
-    reference = _reference(category, entry, answer)
-    data = {"category": category, "entry": entry, "answer": answer,
-            "answer_defect": answer_defect(category, entry, answer)}
-    return Task(id=rid, prompt=prompt, data=data,
-                reference=reference, markers=(category, *groups(category)))
+    try:
+        prompt = next((m.get("content", "") for m in row["question"][0] if m.get("role") == "user"), "")
+        reference = _reference(category, entry, answer)
+        data = {"category": category, "entry": entry, "answer": answer,
+                "answer_defect": answer_defect(category, entry, answer)}
+    except (KeyError, TypeError, AttributeError, ValueError, SyntaxError, IndexError) as exc:
+        return Task(id=rid, prompt="", markers=(category, *groups(category)),
+                    problem=f"{file.name}: {rid} is malformed ({type(exc).__name__}: {first_line(str(exc))[:120]})")
+    return Task(id=rid, prompt=prompt, data=data, reference=reference, markers=(category, *groups(category)))
 
 
 def _populate(entry: dict, docs: dict[str, list[dict]]) -> None:
@@ -656,12 +655,10 @@ def _sources(classes: tuple[str, ...]) -> tuple[dict[str, str], list[str]]:
     return modules, packages
 
 
-@functools.lru_cache(maxsize=None)
 def _class_modules() -> dict[str, str]:
-    path = Path(find_spec("bfcl_eval").submodule_search_locations[0]) / "constants" / "executable_backend_config.py"
-    prefix = f"{SIMULATOR_ROOT}.func_source_code"
-    found = dict(re.findall(r'"(\w+)": f"\{BACKEND_PATH_PREFIX\}\.(\w+)"', path.read_text(encoding="utf-8")))
-    return {cls: f"{prefix}.{module}" for cls, module in found.items()}
+    from bfcl_eval.constants.executable_backend_config import CLASS_FILE_PATH_MAPPING  # constants only
+
+    return CLASS_FILE_PATH_MAPPING
 
 
 # -- metrics --------------------------------------------------------------------------------------------------------
