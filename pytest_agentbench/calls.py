@@ -97,6 +97,7 @@ def bfcl() -> types.SimpleNamespace:
         categories=category_mapping)
 
 
+@functools.lru_cache(maxsize=None)
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
