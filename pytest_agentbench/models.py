@@ -1,7 +1,8 @@
 """models.yaml: named model specs, and the resolution of --model to one of them.
 
 A name resolves, in order: an alias in models.yaml, a built-in (`reference`, `replay:PATH`), a local
-path (folder or .gguf file), a hub id (`org/name`). Anything else is a one-line error at start.
+path (folder or .gguf file), a hub id (`org/name`). Anything else is a one-line error at start; so is a name written
+as a path (`./x`, `/x`, `~/x`, `*.gguf`) that is not there.
 """
 from __future__ import annotations
 
@@ -215,6 +216,9 @@ def resolve(name: str, specs: dict[str, ModelSpec], models_file: Path) -> ModelS
         if local.is_file() and local.suffix == ".gguf":
             return WeightsSpec(name=name, path=str(local.parent.resolve()), gguf_file=local.name)
         return WeightsSpec(name=name, path=str(local.resolve()))
+    if name.startswith((".", "/", "~")) or local.suffix == ".gguf":  # a path (a hub id starts with a letter or digit)
+        where = str(local.resolve())
+        raise AgentbenchError(f"model file not found: {name}" + (f" ({where})" if where != name else ""))
     if _HUB_ID.match(name) and not os.path.isabs(name):
         return WeightsSpec(name=name, hf_id=name)
     known = ", ".join(sorted(specs)) or "none"

@@ -13,6 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .errors import AgentbenchError
 
 SANDBOXES = ("process", "docker", "unconfined")
+#: Upper bounds. Items are made per sample before -k filters them: 1000 samples of HumanEval's 164 tasks already take
+#: about 40 s and 0.5 GB to collect (the Codex paper's pass@100 used 200). Time limits past a day are typos, and the
+#: clocks they reach (timestamps, rlimits) overflow.
+MAX_SAMPLES = 1000
+MAX_SECONDS = 86400.0
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,15 @@ OPTIONS = (
         "/v1/traces is added to a URL without a path); needs pytest-agentbench[otel]", metavar="URL"),
     Opt("--agentbench-otlp-file", "agentbench_otlp_file", "also write those spans to PATH as OTLP JSON lines (the "
         "OpenTelemetry file exporter's format: one ExportTraceServiceRequest per line)", metavar="PATH.jsonl"),
+    Opt("--agentbench-live", "agentbench_live", "progress while the run goes: auto (a live bar on a terminal, a plain "
+        "line every --agentbench-live-every seconds otherwise, nothing under -q), bar, lines or off", "auto",
+        choices=("auto", "bar", "lines", "off")),
+    Opt("--agentbench-live-every", "agentbench_live_every", "seconds between two progress lines when output is not "
+        "a terminal", 30.0, type=float, metavar="SECONDS"),
+    # -- results kept (issue 19) --
+    Opt("--agentbench-keep-runs", "agentbench_keep_runs", "earlier runs kept under runs/ beside the report (each run "
+        "moves the previous run's report and records there; default: all; 0: a run replaces the previous one's files)",
+        type=int, metavar="N"),
     Opt("--bfcl-path", "bfcl_path", "BFCL: a folder of BFCL v4 data (BFCL_v4_*.json, possible_answer/, "
         "multi_turn_func_doc/) instead of the one the installed bfcl-eval ships", metavar="DIR"),
 )
@@ -137,11 +151,11 @@ class RunOptions(BaseModel):
 
     model: str
     models_file: Optional[str] = None
-    samples: Optional[int] = Field(None, ge=1)
+    samples: Optional[int] = Field(None, ge=1, le=MAX_SAMPLES)
     temperature: Optional[float] = Field(None, ge=0.0)
     max_new_tokens: Optional[int] = Field(None, ge=1)
     seed: int = Field(1234, ge=0, lt=2**62)
-    task_timeout: float = Field(5.0, gt=0.0)
+    task_timeout: float = Field(5.0, gt=0.0, le=MAX_SECONDS)
     sandbox: Literal["process", "docker", "unconfined"] = "process"
     sandbox_image: Optional[str] = None
     sandbox_memory: int = Field(1024, ge=64)
@@ -149,8 +163,8 @@ class RunOptions(BaseModel):
     sandbox_cpus: float = Field(1.0, gt=0.0)
     iters: int = Field(0, ge=0)
     max_steps: int = Field(20, ge=1)
-    tool_timeout: float = Field(30.0, gt=0.0)
-    agent_timeout: float = Field(600.0, gt=0.0)
+    tool_timeout: float = Field(30.0, gt=0.0, le=MAX_SECONDS)
+    agent_timeout: float = Field(600.0, gt=0.0, le=MAX_SECONDS)
     scenarios_dir: Optional[str] = None
     traces: str = ".agentbench/traces"
     embed: bool = False
@@ -171,6 +185,10 @@ class RunOptions(BaseModel):
     fail_under: Optional[float] = Field(None, ge=0.0, le=1.0)
     otlp: Optional[str] = None
     otlp_file: Optional[str] = None
+    live: Literal["auto", "bar", "lines", "off"] = "auto"
+    live_every: float = Field(30.0, gt=0.0, le=86400.0)
+    # -- results kept (issue 19) --
+    keep_runs: Optional[int] = Field(None, ge=0)
     bfcl_path: Optional[str] = None
 
     @field_validator("model")
@@ -225,3 +243,34 @@ def _one_line(exc: ValidationError) -> str:
         if msg.startswith(prefix):
             msg = ("must be " if prefix.startswith("Input") else "") + msg[len(prefix):]
     return f"{flag} {msg} (got {err.get('input')!r})"
+
+
+def rootdir_moved(config) -> str | None:
+    """pytest fixes its rootdir before it knows this plugin's options, so `--agentbench-json PATH` (a space, not `=`)
+    makes PATH look like a test path; once PATH exists it can move the rootdir, and with it every node id, `--lf`
+    and the cache. The line that says so (and how to write it instead), or None when the rootdir is where it would
+    be without those values. Uses pytest's own rootdir rule (a private function: no answer when it changes)."""
+    import os
+    import shlex
+
+    flags = {opt.flag for opt in OPTIONS if not opt.action}
+    args = shlex.split(os.environ.get("PYTEST_ADDOPTS", "")) + [str(a) for a in config.invocation_params.args]
+    given = [(flag, value) for flag, value in zip(args, args[1:]) if flag in flags
+             and (config.invocation_params.dir / value).exists()]
+    if not given:
+        return None
+    try:
+        from _pytest.config.findpaths import determine_setup
+
+        source = getattr(config, "args_source", None)
+        positional = list(config.args) if source == config.ArgsSource.ARGS else []
+        rootpath = determine_setup(inifile=config.option.inifilename, override_ini=config.option.override_ini,
+                                   args=positional, rootdir_cmd_arg=config.option.rootdir or None,
+                                   invocation_dir=config.invocation_params.dir)[0]
+    except Exception:   # pytest's private rule changed: say nothing rather than something wrong
+        return None
+    if rootpath == config.rootpath:
+        return None
+    shown = " ".join(f"{flag}={value}" for flag, value in given)
+    return (f"{' and '.join(f'{flag} {value}' for flag, value in given)} moved pytest's rootdir to {config.rootpath} "
+            f"(from {rootpath}): node ids, --lf and the cache change with it; write {shown}")

@@ -4,15 +4,17 @@ from __future__ import annotations
 import pytest
 
 from . import hookspecs
-from .controller import SKIP_PROPERTY, Controller, resumed_keys
+from .controller import SKIP_PROPERTY, Controller, resumed_records
 from .errors import AgentbenchError, one_line
 from .items import CASE_ARG, case_of, is_expression, params, select_by_keyword
+from .live import LiveView, failures_block_without, leaves_out_failures
 from .options import add_options
 from .runconfig import RunConfig
 from .sanitize import for_terminal
 from .state import STATE, State
 from .tasks import Suite, suite_by_name
-from .worker import Worker
+from .timeouts import item_alarm
+from .worker import Worker, quiet_when_orphaned
 
 pytest_plugins = ("pytest_agentbench.fixtures",)
 BUILTIN_SUITES = ("humaneval", "humanevalfix", "tool_use", "scenarios", "bfcl")
@@ -33,7 +35,7 @@ def pytest_configure(config):
     try:
         run = RunConfig(config)
         controller = Controller(run, config) if run.is_controller else None
-        config.stash[STATE] = State(run, Worker(run, config.hook), controller, resumed_keys(run))
+        config.stash[STATE] = State(run, Worker(run, config.hook), controller, resumed_records(run))
         exporter = None
         if controller is not None and (run.options.otlp or run.options.otlp_file) and not config.option.collectonly:
             from .otel import OtelExport
@@ -43,11 +45,15 @@ def pytest_configure(config):
         raise pytest.UsageError(f"agentbench: {for_terminal(str(exc))}") from None
     if controller is not None:
         config.pluginmanager.register(ControllerHooks(controller), "agentbench-controller")
+    else:
+        quiet_when_orphaned(config)
     if exporter is not None:  # spans of each sample, as records arrive (otel.py)
         config.pluginmanager.register(exporter, "agentbench-otel")
     if run.options.sandbox == "unconfined":
         config.issue_config_time_warning(pytest.PytestConfigWarning(
             "--sandbox unconfined: model-written code runs with your privileges"), stacklevel=2)
+    if run.rootdir_moved:
+        config.issue_config_time_warning(pytest.PytestConfigWarning(f"agentbench: {run.rootdir_moved}"), stacklevel=2)
 
 
 def pytest_unconfigure(config):
@@ -64,18 +70,26 @@ def pytest_report_header(config):
     lines = [f"agentbench: model {models}; samples {samples}; sandbox {run.options.sandbox}; report {run.json_path}"]
     if run.options.resume:
         lines.append(f"agentbench: resuming: {len(state.resumed)} sample(s) already done in {run.jsonl_path}")
+    for name, source in run.regrades.items():
+        lines.append(f"agentbench: re-grading {for_terminal(name)}: the replies of {for_terminal(str(source['model']))} "
+                     "as recorded, graded afresh (the model is not asked)")
     if run.options.sandbox == "unconfined":
         lines.append("agentbench: WARNING --sandbox unconfined: model-written code runs with your privileges")
+    if run.rootdir_moved:
+        lines.append(f"agentbench: WARNING {run.rootdir_moved}")
     return lines
 
 
 def pytest_collection_finish(session):
     """Refuse to start when the chosen sandbox cannot run here (one line, before any model loads)."""
-    if any(case_of(item) for item in session.items):
-        try:
-            session.config.stash[STATE].worker.preflight()
-        except AgentbenchError as exc:
-            raise pytest.UsageError(f"agentbench: {exc}") from None
+    state = session.config.stash[STATE]
+    try:
+        if any(case_of(item) for item in session.items):
+            state.worker.preflight()
+        if state.controller is not None:
+            state.controller.begin(len(session.items))
+    except AgentbenchError as exc:
+        raise pytest.UsageError(f"agentbench: {for_terminal(str(exc))}") from None
 
 
 def _suite_of(marker, config) -> Suite:
@@ -103,8 +117,9 @@ def pytest_generate_tests(metafunc):
         metafunc.config.addinivalue_line("markers", f"{name}: items of the {suite.name} suite")
     try:
         tasks = state.worker.tasks(suite)
-    except AgentbenchError as exc:
-        raise pytest.UsageError(f"agentbench: {exc}") from None
+    except AgentbenchError as exc:  # refused once collection is done (a raise here is a collection error)
+        state.refusal = state.refusal or str(exc)
+        tasks = []
     for name in sorted({m for task in tasks for m in task.markers} - set(suite.markers)):
         metafunc.config.addinivalue_line("markers", f"{name}: tasks of the {suite.name} suite")
     metafunc.parametrize(CASE_ARG, params(state.run.models, suite, tasks, state.run.samples_for))
@@ -112,7 +127,15 @@ def pytest_generate_tests(metafunc):
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """-k is evaluated here, once, with exact task ids (pytest's own -k is held back while it runs)."""
+    """-k is evaluated here, once, with exact task ids (pytest's own -k is held back while it runs); samples an earlier
+    run finished are deselected (--agentbench-resume)."""
+    state = config.stash[STATE]
+    collected = sum(1 for item in items if case_of(item))
+    refusal = state.refusal or (_resume_conflict(state, items) if state.resumed else None)
+    if refusal:
+        _refuse(config, items, refusal)
+        yield
+        return
     keyword = config.option.keyword
     take_over = bool(keyword.strip()) and any(case_of(item) for item in items) and is_expression(keyword)
     if take_over:
@@ -126,14 +149,39 @@ def pytest_collection_modifyitems(config, items):
         if dropped:
             config.hook.pytest_deselected(items=dropped)
             items[:] = kept
-    state = config.stash[STATE]
     if state.resumed:
-        worker = state.worker
-        done = {id(item) for item in items
-                if case_of(item) and (*case_of(item).key(), worker.config_sha(case_of(item))) in state.resumed}
+        done = {id(item) for item in items if case_of(item) and case_of(item).key() in state.resumed}
         if done:
             config.hook.pytest_deselected(items=[item for item in items if id(item) in done])
             items[:] = [item for item in items if id(item) not in done]
+    if state.controller is not None:
+        state.controller.collected = collected
+    else:  # an xdist worker: the controller learns it when the worker is done (ControllerHooks.pytest_testnodedown)
+        getattr(config, "workeroutput", {})["agentbench"] = {"collected": collected}
+
+
+def _resume_conflict(state, items) -> str | None:
+    """A resumed run whose finished samples were made with other settings: one line, or None. Checked on every item
+    collected, before -k: deselection and the records both key on the settings (config_sha), so a resumed run never
+    drops its new results or mixes settings in one report."""
+    changed = [(case, what) for case in map(case_of, items) if case is not None and case.key() in state.resumed
+               for what in [state.worker.settings_change(case, state.resumed[case.key()])] if what]
+    if not changed:
+        return None
+    case, what = changed[0]
+    return (f"--agentbench-resume: {len(changed)} finished sample(s) in {state.run.jsonl_path} were made with other "
+            f"settings ({what}, e.g. {case.task.id} sample {case.sample}): resume with the settings they were made "
+            "with, or run without --agentbench-resume (that run is then kept under runs/)")
+
+
+def _refuse(config, items, message: str) -> None:
+    """Stop the run before any item, with one line. An xdist worker cannot (its errors are the controller's
+    INTERNALERROR): it selects nothing and the controller says the line (ControllerHooks.pytest_sessionfinish)."""
+    if not hasattr(config, "workerinput"):
+        raise pytest.UsageError(f"agentbench: {for_terminal(message)}")
+    config.workeroutput.setdefault("agentbench", {})["refused"] = message
+    config.hook.pytest_deselected(items=list(items))
+    items[:] = []
 
 
 @pytest.hookimpl(wrapper=True)
@@ -155,10 +203,12 @@ class ControllerHooks:
     def __init__(self, controller: Controller):
         self.controller = controller
         self.report: dict | None = None
+        self.live = LiveView(controller, controller.config)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session):
         """Before xdist starts its workers: an endpoint that cannot serve the run is one line, not N failures."""
+        self.controller.session = session
         if session.config.option.collectonly:
             return
         tr = session.config.pluginmanager.get_plugin("terminalreporter")
@@ -177,11 +227,46 @@ class ControllerHooks:
         if any(run.serve_engine(spec)[0] for spec in run.models):
             node.workerinput["agentbench_broker"] = self.controller.broker.address()
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node, error):
+        said = getattr(node, "workeroutput", {}).get("agentbench") or {}
+        if said.get("collected") is not None:
+            self.controller.collected = said["collected"]
+        self.controller.refused = self.controller.refused or said.get("refused")
+
     def pytest_unconfigure(self, config):
+        self.live.stop()
         self.controller.stop_servers()  # Ctrl-C and errors: never leave a server behind
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtestloop(self, session):
+        """The live view (live.py) runs while items run: a bar on a terminal, a line every N seconds otherwise."""
+        self.live.start(session)
+        try:
+            return (yield)
+        finally:
+            self.live.stop()
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node, ids):
+        self.live.set_total(len(ids))
+        if self.controller.selected is None:  # every worker collects the same items; none has run yet
+            try:
+                self.controller.begin(len(ids))
+            except AgentbenchError as exc:
+                self.controller.stop_with(str(exc))
+
+    def pytest_runtest_logstart(self, nodeid):
+        self.live.item_started(nodeid)
+
+    def pytest_runtest_logfinish(self, nodeid):
+        self.live.item_finished(nodeid)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report):
+        if report.when == "call" or (report.when == "setup" and not report.passed) or \
+                report.when not in ("setup", "call", "teardown"):  # xdist reports a crashed worker's item as "???"
+            self.controller.item_finished(report.nodeid)
         if report.when == "call" or (report.when == "setup" and report.failed):
             records = [value for key, value in report.user_properties if key == "agentbench"]
             if records:
@@ -190,6 +275,7 @@ class ControllerHooks:
             for key, value in report.user_properties:
                 if key == SKIP_PROPERTY:
                     self.controller.add_skip(value)
+        self.live.report(report)
         # The whole record is the report's business: --junitxml (which reads every phase's report after this hook)
         # keeps the short agentbench_* properties.
         report.user_properties = [(k, v) for k, v in report.user_properties if k not in ("agentbench", SKIP_PROPERTY)]
@@ -197,9 +283,19 @@ class ControllerHooks:
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session, exitstatus):
         self.report, session.exitstatus = self.controller.finish(int(exitstatus))
+        if self.controller.refused and exitstatus != pytest.ExitCode.USAGE_ERROR:
+            # xdist's workers refused the run (_refuse): said here, after xdist's own sessionfinish stopped them
+            raise pytest.UsageError(f"agentbench: {for_terminal(self.controller.refused)}")
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True, specname="pytest_terminal_summary")
+    def pytest_terminal_summary_wrapper(self, terminalreporter):
+        """pytest's FAILURES block leaves out benchmark items (the agentbench section sums them up by reason)
+        unless --tb names a style; its -r short summary is untouched."""
+        with failures_block_without(terminalreporter, self.live.benchmark_items):
+            return (yield)
 
     def pytest_terminal_summary(self, terminalreporter):
-        from .report import resource_lines, summary_lines
+        from .report import failure_lines, resource_lines, summary_lines
 
         tr = terminalreporter
         controller = self.controller
@@ -210,7 +306,13 @@ class ControllerHooks:
         if not self.report:
             return
         tr.write_sep("=", "agentbench")
-        for line in summary_lines(self.report["results"]):
+        if self.report["status"] != "complete":
+            tr.write_line(f"agentbench: {for_terminal(self.report['status_line'])}", yellow=True)
+        if self.report["results"]:
+            for line in summary_lines(self.report["results"]):
+                tr.write_line(line)
+        for line in failure_lines(controller.records,
+                                  left_out=leaves_out_failures(tr.config, self.live.benchmark_items)):
             tr.write_line(line)
         for r in self.report["results"]:
             cls = suite_by_name(r["suite"])
@@ -226,6 +328,18 @@ class ControllerHooks:
             tr.write_line(line)
         run = controller.run
         tr.write_line(f"report: {run.json_path}  samples: {self.report['samples_file']}"
-                      + (f"  plot: {run.plot_path}" if run.plot_path else ""))
+                      + (f"  plot: {run.plot_path}" if run.plot_path else "")
+                      + (f"  previous run: {self.report['previous_run']}" if self.report.get("previous_run") else ""))
         for line in self.report["gate"]["lines"]:
             tr.write_line(f"gate: {line}", red=line.startswith("FAIL"), green=line.startswith("PASS"))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_timeout_set_timer(item, settings):
+    """pytest-timeout's --timeout on a benchmark item with its signal method: one line, not every thread's stack."""
+    import threading
+
+    if case_of(item) is None or settings.method != "signal" or threading.current_thread() is not threading.main_thread():
+        return None
+    item_alarm(item, settings.timeout)
+    return True

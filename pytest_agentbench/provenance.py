@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import socket
 import subprocess
 import sys
 from importlib.metadata import PackageNotFoundError, version
@@ -61,3 +62,14 @@ def sha256_file(path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def hub_reachable() -> bool:
+    """Whether the Hugging Face hub can be reached from here (HF_HUB_OFFLINE=1 says no without asking)."""
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        return False
+    try:
+        socket.getaddrinfo("huggingface.co", 443)
+        return True
+    except OSError:
+        return False

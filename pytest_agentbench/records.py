@@ -43,6 +43,7 @@ class Record(BaseModel):
     prompt: Optional[str] = None
     program: Optional[str] = None
     tests: Optional[str] = None
+    replies: list[dict[str, Any]] = []      # every model reply, as it came: {"text", "continues_prompt"} (re-grading)
 
     @classmethod
     def check(cls, data: dict) -> dict:

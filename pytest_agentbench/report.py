@@ -5,6 +5,7 @@ Infra samples (the harness failed, not the model) are counted apart and are in n
 """
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Iterable
@@ -141,18 +142,38 @@ def resource_lines(by_model: dict[str, dict]) -> list[str]:
 
 
 def summary_lines(results: list[dict]) -> list[str]:
-    head = ["model", "suite", "tasks", "samples", "pass@1", "pass@k", *STATUSES, "wall p50 s", "tok/sample"]
+    """The table that closes the terminal output: a row per model and suite with pass@1 (± its standard error, and
+    its 95% interval), outcome counts, wall time per sample (median and 95th percentile), mean model and sandbox
+    time per sample, and completion tokens per sample. Columns that would hold nothing are left out (pass@k with one
+    sample per task; timeout and unparsable when no sample ended so)."""
+    kmaxes = [max((int(k) for k in r["pass@k"]), default=0) for r in results]
+    statuses = [s for s in STATUSES if s not in ("timeout", "unparsable") or any(r["outcomes"][s] for r in results)]
+    head = ["model", "suite", "tasks", "samples", "pass@1", "95% CI", *(["pass@k"] if max(kmaxes, default=0) > 1
+                                                                       else []),
+            *statuses, "wall p50/p95 s", "model s", "sandbox s", "tok/sample"]
     rows = []
-    for r in results:
-        kmax = max((int(k) for k in r["pass@k"]), default=0)
-        rows.append([for_terminal(r["model"]), for_terminal(r["suite"]), str(r["tasks"]), str(r["samples"]),
-                     _with_error(r),
-                     f"@{kmax} {r['pass@k'][str(kmax)]:.3f}" if kmax > 1 else "-",
-                     *[str(r["outcomes"][s]) for s in STATUSES], f"{r['latency_s']['wall_s']['p50']:.2f}",
-                     f"{r['tokens']['completion']['mean']:.0f}"])
+    for r, kmax in zip(results, kmaxes):
+        err = (r.get("errors") or {}).get("pass@1")
+        lat = r["latency_s"]
+        rows.append([_short(for_terminal(r["model"])), for_terminal(r["suite"]), str(r["tasks"]), str(r["samples"]),
+                     _with_error(r), f"[{err['lo']:.3f}, {err['hi']:.3f}]" if err and r["pass@1"] is not None
+                     else "-", *([f"@{kmax} {r['pass@k'][str(kmax)]:.3f}" if kmax > 1 else "-"]
+                                 if "pass@k" in head else []),
+                     *[str(r["outcomes"][s]) for s in statuses],
+                     f"{_secs(lat['wall_s']['p50'])}/{_secs(lat['wall_s']['p95'])}", _secs(lat["model_s"]["mean"]),
+                     _secs(lat["sandbox_s"]["mean"]), f"{r['tokens']['completion']['mean']:.0f}"])
     widths = [max(len(x) for x in col) for col in zip(head, *rows)]
     fmt = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
     return [fmt(head), *[fmt(r) for r in rows]]
+
+
+def _secs(value: float) -> str:
+    return f"{value:.3f}" if value < 100 else f"{value:.0f}"
+
+
+def _short(name: str, width: int = 40) -> str:
+    """A long model name (a replay file's path) cut in the middle, so the table stays readable."""
+    return name if len(name) <= width else name[: width // 2 - 1] + "…" + name[-(width // 2 - 1):]
 
 
 def _with_error(result: dict) -> str:
@@ -160,6 +181,56 @@ def _with_error(result: dict) -> str:
         return "-"
     err = result.get("errors", {}).get("pass@1")
     return f"{result['pass@1']:.3f} ± {err['se']:.3f}" if err else f"{result['pass@1']:.3f}"
+
+
+FAILED_OUTCOMES = [s for s in STATUSES if s not in (Status.PASSED.value, INFRA)]
+_EXCEPTION = re.compile(r"^((?:[a-z][\w' ]{0,40} )?[A-Z]\w*(?:Error|Exception|Exit|Interrupt))\b")
+
+
+def reason_class(rec: dict) -> str:
+    """What a failed sample's reason says, without its particulars: `failed: AssertionError`, `error: the candidate
+    raised SyntaxError`, `failed: safety violation`, `timeout: ran past N s`."""
+    reason = for_terminal((rec.get("reason") or "").strip().split("\n", 1)[0])
+    found = _EXCEPTION.match(reason)
+    if found:
+        head = found.group(1)
+    elif ": " in reason and len(reason.split(": ", 1)[0]) <= 40:
+        head = reason.split(": ", 1)[0]
+    else:
+        head = re.sub(r"\d+(\.\d+)?", "N", reason[:60])
+    return f"{rec['status']}: {head}" if head else rec["status"]
+
+
+def failure_lines(records: Iterable[dict], width: int = 300, examples: int = 2, classes: int = 8,
+                  left_out: bool = False) -> list[str]:
+    """The model's failures in a few lines instead of one block per item: counts by outcome, then the commonest
+    reason classes, each with its count and a few examples with their whole reason (a line cut at `width`)."""
+    failed = sorted((r for r in records if r.get("status") in FAILED_OUTCOMES), key=record_key)
+    if not failed:
+        return []
+    scored = sum(1 for r in records if r.get("status") != INFRA)
+    counts = Counter(r["status"] for r in failed)
+    by_class: dict[str, list[dict]] = defaultdict(list)
+    for rec in failed:
+        by_class[reason_class(rec)].append(rec)
+    note = " (left out of pytest's FAILURES block: --tb=short shows it)" if left_out else ""
+    lines = [f"failures: {len(failed)} of {scored} scored samples ("
+             + ", ".join(f"{s} {counts[s]}" for s in FAILED_OUTCOMES if counts[s]) + f"){note}"]
+    ranked = sorted(by_class.items(), key=lambda kv: -len(kv[1]))
+    several_models = len({(r["model"], r["suite"]) for r in failed}) > 1
+    for label, recs in ranked[:classes]:
+        lines.append(f"  {len(recs):>5}  {label}")
+        for rec in recs[:examples]:
+            where = f"{rec['model']}/{rec['task']}" if several_models else rec["task"]
+            text = f"         {for_terminal(where)} s{rec['sample']}: {rec['status']}: " \
+                   f"{for_terminal((rec.get('reason') or '').strip())}"
+            lines.append(text if len(text) <= width else text[:max(width - 3, 20)] + "...")
+        if len(recs) > examples:
+            lines.append(f"         ... and {len(recs) - examples} more")
+    rest = ranked[classes:]
+    if rest:
+        lines.append(f"  {sum(len(v) for _, v in rest):>5}  in {len(rest)} other reason classes")
+    return lines
 
 
 def records_frame(path_or_records) -> "pandas.DataFrame":  # noqa: F821

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .errors import AgentbenchError
 from .models import ModelSpec, default_models_file, load_models_file, resolve
-from .options import RunOptions
+from .options import RunOptions, rootdir_moved
 from .sandbox import SandboxLimits
 from .tasks import Params
 
@@ -18,6 +18,8 @@ class RunConfig:
     def __init__(self, config):
         self.options = opts = RunOptions.from_config(config)
         self.is_controller = not hasattr(config, "workerinput")
+        # `--agentbench-json PATH` with a space can move pytest's rootdir (options.rootdir_moved): said at start
+        self.rootdir_moved = rootdir_moved(config) if self.is_controller else None
         self.invocation_dir = Path(config.invocation_params.dir)
         self.models_file = Path(opts.models_file).expanduser() if opts.models_file else \
             default_models_file(self.invocation_dir)
@@ -33,6 +35,7 @@ class RunConfig:
         self.limits = SandboxLimits(timeout=opts.task_timeout, memory_mb=opts.sandbox_memory,
                                     cpus=opts.sandbox_cpus, disk_mb=opts.sandbox_disk)
         self.replay_rows: dict[str, Counter] = {}
+        self.regrades: dict[str, dict] = {}    # replay models whose file is a run's records: that run, for the report
         self._ran_as: dict[str, dict] = {}
         # Model servers of this run (serving.py): the controller's Broker starts them when first asked; xdist workers
         # ask it at the address their workerinput carries.
@@ -46,7 +49,10 @@ class RunConfig:
                 if path.resolve() == self.jsonl_path.resolve():
                     raise AgentbenchError(f"the replay file {path} is where this run would write its samples: "
                                           "give --agentbench-json another path")
-                self.replay_rows[spec.name] = Counter(row["task_id"] for row in read_replay_file(path))
+                rows = read_replay_file(path)
+                self.replay_rows[spec.name] = Counter(row["task_id"] for row in rows)
+                if rows[0].get("record") is not None:
+                    self.regrades[spec.name] = {"records": str(path), "model": rows[0]["record"].get("model")}
 
     def serve_engine(self, spec: ModelSpec) -> tuple[str | None, bool]:
         """(engine, asked): the engine that should serve `spec` this run, and whether --serve named it (an engine

@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import AgentbenchError, one_line
+from .live import step
 
 ENGINES = ("llamacpp", "transformers", "vllm")
 HOST = "127.0.0.1"
@@ -419,8 +420,10 @@ class Broker:
             return {"fallback": why, "engine": engine}
         server = None
         try:
-            server = self._starting = ModelServer(spec, engine, self.log_dir)
-            served = server.start()
+            with step(f"starting the {engine} server for {name}", always=True, server_of=name) as shown:
+                server = self._starting = ModelServer(spec, engine, self.log_dir)
+                served = server.start()
+                shown.result = f"pid {served.pid}, {served.base_url}, log {served.log}"
         except Exception as exc:  # AgentbenchError, or anything an engine's set-up raised: one line, cached
             if server is not None:
                 server.stop()

@@ -16,7 +16,8 @@ class State:
     run: RunConfig
     worker: Worker
     controller: Controller | None
-    resumed: set
+    resumed: dict                # (model, suite, task, sample) -> the finished record an earlier run left
+    refusal: str | None = None   # why the run must not start, found while collecting (plugin._refuse says it)
 
 
 STATE = pytest.StashKey[State]()

@@ -1,5 +1,7 @@
-"""Files the tool writes: the per-sample JSONL, the report JSON, plots. Appends are flushed per sample; whole files
-are replaced atomically; and a file this tool did not write is never overwritten or appended to.
+"""Files the tool writes: the per-sample JSONL, the report JSON, plots. Appends are flushed per sample (a failed append
+leaves no half line); whole files are replaced atomically; a file this tool did not write is never overwritten or
+appended to; and a new run first moves the previous run's report and records aside (`archive_run`), so no run
+replaces another's.
 
 Ownership is read from the file itself: records and reports carry a `schema` naming this tool, a PNG carries it
 in its `Software` text chunk, an HTML page in a marker comment. An empty file holds nothing to lose.
@@ -8,6 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
+import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
 
@@ -69,22 +75,57 @@ def claim(path: Path, kind: str, what: str) -> None:
                               f"(choose another path for the {what})")
 
 
+#: what the start-up check writes (and removes at once): room for a report and a few records
+PROBE_BYTES = 64 << 10
+
+
+def check_writable(folder: Path, what: str) -> None:
+    """One line, before anything runs, when `folder` cannot take this run's files: a read-only file system, no
+    permission, no space. Probes the folder, or before it exists the nearest one above it, with an unnamed temporary
+    file (O_TMPFILE where the system has it), so nothing is created or left behind."""
+    probe = Path(folder)
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise AgentbenchError(f"cannot write the {what} to {folder}: {probe} is not a directory")
+    try:
+        with tempfile.TemporaryFile(dir=probe) as f:
+            f.write(b"\0" * PROBE_BYTES)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as exc:
+        raise AgentbenchError(f"cannot write the {what} to {folder}: {exc.strerror or exc}") from None
+
+
 class RecordLog:
     """Append-only JSONL, flushed per sample: a killed run keeps every sample it finished.
 
-    Starts empty, or with `records` (a resumed run), written atomically before anything is appended."""
+    Starts empty, or with `records` (a resumed run), written atomically before anything is appended. An append that
+    fails (a full disk) is cut back off the file before the error is raised: the file holds whole records only."""
 
     def __init__(self, path: Path, records: Iterable[dict] = ()):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in records), encoding="utf-8")
-        os.replace(tmp, path)
-        self._f = open(path, "a", encoding="utf-8")
+        try:
+            tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in records), encoding="utf-8")
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        self._f = open(path, "ab", buffering=0)
 
     def append(self, record: dict) -> None:
-        self._f.write(json.dumps(record, sort_keys=True) + "\n")
-        self._f.flush()
+        data = memoryview((json.dumps(record, sort_keys=True) + "\n").encode())
+        end = self._f.seek(0, os.SEEK_END)
+        try:
+            while data:
+                data = data[self._f.write(data):]
+        except BaseException:  # a full disk, or Ctrl-C between two partial writes
+            try:
+                self._f.truncate(end)
+            except OSError:
+                pass
+            raise
 
     def close(self) -> None:
         self._f.close()
@@ -108,8 +149,100 @@ def read_records(path: Path) -> list[dict]:
 
 
 def write_json(path: Path, doc: dict) -> None:
-    """Atomic write: a reader (or a crash) never sees half a report."""
+    """Atomic write: a reader (or a crash) never sees half a report; a failed write leaves the old file as it was."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+# -- earlier runs ----------------------------------------------------------------------------------------
+RUNS_DIR = "runs"
+
+
+def runs_folder(report: Path) -> Path:
+    """Where earlier runs of the report at `report` are kept: `<its folder>/runs/<stem>-NNNN-<start time>/`."""
+    return report.parent / RUNS_DIR
+
+
+def archived_runs(report: Path) -> list[tuple[int, Path]]:
+    """The kept earlier runs of `report`, (number, folder), oldest first."""
+    pattern = re.compile(rf"^{re.escape(report.stem)}-(\d{{4,}})-")
+    return sorted((int(m.group(1)), p) for p in runs_folder(report).glob(f"{report.stem}-*")
+                  if p.is_dir() and (m := pattern.match(p.name)))
+
+
+def archive_run(report: Path, records: Path, keep: int | None = None) -> Path | None:
+    """Before a new run writes `report` and `records`, move the previous run's (both written by this tool: `claim`
+    checked them at start) into a numbered folder of `runs_folder`, with the agent traces its records name; the moved
+    report and records name their new places. Returns that folder (None: nothing to keep). `keep` (the user's
+    --agentbench-keep-runs) bounds how many earlier runs are kept, oldest removed first; 0 keeps none."""
+    present = [p for p in (report, records) if p.is_file() and p.stat().st_size > 0]
+    if not present:
+        return None
+    if keep == 0:
+        return None  # asked for: the new run replaces the previous one's files, as before
+    doc = _read_report(report)
+    started = (doc or {}).get("created_utc") or datetime.fromtimestamp(present[0].stat().st_mtime, timezone.utc)\
+        .isoformat(timespec="seconds")
+    stamp = re.sub(r"[^0-9T]", "", str(started).split("+")[0])[:15] + "Z"
+    number = 1 + max((n for n, _ in archived_runs(report)), default=0)
+    while True:
+        target = runs_folder(report) / f"{report.stem}-{number:04d}-{stamp}"
+        try:
+            target.mkdir(parents=True)
+            break
+        except FileExistsError:
+            number += 1
+    if records in present:
+        moved = _move_traces(read_records(records), target)
+        os.replace(records, target / records.name)
+        if moved:  # the records name the traces where they now are
+            RecordLog(target / records.name, [_with_trace(r, moved) for r in read_records(target / records.name)])\
+                .close()
+    if report in present:
+        os.replace(report, target / report.name)
+        if doc is not None and "samples_file" in doc:
+            write_json(target / report.name, {**doc, "samples_file": str(target / records.name)})
+    if keep is not None:
+        for _, old in archived_runs(report)[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def _read_report(path: Path) -> dict | None:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def _move_traces(records: list[dict], target: Path) -> dict[str, str]:
+    """Move the trace files a run's records name (`<model>/<scenario>/<label>/run_NNN.json`, still as the record's
+    sha256 says) under `target/traces/`; {old path: new path}."""
+    import hashlib
+
+    moved: dict[str, str] = {}
+    for rec in records:
+        trace = rec.get("trace") or {}
+        old = Path(str(trace.get("path", "")))
+        if not trace.get("path") or str(old) in moved or not old.is_file() or not is_ours(old, "trace"):
+            continue
+        if hashlib.sha256(old.read_bytes()).hexdigest() != trace.get("sha256"):
+            continue  # rewritten since by another run: not this run's trace
+        new = target / "traces" / Path(*old.parts[-4:])
+        new.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(old, new)
+        moved[str(old)] = str(new)
+    return moved
+
+
+def _with_trace(rec: dict, moved: dict[str, str]) -> dict:
+    trace = rec.get("trace") or {}
+    if str(trace.get("path")) in moved:
+        return {**rec, "trace": {**trace, "path": moved[str(trace["path"])]}}
+    return rec

@@ -65,3 +65,25 @@ def time_limit(task_id: str, measure, floor: float, *, suite: str, dataset_sha: 
             return floor  # the reference itself does not pass here: nothing to calibrate against
         _store(path, task_id, seconds)
     return max(floor, FACTOR * seconds)
+
+
+def item_alarm(item, seconds: float) -> None:
+    """pytest-timeout's --timeout for a benchmark item, in one line. Its own signal method prints every thread's stack
+    and fails the item with a traceback; here the item fails with one line (no stacks), and a sample cut short while
+    it was being evaluated is infra (the harness stopped it, not the model's code): --agentbench-resume runs it again.
+    Installed through pytest-timeout's pytest_timeout_set_timer hook; cancelled by its cancel hook."""
+    import signal
+
+    import pytest
+
+    def fire(signum, frame):
+        pytest.fail(f"harness: pytest-timeout: the item ran past --timeout {seconds:g} s", pytrace=False)
+
+    previous = signal.signal(signal.SIGALRM, fire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+
+    def cancel() -> None:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+    item.cancel_timeout = cancel

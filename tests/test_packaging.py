@@ -46,3 +46,9 @@ def test_wheel_installs_and_runs_a_reference_item_outside_the_checkout(tmp_path)
     assert (work / "plot.png").read_bytes()[:4] == b"\x89PNG"
     page = (work / "page.html").read_text()   # the vendored highlighter and diff came with the wheel
     assert "Prism" in page and "diffLines" in page
+    # the console script the wheel installs is the command line of `python -m pytest_agentbench`
+    script = subprocess.run([str(venv / "bin" / "agentbench"), "--help"], capture_output=True, text=True, cwd=work)
+    assert script.returncode == 0 and all(c in script.stdout for c in ("compare", "table", "check-scenario", "html",
+                                                                        "plots")), script.stdout + script.stderr
+    assert subprocess.run([str(venv / "bin" / "agentbench"), "plots", "report.json"], capture_output=True,
+                          cwd=work).returncode == 2   # no such report: one line, exit 2

@@ -3,6 +3,7 @@ every xdist worker, its lifetime (end of run, Ctrl-C, SIGKILL of pytest), start 
 fallbacks (an engine that is not installed; vllm without vllm or CUDA)."""
 import importlib.util
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -71,6 +72,12 @@ def test_one_server_serves_every_worker_and_the_report_matches_a_single_process_
     two = pytester.runpytest_subprocess("--model", "tiny", "-n", "2", "-k", SELECT, "-p", "no:cacheprovider",
                                         "--agentbench-json", "two/report.json")
     assert two.ret in (0, 1), two.stdout.str()[-3000:]
+    # The controller says it starts the server, and when it is up how long that took (live.step; not a terminal:
+    # plain lines).
+    started = [line for line in two.outlines if re.fullmatch(r"agentbench: starting the llamacpp server for tiny: pid "
+                                                             r"\d+, http://127\.0\.0\.1:\d+/v1, log .+\.log, done in "
+                                                             r"\d+\.\d s", line)]
+    assert len(started) == 1, two.outlines
     one = pytester.runpytest_subprocess("--model", "tiny", "-k", SELECT, "-p", "no:cacheprovider",
                                         "--agentbench-json", "one/report.json")
     assert one.ret in (0, 1), one.stdout.str()[-3000:]
@@ -290,6 +297,11 @@ def test_an_engine_that_is_not_installed(pytester, monkeypatch):
     assert fell.ret in (0, 1), fell.stdout.str()[-2000:]
     out = fell.stdout.str()
     assert out.count("tiny is not served by llamacpp (llamacpp is not installed here); running it in-process") == 1
+    # ... and the live view says so while the run goes, not only in the warnings summary at the end
+    said = "agentbench: tiny: llamacpp cannot serve it here (llamacpp is not installed here); it runs in-process " \
+           "transformers"
+    assert fell.outlines.count(said) == 1
+    assert fell.outlines.index(said) < next(i for i, line in enumerate(fell.outlines) if "warnings summary" in line)
     report = read_report(pytester)
     assert report["run"]["serving"]["tiny"]["fallback"] == "in-process transformers"
     assert report["run"]["models"]["tiny"]["backend"]["backend"] == "transformers"

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AgentbenchError, HarnessError, first_line
+from ..live import step
 from ..provenance import CACHE_DIR, sha256_file
 from .base import IN_PROCESS, Backend, Completion, Request, in_process_resources
 
@@ -37,8 +38,32 @@ def locate(spec) -> tuple[str, bool]:
     return source, Path(source).expanduser().exists()
 
 
+def check_weights(spec) -> None:
+    """Before any item: weights that cannot load here are one line (a missing file or folder, or a hub id that is not
+    in the local Hugging Face cache while the hub cannot be reached), not the same failure in every item."""
+    source, local = locate(spec)
+    if spec.path and not local:
+        raise AgentbenchError(f"model {spec.name!r}: path not found: {spec.path}")
+    if local:
+        if spec.gguf_file and not (Path(source).expanduser() / spec.gguf_file).is_file():
+            raise AgentbenchError(f"model {spec.name!r}: GGUF file not found: {Path(source) / spec.gguf_file}")
+        return
+    from huggingface_hub import try_to_load_from_cache
+
+    from ..provenance import hub_reachable
+
+    wanted = spec.gguf_file or "config.json"
+    cached = try_to_load_from_cache(source, wanted, revision=spec.revision)
+    dequantized = spec.gguf_file and (_gguf_cache_dir(source, spec.gguf_file) / "config.json").is_file()
+    if not isinstance(cached, str) and not dequantized and not hub_reachable():
+        raise AgentbenchError(f"model {spec.name!r}: {source} is not in the local Hugging Face cache and the hub "
+                              "cannot be reached (offline): download it once with network access, or give a local "
+                              "path")
+
+
 class TransformersBackend(Backend):
     fallback: dict[str, str] | None = None   # set when this runs in place of another backend (vllm)
+    preflight = staticmethod(check_weights)
 
     def __init__(self, spec):
         super().__init__(spec)
@@ -88,12 +113,14 @@ class TransformersBackend(Backend):
                 model_kwargs.pop("revision", None)
                 model_kwargs.pop("trust_remote_code", None)
             else:
-                tok = AutoTokenizer.from_pretrained(source, gguf_file=spec.gguf_file, **kwargs)
-                model = AutoModelForCausalLM.from_pretrained(source, gguf_file=spec.gguf_file, **model_kwargs)
-                _save_dequantized(tok, model, cached)
+                with step(f"dequantizing the GGUF of {spec.name} for transformers (once: then cached in {cached})"):
+                    tok = AutoTokenizer.from_pretrained(source, gguf_file=spec.gguf_file, **kwargs)
+                    model = AutoModelForCausalLM.from_pretrained(source, gguf_file=spec.gguf_file, **model_kwargs)
+                    _save_dequantized(tok, model, cached)
                 return tok, model.to(self.device)
-        tok = AutoTokenizer.from_pretrained(source, **kwargs)
-        model = AutoModelForCausalLM.from_pretrained(source, **model_kwargs)
+        with step(f"loading {spec.name} with transformers"):
+            tok = AutoTokenizer.from_pretrained(source, **kwargs)
+            model = AutoModelForCausalLM.from_pretrained(source, **model_kwargs)
         if "device_map" not in model_kwargs:
             model = model.to(self.device)
         return tok, model

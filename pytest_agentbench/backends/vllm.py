@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import HarnessError, first_line
 from .base import IN_PROCESS, Backend, Completion, Request, in_process_resources
+from .transformers import check_weights
 
 ENGINE_ARGS = ("max_model_len", "gpu_memory_utilization", "tensor_parallel_size", "quantization", "enforce_eager")
 
@@ -35,6 +36,8 @@ def unavailable() -> str | None:
 
 
 class VLLMBackend(Backend):
+    preflight = staticmethod(check_weights)   # the same weights, whether vLLM or its transformers fallback loads them
+
     @classmethod
     def create(cls, spec) -> Backend:
         why = unavailable()

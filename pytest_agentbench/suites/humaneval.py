@@ -12,6 +12,7 @@ from importlib.util import find_spec
 from pathlib import Path
 
 from ..agents.react import RepairAgent, grade_proposal
+from ..errors import AgentbenchError
 from ..extract import extract_code
 from ..outcome import Outcome
 from ..provenance import sha256_file
@@ -45,6 +46,14 @@ def read_rows(path: Path, required=REQUIRED, id_field="task_id") -> list[Task | 
             rows.append(Task(id=rid, prompt="", problem=f"dataset row {rid} is missing {', '.join(missing)}"))
         else:
             rows.append(row)
+    return no_row_fits(path, rows)
+
+
+def no_row_fits(path: Path, rows: list[Task | dict]) -> list[Task | dict]:
+    """A data file none of whose rows has the fields the suite needs is the wrong file: one line at start, not one
+    error per row (a few broken rows in a good file still error by task id)."""
+    if rows and all(isinstance(r, Task) for r in rows):
+        raise AgentbenchError(f"{path}: no row has the fields the suite needs (first: {rows[0].problem})")
     return rows
 
 

@@ -9,16 +9,15 @@ from __future__ import annotations
 import functools
 import json
 import os
-import socket
 from pathlib import Path
 
 from ..agents.react import RepairAgent, grade_proposal
 from ..errors import first_line
 from ..outcome import Outcome
-from ..provenance import sha256_file
+from ..provenance import hub_reachable, sha256_file
 from ..sandbox import Candidate
 from ..tasks import Suite, Task, register_suite
-from .humaneval import build_candidate, hidden_tests, read_rows
+from .humaneval import build_candidate, hidden_tests, no_row_fits, read_rows
 
 HUB_ID, HUB_CONFIG = "bigcode/humanevalpack", "python"
 REQUIRED = ("task_id", "prompt", "buggy_solution", "canonical_solution", "entry_point", "test", "example_test")
@@ -71,14 +70,15 @@ class HumanEvalFix(Suite):
             if not self.path.is_file():
                 raise FileNotFoundError(f"no such file: {self.path}")
             return read_rows(self.path, REQUIRED)
-        return [_checked(dict(row), n) for n, row in enumerate(self._dataset(), 1)]
+        rows = [_checked(dict(row), n) for n, row in enumerate(self._dataset(), 1)]
+        return no_row_fits(self.path, rows) if self.path is not None else rows
 
     def _dataset(self):
         if self.path is not None:
             import datasets
 
             return datasets.load_dataset("parquet", data_files=str(self.path), split="train")
-        if not _hub_reachable():
+        if not hub_reachable():
             os.environ.setdefault("HF_HUB_OFFLINE", "1")  # use a cached copy if there is one; fail fast if not
             os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
         import datasets
@@ -134,16 +134,6 @@ def _checked(row: dict, n: int) -> dict | Task:
         rid = row.get("task_id") if isinstance(row.get("task_id"), str) else f"row {n}"
         return Task(id=rid, prompt="", problem=f"dataset row {rid} is missing {', '.join(missing)}")
     return row
-
-
-def _hub_reachable() -> bool:
-    if os.environ.get("HF_HUB_OFFLINE") == "1":
-        return False
-    try:
-        socket.getaddrinfo("huggingface.co", 443)
-        return True
-    except OSError:
-        return False
 
 
 def rows_as_replay(path: Path, field: str) -> str:
