@@ -117,7 +117,8 @@ def test_multi_turn_ground_truth_passes_bfcl_checker_after_our_decoding(tasks):
     as the suite does, pass bfcl-eval's multi_turn_checker (run here in-process: the input is BFCL's own data)."""
     from bfcl_eval.eval_checker.multi_turn_eval.multi_turn_checker import multi_turn_checker
 
-    from pytest_agentbench.suites.bfcl import BFCL, MULTI_TURN, _safe
+    from pytest_agentbench.suites.bfcl import BFCL, MULTI_TURN
+    from pytest_agentbench.suites.bfcl_simulators import _safe
 
     suite = BFCL()
     multi = [t for t in tasks if t.data["category"] in MULTI_TURN]
@@ -198,7 +199,7 @@ def test_bfcl_would_run_that_code_unguarded(tmp_path):
     from bfcl_eval.eval_checker.multi_turn_eval.multi_turn_utils import execute_multi_turn_func_call
 
     from pytest_agentbench.calls import REFUSED_CALL, PromptingHandler, bfcl, refused_call, unsafe_reply
-    from pytest_agentbench.suites.bfcl import _safe
+    from pytest_agentbench.suites.bfcl_simulators import _safe
 
     target = tmp_path / "decoder"
     reply = f"[ls(a=__import__('pathlib').Path({str(target)!r}).touch() + 1)]"
@@ -251,7 +252,8 @@ def test_refused_calls(call, ok):
 
 # -- the aggregation ---------------------------------------------------------------------------------------------
 def test_leaderboard_aggregation_against_hand_computed_values():
-    from pytest_agentbench.suites.bfcl import CATEGORIES, leaderboard
+    from pytest_agentbench.suites.bfcl import CATEGORIES
+    from pytest_agentbench.suites.bfcl_scores import leaderboard
 
     acc = dict(zip(CATEGORIES, [0.5, 1.0, 0.0, 0.2, 0.4, 0.6, 0.9, 0.5, 0.25, 1.0, 0.0, 0.7, 0.8, 0.1, 0.2, 0.3,
                                 0.4]))
@@ -364,7 +366,8 @@ def test_multi_turn_verdicts_match_bfcl_own_evaluation(tasks):
 
     from pytest_agentbench.calls import PromptingHandler, bfcl
     from pytest_agentbench.sandbox import SandboxLimits, make_sandbox
-    from pytest_agentbench.suites.bfcl import BFCL, MULTI_TURN, NOT_A_CALL, Simulators
+    from pytest_agentbench.suites.bfcl import BFCL, MULTI_TURN, NOT_A_CALL
+    from pytest_agentbench.suites.bfcl_simulators import Simulators
 
     suite, handler = BFCL(), PromptingHandler()
     picked = [t for t in tasks if t.data["category"] in MULTI_TURN and t.id.endswith(("_0", "_1", "_7"))]

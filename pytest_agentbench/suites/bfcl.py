@@ -11,29 +11,25 @@ left out; the leaderboard's overall score counts them as 0 for a model that did 
 How a model is asked and read is bfcl-eval's prompting mode (calls.PromptingHandler). Scoring is bfcl-eval's:
 single-turn items go through its per-entry evaluation (`_evaluate_single_ast_entry`, `_evaluate_single_relevance_
 entry`: decoder, format check, AST checker); multi-turn items run BFCL's API simulators and its state/response
-checker (`multi_turn_checker`) in the sandbox (suites/bfcl_sandbox.py), because BFCL executes a step by eval() of
-strings built from the model's reply. `summarize` reports accuracy per category and the leaderboard's aggregation
+checker (`multi_turn_checker`) in the sandbox (bfcl_simulators.py drives bfcl_sandbox.py there), because BFCL
+executes a step by eval() of strings built from the model's reply. References and the possible answers no reply can
+match: bfcl_answers.py. `summarize` (bfcl_scores.py) reports accuracy per category and the leaderboard's aggregation
 (bfcl-eval's own weighting functions), with error bars, and whether a function was called when it should have been.
 """
 from __future__ import annotations
 
-import ast
 import copy
 import functools
 import hashlib
-import json
-import re
-import secrets
-from collections import defaultdict
 from importlib.util import find_spec
 from pathlib import Path
 
 from ..agents.calls import CallAgent
-from ..calls import REFUSED_CALL, PromptingHandler, bfcl, refused_call
-from ..errors import HarnessError, first_line
-from ..metrics import per_class
+from ..calls import PromptingHandler, bfcl
+from ..errors import first_line
 from ..outcome import Outcome, Status
 from ..tasks import Suite, Task, jsonl_rows, register_suite
+from .bfcl_simulators import Simulators
 
 PREFIX = "BFCL_v4"
 NON_LIVE = ("simple_python", "simple_java", "simple_javascript", "multiple", "parallel", "parallel_multiple",
@@ -44,8 +40,6 @@ CATEGORIES = NON_LIVE + LIVE + MULTI_TURN
 #: categories without a possible-answer file: the right answer is to call no function (irrelevance) or any (relevance)
 NO_ANSWER = ("irrelevance", "live_irrelevance", "live_relevance")
 LEFT_OUT = ("memory", "web_search", "format_sensitivity")
-#: BFCL's multi-turn API classes: module file of each (bfcl_eval.constants.executable_backend_config)
-SIMULATOR_ROOT = "bfcl_eval.eval_checker.multi_turn_eval"
 NOT_A_CALL = "I have completed the request."    # the reference's turn-ending reply: no calls in it
 
 
@@ -239,6 +233,8 @@ class BFCL(Suite):
 
     @classmethod
     def summarize(cls, records: list[dict]) -> dict:
+        from .bfcl_scores import bfcl_metrics
+
         return bfcl_metrics(records)
 
     @classmethod
@@ -342,9 +338,11 @@ def _task(category, n, row, problem, answers, docs, file: Path) -> Task:
         if not isinstance(answer, list) or len(answer) != len(row["question"]):
             return Task(id=rid, prompt="", markers=(category, *groups(category)),
                         problem=f"{rid}: its possible answer does not have one list of calls per turn")
+    from .bfcl_answers import answer_defect, reference as reference_reply
+
     try:
         prompt = next((m.get("content", "") for m in row["question"][0] if m.get("role") == "user"), "")
-        reference = _reference(category, entry, answer)
+        reference = reference_reply(category, entry, answer)
         data = {"category": category, "entry": entry, "answer": answer,
                 "answer_defect": answer_defect(category, entry, answer)}
     except (KeyError, TypeError, AttributeError, ValueError, SyntaxError, IndexError) as exc:
@@ -397,386 +395,3 @@ def _first_error(error) -> str:
     if isinstance(error, dict):
         error = next(iter(error.values()), "")
     return first_line(str(error))[:300]
-
-
-# -- references: what a perfect model replies (the harness self-check) ------------------------------------------
-OMIT = object()
-DICT_TYPES = {"dict", "HashMap", "object"}
-LIST_TYPES = {"array", "tuple", "Array", "ArrayList", "list"}
-
-
-def _reference(category: str, entry: dict, answer) -> str | tuple[str, ...]:
-    if category in MULTI_TURN:
-        replies: list[str] = []
-        for turn in answer:
-            if turn:
-                replies.append("[" + ", ".join(_keyword_call(call, entry) for call in turn) + "]")
-            replies.append(NOT_A_CALL)
-        return tuple(replies)
-    if category in ("irrelevance", "live_irrelevance"):
-        return NOT_A_CALL
-    if category == "live_relevance":   # no possible answer: any call decodes; the first function, required args
-        doc = entry["function"][0]
-        args = [f"{p}={_placeholder(doc['parameters']['properties'].get(p, {}))}"
-                for p in doc["parameters"].get("required", [])]
-        return f"[{doc['name']}({', '.join(args)})]"
-    lang = language(category)
-    calls = []
-    for call in answer:
-        (name, params), = call.items()
-        doc = next((f for f in entry["function"] if f["name"] == name), {"parameters": {"properties": {}}})
-        props, required = doc["parameters"].get("properties", {}), doc["parameters"].get("required", [])
-        args = []
-        for param, choices in params.items():
-            schema = props.get(param, {})
-            value = _choose(choices, schema, param in required)
-            if value is not OMIT:
-                args.append(f"{param}={_render(value, schema, lang)}")
-        calls.append(f"{name}({', '.join(args)})")
-    return "[" + ", ".join(calls) + "]"
-
-
-def answer_defect(category: str, entry: dict, answer) -> str | None:
-    """Why this single-turn item's possible answer, as written, cannot pass bfcl-eval's checker, or None: it
-    contradicts the function doc the checker holds it to, or asks for what BFCL's Java type converter cannot produce.
-    No faithful reply passes such an item, on the leaderboard either; the report counts them per category."""
-    if category in NO_ANSWER or category in MULTI_TURN:
-        return None
-    for call in answer:
-        (name, params), = call.items()
-        doc = next((f for f in entry["function"] if f["name"] == name), None)
-        if doc is None:
-            return f"its possible answer calls {name}, which is not among its functions"
-        props, required = doc["parameters"].get("properties", {}), doc["parameters"].get("required", [])
-        for param in required:
-            if param not in params:
-                return f"{name} requires {param!r}, which its possible answer leaves out"
-        for param, choices in params.items():
-            schema = props.get(param)
-            if not [c for c in choices if not (param in required and c == "")]:
-                return f"its possible answer leaves no acceptable value for {name}'s {param!r}"
-            if schema is None and "" not in choices:
-                return f"its possible answer gives {name} a parameter {param!r} the function does not have"
-            if schema is None:
-                continue
-            if schema.get("type") in DICT_TYPES and any(isinstance(c, dict) and not all(isinstance(v, list) for v in
-                                                                                           c.values()) for c in choices):
-                return (f"the possible answer of the dict {param!r} is not a list of choices per key (the checker "
-                        "takes a string's characters for the choices)")
-            if category == "simple_java" and schema.get("type") in ("Array", "ArrayList") \
-                    and (schema.get("items") or {}).get("type") == "any" and all(
-                    isinstance(c, list) and not all(isinstance(v, str) for v in c) for c in choices if c != ""):
-                return f"{param!r} holds `any` elements, which BFCL's Java converter reads as strings only"
-    return None
-
-
-def _choose(choices: list, schema: dict, required: bool = False):
-    """The first acceptable value ("" means the parameter may be left out, unless the function requires it, or
-    does not have it); a dict's possible answer lists the acceptable values of each key, the same way."""
-    if not schema and "" in choices:
-        return OMIT
-    if required:
-        choices = [c for c in choices if not (isinstance(c, str) and c == "")]
-    value = choices[0] if choices else OMIT
-    if isinstance(value, str) and value == "":
-        return OMIT
-    kind, items = schema.get("type"), (schema.get("items") or {}).get("type")
-    if kind in DICT_TYPES and isinstance(value, dict):
-        return _choose_dict(value)
-    if kind in LIST_TYPES and items in DICT_TYPES and isinstance(value, list):
-        return [_choose_dict(v) if isinstance(v, dict) else v for v in value]
-    return value
-
-
-def _choose_dict(possible: dict) -> dict:
-    out = {}
-    for key, choices in possible.items():
-        value = _choose(choices if isinstance(choices, list) else [choices], {"type": None})
-        if value is not OMIT:
-            out[key] = value
-    return out
-
-
-def _render(value, schema: dict, lang: str) -> str:
-    if lang == "python":
-        return repr(value)
-    kind, items = schema.get("type"), (schema.get("items") or {}).get("type")
-    return _render_java(value, kind, items) if lang == "java" else _render_js(value, kind, items)
-
-
-def _java_source(value, kind: str | None, items: str | None = None) -> str:
-    """The Java source of a value as bfcl-eval's java_type_converter reads it back."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int) and kind == "long":
-        return f"{value}L"
-    if isinstance(value, (int, float)) and kind == "float":
-        return f"{value}f"
-    if kind == "Array" and isinstance(value, list):   # elements as the converter splits them: bare
-        return f"new {JAVA_ELEMENT.get(items, 'Object')}[]{{{', '.join(_java_source(v, items) for v in value)}}}"
-    if kind == "ArrayList" and isinstance(value, list):   # String and char elements keep their quotes
-        quoted = [f'"{v}"' if items == "String" else f"'{v}'" if items == "char" else _java_source(v, items)
-                  for v in value]
-        return f"new ArrayList<>(Arrays.asList({', '.join(quoted)}))"
-    if kind == "HashMap" and isinstance(value, dict):
-        puts = " ".join(f'put("{k}", {json.dumps(v) if isinstance(v, str) else _java_source(v, None)});'
-                        for k, v in value.items())
-        return f"new HashMap<String, Object>() {{{{ {puts} }}}}"
-    return str(value) if not isinstance(value, float) else repr(value)
-
-
-JAVA_ELEMENT = {"String": "String", "integer": "int", "long": "long", "float": "float", "double": "double",
-                "boolean": "boolean", "char": "char", "any": "Object", None: "Object"}
-
-
-def _render_java(value, kind, items) -> str:
-    """Every Java parameter is passed "in string representation" (the prompt's language hint): a string literal
-    holding the value's Java source, which BFCL's parser unquotes and its type converter reads."""
-    text = _java_source(value, kind, items)
-    return f'"{text}"' if '"' not in text else f"'{text}'" if "'" not in text else text
-
-
-def _render_js(value, kind, items) -> str:
-    if isinstance(value, str) and kind not in ("String", "any"):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_render_js(v, items, None) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {_render_js(v, None, None)}" for k, v in value.items()) + "}"
-    return f'"{value}"'
-
-
-def _placeholder(schema: dict) -> str:
-    return {"integer": "1", "float": "1.0", "number": "1.0", "boolean": "True", "array": "[]", "dict": "{}",
-            "tuple": "()"}.get(schema.get("type"), "'x'")
-
-
-def _keyword_call(call: str, entry: dict) -> str:
-    """A ground-truth call with its positional arguments named (BFCL's decoder reads keyword arguments only)."""
-    node = ast.parse(call, mode="eval").body
-    name = ast.unparse(node.func)
-    doc = next((f for f in entry["function"] + [d for ds in (entry.get("missed_function") or {}).values() for d in ds]
-                if f["name"] == name), None)
-    params = list((doc or {}).get("parameters", {}).get("properties", {}))
-    args = [f"{params[i]}={ast.unparse(a)}" for i, a in enumerate(node.args)]
-    args += [f"{kw.arg}={ast.unparse(kw.value)}" for kw in node.keywords]
-    return f"{name}({', '.join(args)})"
-
-
-# -- the simulators, in the sandbox ------------------------------------------------------------------------------
-class Simulators:
-    """BFCL's multi-turn API classes for one conversation, run in the sandbox one request at a time: a step replays
-    the earlier steps from the initial configuration (the simulators are seeded, so state is the same), then runs
-    its own calls. Calls the decoder could not have produced from a reply are replaced first (calls.refused_call)."""
-
-    def __init__(self, sandbox, entry: dict, category: str, timeout: float):
-        self.sandbox, self.entry, self.category, self.timeout = sandbox, entry, category, timeout
-        self.last_failure: tuple[Status, str] | None = None
-
-    def _request(self, op: str, **fields) -> dict | None:
-        modules, packages = _sources(tuple(self.entry["involved_classes"]))
-        nonce = secrets.token_hex(16)
-        request = {"op": op, "nonce": nonce, "modules": modules, "packages": packages,
-                   "entry": {k: self.entry[k] for k in ("id", "initial_config", "involved_classes")},
-                   "long_context": "long_context" in self.category, "model_name": "agentbench", **fields}
-        program = _sandbox_program() + f"\nmain({json.dumps(request)!r})\n"
-        run = self.sandbox.run_python(program, timeout=self.timeout)
-        for line in reversed(run.stdout.splitlines()):
-            if line.startswith(nonce):
-                self.last_failure = None
-                return json.loads(line[len(nonce):])
-        if run.timed_out:
-            self.last_failure = (Status.TIMEOUT, f"BFCL's simulators did not finish within {self.timeout:g} s")
-        else:
-            self.last_failure = (Status.ERROR, "BFCL's simulators ended without an answer: "
-                                 + (first_line(run.stderr.strip().splitlines()[-1]) if run.stderr.strip()
-                                    else f"exit status {run.exit_code}")[:200])
-        return None
-
-    def execute(self, history: list[list[str]], calls: list[str]) -> list[str]:
-        found = self._request("execute", history=[_safe(step) for step in history], step=_safe(calls))
-        if found is None:
-            self._blame()
-            return [f"Error during execution: {self.last_failure[1]}"] * len(calls)
-        return found["results"]
-
-    def check(self, decoded: list[list[list[str]]], truth: list[list[str]]) -> dict | None:
-        return self._request("check", decoded=[[_safe(step) for step in turn] for turn in decoded],
-                             ground_truth=truth, category=self.category)
-
-    def failure(self) -> tuple[Status, str]:
-        self._blame()
-        return self.last_failure
-
-    def _blame(self) -> None:
-        """A run that failed: the model's calls did it, unless the simulators cannot even start here (infra)."""
-        failure = self.last_failure
-        if self._request("execute", history=[], step=[]) is None:
-            raise HarnessError(f"BFCL's simulators cannot run in this sandbox: {self.last_failure[1]}")
-        self.last_failure = failure
-
-
-def _safe(calls: list[str]) -> list[str]:
-    return [REFUSED_CALL if refused_call(c) else c for c in calls]
-
-
-@functools.lru_cache(maxsize=None)
-def _sandbox_program() -> str:
-    return (Path(__file__).with_name("bfcl_sandbox.py")).read_text(encoding="utf-8")
-
-
-@functools.lru_cache(maxsize=None)
-def _sources(classes: tuple[str, ...]) -> tuple[dict[str, str], list[str]]:
-    """The installed bfcl-eval's source of the multi-turn executor, checker and the given classes' simulators."""
-    root = Path(find_spec("bfcl_eval").submodule_search_locations[0])
-    packages = ["bfcl_eval", "bfcl_eval.constants", "bfcl_eval.eval_checker", SIMULATOR_ROOT,
-                f"{SIMULATOR_ROOT}.func_source_code"]
-    names = ["bfcl_eval.constants.executable_backend_config", f"{SIMULATOR_ROOT}.multi_turn_utils",
-             f"{SIMULATOR_ROOT}.multi_turn_checker"]
-    mapping = _class_modules()
-    names += sorted({mapping[c] for c in classes})
-
-    def source(name: str, package: bool) -> str:
-        rel = Path(*name.split(".")[1:])
-        return (root / rel / "__init__.py" if package else root / rel.with_suffix(".py")).read_text(encoding="utf-8")
-
-    modules = {name: source(name, True) for name in packages}
-    todo = list(names)
-    while todo:   # and what they import from bfcl_eval (long_context)
-        name = todo.pop()
-        if name in modules:
-            continue
-        modules[name] = source(name, False)
-        todo += [m for m in re.findall(r"^from (bfcl_eval[\w.]*) import", modules[name], re.M) if m not in modules]
-    return modules, packages
-
-
-def _class_modules() -> dict[str, str]:
-    from bfcl_eval.constants.executable_backend_config import CLASS_FILE_PATH_MAPPING  # constants only
-
-    return CLASS_FILE_PATH_MAPPING
-
-
-# -- metrics --------------------------------------------------------------------------------------------------------
-def bfcl_metrics(records: list[dict]) -> dict:
-    """Accuracy per category and BFCL v4's aggregation (bfcl_eval.eval_checker.eval_runner_helper.
-    generate_leaderboard_csv: its weighting functions on the same tree), each with a task-clustered error bar, and
-    tool selection: precision / recall / F1 of "called a function" on single-turn items, irrelevance accuracy."""
-    from ..stats import combined_estimate, rate_estimate
-
-    rows = [r for r in records if r.get("extra", {}).get("category") in CATEGORIES and r["status"] != "infra"]
-    by_cat: dict[str, list[dict]] = defaultdict(list)
-    for r in rows:
-        by_cat[r["extra"]["category"]].append(r)
-    sizes = next((r.get("suite_settings", {}).get("category_sizes") for r in rows
-                  if r.get("suite_settings", {}).get("category_sizes")), {}) or {}
-    categories = {}
-    for cat in CATEGORIES:
-        if by_cat[cat]:
-            est = rate_estimate(by_cat[cat], lambda r: r["status"] == "passed")
-            categories[cat] = {"accuracy": est["value"], "tasks": est["tasks"], "error": est,
-                               "passed": sum(r["status"] == "passed" for r in by_cat[cat]),
-                               "samples": len(by_cat[cat]), "dataset_size": sizes.get(cat),
-                               "answer_defects": sum(bool(r["extra"].get("answer_defect")) for r in by_cat[cat])}
-    aggregate = leaderboard(categories, sizes)
-    for node in aggregate.values():
-        node["error"] = combined_estimate([(w, categories[c]["error"]) for c, w in node.pop("weights").items()
-                                           if c in categories], value=node["accuracy"])
-    single = [r for r in rows if r["extra"]["category"] not in MULTI_TURN]
-    pairs = [("call" if r["extra"]["should_call"] else "no_call", "call" if r["extra"].get("called") else "no_call")
-             for r in single]
-    irrelevant = [r for r in single if not r["extra"]["should_call"]]
-    selection = {"per_class": per_class(pairs, ("call", "no_call")),
-                 "irrelevance_accuracy": round(sum(not r["extra"].get("called") for r in irrelevant) / len(irrelevant),
-                                               6) if irrelevant else None,
-                 "irrelevance_tasks": len(irrelevant)}
-    selection["called_a_function"] = selection["per_class"]["call"]
-    errors = defaultdict(int)
-    for r in rows:
-        if r["status"] != "passed":
-            errors[r["extra"].get("error_type") or r["status"]] += 1
-    return {"categories": categories, "aggregate": aggregate, "left_out": list(LEFT_OUT), "tool_selection": selection,
-            "error_types": dict(sorted(errors.items(), key=lambda kv: (-kv[1], kv[0])))}
-
-
-#: the leaderboard's tree (generate_leaderboard_csv): how each score combines its parts
-TREE = {
-    "simple": ("unweighted", ("simple_python", "simple_java", "simple_javascript")),
-    "non_live": ("unweighted", ("simple", "multiple", "parallel", "parallel_multiple")),
-    "live": ("weighted", ("live_simple", "live_multiple", "live_parallel", "live_parallel_multiple")),
-    "irrelevance_detection": ("unweighted", ("irrelevance", "live_irrelevance")),
-    "relevance_detection": ("unweighted", ("live_relevance",)),
-    "multi_turn": ("unweighted", MULTI_TURN),
-    "agentic": ("unweighted", ("web_search", "memory")),
-    "web_search": ("unweighted", ("web_search_base", "web_search_no_snippet")),
-    "memory": ("unweighted", ("memory_kv", "memory_vector", "memory_rec_sum")),
-    "overall": ("percentage", ("non_live", "live", "irrelevance_detection", "multi_turn", "agentic")),
-}
-OVERALL_WEIGHTS = (10, 10, 10, 30, 40)
-#: official sizes of the agentic categories (not run here): the leaderboard counts a category it has no score for
-#: as 0 over its full size
-AGENTIC_SIZES = {"web_search_base": 100, "web_search_no_snippet": 100, "memory_kv": 155, "memory_vector": 155,
-                 "memory_rec_sum": 155}
-
-
-def leaderboard(categories: dict[str, dict], sizes: dict[str, int]) -> dict[str, dict]:
-    """Every aggregate of the tree, computed with bfcl-eval's calculate_*_accuracy functions. A category this run
-    has no score for counts as 0 (BFCL shows it as N/A and still adds the 0 into the overall score); `missing` names
-    them, `weights` says how much each category weighs in the aggregate (for its error bar)."""
-    b = bfcl()
-    fns = {"unweighted": b.helper.calculate_unweighted_accuracy, "weighted": b.helper.calculate_weighted_accuracy}
-    done: dict[str, dict] = {}
-
-    def node(name: str) -> dict:
-        if name in done:
-            return done[name]
-        if name not in TREE:   # a category
-            have = categories.get(name)
-            score = {"accuracy": have["accuracy"] if have else 0.0, "total_count": have["tasks"] if have else
-                     sizes.get(name, AGENTIC_SIZES.get(name, 0)), "display_accuracy": have["accuracy"] if have else
-                     "N/A", "weights": {name: 1.0}, "missing": [] if have else [name]}
-            done[name] = score
-            return score
-        how, parts = TREE[name]
-        subs = [node(p) for p in parts]
-        if how == "percentage":
-            got = b.helper.calculate_percentage_weighted_accuracy(subs, list(OVERALL_WEIGHTS),
-                                                                  display_na_if_category_missing=False)
-            share = [w / sum(OVERALL_WEIGHTS) for w in OVERALL_WEIGHTS]
-        else:
-            got = fns[how](subs)
-            total = sum(s["total_count"] for s in subs)
-            share = [s["total_count"] / total if total else 0.0 for s in subs] if how == "weighted" else \
-                [1 / len(subs)] * len(subs)
-        weights: dict[str, float] = defaultdict(float)
-        for s, part in zip(subs, share):
-            for cat, w in s["weights"].items():
-                weights[cat] += part * w
-        score = {"accuracy": got["accuracy"], "total_count": got["total_count"], "display_accuracy":
-                 got["display_accuracy"], "weights": dict(weights), "missing": [m for s in subs for m in s["missing"]]}
-        done[name] = score
-        return score
-
-    out = {}
-    for name in TREE:
-        score = node(name)
-        out[name] = {"accuracy": round(score["accuracy"], 6), "display": "N/A" if score["missing"] else
-                     round(score["accuracy"], 6), "missing": score["missing"],
-                     "run": [c for c in score["weights"] if c in categories], "weights": score["weights"]}
-    # not a leaderboard column: the overall score without the agentic part this suite cannot run
-    part = {k: done[k] for k in ("non_live", "live", "irrelevance_detection", "multi_turn")}
-    weights = dict(zip(part, OVERALL_WEIGHTS[:4]))
-    value = sum(weights[k] * part[k]["accuracy"] for k in part) / sum(weights.values())
-    mix: dict[str, float] = defaultdict(float)
-    for k, s in part.items():
-        for cat, w in s["weights"].items():
-            mix[cat] += weights[k] / sum(weights.values()) * w
-    missing = [m for s in part.values() for m in s["missing"]]
-    out["overall_without_agentic"] = {"accuracy": round(value, 6), "display": "N/A" if missing else round(value, 6),
-                                      "missing": missing, "run": [c for c in mix if c in categories],
-                                      "weights": dict(mix)}
-    return out
