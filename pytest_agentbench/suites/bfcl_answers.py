@@ -75,7 +75,7 @@ def answer_defect(category: str, entry: dict, answer) -> str | None:
             if schema.get("type") in DICT_TYPES and any(isinstance(c, dict) and not all(isinstance(v, list) for v in
                                                                                            c.values()) for c in choices):
                 return (f"the possible answer of the dict {param!r} is not a list of choices per key (the checker "
-                        "takes a string's characters for the choices)")
+                        "iterates over the value itself: a string's characters become the choices)")
             if category == "simple_java" and schema.get("type") in ("Array", "ArrayList") \
                     and (schema.get("items") or {}).get("type") == "any" and all(
                     isinstance(c, list) and not all(isinstance(v, str) for v in c) for c in choices if c != ""):
