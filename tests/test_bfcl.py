@@ -398,6 +398,22 @@ def test_multi_turn_verdicts_match_bfcl_own_evaluation(tasks):
     assert seen.count(True) >= 12 and seen.count(False) >= 24, seen
 
 
+@pytest.mark.slow
+def test_multi_turn_ground_truth_in_the_docker_sandbox(pytester):
+    """The simulators run from the source sent with each request: the Docker image has no bfcl-eval installed."""
+    from test_sandbox_attacks import docker_ready
+
+    if docker_ready():
+        pytest.skip(docker_ready())
+    project(pytester)
+    picked = ["multi_turn_base_0", "multi_turn_miss_func_0", "multi_turn_miss_param_0", "multi_turn_long_context_0"]
+    result = pytester.runpytest_subprocess("--model", "reference", "--sandbox", "docker", "-k", " or ".join(picked),
+                                           "-p", "no:cacheprovider")
+    assert result.ret == 0, result.stdout.str()[-3000:]
+    records = read_records(pytester)
+    assert sorted(r["task"] for r in records) == sorted(picked) and {r["status"] for r in records} == {"passed"}
+
+
 SMALLEST = ["simple_python_97", "simple_java_41", "simple_javascript_22", "multiple_73", "parallel_75",
             "parallel_multiple_35", "irrelevance_8", "live_simple_247-129-0", "live_multiple_36-12-0",
             "live_parallel_0-0-0", "live_parallel_multiple_16-14-0", "live_irrelevance_123-9-3", "live_relevance_3-3-0",
