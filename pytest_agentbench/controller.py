@@ -141,7 +141,8 @@ class Controller:
         left goes); otherwise the previous run's report and records moved aside first."""
         if self._log is None:
             if not self.run.options.resume:
-                self.previous_run = archive_run(self.run.json_path, self.run.jsonl_path, self.run.options.keep_runs)
+                self.previous_run = archive_run(self.run.json_path, self.run.jsonl_path, self.run.options.keep_runs,
+                                                self.run.trace_dir)
             self._log = RecordLog(self.run.jsonl_path, records=self._kept if self.run.options.resume else ())
         return self._log
 

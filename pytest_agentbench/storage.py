@@ -175,9 +175,10 @@ def archived_runs(report: Path) -> list[tuple[int, Path]]:
                   if p.is_dir() and (m := pattern.match(p.name)))
 
 
-def archive_run(report: Path, records: Path, keep: int | None = None) -> Path | None:
+def archive_run(report: Path, records: Path, keep: int | None = None, trace_dir: Path | None = None) -> Path | None:
     """Before a new run writes `report` and `records`, move the previous run's (both written by this tool: `claim`
-    checked them at start) into a numbered folder of `runs_folder`, with the agent traces its records name; the moved
+    checked them at start) into a numbered folder of `runs_folder`, with the agent traces its records name that the
+    new run could write over (those in its `trace_dir`, all when None; traces elsewhere stay where they are); the moved
     report and records name their new places. Returns that folder (None: nothing to keep). `keep` (the user's
     --agentbench-keep-runs) bounds how many earlier runs are kept, oldest removed first; 0 keeps none."""
     present = [p for p in (report, records) if p.is_file() and p.stat().st_size > 0]
@@ -198,7 +199,7 @@ def archive_run(report: Path, records: Path, keep: int | None = None) -> Path | 
         except FileExistsError:
             number += 1
     if records in present:
-        moved = _move_traces(read_records(records), target)
+        moved = _move_traces(read_records(records), target, trace_dir)
         os.replace(records, target / records.name)
         if moved:  # the records name the traces where they now are
             RecordLog(target / records.name, [_with_trace(r, moved) for r in read_records(target / records.name)])\
@@ -221,9 +222,9 @@ def _read_report(path: Path) -> dict | None:
     return doc if isinstance(doc, dict) else None
 
 
-def _move_traces(records: list[dict], target: Path) -> dict[str, str]:
+def _move_traces(records: list[dict], target: Path, within: Path | None = None) -> dict[str, str]:
     """Move the trace files a run's records name (`<model>/<scenario>/<label>/run_NNN.json`, still as the record's
-    sha256 says) under `target/traces/`; {old path: new path}."""
+    sha256 says, inside `within` when given) under `target/traces/`; {old path: new path}."""
     import hashlib
 
     moved: dict[str, str] = {}
@@ -232,6 +233,8 @@ def _move_traces(records: list[dict], target: Path) -> dict[str, str]:
         old = Path(str(trace.get("path", "")))
         if not trace.get("path") or str(old) in moved or not old.is_file() or not is_ours(old, "trace"):
             continue
+        if within is not None and not old.resolve().is_relative_to(Path(within).resolve()):
+            continue  # where the new run writes no trace: nothing to protect it from
         if hashlib.sha256(old.read_bytes()).hexdigest() != trace.get("sha256"):
             continue  # rewritten since by another run: not this run's trace
         new = target / "traces" / Path(*old.parts[-4:])

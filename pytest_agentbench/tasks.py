@@ -123,6 +123,11 @@ class Suite(ABC):
         """Suite-specific metrics for the report, computed on the controller from one model's records."""
         return None
 
+    @classmethod
+    def terminal_lines(cls, metrics: dict) -> list[str]:
+        """Lines of `summarize`'s metrics for the terminal summary (default: none)."""
+        return []
+
     def time_limit(self, task_id: str, reference, tests, sandbox, floor: float) -> float:
         """The task's limit on this machine: max(floor, 4x its reference solution's graded runtime here), measured
         once per task, sandbox kind and machine (see timeouts). `reference` is a sandbox Candidate or None."""

