@@ -16,7 +16,7 @@ COMMANDS = {
                 "task (exit 0 pass, 1 fail, 2 bad input)"),
     "table": ("pytest_agentbench.table", "the tool-use study's table from RUN.jsonl files: a row per model x prompt "
               "format (CSV, Markdown, PNG)"),
-    "check-scenario": ("pytest_agentbench.scenario_check", "can an agent scenario FOLDER be won (gold trajectory) "
+    "check-scenario": ("pytest_agentbench.suites.scenarios.check", "can an agent scenario FOLDER be won (gold trajectory) "
                        "and lost (nothing done, a forbidden step)?"),
     "html": ("pytest_agentbench.htmlpage", "re-render the report page: REPORT.json [MORE.json ...] -o PAGE.html "
              "(several runs side by side, oldest first)"),

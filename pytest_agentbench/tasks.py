@@ -7,9 +7,10 @@ from __future__ import annotations
 import gzip
 import json
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Iterator
+
+from .task import Params, Task
 
 if TYPE_CHECKING:  # pragma: no cover
     from .agents.base import Agent, AgentContext
@@ -17,32 +18,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from .outcome import Outcome
     from .sandbox.base import Sandbox
     from .trace import Trace
-
-
-@dataclass(frozen=True)
-class Task:
-    id: str
-    prompt: str
-    data: Mapping[str, Any] = field(default_factory=dict)
-    reference: str | tuple[str, ...] | None = None  # what a perfect model replies (a tuple: turn by turn)
-    reference_continues_prompt: bool = False  # True when `reference` is a continuation of `prompt` (human-eval style)
-    markers: tuple[str, ...] = ()          # extra pytest markers (category, difficulty, ...)
-    problem: str | None = None             # set when the dataset row is broken: the item errors with this line
-
-
-@dataclass(frozen=True)
-class Params:
-    """Generation and execution settings of a run; part of a sample's identity (resume, provenance)."""
-
-    temperature: float = 0.0
-    max_new_tokens: int = 512
-    seed: int = 1234
-    task_timeout: float = 5.0
-
-    def for_sample(self, sample: int) -> "Params":
-        from dataclasses import replace
-
-        return replace(self, seed=self.seed + sample)
 
 
 class Suite(ABC):
