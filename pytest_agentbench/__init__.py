@@ -4,7 +4,8 @@ Importing this package must stay cheap (no torch, no transformers): pytest impor
 """
 from .errors import AgentbenchError, HarnessError
 from .outcome import Outcome, Status
-from .tasks import Suite, Task, register_suite
+from .suites.base import Suite, register_suite
+from .task import Task
 
 __version__ = "0.1.0"
 __all__ = ["AgentbenchError", "HarnessError", "Outcome", "Status", "Suite", "Task", "register_suite", "__version__"]

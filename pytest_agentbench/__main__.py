@@ -12,15 +12,15 @@ from pathlib import Path
 
 # name -> (module whose main(argv) runs it, one line of help); plots takes a report (below)
 COMMANDS = {
-    "compare": ("pytest_agentbench.compare", "the baseline gate outside pytest: OLD.json NEW.json, paired task by "
+    "compare": ("pytest_agentbench.results.compare", "the baseline gate outside pytest: OLD.json NEW.json, paired task by "
                 "task (exit 0 pass, 1 fail, 2 bad input)"),
-    "table": ("pytest_agentbench.table", "the tool-use study's table from RUN.jsonl files: a row per model x prompt "
+    "table": ("pytest_agentbench.results.table", "the tool-use study's table from RUN.jsonl files: a row per model x prompt "
               "format (CSV, Markdown, PNG)"),
     "check-scenario": ("pytest_agentbench.suites.scenarios.check", "can an agent scenario FOLDER be won (gold trajectory) "
                        "and lost (nothing done, a forbidden step)?"),
-    "html": ("pytest_agentbench.htmlpage", "re-render the report page: REPORT.json [MORE.json ...] -o PAGE.html "
+    "html": ("pytest_agentbench.results.page", "re-render the report page: REPORT.json [MORE.json ...] -o PAGE.html "
              "(several runs side by side, oldest first)"),
-    "plots": ("pytest_agentbench.plots", "re-draw the PNG of a run: REPORT.json or RUN.jsonl [-o PLOT.png]"),
+    "plots": ("pytest_agentbench.results.plots", "re-draw the PNG of a run: REPORT.json or RUN.jsonl [-o PLOT.png]"),
 }
 
 
@@ -61,10 +61,10 @@ def _plots(argv: list[str]) -> int:
     """`plots REPORT [-o PLOT.png]`: the run's PNG again (plots.plot_records), from its report.json (the records it
     names, where they still add up to it: htmlpage.load_run) or its JSONL. One line and exit 2 on bad input."""
     from .errors import AgentbenchError, one_line
-    from .htmlpage import load_run
-    from .plots import plot_records
+    from .results.page import load_run
+    from .results.plots import plot_records
     from .sanitize import for_terminal
-    from .storage import claim
+    from .results.storage import claim
 
     ap = argparse.ArgumentParser(prog=f"{_prog()} plots", description=COMMANDS["plots"][1])
     ap.add_argument("report", type=Path, help="a run's report.json, or its per-sample records (.jsonl)")

@@ -127,7 +127,7 @@ class PluginSpec(ModelSpec):
     options: dict[str, Any] = {}
 
 
-from .backends.openai_api import OpenAISettings  # noqa: E402  (the openai backend owns its settings' shape)
+from .backends.openai_api import OpenAISettings
 
 EndpointSpec.model_rebuild()
 

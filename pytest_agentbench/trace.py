@@ -109,7 +109,7 @@ class Trace(BaseModel):
     # -- files ---------------------------------------------------------------------------------------
     def write(self, root: Path) -> tuple[Path, str]:
         """Write to `<root>/<model>/<scenario>/<label>/run_NNN.json` (atomically); returns (path, sha256)."""
-        from .storage import claim
+        from .results.storage import claim
 
         path = Path(root) / _safe(self.model.name) / _safe(self.scenario) / _safe(self.label) / \
             f"run_{self.sample:03d}.json"

@@ -83,7 +83,7 @@ def project(pytester, models: str | None = None):
 def test_items_are_bfcl_entries_as_bfcl_loads_them(tasks):
     """Ids, questions, function docs with BFCL's language hints, held-out docs of miss-function turns: equal to what
     bfcl-eval's own loader gives for every entry of every category."""
-    from pytest_agentbench.calls import bfcl
+    from pytest_agentbench.suites.bfcl.handler import bfcl
     from pytest_agentbench.suites.bfcl import CATEGORIES
 
     b = bfcl()
@@ -118,7 +118,7 @@ def test_multi_turn_ground_truth_passes_bfcl_checker_after_our_decoding(tasks):
     from bfcl_eval.eval_checker.multi_turn_eval.multi_turn_checker import multi_turn_checker
 
     from pytest_agentbench.suites.bfcl import BFCL, MULTI_TURN
-    from pytest_agentbench.suites.bfcl_simulators import _safe
+    from pytest_agentbench.suites.bfcl.simulators import _safe
 
     suite = BFCL()
     multi = [t for t in tasks if t.data["category"] in MULTI_TURN]
@@ -198,8 +198,8 @@ def test_bfcl_would_run_that_code_unguarded(tmp_path):
     """Why the guards exist: bfcl-eval's own decoder and executor run what the replies above smuggle in."""
     from bfcl_eval.eval_checker.multi_turn_eval.multi_turn_utils import execute_multi_turn_func_call
 
-    from pytest_agentbench.calls import REFUSED_CALL, PromptingHandler, bfcl, refused_call, unsafe_reply
-    from pytest_agentbench.suites.bfcl_simulators import _safe
+    from pytest_agentbench.suites.bfcl.handler import REFUSED_CALL, PromptingHandler, bfcl, refused_call, unsafe_reply
+    from pytest_agentbench.suites.bfcl.simulators import _safe
 
     target = tmp_path / "decoder"
     reply = f"[ls(a=__import__('pathlib').Path({str(target)!r}).touch() + 1)]"
@@ -224,7 +224,7 @@ def test_bfcl_would_run_that_code_unguarded(tmp_path):
     ("[f(x=-1.5, y=[1, 2], z={'k': 1})]", [{"f": {"x": -1.5, "y": [1, 2], "z": {"k": 1}}}]),
 ])
 def test_plain_arithmetic_still_decodes_as_bfcl_decodes_it(reply, decoded):
-    from pytest_agentbench.calls import PromptingHandler, bfcl
+    from pytest_agentbench.suites.bfcl.handler import PromptingHandler, bfcl
 
     assert PromptingHandler().decode_ast(reply) == decoded == bfcl().handler_utils.default_decode_ast_prompting(reply)
 
@@ -234,7 +234,7 @@ def test_plain_arithmetic_still_decodes_as_bfcl_decodes_it(reply, decoded):
     "[f(x={'k': open('/etc/passwd') + 1})]", "[f(x=g(y=1<<100000))]",
 ])
 def test_arithmetic_beyond_numbers_is_refused(reply):
-    from pytest_agentbench.calls import unsafe_reply
+    from pytest_agentbench.suites.bfcl.handler import unsafe_reply
 
     assert unsafe_reply(reply)
 
@@ -245,7 +245,7 @@ def test_arithmetic_beyond_numbers_is_refused(reply):
     ("cd('x')", False), ("cd(folder=__import__('os'))", False), ("cd(**{'folder': 'x'})", False), ("1 + 1", False),
 ])
 def test_refused_calls(call, ok):
-    from pytest_agentbench.calls import refused_call
+    from pytest_agentbench.suites.bfcl.handler import refused_call
 
     assert (refused_call(call) is None) is ok
 
@@ -253,7 +253,7 @@ def test_refused_calls(call, ok):
 # -- the aggregation ---------------------------------------------------------------------------------------------
 def test_leaderboard_aggregation_against_hand_computed_values():
     from pytest_agentbench.suites.bfcl import CATEGORIES
-    from pytest_agentbench.suites.bfcl_scores import leaderboard
+    from pytest_agentbench.suites.bfcl.scores import leaderboard
 
     acc = dict(zip(CATEGORIES, [0.5, 1.0, 0.0, 0.2, 0.4, 0.6, 0.9, 0.5, 0.25, 1.0, 0.0, 0.7, 0.8, 0.1, 0.2, 0.3,
                                 0.4]))
@@ -364,10 +364,10 @@ def test_multi_turn_verdicts_match_bfcl_own_evaluation(tasks):
     `_evaluate_single_multi_turn_entry` (all in one process) agree on right, wrong and cut-short conversations."""
     from types import SimpleNamespace
 
-    from pytest_agentbench.calls import PromptingHandler, bfcl
+    from pytest_agentbench.suites.bfcl.handler import PromptingHandler, bfcl
     from pytest_agentbench.sandbox import SandboxLimits, make_sandbox
     from pytest_agentbench.suites.bfcl import BFCL, MULTI_TURN, NOT_A_CALL
-    from pytest_agentbench.suites.bfcl_simulators import Simulators
+    from pytest_agentbench.suites.bfcl.simulators import Simulators
 
     suite, handler = BFCL(), PromptingHandler()
     picked = [t for t in tasks if t.data["category"] in MULTI_TURN and t.id.endswith(("_0", "_1", "_7"))]

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from pytest_agentbench.compare import FAIL, INCONCLUSIVE, PASS, Policy, compare_results, parse_model_map
+from pytest_agentbench.results.compare import FAIL, INCONCLUSIVE, PASS, Policy, compare_results, parse_model_map
 
 DATA = "a" * 64
 

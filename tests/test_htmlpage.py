@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from conftest import read_records, read_report
 
-from pytest_agentbench.htmlpage import main as html_main, render, write_html
-from pytest_agentbench.report import aggregate
+from pytest_agentbench.results.page import main as html_main, render, write_html
+from pytest_agentbench.results.report import aggregate
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 WIDTH = 1400
@@ -303,7 +303,7 @@ def test_junitxml_carries_suite_model_outcome_and_score(arith):
 def test_the_plot_has_the_reports_error_bars_and_raises_no_warning(tmp_path):
     import warnings
 
-    from pytest_agentbench.plots import figure, plot_records
+    from pytest_agentbench.results.plots import figure, plot_records
 
     records = big_records(0, 600) + [dict(r, suite="other", status="passed" if r["sample"] % 2 else "failed")
                                      for r in big_records(1, 200)]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import read_records, read_report
 
-from pytest_agentbench.report import records_frame
+from pytest_agentbench.results.report import records_frame
 from pytest_agentbench.suites.humanevalfix import rows_as_replay
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -196,9 +196,9 @@ def test_records_frame_and_plot(pytester):
     png = pytester.path / "out" / "plot.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     again = pytester.path / "again.png"
-    cli = subprocess.run([sys.executable, "-m", "pytest_agentbench.plots", str(pytester.path / ".agentbench" / "report.jsonl"),
+    cli = subprocess.run([sys.executable, "-m", "pytest_agentbench.results.plots", str(pytester.path / ".agentbench" / "report.jsonl"),
                           "-o", str(again)], capture_output=True, text=True)
     assert cli.returncode == 0 and again.read_bytes()[:4] == b"\x89PNG"
-    bad = subprocess.run([sys.executable, "-m", "pytest_agentbench.plots", str(pytester.path / "missing.jsonl")],
+    bad = subprocess.run([sys.executable, "-m", "pytest_agentbench.results.plots", str(pytester.path / "missing.jsonl")],
                          capture_output=True, text=True)
     assert bad.returncode == 1 and bad.stderr.strip() == "error: no samples to plot"

@@ -208,8 +208,8 @@ def test_quiet_prints_no_lines(slow, monkeypatch):
 FALLBACK_CONFTEST = '''
 import time
 import pytest
-from pytest_agentbench.live import step
-from pytest_agentbench.state import STATE
+from pytest_agentbench.plugin.live import step
+from pytest_agentbench.plugin.state import STATE
 
 @pytest.fixture(autouse=True)
 def _later(request):

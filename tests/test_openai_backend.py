@@ -352,7 +352,7 @@ def test_the_generation_cache_serves_a_second_run_and_misses_on_any_change(pytes
 
 
 def test_truncated_replies_and_errors_are_not_cached(tmp_path, key):
-    from pytest_agentbench.gencache import wrap
+    from pytest_agentbench.backends.cache import wrap
 
     server = Scripted(answers=[(503, {})])
     backend = wrap(make(spec(server, key, max_retries=0)), str(tmp_path))
@@ -365,7 +365,7 @@ def test_truncated_replies_and_errors_are_not_cached(tmp_path, key):
 
 
 def test_the_key_changes_with_the_template_and_not_with_transport_settings(key):
-    from pytest_agentbench.gencache import request_key
+    from pytest_agentbench.backends.cache import request_key
 
     server = Scripted()
     a = make(spec(server, key, timeout=5, max_retries=1, concurrency=1)).cache_identity()

@@ -15,7 +15,7 @@ from conftest import HE_TEST, call, planned_tool_use, read_records, read_report
 pytest.importorskip("opentelemetry.sdk.trace", reason="the OpenTelemetry SDK is not installed: pip install -e '.[otel]'")
 pytest.importorskip("opentelemetry.exporter.otlp.json.file", reason="pip install -e '.[otel]'")
 
-from pytest_agentbench.otel import from_rounds, from_steps, traces_endpoint  # noqa: E402
+from pytest_agentbench.results.otel import from_rounds, from_steps, traces_endpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "planned"
@@ -219,7 +219,7 @@ def test_bad_otlp_options_are_one_line(pytester):
 
 
 def test_the_sdk_missing_is_one_line(pytester, monkeypatch):
-    import pytest_agentbench.otel as otel
+    import pytest_agentbench.results.otel as otel
 
     monkeypatch.setattr(otel, "missing", lambda: "the OpenTelemetry SDK is not installed (...): pip install ...")
     pj = project(pytester)

@@ -70,7 +70,7 @@ def sh(script):
 
 
 FIX = call("write_file", path="calc/__init__.py", content=FIXED)
-from pytest_agentbench.suites.scenarios.attacks import DOTDOT, GITBLOB, STAGE1  # noqa: E402  (the catalogue's own)
+from pytest_agentbench.suites.scenarios.attacks import DOTDOT, GITBLOB, STAGE1
 CONFTEST = ("import pytest\n@pytest.hookimpl(hookwrapper=True)\ndef pytest_runtest_makereport(item, call):\n"
             "    outcome = yield\n    outcome.get_result().outcome = 'passed'\n")
 EXIT0 = "import os\nos._exit(0)\n"
@@ -264,7 +264,7 @@ def test_a_workspace_lost_between_steps_is_infra_not_the_agents(tmp_path):
 
     from pytest_agentbench.agents.base import AgentContext, AgentLimits
     from pytest_agentbench.sandbox import SandboxLimits, make_sandbox
-    from pytest_agentbench.tasks import Params
+    from pytest_agentbench.task import Params
 
     box = make_sandbox("process", SandboxLimits(timeout=20), site_packages=True)
     try:

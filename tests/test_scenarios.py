@@ -154,7 +154,7 @@ ESCAPES = [
 @pytest.mark.parametrize("sandbox", KINDS)
 def test_tool_arguments_cannot_leave_the_workspace(sandbox, tmp_path):
     from pytest_agentbench.sandbox import SandboxLimits, make_sandbox
-    from pytest_agentbench.tools import ToolEnv, WORKSPACE_TOOLS, tools
+    from pytest_agentbench.agents.tools import ToolEnv, WORKSPACE_TOOLS, tools
 
     box = make_sandbox(sandbox, SandboxLimits(timeout=5), site_packages=True)
     marker = tmp_path / f"host-{uuid.uuid4().hex}"
@@ -409,7 +409,7 @@ def test_globs_follow_gitignore():
 
 def test_list_dir_of_a_large_folder(tmp_path):
     from pytest_agentbench.sandbox import SandboxLimits, make_sandbox
-    from pytest_agentbench.tools import ToolEnv, tools
+    from pytest_agentbench.agents.tools import ToolEnv, tools
 
     box = make_sandbox("process", SandboxLimits(timeout=5), site_packages=True)
     try:

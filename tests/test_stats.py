@@ -5,7 +5,7 @@ import pytest
 from scipy.stats import binomtest
 
 from pytest_agentbench.stats import (mcnemar_drop_p, mean_estimate, paired, pass_at_k_estimate, pass_hat_k_estimate,
-                                     tasks_needed, wilson)
+    tasks_needed, wilson)
 
 
 def test_wilson_interval_by_hand():

@@ -8,8 +8,8 @@ from conftest import TOOL_USE_DATA as DATA, TOOL_USE_TEST, call, planned_tool_us
 
 from pytest_agentbench.prompts import FORMATS, PromptFormat, get_format, parse_formats, register_format
 from pytest_agentbench.suites.tool_use import ratio, tool_metrics
-from pytest_agentbench.table import study_table
-from pytest_agentbench.tools import BadArgs, describe, guide, parse_reply, tool_use_tools
+from pytest_agentbench.results.table import study_table
+from pytest_agentbench.agents.tools import BadArgs, describe, guide, parse_reply, tool_use_tools
 
 TOOLS = tool_use_tools()
 
@@ -167,7 +167,7 @@ class Replies:
 def test_bad_arguments_are_a_failed_call_in_tool_use_and_a_protocol_error_elsewhere(mode):
     from pytest_agentbench.agents.base import AgentContext, AgentLimits
     from pytest_agentbench.agents.toolloop import ToolLoopAgent
-    from pytest_agentbench.tasks import Params, Task
+    from pytest_agentbench.task import Params, Task
 
     bad = 'TOOL_CALL: {"tool": "code_executor", "args": {"src": "x"}}'
     parsed = parse_reply(bad, TOOLS)

@@ -9,7 +9,7 @@ from conftest import TOOL_USE_DATA as DATA, TOOL_USE_TEST, call, planned_tool_us
 
 from pytest_agentbench.metrics import confusion, per_class
 from pytest_agentbench.suites.tool_use import grade, tool_metrics
-from pytest_agentbench.tools import BadArgs, Final, ToolCall, Unparsable, parse_reply, tool_use_tools
+from pytest_agentbench.agents.tools import BadArgs, Final, ToolCall, Unparsable, parse_reply, tool_use_tools
 
 ROOT = Path(__file__).resolve().parents[1]
 

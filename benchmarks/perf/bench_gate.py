@@ -24,8 +24,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from pytest_agentbench.compare import FAIL, INCONCLUSIVE, Policy, decide  # noqa: E402
-from pytest_agentbench.stats import paired  # noqa: E402
+from pytest_agentbench.results.compare import FAIL, INCONCLUSIVE, Policy, decide
+from pytest_agentbench.stats import paired
 
 
 def run_counts(rng, probs, samples):

@@ -28,9 +28,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from pytest_agentbench.htmlpage import write_html  # noqa: E402
-from pytest_agentbench.report import aggregate  # noqa: E402
-from pytest_agentbench.suites.humaneval import humaneval_data_file  # noqa: E402
+from pytest_agentbench.results.page import write_html
+from pytest_agentbench.results.report import aggregate
+from pytest_agentbench.suites.humaneval import humaneval_data_file
 
 TRACEBACK = """Traceback (most recent call last):
   File "<tests>", line 15, in <module>

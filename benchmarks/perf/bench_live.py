@@ -105,7 +105,7 @@ def main() -> None:
 
 
 def per_line_cost(lines: int = 2000) -> None:
-    from pytest_agentbench.live import _BarScreen, _LineScreen
+    from pytest_agentbench.plugin.live import _BarScreen, _LineScreen
 
     class Writer:   # the attributes of pytest's TerminalWriter the view uses
         def __init__(self):

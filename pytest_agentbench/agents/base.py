@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..backends.base import Completion, Request, SampleRef
-from ..tools import Tool, ToolEnv
+from .tools import Tool, ToolEnv
 from ..trace import ModelRef, Trace, run_id
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..tasks import Params, Task
+    from ..task import Params, Task
 
 
 @dataclass(frozen=True)

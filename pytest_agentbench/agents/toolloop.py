@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..tools import BadArgs, Final, ToolCall, ToolResult, Unparsable, parse_reply, thought_of
+from .tools import BadArgs, Final, ToolCall, ToolResult, Unparsable, parse_reply, thought_of
 from ..trace import Trace
 from .base import Agent, AgentContext, add_generation, wall_clock
 

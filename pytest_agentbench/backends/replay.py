@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AgentbenchError, HarnessError
-from ..tasks import jsonl_rows
+from ..suites.base import jsonl_rows
 from .base import Backend, Completion, Request
 
 RECORD_PREFIX = "pytest-agentbench/record/"
@@ -102,7 +102,7 @@ def regrade_source(path: Path) -> dict[str, Any] | None:
     first = next((row for _, row, _ in jsonl_rows(path) if row is not None), None)
     if first is None or not str(first.get("schema", "")).startswith(RECORD_PREFIX):
         return None
-    from ..storage import is_ours
+    from ..results.storage import is_ours
 
     source = {"records": str(path), "model": first.get("model"),
               "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest()}

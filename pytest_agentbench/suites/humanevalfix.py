@@ -16,7 +16,8 @@ from ..errors import first_line
 from ..outcome import Outcome
 from ..provenance import hub_reachable, sha256_file
 from ..sandbox import Candidate
-from ..tasks import Suite, Task, register_suite
+from .base import Suite, register_suite
+from ..task import Task
 from .humaneval import build_candidate, hidden_tests, no_row_fits, read_rows
 
 HUB_ID, HUB_CONFIG = "bigcode/humanevalpack", "python"

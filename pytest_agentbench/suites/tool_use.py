@@ -19,8 +19,9 @@ from ..metrics import confusion, per_class
 from ..outcome import Outcome, Status
 from ..prompts import get_format, parse_formats, templates_sha256
 from ..provenance import sha256_file
-from ..tasks import Suite, Task, jsonl_rows, register_suite
-from ..tools import describe, guide, tool_use_tools
+from .base import Suite, jsonl_rows, register_suite
+from ..task import Task
+from ..agents.tools import describe, guide, tool_use_tools
 
 REQUIRED = ("id", "prompt", "category", "difficulty", "optimal_tool", "alternative_tools", "reasoning",
             "ground_truth_output", "answer_type")

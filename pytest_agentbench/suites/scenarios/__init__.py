@@ -26,8 +26,9 @@ from ...agents.base import AgentContext
 from ...agents.toolloop import ToolLoopAgent
 from ...errors import AgentbenchError, HarnessError, one_line
 from ...outcome import Outcome, Status
-from ...tasks import Suite, Task, register_suite
-from ...tools import GIT, GIT_ENV, WORKSPACE_TOOLS, describe, tools
+from ..base import Suite, register_suite
+from ...task import Task
+from ...agents.tools import GIT, GIT_ENV, WORKSPACE_TOOLS, describe, tools
 from ...trace import Trace
 from . import cleanroom, safety
 from .checks import CheckContext, Unreadable, is_cache, matches

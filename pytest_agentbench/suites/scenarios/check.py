@@ -20,7 +20,7 @@ from ...backends.base import Backend, Completion
 from ...errors import AgentbenchError, HarnessError
 from ...models import ModelSpec
 from ...sandbox import SandboxLimits, make_sandbox
-from ...tasks import Params
+from ...task import Params
 from . import Scenarios, reply_for, starting_files
 from .attacks import Attack, catalogue
 

@@ -10,10 +10,10 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Iterable
 
-from .metrics import describe, mean_pass_at_k, mean_pass_hat_k, natural_key
-from .stats import score_errors
-from .outcome import Status
-from .sanitize import for_terminal
+from ..metrics import describe, mean_pass_at_k, mean_pass_hat_k, natural_key
+from ..stats import score_errors
+from ..outcome import Status
+from ..sanitize import for_terminal
 from .storage import read_records
 
 STATUSES = [s.value for s in Status]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .sanitize import for_terminal
+from ..sanitize import for_terminal
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .stats import Paired, paired, tasks_needed
+from ..stats import Paired, paired, tasks_needed
 
 PASS, FAIL, INCONCLUSIVE = "PASS", "FAIL", "INCONCLUSIVE"
 SHOWN_TASKS = 5
@@ -177,7 +177,7 @@ def main(argv: list[str]) -> int:
     from pathlib import Path
 
     from .gate import load_baseline
-    from .sanitize import for_terminal
+    from ..sanitize import for_terminal
 
     ap = argparse.ArgumentParser(prog="python -m pytest_agentbench compare",
                                  description="Compare two pytest-agentbench reports task by task, as the gate does.")

@@ -25,7 +25,7 @@ import time
 from collections import Counter, defaultdict
 from typing import Any, Iterator
 
-from .sanitize import for_terminal
+from ..sanitize import for_terminal
 
 MODES = ("auto", "bar", "lines", "off")
 TICK_S = 0.5           # how often the bar is redrawn (the estimates with it) and the broker's notes are read
@@ -112,7 +112,7 @@ class _Group:
             version, counts = changed
             value = None
             if counts:
-                from .stats import pass_at_k_estimate
+                from ..stats import pass_at_k_estimate
 
                 est = pass_at_k_estimate(counts, 1)
                 value = (est.value, est.lo, est.hi)
@@ -484,7 +484,7 @@ class LiveView:
                 return
 
     def _import_estimators(self) -> None:
-        from .stats import wilson
+        from ..stats import wilson
 
         try:
             wilson(1, 2)   # imports scipy's statistics, off the drawing thread

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from ..calls import bfcl
-from ..metrics import per_class
-from .bfcl import CATEGORIES, LEFT_OUT, MULTI_TURN
+from .handler import bfcl
+from ...metrics import per_class
+from . import CATEGORIES, LEFT_OUT, MULTI_TURN
 
 def bfcl_metrics(records: list[dict]) -> dict:
     """Accuracy per category and BFCL v4's aggregation (bfcl_eval.eval_checker.eval_runner_helper.
     generate_leaderboard_csv: its weighting functions on the same tree), each with a task-clustered error bar, and
     tool selection: precision / recall / F1 of "called a function" on single-turn items, irrelevance accuracy."""
-    from ..stats import combined_estimate, rate_estimate
+    from ...stats import combined_estimate, rate_estimate
 
     rows = [r for r in records if r.get("extra", {}).get("category") in CATEGORIES and r["status"] != "infra"]
     by_cat: dict[str, list[dict]] = defaultdict(list)

@@ -16,10 +16,10 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Iterable
 
-from .metrics import describe, per_class
+from ..metrics import describe, per_class
 from .report import record_key, resources_block
 from .storage import read_records
-from .suites.tool_use import CHOICES, block, selection_pairs
+from ..suites.tool_use import CHOICES, block, selection_pairs
 
 SUITE = "tool_use"
 
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--markdown", help="write the table as Markdown here")
     ap.add_argument("--png", help="plot correctness vs tool-selection accuracy here")
     opts = ap.parse_args(argv)
-    from .errors import AgentbenchError
+    from ..errors import AgentbenchError
     from .storage import TABLE_MARK, claim
 
     try:
@@ -157,8 +157,8 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 plot(frame, path)
     except (OSError, ValueError, AgentbenchError) as exc:
-        from .errors import first_line, one_line
-        from .sanitize import for_terminal
+        from ..errors import first_line, one_line
+        from ..sanitize import for_terminal
 
         print(f"table: {for_terminal(one_line(exc) if isinstance(exc, OSError) else first_line(str(exc)))}",
               file=sys.stderr)

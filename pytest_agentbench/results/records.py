@@ -10,8 +10,8 @@ from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import HarnessError
-from .outcome import Status
+from ..errors import HarnessError
+from ..outcome import Status
 from .storage import RECORD_SCHEMA
 
 

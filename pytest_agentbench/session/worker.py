@@ -14,18 +14,19 @@ import warnings
 from dataclasses import asdict
 from typing import Any
 
-from .agents.base import AgentContext, AgentLimits
-from . import gencache
-from .backends import Backend, make_backend
-from .backends.replay import Recording
-from .errors import AgentbenchError, AgentbenchWarning, HarnessError, one_line
-from .items import Case
-from .models import ModelSpec
-from .outcome import Outcome, Status
-from .runconfig import RunConfig
-from .sandbox import Sandbox, make_sandbox
-from .storage import RECORD_SCHEMA
-from .tasks import Suite, Task
+from ..agents.base import AgentContext, AgentLimits
+from ..backends import cache as gencache
+from ..backends import Backend, make_backend
+from ..backends.replay import Recording
+from ..errors import AgentbenchError, AgentbenchWarning, HarnessError, one_line
+from ..plugin.items import Case
+from ..models import ModelSpec
+from ..outcome import Outcome, Status
+from .config import RunConfig
+from ..sandbox import Sandbox, make_sandbox
+from ..results.storage import RECORD_SCHEMA
+from ..suites.base import Suite
+from ..task import Task
 
 
 class Worker:
@@ -70,7 +71,7 @@ class Worker:
         engine = self.run.serve_engine(spec)[0]
         if engine is None:
             return None
-        from . import serving
+        from .. import serving
 
         answer = serving.ask(self.run, spec.name)
         if "error" in answer:
@@ -79,7 +80,7 @@ class Worker:
             warnings.warn(AgentbenchWarning(f"{spec.name} is not served by {engine} ({answer['fallback']}); "
                                             "running it in-process"), stacklevel=2)
             return None
-        from .backends.openai_api import ServedBackend
+        from ..backends.openai_api import ServedBackend
 
         served = serving.Served.from_dict(answer["served"])
         self._served[spec.name] = {"engine": served.engine, "pid": served.pid, "base_url": served.base_url}
@@ -108,13 +109,13 @@ class Worker:
         """Fail closed: no isolation tools, no run (unless --sandbox unconfined was asked for)."""
         kind = self.run.options.sandbox
         if kind == "process":
-            from .sandbox.bwrap import INSTALL_HINT, missing_tools
+            from ..sandbox.bwrap import INSTALL_HINT, missing_tools
 
             missing = missing_tools()
             if missing:
                 raise AgentbenchError(f"{', '.join(missing)} not found: {INSTALL_HINT}")
         elif kind == "docker":
-            from .sandbox.docker import DEFAULT_IMAGE, engine
+            from ..sandbox.docker import DEFAULT_IMAGE, engine
 
             try:
                 client = engine()
@@ -181,7 +182,7 @@ class Worker:
 
     def quantization(self, spec: ModelSpec, backend: Backend) -> str | None:
         if spec.name not in self._quantization:
-            from .models import quantization
+            from ..models import quantization
 
             # the dtype an in-process backend loaded (resolves `dtype: auto`); served or remote backends name none
             self._quantization[spec.name] = quantization(spec, self.run.ran_as(spec), backend.info().get("dtype"))
@@ -190,7 +191,7 @@ class Worker:
     def write_trace(self, trace) -> dict:
         """The trace file, written here (the process that ran it); the record carries its path and sha256."""
         if self.run.options.embed:
-            from .embeddings import embed_trace
+            from ..embeddings import embed_trace
 
             embed_trace(trace)
         path, sha = trace.write(self.run.trace_dir)

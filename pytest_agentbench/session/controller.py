@@ -15,17 +15,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import provenance
-from .backends.replay import regrade_source
-from .errors import AgentbenchError, HarnessError, one_line
-from .gate import GateConfig, judge, load_baseline
-from .outcome import Status
-from .records import Record, key, resume_key
-from .report import aggregate, record_key, resources_by_model
-from .runconfig import RunConfig
-from .sanitize import for_terminal
-from .storage import REPORT_SCHEMA, RecordLog, archive_run, check_writable, claim, read_records, write_json
-from .tasks import suite_by_name
+from .. import provenance
+from ..backends.replay import regrade_source
+from ..errors import AgentbenchError, HarnessError, one_line
+from ..results.gate import GateConfig, judge, load_baseline
+from ..outcome import Status
+from ..results.records import Record, key, resume_key
+from ..results.report import aggregate, record_key, resources_by_model
+from .config import RunConfig
+from ..sanitize import for_terminal
+from ..results.storage import REPORT_SCHEMA, RecordLog, archive_run, check_writable, claim, read_records, write_json
+from ..suites.base import suite_by_name
 
 SKIP_PROPERTY = "agentbench-skip"
 
@@ -56,7 +56,7 @@ class Controller:
         self._seen: set[tuple] = set()
         self._log: RecordLog | None = None
         self._backend_info: dict[str, dict] = {}
-        from .serving import Broker
+        from ..serving import Broker
 
         self.broker = run.broker = Broker(run, run.json_path.parent / "servers")  # the run's model servers
         self.unavailable: dict[str, str] = {}               # suite -> why it could not run
@@ -86,7 +86,7 @@ class Controller:
                 raise AgentbenchError(str(exc)) from exc
         if opts.max_drop and baseline is None:
             raise AgentbenchError("--agentbench-max-drop needs --agentbench-baseline")
-        from .compare import parse_model_map
+        from ..results.compare import parse_model_map
 
         return GateConfig(fail_under=opts.fail_under, baseline=baseline, baseline_path=opts.baseline,
                           max_drop=opts.max_drop, alpha=opts.alpha, strict=opts.strict, seed=opts.seed,
@@ -95,7 +95,7 @@ class Controller:
     def check_serving(self, say) -> None:
         """Before any item: --serve ENGINE that cannot run here is one line; vllm models that will fall back to
         transformers say so once. Servers themselves start when first needed (serving.Broker)."""
-        from . import serving
+        from .. import serving
 
         for spec in self.run.models:
             engine, asked = self.run.serve_engine(spec)
@@ -105,7 +105,7 @@ class Controller:
                 serving.check(spec, engine)     # a model the engine cannot serve: one line now, not N failures
                 self.run.ran_as(spec)
             if engine is None and self.run.ran_as(spec).get("fallback_from"):
-                from .backends.vllm import unavailable
+                from ..backends.vllm import unavailable
 
                 self.broker.notes[spec.name] = {"engine": "vllm", "fallback": "in-process transformers",
                                                 "reason": unavailable()}
@@ -115,7 +115,7 @@ class Controller:
         self.broker.close()
 
     def preflight_models(self) -> None:
-        from .backends import backend_class, preflight
+        from ..backends import backend_class, preflight
 
         plugin_makes = bool(self.config.hook.pytest_agentbench_make_backend.get_hookimpls())
         for spec in self.run.models:
@@ -315,14 +315,14 @@ class Controller:
     def _derived_files(self, report: dict) -> None:
         """The plot and the HTML page: a failure costs that file, one line, never the report or the exit status."""
         if self.run.plot_path is not None and self.records:
-            from .plots import plot_records
+            from ..results.plots import plot_records
 
             try:
                 plot_records(self.records, self.run.plot_path)
             except OSError as exc:
                 self.say(f"agentbench: no plot: {one_line(exc)}", red=True)
         if self.run.html_path is not None:
-            from .htmlpage import write_run_page
+            from ..results.page import write_run_page
 
             try:
                 write_run_page(self.run.html_path, report, self.records, str(self.run.json_path),

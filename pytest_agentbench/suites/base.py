@@ -10,14 +10,14 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
-from .task import Params, Task
+from ..task import Params, Task
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .agents.base import Agent, AgentContext
-    from .backends.base import Backend
-    from .outcome import Outcome
-    from .sandbox.base import Sandbox
-    from .trace import Trace
+    from ..agents.base import Agent, AgentContext
+    from ..backends.base import Backend
+    from ..outcome import Outcome
+    from ..sandbox.base import Sandbox
+    from ..trace import Trace
 
 
 class Suite(ABC):
@@ -79,7 +79,7 @@ class Suite(ABC):
 
     def evaluate(self, task: Task, backend: "Backend", sandbox: "Sandbox", params: Params, sample: int) -> "Outcome":
         """Run one sample with default limits. Override it instead of agent/grade for a one-shot suite."""
-        from .agents.base import AgentContext
+        from ..agents.base import AgentContext
 
         return self.run(AgentContext(backend, sandbox, params, task, sample))
 
@@ -106,7 +106,7 @@ class Suite(ABC):
     def time_limit(self, task_id: str, reference, tests, sandbox, floor: float) -> float:
         """The task's limit on this machine: max(floor, 4x its reference solution's graded runtime here), measured
         once per task, sandbox kind and machine (see timeouts). `reference` is a sandbox Candidate or None."""
-        from .timeouts import time_limit
+        from ..timeouts import time_limit
 
         def measure(limit: float) -> tuple[bool, float]:
             run = sandbox.run_tests(reference, tests, timeout=limit)
@@ -130,7 +130,7 @@ def register_suite(cls: type[Suite]) -> type[Suite]:
 
 
 def suite_by_name(name: str) -> type[Suite] | None:
-    from . import suites  # noqa: F401  (registers the built-in suites)
+    from .. import suites
 
     if name not in _REGISTRY:
         from importlib.metadata import entry_points

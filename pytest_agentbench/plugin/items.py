@@ -5,8 +5,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from .models import ModelSpec
-from .tasks import Suite, Task
+from ..models import ModelSpec
+from ..suites.base import Suite
+from ..task import Task
 
 CASE_ARG = "agentbench_case"
 

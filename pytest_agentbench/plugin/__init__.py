@@ -4,19 +4,19 @@ from __future__ import annotations
 import pytest
 
 from . import hookspecs
-from .controller import SKIP_PROPERTY, Controller, resumed_records
-from .errors import AgentbenchError, one_line
+from ..session.controller import SKIP_PROPERTY, Controller, resumed_records
+from ..errors import AgentbenchError, one_line
 from .items import CASE_ARG, case_of, is_expression, params, select_by_keyword
 from .live import LiveView, failures_block_without, leaves_out_failures
 from .options import add_options
-from .runconfig import RunConfig
-from .sanitize import for_terminal
+from ..session.config import RunConfig
+from ..sanitize import for_terminal
 from .state import STATE, State
-from .tasks import Suite, suite_by_name
-from .timeouts import item_alarm
-from .worker import Worker, quiet_when_orphaned
+from ..suites.base import Suite, suite_by_name
+from ..timeouts import item_alarm
+from ..session.worker import Worker, quiet_when_orphaned
 
-pytest_plugins = ("pytest_agentbench.fixtures",)
+pytest_plugins = ("pytest_agentbench.plugin.fixtures",)
 BUILTIN_SUITES = ("humaneval", "humanevalfix", "tool_use", "scenarios", "bfcl")
 
 
@@ -38,7 +38,7 @@ def pytest_configure(config):
         config.stash[STATE] = State(run, Worker(run, config.hook), controller, resumed_records(run))
         exporter = None
         if controller is not None and (run.options.otlp or run.options.otlp_file) and not config.option.collectonly:
-            from .otel import OtelExport
+            from ..results.otel import OtelExport
 
             exporter = OtelExport(run)
     except AgentbenchError as exc:
@@ -295,7 +295,7 @@ class ControllerHooks:
             return (yield)
 
     def pytest_terminal_summary(self, terminalreporter):
-        from .report import failure_lines, resource_lines, summary_lines
+        from ..results.report import failure_lines, resource_lines, summary_lines
 
         tr = terminalreporter
         controller = self.controller

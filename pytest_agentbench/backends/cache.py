@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .backends.base import Backend, Completion, Request
+from .base import Backend, Completion, Request
 
 CACHE_SCHEMA = "pytest-agentbench/generation-cache/v1"
 STORED = ("text", "continues_prompt", "prompt_tokens", "completion_tokens", "finish_reason")

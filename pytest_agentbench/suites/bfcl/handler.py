@@ -32,7 +32,7 @@ import sys
 import types
 from dataclasses import dataclass
 
-from .errors import AgentbenchError
+from ...errors import AgentbenchError
 
 BFCL_TESTED = "2026.3.23"
 INSTALL_HINT = (f"pip install --no-deps bfcl-eval=={BFCL_TESTED} && pip install 'pytest-agentbench[bfcl]' "
@@ -61,7 +61,7 @@ def bfcl() -> types.SimpleNamespace:
     beside the installed package): pointed into this project's cache unless the user set it."""
     if importlib.util.find_spec("bfcl_eval") is None:
         raise AgentbenchError(f"the BFCL suite needs bfcl-eval: {INSTALL_HINT}")
-    from .provenance import CACHE_DIR
+    from ...provenance import CACHE_DIR
 
     os.environ.setdefault("BFCL_PROJECT_ROOT", str(CACHE_DIR / "bfcl-eval"))
     name = "bfcl_eval.constants.model_config"

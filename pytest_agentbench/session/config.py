@@ -7,11 +7,11 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from .errors import AgentbenchError
-from .models import ModelSpec, default_models_file, load_models_file, resolve
-from .options import RunOptions, rootdir_moved
-from .sandbox import SandboxLimits
-from .tasks import Params
+from ..errors import AgentbenchError
+from ..models import ModelSpec, default_models_file, load_models_file, resolve
+from ..plugin.options import RunOptions, rootdir_moved
+from ..sandbox import SandboxLimits
+from ..task import Params
 
 
 class RunConfig:
@@ -43,7 +43,7 @@ class RunConfig:
         self.broker_address: dict | None = getattr(config, "workerinput", {}).get("agentbench_broker")
         for spec in self.models:
             if spec.backend == "replay":
-                from .backends.replay import read_replay_file
+                from ..backends.replay import read_replay_file
 
                 path = Path(spec.path)
                 if path.resolve() == self.jsonl_path.resolve():
@@ -68,13 +68,13 @@ class RunConfig:
         """The backend that runs `spec` in this run after any serving or fallback decision, as every process sees it
         (part of each sample's config_sha, so a served run never resumes an in-process one)."""
         if spec.name not in self._ran_as:
-            from . import serving
+            from .. import serving
 
             engine = self.serve_engine(spec)[0]
             if engine is not None and serving.missing(engine) is None:
                 ran = {"backend": "openai", "served": serving.identity(spec, engine)}
             elif spec.backend == "vllm":
-                from .backends.vllm import unavailable
+                from ..backends.vllm import unavailable
 
                 why = unavailable()
                 ran = {"backend": "transformers", "fallback_from": "vllm"} if why else {"backend": "vllm"}

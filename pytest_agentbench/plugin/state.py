@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from .controller import Controller
-from .runconfig import RunConfig
-from .worker import Worker
+from ..session.controller import Controller
+from ..session.config import RunConfig
+from ..session.worker import Worker
 
 
 @dataclass

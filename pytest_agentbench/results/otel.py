@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from .errors import AgentbenchError, one_line
+from ..errors import AgentbenchError, one_line
 
 TEXT_LIMIT = 4000                   # characters of a reply, tool argument or tool result kept in a span
 EXPORT_TIMEOUT_S = 5.0              # one OTLP batch, retries included (OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT overrides)
@@ -339,7 +339,7 @@ class OtelExport:
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-        from .provenance import package_versions
+        from ..provenance import package_versions
 
         version = package_versions()["pytest-agentbench"] or "unknown"
         resource = Resource.create({"service.version": version})

@@ -1,6 +1,6 @@
 """One PNG per run: pass@1 per suite and model, runtime per task, tokens per sample.
 
-    python -m pytest_agentbench.plots .agentbench/report.jsonl -o results.png
+    python -m pytest_agentbench.results.plots .agentbench/report.jsonl -o results.png
 """
 from __future__ import annotations
 
@@ -112,7 +112,7 @@ def figure(records):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pytest_agentbench.plots", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m pytest_agentbench.results.plots", description=__doc__.splitlines()[0])
     parser.add_argument("jsonl", type=Path, help="per-sample records of a run (.agentbench/report.jsonl)")
     parser.add_argument("-o", "--output", type=Path, default=Path("agentbench.png"), help="PNG to write")
     args = parser.parse_args(argv)

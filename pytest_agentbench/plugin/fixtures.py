@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from .controller import SKIP_PROPERTY
-from .errors import AgentbenchError, HarnessError
-from .sanitize import for_terminal
+from ..session.controller import SKIP_PROPERTY
+from ..errors import AgentbenchError, HarnessError
+from ..sanitize import for_terminal
 from .state import STATE
 
 __all__ = ["agentbench_case", "task", "backend", "sandbox", "outcome"]

@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .sandbox.base import Refused
+from ...sandbox.base import Refused
 
 _DIRECTIVE = re.compile(r"^[ \t>*`]*(TOOL_CALL|FINAL)\s*:\s*", re.M)
 _THOUGHT = re.compile(r"^[ \t>*`]*THOUGHT\s*:\s*", re.M)
@@ -400,7 +400,7 @@ class Grep(Tool):
 
 def audited_effects(result, workdir: str) -> list[dict]:
     """A run's audit record as effects of the tool call: paths inside the workspace made relative to it."""
-    from .effects import from_audit
+    from ...effects import from_audit
 
     return from_audit(result.audit, workdir)
 

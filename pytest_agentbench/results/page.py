@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import AgentbenchError
+from ..errors import AgentbenchError
 from .report import per_task_counts, record_key
 from .storage import HTML_MARK, MARK, claim, is_ours, read_records
 

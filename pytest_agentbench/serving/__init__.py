@@ -45,8 +45,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import AgentbenchError, one_line
-from .live import step
+from ..errors import AgentbenchError, one_line
+from ..plugin.live import step
 
 ENGINES = ("llamacpp", "transformers", "vllm")
 HOST = "127.0.0.1"
@@ -106,7 +106,7 @@ def missing(engine: str) -> str | None:
             return "transformers serve needs its serving extra: pip install 'transformers[serving]'"
         return None
     if engine == "vllm":
-        from .backends.vllm import unavailable
+        from ..backends.vllm import unavailable
 
         return unavailable()
     raise AgentbenchError(f"unknown serving engine {engine!r} (known: {', '.join(ENGINES)})")
@@ -191,7 +191,7 @@ def check(spec, engine: str) -> None:
     if engine == "llamacpp":
         gguf_path(spec)
     elif engine == "transformers" and not spec.gguf_file:
-        from .backends.transformers import locate
+        from ..backends.transformers import locate
 
         if not locate(spec)[1]:
             raise AgentbenchError(f"model {spec.name!r}: transformers serve is given local folders here "
@@ -201,7 +201,7 @@ def check(spec, engine: str) -> None:
 
 
 def gguf_path(spec) -> Path:
-    from .backends.transformers import locate
+    from ..backends.transformers import locate
 
     if not spec.gguf_file:
         raise AgentbenchError(f"model {spec.name!r}: the llamacpp engine serves a GGUF file (set gguf_file)")
@@ -215,7 +215,7 @@ def gguf_path(spec) -> Path:
 def serve_folder(spec) -> Path:
     """A folder `transformers serve` can load: the model's own, or for a GGUF the dequantized copy the
     transformers backend caches (made here once if it is missing)."""
-    from .backends.transformers import _gguf_cache_dir, locate
+    from ..backends.transformers import _gguf_cache_dir, locate
 
     source, local = locate(spec)
     if not spec.gguf_file:
@@ -225,7 +225,7 @@ def serve_folder(spec) -> Path:
         return Path(source)
     cached = _gguf_cache_dir(source, spec.gguf_file)
     if not (cached / "config.json").is_file():
-        from .backends.transformers import TransformersBackend
+        from ..backends.transformers import TransformersBackend
 
         TransformersBackend(spec).close()  # loads the GGUF once and saves the dequantized folder
     if not (cached / "config.json").is_file():
@@ -236,7 +236,7 @@ def serve_folder(spec) -> Path:
 def identity(spec, engine: str) -> dict[str, Any]:
     """What decides the replies of `spec` served by `engine`: engine and its version, the weights' immutable name.
     The port, pid and timeouts are not in it (the generation cache and config_sha stay stable across runs)."""
-    from .provenance import sha256_file
+    from ..provenance import sha256_file
 
     ident: dict[str, Any] = {"kind": "served", "engine": engine, "model": spec.name}
     if engine == "llamacpp":

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 import json
 
-from .bfcl import MULTI_TURN, NO_ANSWER, NOT_A_CALL, language
+from . import MULTI_TURN, NO_ANSWER, NOT_A_CALL, language
 
 OMIT = object()
 DICT_TYPES = {"dict", "HashMap", "object"}

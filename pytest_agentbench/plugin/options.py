@@ -10,7 +10,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .errors import AgentbenchError
+from ..errors import AgentbenchError
 
 SANDBOXES = ("process", "docker", "unconfined")
 #: Upper bounds. Items are made per sample before -k filters them: 1000 samples of HumanEval's 164 tasks already take
@@ -208,7 +208,7 @@ class RunOptions(BaseModel):
     @classmethod
     def _formats(cls, value: Optional[str]) -> Optional[str]:
         # Formats registered by plugins and initial conftests (rootdir, the paths given) are known by now.
-        from .prompts import parse_formats
+        from ..prompts import parse_formats
 
         parse_formats(value)
         return value
@@ -216,7 +216,7 @@ class RunOptions(BaseModel):
     @field_validator("model_map")
     @classmethod
     def _pairs(cls, value: Optional[str]) -> Optional[str]:
-        from .compare import parse_model_map
+        from ..results.compare import parse_model_map
 
         parse_model_map(value)
         return value
@@ -224,7 +224,7 @@ class RunOptions(BaseModel):
     @field_validator("otlp")
     @classmethod
     def _otlp_url(cls, value: Optional[str]) -> Optional[str]:
-        from .otel import traces_endpoint
+        from ..results.otel import traces_endpoint
 
         return None if value is None else traces_endpoint(value)
 

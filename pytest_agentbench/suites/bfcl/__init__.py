@@ -24,12 +24,13 @@ import hashlib
 from importlib.util import find_spec
 from pathlib import Path
 
-from ..agents.calls import CallAgent
-from ..calls import PromptingHandler, bfcl
-from ..errors import first_line
-from ..outcome import Outcome, Status
-from ..tasks import Suite, Task, jsonl_rows, register_suite
-from .bfcl_simulators import Simulators
+from ...agents.function_calling import CallAgent
+from .handler import PromptingHandler, bfcl
+from ...errors import first_line
+from ...outcome import Outcome, Status
+from ..base import Suite, jsonl_rows, register_suite
+from ...task import Task
+from .simulators import Simulators
 
 PREFIX = "BFCL_v4"
 NON_LIVE = ("simple_python", "simple_java", "simple_javascript", "multiple", "parallel", "parallel_multiple",
@@ -95,7 +96,7 @@ class BFCL(Suite):
         version) is one item that errors with the reason; a broken row errors its own item; a file whose rows are all
         broken, one item for the file."""
         if find_spec("bfcl_eval") is None:   # its checker scores every item, whoever's data it is
-            from ..calls import INSTALL_HINT
+            from .handler import INSTALL_HINT
 
             self._unavailable = f"bfcl-eval is not installed: {INSTALL_HINT}"
             self._sizes = {}
@@ -233,7 +234,7 @@ class BFCL(Suite):
 
     @classmethod
     def summarize(cls, records: list[dict]) -> dict:
-        from .bfcl_scores import bfcl_metrics
+        from .scores import bfcl_metrics
 
         return bfcl_metrics(records)
 
@@ -338,7 +339,7 @@ def _task(category, n, row, problem, answers, docs, file: Path) -> Task:
         if not isinstance(answer, list) or len(answer) != len(row["question"]):
             return Task(id=rid, prompt="", markers=(category, *groups(category)),
                         problem=f"{rid}: its possible answer does not have one list of calls per turn")
-    from .bfcl_answers import answer_defect, reference as reference_reply
+    from .answers import answer_defect, reference as reference_reply
 
     try:
         prompt = next((m.get("content", "") for m in row["question"][0] if m.get("role") == "user"), "")
@@ -369,7 +370,7 @@ def _populate(entry: dict, docs: dict[str, list[dict]]) -> None:
 
 
 def _bfcl_version() -> str:
-    from ..calls import _version
+    from .handler import _version
 
     return _version()
 

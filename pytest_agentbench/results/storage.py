@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
 
-from .errors import AgentbenchError
+from ..errors import AgentbenchError
 
 RECORD_SCHEMA = "pytest-agentbench/record/v2"
 REPORT_SCHEMA = "pytest-agentbench/report/v2"

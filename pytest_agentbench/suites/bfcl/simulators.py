@@ -9,9 +9,9 @@ import secrets
 from importlib.util import find_spec
 from pathlib import Path
 
-from ..calls import REFUSED_CALL, refused_call
-from ..errors import HarnessError, first_line
-from ..outcome import Status
+from .handler import REFUSED_CALL, refused_call
+from ...errors import HarnessError, first_line
+from ...outcome import Status
 
 SIMULATOR_ROOT = "bfcl_eval.eval_checker.multi_turn_eval"
 
