@@ -144,3 +144,52 @@ def planned_tool_use(pytester, model: str, plans: dict[str, list[str]]):
     pytester.makefile(".yaml", models=f"models:\n  {model}: {{backend: {model}}}\n")
     pytester.makepyfile(test_tu=TOOL_USE_TEST)
     return pytester
+
+
+# -- shared by several test modules ----------------------------------------------------------------------------
+def docker_ready() -> str | None:
+    try:
+        from pytest_agentbench.sandbox.docker import DEFAULT_IMAGE, engine
+
+        engine().images.get(DEFAULT_IMAGE)
+    except Exception as exc:  # no engine, or no image
+        return f"no Docker engine with the sandbox image here ({type(exc).__name__}): run scripts/docker-engine.sh " \
+               "and scripts/docker-image.sh"
+    return None
+
+
+def one_line_error(result, pattern):
+    result.stderr.fnmatch_lines([f"ERROR: agentbench: {pattern}"])
+    assert len([ln for ln in result.stderr.lines if ln.strip()]) == 1, result.stderr.str()
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+FIX_TEST = '''
+import pytest
+from pytest_agentbench.suites.humanevalfix import HumanEvalFix
+
+@pytest.mark.agentbench(suite=HumanEvalFix)
+def test_humanevalfix(outcome):
+    outcome.check()
+'''
+
+
+SLOW_SUITE = '''
+import time
+import pytest
+from pytest_agentbench import Outcome, Status, Suite, Task
+
+class Slow(Suite):
+    name = "slow"
+    def load(self):
+        return [Task(id=f"slow/{n}", prompt=str(n), reference=str(n)) for n in range(12)]
+    def evaluate(self, task, backend, sandbox, params, sample):
+        time.sleep(0.25)
+        ok = int(task.id.split("/")[1]) % 3 != 0
+        return Outcome(Status.PASSED if ok else Status.FAILED, reason="" if ok else "every third fails",
+                       prompt_tokens=1, completion_tokens=1)
+
+@pytest.mark.agentbench(Slow())
+def test_slow(outcome):
+    outcome.check()
+'''

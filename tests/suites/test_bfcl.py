@@ -7,6 +7,7 @@ from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
+from conftest import docker_ready
 from conftest import read_records, read_report
 
 pytestmark = pytest.mark.skipif(find_spec("bfcl_eval") is None,

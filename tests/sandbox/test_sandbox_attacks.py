@@ -14,6 +14,7 @@ import time
 import uuid
 
 import pytest
+from conftest import docker_ready
 from conftest import read_report
 
 from pytest_agentbench.sandbox import SandboxLimits, make_sandbox
@@ -25,17 +26,6 @@ def hang_guard(limit: float) -> float:
     """Wall time a run limited to `limit` s must end in: catches a run that waits for a child (300 s here) or never
     ends, and never a busy machine (a 15 s run took 7.07 s against the old guard of 7.0 s under load)."""
     return 4 * limit + 20.0
-
-
-def docker_ready() -> str | None:
-    try:
-        from pytest_agentbench.sandbox.docker import DEFAULT_IMAGE, engine
-
-        engine().images.get(DEFAULT_IMAGE)
-    except Exception as exc:  # no engine, or no image
-        return f"no Docker engine with the sandbox image here ({type(exc).__name__}): run scripts/docker-engine.sh " \
-               "and scripts/docker-image.sh"
-    return None
 
 
 KINDS = ["process", pytest.param("docker", marks=pytest.mark.skipif(bool(docker_ready()), reason=str(docker_ready())))]

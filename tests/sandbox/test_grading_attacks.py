@@ -9,7 +9,7 @@ import json
 import pytest
 from conftest import read_records, read_report
 from hacks import HACKS, TASKS
-from test_sandbox_attacks import docker_ready
+from conftest import docker_ready
 
 from pytest_agentbench.sandbox import SandboxLimits, make_sandbox
 from pytest_agentbench.suites.humaneval import build_candidate, hidden_tests, humaneval_data_file

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 from conftest import he_project, read_records, read_report
-from test_humanevalfix import FIX_TEST, SLOW_SUITE
-from test_measurement import one_line_error
+from conftest import FIX_TEST, SLOW_SUITE
+from conftest import one_line_error
 
 from pytest_agentbench.suites.humaneval import humaneval_data_file
 

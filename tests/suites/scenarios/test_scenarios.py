@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from conftest import read_records, read_report
-from test_sandbox_attacks import docker_ready
+from conftest import docker_ready
 
 from pytest_agentbench.suites.scenarios import SHIPPED, load_spec
 from pytest_agentbench.trace import Trace
@@ -241,7 +241,7 @@ def _traces(root: Path) -> dict[str, dict]:
 def test_traces_validate_and_are_the_same_with_and_without_xdist(pytester):
     import jsonschema
 
-    schema = json.loads((Path(__file__).resolve().parents[1] / "docs" / "trace.schema.json").read_text())
+    schema = json.loads((Path(__file__).resolve().parents[3] / "docs" / "trace.schema.json").read_text())
     assert schema == Trace.model_json_schema(by_alias=True), "docs/trace.schema.json is stale: regenerate it"
     pj = project(pytester)
     pj.runpytest_subprocess("--model", "reference,quit", "--agentbench-json", "serial.json", "--agentbench-traces",

@@ -11,7 +11,7 @@ from pytest_agentbench.metrics import confusion, per_class
 from pytest_agentbench.suites.tool_use import grade, tool_metrics
 from pytest_agentbench.agents.tools import BadArgs, Final, ToolCall, Unparsable, parse_reply, tool_use_tools
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def rows():

@@ -232,7 +232,7 @@ def test_humaneval_and_tool_use_items_end_to_end_through_the_endpoint(pytester, 
 
     problem = read_problems()["HumanEval/29"]
     server = Scripted(reply=f"```python\n{problem['prompt']}{problem['canonical_solution']}```")
-    data = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "tool_use.jsonl"
+    data = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "tool_use.jsonl"
     pytester.makefile(".yaml", models=MODELS.format(url=server.url))
     pytester.makepyfile(test_he=f"""
 import pytest

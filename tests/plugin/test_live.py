@@ -65,7 +65,7 @@ PROGRESS_LINE = re.compile(r"agentbench: \d+/13 items, \d:\d\d:\d\d elapsed(, ET
 def slow(pytester, monkeypatch):
     for name, text in SLOW_PROJECT.items():
         pytester.path.joinpath(name).write_text(text)
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(Path(__file__).resolve().parents[1]),
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(Path(__file__).resolve().parents[2]),
                                                       os.environ.get("PYTHONPATH", "")]))
     return pytester
 
@@ -282,7 +282,7 @@ def test_end_table_has_the_interval_p95_and_model_and_sandbox_time(arith):
 
 # -- the command line -------------------------------------------------------------------------------------------------
 def cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]),
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]),
                                                         os.environ.get("PYTHONPATH", "")])}
     return subprocess.run([sys.executable, "-m", "pytest_agentbench", *args], capture_output=True, text=True,
                           cwd=cwd, env=env, timeout=120)
@@ -343,7 +343,7 @@ def test_console_script_agentbench_is_the_same_command():
     import tomllib
     from importlib import import_module
 
-    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
     target = project["project"]["scripts"]["agentbench"]
     module, _, name = target.partition(":")
     main = getattr(import_module(module), name)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from conftest import read_records
-from test_sandbox_attacks import docker_ready
+from conftest import docker_ready
 
 from pytest_agentbench.suites.scenarios import SHIPPED, Scenarios
 

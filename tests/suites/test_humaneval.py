@@ -4,6 +4,7 @@ import gzip
 import json
 
 import pytest
+from conftest import docker_ready
 from conftest import he_project, read_records, read_report
 
 from pytest_agentbench.suites.humaneval import build_candidate, hidden_tests, humaneval_data_file
