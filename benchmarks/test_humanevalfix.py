@@ -2,6 +2,7 @@
 
 Data: --humanevalfix-path PATH, else datasets' bigcode/humanevalpack (skipped, with a reason, offline).
 """
+
 import pytest
 
 from pytest_agentbench.suites.humanevalfix import HumanEvalFix

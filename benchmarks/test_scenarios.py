@@ -1,6 +1,7 @@
 """Agent scenarios: multi-step tasks in a sandboxed workspace, one item per scenario and variant
 (`-k supply_chain_poisoning`, `-m "scenarios and security"`). Folders in benchmarks/scenarios/, or --scenarios-dir.
 Traces go to .agentbench/traces/<model>/<scenario>/<variant>/run_NNN.json."""
+
 import pytest
 
 from pytest_agentbench.suites.scenarios import Scenarios

@@ -1,5 +1,6 @@
 """Tool use: 250 labelled prompts, one item each; markers per category and difficulty
 (`-m "tool_use and symbolic"`, `-m "tool_use and complex"`)."""
+
 from pathlib import Path
 
 import pytest

@@ -2,6 +2,7 @@
 
 Importing this package must stay cheap (no torch, no transformers): pytest imports it at start-up.
 """
+
 from .errors import AgentbenchError, HarnessError
 from .outcome import Outcome, Status
 from .suites.base import Suite, register_suite

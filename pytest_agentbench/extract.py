@@ -3,6 +3,7 @@
 Handles fenced blocks (closed or cut off), a bare function, prose before and after code, and a reply
 that repeats the prompt. Returns None when there is no code at all (the "unparsable" outcome).
 """
+
 from __future__ import annotations
 
 import ast
@@ -42,8 +43,13 @@ def extract_code(reply: str, entry_point: str | None = None) -> str | None:
         body = ranked[0][1]
         return body if _parses(body) else (_longest_parsing_prefix(body.split("\n")) or body)
     lines = text.split("\n")
-    candidates = [code for i, ln in enumerate(lines) if _CODE_START.match(ln)
-                  for code in [_longest_parsing_prefix(lines[i:])] if code]
+    candidates = [
+        code
+        for i, ln in enumerate(lines)
+        if _CODE_START.match(ln)
+        for code in [_longest_parsing_prefix(lines[i:])]
+        if code
+    ]
     if candidates:  # the first stretch of code that holds the function asked for, else the longest
         with_entry = [c for c in candidates if _defines(c, entry_point)]
         return with_entry[0] if with_entry else max(candidates, key=len)

@@ -1,9 +1,10 @@
 """Pure functions over numbers: no pytest, no I/O, easy to check against hand-computed values."""
+
 from __future__ import annotations
 
 import math
 import re
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 
 def natural_key(text: str) -> list:
@@ -53,8 +54,11 @@ def describe(values: Sequence[float]) -> dict[str, float]:
     """mean / p50 / p95, rounded for a readable report."""
     if not values:
         return {"mean": 0.0, "p50": 0.0, "p95": 0.0}
-    return {"mean": round(sum(values) / len(values), 4), "p50": round(percentile(values, 50), 4),
-            "p95": round(percentile(values, 95), 4)}
+    return {
+        "mean": round(sum(values) / len(values), 4),
+        "p50": round(percentile(values, 50), 4),
+        "p95": round(percentile(values, 95), 4),
+    }
 
 
 def confusion(pairs: Sequence[tuple[str, str]], truths: Sequence[str], predictions: Sequence[str]) -> dict:
@@ -62,8 +66,11 @@ def confusion(pairs: Sequence[tuple[str, str]], truths: Sequence[str], predictio
     index = {(t, p): 0 for t in truths for p in predictions}
     for t, p in pairs:
         index[(t, p)] = index.get((t, p), 0) + 1
-    return {"rows_truth": list(truths), "columns_predicted": list(predictions),
-            "matrix": [[index[(t, p)] for p in predictions] for t in truths]}
+    return {
+        "rows_truth": list(truths),
+        "columns_predicted": list(predictions),
+        "matrix": [[index[(t, p)] for p in predictions] for t in truths],
+    }
 
 
 def per_class(pairs: Sequence[tuple[str, str]], classes: Sequence[str]) -> dict[str, dict[str, float | None]]:
@@ -80,8 +87,13 @@ def per_class(pairs: Sequence[tuple[str, str]], classes: Sequence[str]) -> dict[
             f1 = None if precision is None and recall is None else 0.0
         else:
             f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        out[c] = {"precision": _round(precision), "recall": _round(recall), "f1": _round(f1),
-                  "support": actual, "predicted": predicted}
+        out[c] = {
+            "precision": _round(precision),
+            "recall": _round(recall),
+            "f1": _round(f1),
+            "support": actual,
+            "predicted": predicted,
+        }
     return out
 
 

@@ -4,6 +4,7 @@ A name resolves, in order: an alias in models.yaml, a built-in (`reference`, `re
 path (folder or .gguf file), a hub id (`org/name`). Anything else is a one-line error at start; so is a name written
 as a path (`./x`, `/x`, `~/x`, `*.gguf`) that is not there.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -13,8 +14,18 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import (BaseModel, ConfigDict, Discriminator, Field, NonNegativeFloat, PositiveInt, Tag,
-                      TypeAdapter, ValidationError, model_validator)
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    NonNegativeFloat,
+    PositiveInt,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
 from .errors import AgentbenchError
 
@@ -31,7 +42,7 @@ class ModelSpec(BaseModel):
     name: str
     backend: str = "transformers"
     description: str = ""
-    max_tokens: Optional[PositiveInt] = None       # default --max-new-tokens for this model
+    max_tokens: Optional[PositiveInt] = None  # default --max-new-tokens for this model
     temperature: Optional[NonNegativeFloat] = None  # default --temperature for this model
 
     def to_dict(self) -> dict[str, Any]:
@@ -46,12 +57,12 @@ class EngineOptions(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
-    n_ctx: Optional[PositiveInt] = None                   # llamacpp server: context per slot (default 8192)
-    parallel: Optional[PositiveInt] = None                # llamacpp server: requests batched at once (default 1)
-    max_model_len: Optional[PositiveInt] = None           # vllm
+    n_ctx: Optional[PositiveInt] = None  # llamacpp server: context per slot (default 8192)
+    parallel: Optional[PositiveInt] = None  # llamacpp server: requests batched at once (default 1)
+    max_model_len: Optional[PositiveInt] = None  # vllm
     gpu_memory_utilization: Optional[float] = Field(None, gt=0.0, le=1.0)
     tensor_parallel_size: Optional[PositiveInt] = None
-    quantization: Optional[str] = None                    # vllm's own (awq, gptq, fp8, ...)
+    quantization: Optional[str] = None  # vllm's own (awq, gptq, fp8, ...)
     enforce_eager: Optional[bool] = None
 
 
@@ -60,22 +71,22 @@ class WeightsSpec(ModelSpec):
     transformers where vllm or CUDA is missing)."""
 
     backend: Literal["transformers", "vllm"] = "transformers"
-    hf_id: Optional[str] = None          # hub id or local folder
-    path: Optional[str] = None           # local file or folder
-    package: Optional[str] = None        # a Python package that ships the weights (the embedded default)
-    gguf_file: Optional[str] = None      # GGUF file name inside hf_id / path / package
+    hf_id: Optional[str] = None  # hub id or local folder
+    path: Optional[str] = None  # local file or folder
+    package: Optional[str] = None  # a Python package that ships the weights (the embedded default)
+    gguf_file: Optional[str] = None  # GGUF file name inside hf_id / path / package
     revision: Optional[str] = None
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     device: Annotated[str, Field(pattern=r"^(auto|cpu|cuda(:\d+)?)$")] = "auto"
-    load_in_4bit: bool = False           # bitsandbytes, CUDA only
+    load_in_4bit: bool = False  # bitsandbytes, CUDA only
     load_in_8bit: bool = False
-    chat_template: bool = True           # use the tokenizer's chat template when it has one
+    chat_template: bool = True  # use the tokenizer's chat template when it has one
     trust_remote_code: bool = False
     serve: Optional[Literal["llamacpp", "transformers", "vllm"]] = None  # one server for the run (serving.py)
     options: EngineOptions = EngineOptions()
 
     @model_validator(mode="after")
-    def _coherent(self) -> "WeightsSpec":
+    def _coherent(self) -> WeightsSpec:
         if not (self.hf_id or self.path or self.package):
             raise ValueError(f"a {self.backend} model needs 'hf_id', 'path' or 'package'")
         if self.load_in_4bit and self.load_in_8bit:
@@ -92,10 +103,10 @@ class EndpointSpec(ModelSpec):
     backend: Literal["openai"] = "openai"
     base_url: Annotated[str, Field(pattern=r"^https?://")]
     api_key_env: Optional[str] = None
-    hf_id: Optional[str] = None          # the served model's name (options.model overrides)
+    hf_id: Optional[str] = None  # the served model's name (options.model overrides)
     revision: Optional[str] = None
     chat_template: bool = True
-    options: "OpenAISettings" = Field(default_factory=lambda: OpenAISettings())
+    options: OpenAISettings = Field(default_factory=lambda: OpenAISettings())
 
 
 class ReferenceSpec(ModelSpec):
@@ -111,8 +122,8 @@ class ScriptedSpec(ModelSpec):
     """Replies from a file, turn by turn (backends/scripted.py); a relative path is relative to models.yaml."""
 
     backend: Literal["scripted"] = "scripted"
-    replies: Optional[str] = None        # required by the built-in backend
-    options: dict[str, Any] = {}         # for a conftest's own scripted backend (pytest_agentbench_make_backend)
+    replies: Optional[str] = None  # required by the built-in backend
+    options: dict[str, Any] = {}  # for a conftest's own scripted backend (pytest_agentbench_make_backend)
 
 
 class PluginSpec(ModelSpec):
@@ -127,12 +138,18 @@ class PluginSpec(ModelSpec):
     options: dict[str, Any] = {}
 
 
-from .backends.openai_api import OpenAISettings
+from .backends.openai_api import OpenAISettings  # noqa: E402  (the openai backend owns its settings)
 
 EndpointSpec.model_rebuild()
 
-_SHAPES = {"transformers": "weights", "vllm": "weights", "openai": "endpoint", "reference": "reference",
-           "replay": "replay", "scripted": "scripted"}
+_SHAPES = {
+    "transformers": "weights",
+    "vllm": "weights",
+    "openai": "endpoint",
+    "reference": "reference",
+    "replay": "replay",
+    "scripted": "scripted",
+}
 
 
 def _shape(raw: Any) -> str:
@@ -140,10 +157,17 @@ def _shape(raw: Any) -> str:
     return _SHAPES.get(backend, "plugin")
 
 
-AnySpec = Annotated[Union[Annotated[WeightsSpec, Tag("weights")], Annotated[EndpointSpec, Tag("endpoint")],
-                          Annotated[ReferenceSpec, Tag("reference")], Annotated[ReplaySpec, Tag("replay")],
-                          Annotated[ScriptedSpec, Tag("scripted")],
-                          Annotated[PluginSpec, Tag("plugin")]], Discriminator(_shape)]
+AnySpec = Annotated[
+    Union[
+        Annotated[WeightsSpec, Tag("weights")],
+        Annotated[EndpointSpec, Tag("endpoint")],
+        Annotated[ReferenceSpec, Tag("reference")],
+        Annotated[ReplaySpec, Tag("replay")],
+        Annotated[ScriptedSpec, Tag("scripted")],
+        Annotated[PluginSpec, Tag("plugin")],
+    ],
+    Discriminator(_shape),
+]
 _ADAPTER = TypeAdapter(AnySpec)
 
 
@@ -157,13 +181,20 @@ def spec_of(raw: dict[str, Any], where: str = "") -> ModelSpec:
 
 def _one_line(exc: ValidationError, raw: dict[str, Any]) -> str:
     err = exc.errors()[0]
-    loc = [str(p) for p in err["loc"] if str(p) not in ("weights", "endpoint", "reference", "replay", "scripted",
-                                                        "plugin")]
+    loc = [
+        str(p) for p in err["loc"] if str(p) not in ("weights", "endpoint", "reference", "replay", "scripted", "plugin")
+    ]
     key = ".".join(loc)
     backend = raw.get("backend", "transformers")
     if err["type"] == "extra_forbidden":
-        shape = {"weights": WeightsSpec, "endpoint": EndpointSpec, "reference": ReferenceSpec,
-                 "replay": ReplaySpec, "scripted": ScriptedSpec, "plugin": PluginSpec}.get(_shape(raw))
+        shape = {
+            "weights": WeightsSpec,
+            "endpoint": EndpointSpec,
+            "reference": ReferenceSpec,
+            "replay": ReplaySpec,
+            "scripted": ScriptedSpec,
+            "plugin": PluginSpec,
+        }.get(_shape(raw))
         if len(loc) == 1 and shape is not None:
             known = ", ".join(sorted(shape.model_fields))
             return f"unknown field {key!r} for backend {backend} (known: {known})"
@@ -171,8 +202,9 @@ def _one_line(exc: ValidationError, raw: dict[str, Any]) -> str:
     msg = err["msg"]
     for prefix in ("Value error, ", "Input should be ", "String should match pattern "):
         if msg.startswith(prefix):
-            msg = {"Input should be ": "should be ", "String should match pattern ": "should match "}.get(prefix, "") \
-                + msg[len(prefix):]
+            msg = {"Input should be ": "should be ", "String should match pattern ": "should match "}.get(
+                prefix, ""
+            ) + msg[len(prefix) :]
     if not key:
         return msg
     got = err.get("input")
@@ -226,7 +258,7 @@ def resolve(name: str, specs: dict[str, ModelSpec], models_file: Path) -> ModelS
     if name == "reference":
         return ReferenceSpec(name="reference")
     if name.startswith("replay:"):
-        path = Path(name[len("replay:"):]).expanduser()
+        path = Path(name[len("replay:") :]).expanduser()
         if not _exists(path, file=True):
             raise AgentbenchError(f"replay file not found: {path}")
         return ReplaySpec(name=name, path=str(path.resolve()))
@@ -241,8 +273,10 @@ def resolve(name: str, specs: dict[str, ModelSpec], models_file: Path) -> ModelS
     if _HUB_ID.match(name) and not os.path.isabs(name):
         return WeightsSpec(name=name, hf_id=name)
     known = ", ".join(sorted(specs)) or "none"
-    raise AgentbenchError(f"unknown model {name!r}: not an alias in {models_file} (known: {known}), "
-                          "not 'reference' or 'replay:PATH', not a local path, not a hub id like org/name")
+    raise AgentbenchError(
+        f"unknown model {name!r}: not an alias in {models_file} (known: {known}), "
+        "not 'reference' or 'replay:PATH', not a local path, not a hub id like org/name"
+    )
 
 
 _GGUF_TYPE = re.compile(r"(?:^|[.\-_])((?:I?Q\d(?:_[A-Z0-9]+)*)|F16|F32|BF16)(?=[.\-_]|$)", re.I)

@@ -1,4 +1,5 @@
 """What one sample ended as. The taxonomy is closed so reports from any suite add up."""
+
 from __future__ import annotations
 
 import enum
@@ -7,20 +8,20 @@ from typing import Any
 
 
 class Status(str, enum.Enum):
-    PASSED = "passed"          # the tests passed
-    FAILED = "failed"          # a test assertion failed
-    ERROR = "error"            # the candidate code raised (or did not compile)
-    TIMEOUT = "timeout"        # the candidate code ran past its limit
+    PASSED = "passed"  # the tests passed
+    FAILED = "failed"  # a test assertion failed
+    ERROR = "error"  # the candidate code raised (or did not compile)
+    TIMEOUT = "timeout"  # the candidate code ran past its limit
     UNPARSABLE = "unparsable"  # no code (or no valid tool call) in the model's reply
-    INFRA = "infra"            # the harness failed: counted apart, never the model's fault
+    INFRA = "infra"  # the harness failed: counted apart, never the model's fault
 
 
 @dataclass
 class Outcome:
     status: Status
     reason: str = ""
-    completion: str = ""           # the model's raw reply (last one for multi-turn agents)
-    program: str | None = None     # what ran in the sandbox
+    completion: str = ""  # the model's raw reply (last one for multi-turn agents)
+    program: str | None = None  # what ran in the sandbox
     stdout: str = ""
     stderr: str = ""
     model_s: float = 0.0
@@ -28,7 +29,7 @@ class Outcome:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
-    trace: Any = field(default=None, repr=False)   # the agent's trace.Trace (written to a file by some suites)
+    trace: Any = field(default=None, repr=False)  # the agent's trace.Trace (written to a file by some suites)
 
     @property
     def passed(self) -> bool:

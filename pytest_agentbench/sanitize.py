@@ -1,6 +1,7 @@
 """Text from models and candidate code, made safe to print: every control, format (bidi override, zero-width) and
 line/paragraph-separator character is shown escaped (`\x1b`, `\u2028`), so an ANSI or OSC sequence cannot erase
 a line or paint a fake "passed", and U+2028 cannot split a one-line reason. The JSONL keeps the exact text."""
+
 from __future__ import annotations
 
 import unicodedata

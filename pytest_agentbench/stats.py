@@ -5,14 +5,15 @@ samples of one task are correlated, so standard errors are clustered by task (th
 and two runs are compared task by task (paired), which removes the between-task variance that an unpaired
 comparison of two means would count twice. Probabilities come from scipy.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Mapping, Sequence
 
-Counts = Mapping[str, tuple[int, int]]   # task -> (n samples, c passed)
-EXACT_SIGN_FLIP_TASKS = 15               # up to this many tasks, several samples: the exact sign-flip test
+Counts = Mapping[str, tuple[int, int]]  # task -> (n samples, c passed)
+EXACT_SIGN_FLIP_TASKS = 15  # up to this many tasks, several samples: the exact sign-flip test
 
 
 @dataclass(frozen=True)
@@ -88,8 +89,9 @@ def rate_estimate(records: Sequence[dict], hit, confidence: float = 0.95, cluste
     return mean_estimate(values, binary=binary, confidence=confidence).to_dict()
 
 
-def combined_estimate(parts: Sequence[tuple[float, dict]], value: float | None = None,
-                      confidence: float = 0.95) -> dict:
+def combined_estimate(
+    parts: Sequence[tuple[float, dict]], value: float | None = None, confidence: float = 0.95
+) -> dict:
     """A fixed weighted sum of independent scores (BFCL's aggregates of its categories), from each part's
     `rate_estimate`: standard error sqrt(sum w^2 se^2), each part's se taken at least as wide as its own interval
     (a part at 0 or 1 has se 0 but a Wilson interval of some width); a normal interval clipped to [0, 1].
@@ -98,16 +100,19 @@ def combined_estimate(parts: Sequence[tuple[float, dict]], value: float | None =
     total = sum(w * p["value"] for w, p in parts) if value is None else value
     var = sum((w * max(p["se"], (p["hi"] - p["lo"]) / (2 * z))) ** 2 for w, p in parts)
     se = math.sqrt(var)
-    return Estimate(total, se, max(0.0, total - z * se), min(1.0, total + z * se), sum(p["tasks"] for _, p in parts),
-                    "weighted-sum").to_dict()
+    return Estimate(
+        total, se, max(0.0, total - z * se), min(1.0, total + z * se), sum(p["tasks"] for _, p in parts), "weighted-sum"
+    ).to_dict()
 
 
 def score_errors(counts: Counts, kmax: int) -> dict:
     """Error bars of pass@k (k <= kmax) and, with several samples, pass^k: the report's `errors` block."""
     if not counts:
         return {}
-    out: dict = {"pass@1": pass_at_k_estimate(counts, 1).to_dict(),
-                 "pass@k": {str(k): pass_at_k_estimate(counts, k).to_dict() for k in range(1, kmax + 1)}}
+    out: dict = {
+        "pass@1": pass_at_k_estimate(counts, 1).to_dict(),
+        "pass@k": {str(k): pass_at_k_estimate(counts, k).to_dict() for k in range(1, kmax + 1)},
+    }
     if kmax > 1:
         out["pass^k"] = {str(k): pass_hat_k_estimate(counts, k).to_dict() for k in range(1, kmax + 1)}
     return out
@@ -123,13 +128,13 @@ class Paired:
     new: float
     diff: float
     se: float
-    lo: float            # two-sided interval of diff at `confidence`
+    lo: float  # two-sided interval of diff at `confidence`
     hi: float
     p_drop: float
     method: str
-    regressed: list[str]   # passed more often before (one sample: passed before, failed now)
+    regressed: list[str]  # passed more often before (one sample: passed before, failed now)
     improved: list[str]
-    discordant: tuple[int, int] | None = None   # (regressed, improved) with one sample per task
+    discordant: tuple[int, int] | None = None  # (regressed, improved) with one sample per task
 
     def drop_upper(self, alpha: float) -> float:
         """One-sided upper confidence bound of the drop (old - new) at level 1 - alpha. The standard error is never
@@ -162,8 +167,9 @@ def mcnemar_drop_p(regressed: int, improved: int, mid_p: bool = True) -> float:
     return min(1.0, max(0.0, p))
 
 
-def paired(old: Counts, new: Counts, *, confidence: float = 0.95, seed: int = 0, resamples: int = 10_000,
-           mid_p: bool = False) -> Paired | None:
+def paired(
+    old: Counts, new: Counts, *, confidence: float = 0.95, seed: int = 0, resamples: int = 10_000, mid_p: bool = False
+) -> Paired | None:
     """Pair two runs by task. One sample per task in both: the exact McNemar test on the discordant tasks, with the
     paired difference's normal interval; otherwise the sign-flip (randomization) test on the per-task differences,
     with a task-clustered paired bootstrap interval (tasks resampled with their differences). Both random parts are
@@ -191,17 +197,39 @@ def paired(old: Counts, new: Counts, *, confidence: float = 0.95, seed: int = 0,
     z = _z(confidence)
     if all(old[x][0] == 1 and new[x][0] == 1 for x in tasks):
         p = mcnemar_drop_p(len(regressed), len(improved), mid_p=mid_p)
-        return Paired(t, mean_old, mean_new, diff, se, max(-1.0, diff - z * se), min(1.0, diff + z * se), p,
-                      "mcnemar-mid-p" if mid_p else "mcnemar-exact", regressed, improved,
-                      (len(regressed), len(improved)))
+        return Paired(
+            t,
+            mean_old,
+            mean_new,
+            diff,
+            se,
+            max(-1.0, diff - z * se),
+            min(1.0, diff + z * se),
+            p,
+            "mcnemar-mid-p" if mid_p else "mcnemar-exact",
+            regressed,
+            improved,
+            (len(regressed), len(improved)),
+        )
     import numpy as np
 
     rng = np.random.default_rng(seed)
     values = np.asarray(d)
     means = values[rng.integers(0, t, size=(resamples, t))].mean(axis=1)
     lo, hi = np.quantile(means, [(1 - confidence) / 2, (1 + confidence) / 2])
-    return Paired(t, mean_old, mean_new, diff, se, float(lo), float(hi), sign_flip_drop_p(values, rng, resamples),
-                  "sign-flip test, bootstrap interval", regressed, improved)
+    return Paired(
+        t,
+        mean_old,
+        mean_new,
+        diff,
+        se,
+        float(lo),
+        float(hi),
+        sign_flip_drop_p(values, rng, resamples),
+        "sign-flip test, bootstrap interval",
+        regressed,
+        improved,
+    )
 
 
 def sign_flip_drop_p(diffs, rng=None, resamples: int = 10_000) -> float:
@@ -216,7 +244,7 @@ def sign_flip_drop_p(diffs, rng=None, resamples: int = 10_000) -> float:
     if t == 0 or observed >= 0:
         return 1.0
     if t <= EXACT_SIGN_FLIP_TASKS:
-        signs = 1 - 2 * ((np.arange(2 ** t)[:, None] >> np.arange(t)) & 1)
+        signs = 1 - 2 * ((np.arange(2**t)[:, None] >> np.arange(t)) & 1)
         return float(((signs * values).mean(axis=1) <= observed + 1e-12).mean())
     rng = rng if rng is not None else np.random.default_rng(0)
     signs = rng.choice(np.array([-1.0, 1.0]), size=(resamples, t))

@@ -1,6 +1,7 @@
 """Per-task time limits calibrated on this machine (as EvalPlus does): max(floor, factor x the reference
 solution's runtime here). A slow CPU then does not turn correct code into timeouts. Reference runtimes are
 measured once per task, sandbox kind and machine, and cached."""
+
 from __future__ import annotations
 
 import functools
@@ -52,8 +53,7 @@ def _store(path: Path, task_id: str, seconds: float) -> None:
         pass
 
 
-def time_limit(task_id: str, measure, floor: float, *, suite: str, dataset_sha: str | None,
-               sandbox_kind: str) -> float:
+def time_limit(task_id: str, measure, floor: float, *, suite: str, dataset_sha: str | None, sandbox_kind: str) -> float:
     """`measure(limit)` runs the reference solution once and returns (passed, seconds); None: nothing to measure."""
     if measure is None:
         return floor

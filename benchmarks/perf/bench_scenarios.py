@@ -8,6 +8,7 @@ runs is traced, every check reads whole files) and off (`--scenario-audit off`: 
 of the commands), alternating the two so drift on a shared machine hits both alike, and prints each run, the
 medians and the ratio on / off (target: at most 1.25). Both must win every scenario.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,9 +25,25 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(audit: str, workers: int, sandbox: str, out: Path) -> float:
-    cmd = [sys.executable, "-m", "pytest", "benchmarks", "-m", "scenarios", "--model", "reference", "-q",
-           "-p", "no:cacheprovider", "--scenario-audit", audit, "--sandbox", sandbox,
-           f"--agentbench-json={out}", f"--agentbench-traces={out.parent / 'traces'}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "benchmarks",
+        "-m",
+        "scenarios",
+        "--model",
+        "reference",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--scenario-audit",
+        audit,
+        "--sandbox",
+        sandbox,
+        f"--agentbench-json={out}",
+        f"--agentbench-traces={out.parent / 'traces'}",
+    ]
     if workers > 1:
         cmd += ["-n", str(workers)]
     start = time.perf_counter()
@@ -35,8 +52,10 @@ def run(audit: str, workers: int, sandbox: str, out: Path) -> float:
     report = json.loads(out.read_text()) if out.exists() else None
     result = (report or {}).get("results", [{}])[0]
     if proc.returncode != 0 or result.get("pass@1") != 1.0:
-        sys.exit(f"audit {audit}: the gold runs must all pass (exit {proc.returncode}): {proc.stdout[-2000:]}"
-                 f"{proc.stderr[-1000:]}")
+        sys.exit(
+            f"audit {audit}: the gold runs must all pass (exit {proc.returncode}): {proc.stdout[-2000:]}"
+            f"{proc.stderr[-1000:]}"
+        )
     return elapsed
 
 
@@ -50,11 +69,13 @@ def main() -> None:
     run("on", opts.workers, opts.sandbox, tmp / "warm.json")  # sandbox servers, page cache
     times: dict[str, list[float]] = {"on": [], "off": []}
     for n in range(opts.repeat):
-        for audit in (("on", "off") if n % 2 == 0 else ("off", "on")):
+        for audit in ("on", "off") if n % 2 == 0 else ("off", "on"):
             times[audit].append(run(audit, opts.workers, opts.sandbox, tmp / f"{audit}{n}.json"))
     on, off = statistics.median(times["on"]), statistics.median(times["off"])
-    print(f"machine: {os.cpu_count()} cpus, python {sys.version.split()[0]}, sandbox {opts.sandbox}, "
-          f"-n {opts.workers}, median of {opts.repeat}")
+    print(
+        f"machine: {os.cpu_count()} cpus, python {sys.version.split()[0]}, sandbox {opts.sandbox}, "
+        f"-n {opts.workers}, median of {opts.repeat}"
+    )
     print("audit on : " + ", ".join(f"{t:.1f}s" for t in times["on"]))
     print("audit off: " + ", ".join(f"{t:.1f}s" for t in times["off"]))
     print(f"median: on {on:.1f}s, off {off:.1f}s, ratio on/off {on / off:.2f}x (target <= 1.25x)")

@@ -7,11 +7,12 @@ next message; a reply that does not decode, or decodes to nothing, ends the turn
 steps in one turn force-quit the whole conversation (BFCL's MAXIMUM_STEP_LIMIT), as does the run's time limit.
 The handler (calls.PromptingHandler) is the only thing that reads replies or writes messages.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from ..trace import Trace
 from .base import Agent, AgentContext, add_generation
@@ -21,13 +22,13 @@ from .base import Agent, AgentContext, add_generation
 class CallAgent(Agent):
     name = "calls"
     handler: object
-    turns: list[list[dict]] = field(default_factory=list)     # the user messages of turns 2..n (multi-turn)
-    holdout: dict[str, list] = field(default_factory=dict)    # turn index -> function docs first shown then
+    turns: list[list[dict]] = field(default_factory=list)  # the user messages of turns 2..n (multi-turn)
+    holdout: dict[str, list] = field(default_factory=dict)  # turn index -> function docs first shown then
     execute: Callable[[list[list[str]], list[str]], list[str]] | None = None
     step_limit: int = 20
 
     def run(self, ctx: AgentContext, messages: list[dict], trace: Trace) -> Trace:
-        if self.execute is None:   # single turn
+        if self.execute is None:  # single turn
             reply = ctx.generate(messages)
             trace.add("final", text=reply.text, **add_generation(trace, reply))
             trace.final_answer = reply.text
@@ -35,7 +36,7 @@ class CallAgent(Agent):
             trace.outcome.completed = True
             return trace
         responses: list[list[str]] = []
-        executed: list[list[str]] = []    # every step run so far, in order (the simulators' state)
+        executed: list[list[str]] = []  # every step run so far, in order (the simulators' state)
         for index, turn in enumerate([None, *self.turns]):
             if index > 0:
                 held = self.holdout.get(str(index))
@@ -53,7 +54,7 @@ class CallAgent(Agent):
                 messages = messages + [{"role": "assistant", "content": reply.text}]
                 try:
                     calls = self.handler.decode_execute(reply.text)
-                except Exception:   # BFCL: a reply that does not decode ends the turn
+                except Exception:  # BFCL: a reply that does not decode ends the turn
                     calls = []
                 if not calls or calls == [""]:
                     trace.add("final", text=reply.text, **metrics)
@@ -63,8 +64,9 @@ class CallAgent(Agent):
                 results = self.execute(executed, calls)
                 seconds = time.perf_counter() - started
                 trace.latency_s["tools"] += seconds
-                trace.add("tool_result", tool="bfcl", text="\n".join(results)[-4000:], ok=True,
-                          latency_s=round(seconds, 6))
+                trace.add(
+                    "tool_result", tool="bfcl", text="\n".join(results)[-4000:], ok=True, latency_s=round(seconds, 6)
+                )
                 executed.append(calls)
                 messages = messages + [self.handler.results_message(results, calls)]
                 steps += 1

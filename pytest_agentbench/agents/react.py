@@ -6,11 +6,12 @@ reach, see sandbox/runner.py); a failure is fed back and the model tries again. 
 final answer: the suite grades it with the hidden tests (`grade_proposal`). Every round's timings and tokens are
 kept in the trace's details (the record's `extra.iterations`).
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Callable
 
 from ..errors import HarnessError
 from ..outcome import Outcome, Status
@@ -38,8 +39,14 @@ def run_tests_tool(sandbox, candidate: Candidate, tests: HiddenTests, timeout: f
     run = sandbox.run_tests(candidate, tests, timeout=timeout)
     if run.status == "infra":  # the dataset's tests cannot run here: the harness's problem, not the model's
         raise HarnessError(f"the tests cannot run: {run.reason}")
-    return ToolResult(passed=run.passed, exit_code=run.result.exit_code, stdout=run.result.stdout[-1500:],
-                      stderr=run.result.stderr[-1500:], status=run.status, reason=run.reason)
+    return ToolResult(
+        passed=run.passed,
+        exit_code=run.result.exit_code,
+        stdout=run.result.stdout[-1500:],
+        stderr=run.result.stderr[-1500:],
+        status=run.status,
+        reason=run.reason,
+    )
 
 
 @dataclass
@@ -49,9 +56,9 @@ class Round:
     reflect_s: float = 0.0
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    feedback: str = ""        # status of the feedback tests ("" when they were not run)
-    propose_at: list[float] | None = None   # [start, end] wall-clock Unix times of the model request
-    execute_at: list[float] | None = None   # ... and of the feedback tests' run (None when they were not run)
+    feedback: str = ""  # status of the feedback tests ("" when they were not run)
+    propose_at: list[float] | None = None  # [start, end] wall-clock Unix times of the model request
+    execute_at: list[float] | None = None  # ... and of the feedback tests' run (None when they were not run)
 
     def as_dict(self) -> dict:
         return {k: round(v, 6) if isinstance(v, float) else v for k, v in asdict(self).items() if v is not None}
@@ -66,7 +73,7 @@ class RepairAgent(Agent):
     feedback_tests: HiddenTests
     timeout: float
     iters: int = 0
-    prefix: str | None = None           # plain-completion form for models without a chat template
+    prefix: str | None = None  # plain-completion form for models without a chat template
     stop: tuple[str, ...] = ()
     rounds: list[Round] = field(default_factory=list)
 
@@ -76,8 +83,11 @@ class RepairAgent(Agent):
             self.rounds.append(rnd)
             reply = ctx.generate(messages, prefix=self.prefix, stop=self.stop)
             metrics = add_generation(trace, reply)
-            rnd.propose_s, rnd.prompt_tokens, rnd.completion_tokens = reply.seconds, reply.prompt_tokens, \
-                reply.completion_tokens
+            rnd.propose_s, rnd.prompt_tokens, rnd.completion_tokens = (
+                reply.seconds,
+                reply.prompt_tokens,
+                reply.completion_tokens,
+            )
             if "started_at" in metrics:
                 rnd.propose_at = [metrics["started_at"], metrics["ended_at"]]
             trace.final_answer = reply.text
@@ -99,9 +109,15 @@ class RepairAgent(Agent):
                 trace.latency_s["tools"] += rnd.execute_s
                 rnd.feedback = result.status
                 feedback = "" if result.passed else _failure_message(result)
-                trace.add("tool_result", tool="run_tests", text=result.status + (f": {result.reason}" if
-                          result.reason else ""), ok=result.passed, latency_s=round(rnd.execute_s, 6),
-                          started_at=rnd.execute_at[0], ended_at=rnd.execute_at[1])
+                trace.add(
+                    "tool_result",
+                    tool="run_tests",
+                    text=result.status + (f": {result.reason}" if result.reason else ""),
+                    ok=result.passed,
+                    latency_s=round(rnd.execute_s, 6),
+                    started_at=rnd.execute_at[0],
+                    ended_at=rnd.execute_at[1],
+                )
                 if result.passed:
                     trace.add("final", text=reply.text)
                     break  # the agent is done; the hidden tests still grade it
@@ -116,10 +132,15 @@ class RepairAgent(Agent):
 def grade_proposal(trace: Trace, ctx: AgentContext, program, hidden: HiddenTests, timeout: float) -> Outcome:
     """The suite's grade for a repair agent's trace: its last proposal against the hidden tests."""
     reply = trace.final_answer or ""
-    outcome = Outcome(Status.UNPARSABLE, reason="no code found in the reply", completion=reply,
-                      model_s=trace.latency_s["model"], prompt_tokens=trace.tokens["prompt"],
-                      completion_tokens=trace.tokens["completion"],
-                      extra={"iterations": trace.details.get("iterations", [])})
+    outcome = Outcome(
+        Status.UNPARSABLE,
+        reason="no code found in the reply",
+        completion=reply,
+        model_s=trace.latency_s["model"],
+        prompt_tokens=trace.tokens["prompt"],
+        completion_tokens=trace.tokens["completion"],
+        extra={"iterations": trace.details.get("iterations", [])},
+    )
     candidate = program(reply, trace.details.get("continues_prompt", False))
     if candidate is None:
         return outcome
@@ -131,11 +152,15 @@ def grade_proposal(trace: Trace, ctx: AgentContext, program, hidden: HiddenTests
     return outcome
 
 
-NO_CODE = "I could not find a Python code block with the full function in your reply. Reply with it in one ```python block."
+NO_CODE = (
+    "I could not find a Python code block with the full function in your reply. Reply with it in one ```python block."
+)
 
 
 def _failure_message(result: ToolResult) -> str:
     detail = (result.stderr or result.stdout).strip()[-1200:]
-    return (f"I ran your function against the tests: {result.status} ({result.reason}).\n"
-            f"```\n{detail}\n```\n"
-            "Think about what went wrong, then reply with the complete corrected function in one ```python block.")
+    return (
+        f"I ran your function against the tests: {result.status} ({result.reason}).\n"
+        f"```\n{detail}\n```\n"
+        "Think about what went wrong, then reply with the complete corrected function in one ```python block."
+    )

@@ -8,24 +8,27 @@ reply is the outcome). A known tool called with arguments that do not fit it is 
 and may recover, as from a tool that raised or timed out. The run also ends at the step limit or the time limit.
 The trace keeps every step.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .tools import BadArgs, Final, ToolCall, ToolResult, Unparsable, parse_reply, thought_of
 from ..trace import Trace
 from .base import Agent, AgentContext, add_generation, wall_clock
+from .tools import BadArgs, Final, ToolCall, ToolResult, Unparsable, parse_reply, thought_of
 
-PROTOCOL_HELP = ("Reply with optional THOUGHT: lines, then exactly one of\n"
-                 'TOOL_CALL: {"tool": "<tool name>", "args": {...}}\n'
-                 "FINAL: <your answer>")
+PROTOCOL_HELP = (
+    "Reply with optional THOUGHT: lines, then exactly one of\n"
+    'TOOL_CALL: {"tool": "<tool name>", "args": {...}}\n'
+    "FINAL: <your answer>"
+)
 
 
 @dataclass
 class ToolLoopAgent(Agent):
     name = "tool_loop"
-    on_protocol_error: str = "feedback"   # or "stop"
-    bad_args: str = "protocol"            # or "tool_error": a failed call of the tool, shown as its observation
+    on_protocol_error: str = "feedback"  # or "stop"
+    bad_args: str = "protocol"  # or "tool_error": a failed call of the tool, shown as its observation
 
     def run(self, ctx: AgentContext, messages: list[dict], trace: Trace) -> Trace:
         env = ctx.tool_env()
@@ -50,8 +53,10 @@ class ToolLoopAgent(Agent):
                 if self.on_protocol_error == "stop":
                     trace.outcome.error = parsed.reason
                     break
-                messages = messages + [{"role": "assistant", "content": reply.text},
-                                       {"role": "user", "content": f"PROTOCOL ERROR: {parsed.reason}.\n{PROTOCOL_HELP}"}]
+                messages = messages + [
+                    {"role": "assistant", "content": reply.text},
+                    {"role": "user", "content": f"PROTOCOL ERROR: {parsed.reason}.\n{PROTOCOL_HELP}"},
+                ]
                 continue
             elif isinstance(parsed, Final):
                 trace.add("final", text=parsed.answer, **metrics)
@@ -65,11 +70,21 @@ class ToolLoopAgent(Agent):
                 result = ctx.tools[parsed.tool].run(parsed.args, env)
                 ran = (started_at, wall_clock())
             trace.latency_s["tools"] += result.seconds
-            trace.add("tool_result", tool=parsed.tool, text=result.output, ok=result.ok, error=result.error,
-                      latency_s=round(result.seconds, 6), started_at=ran[0], ended_at=ran[1],
-                      effects=result.effects)
-            messages = messages + [{"role": "assistant", "content": reply.text},
-                                   {"role": "user", "content": f"OBSERVATION: {result.output}"}]
+            trace.add(
+                "tool_result",
+                tool=parsed.tool,
+                text=result.output,
+                ok=result.ok,
+                error=result.error,
+                latency_s=round(result.seconds, 6),
+                started_at=ran[0],
+                ended_at=ran[1],
+                effects=result.effects,
+            )
+            messages = messages + [
+                {"role": "assistant", "content": reply.text},
+                {"role": "user", "content": f"OBSERVATION: {result.output}"},
+            ]
         else:
             trace.step_limit_hit = True
             trace.outcome.error = f"step limit reached ({ctx.limits.max_steps} steps)"

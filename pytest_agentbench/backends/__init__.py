@@ -1,4 +1,5 @@
 """Backends turn a Request into a Completion. `make_backend` picks one by the spec's `backend` field."""
+
 from __future__ import annotations
 
 import importlib
@@ -29,8 +30,9 @@ def backend_class(kind: str) -> type[Backend]:
         for ep in entry_points(group="pytest_agentbench.backends"):
             if ep.name == kind:
                 return ep.load()
-        raise AgentbenchError(f"unknown backend {kind!r} (built-in: {', '.join(sorted(BUILTIN))}; "
-                              "or give 'package.module:Class')")
+        raise AgentbenchError(
+            f"unknown backend {kind!r} (built-in: {', '.join(sorted(BUILTIN))}; or give 'package.module:Class')"
+        )
     module, _, attr = target.partition(":")
     try:
         return getattr(importlib.import_module(module), attr)
@@ -38,7 +40,7 @@ def backend_class(kind: str) -> type[Backend]:
         raise AgentbenchError(f"cannot import backend {target!r}: {exc}") from exc
 
 
-def preflight(spec: "ModelSpec") -> None:
+def preflight(spec: ModelSpec) -> None:
     """Check, before any item runs, what would otherwise fail every item alike (an endpoint that cannot be
     reached, a refused key, a model it does not serve): one AgentbenchError line."""
     try:
@@ -48,7 +50,7 @@ def preflight(spec: "ModelSpec") -> None:
     cls.preflight(spec)
 
 
-def make_backend(spec: "ModelSpec") -> Backend:
+def make_backend(spec: ModelSpec) -> Backend:
     return backend_class(spec.backend).create(spec)
 
 

@@ -1,4 +1,5 @@
 """The Backend interface. A backend knows nothing of pytest, sandboxes or suites."""
+
 from __future__ import annotations
 
 import os
@@ -26,37 +27,37 @@ class SampleRef:
 class Request:
     """What to generate, and (`sample`) for whom."""
 
-    messages: list[dict[str, str]]     # chat form: [{"role": ..., "content": ...}]
-    prefix: str | None = None          # plain-completion form, for models without a chat template
+    messages: list[dict[str, str]]  # chat form: [{"role": ..., "content": ...}]
+    prefix: str | None = None  # plain-completion form, for models without a chat template
     temperature: float = 0.0
     max_new_tokens: int = 512
     seed: int = 0
-    stop: tuple[str, ...] = ()         # stop strings for plain completion
+    stop: tuple[str, ...] = ()  # stop strings for plain completion
     sample: SampleRef = SampleRef()
 
 
 @dataclass
 class Completion:
     text: str
-    continues_prompt: bool = False     # True: `text` continues `Request.prefix` (no chat reply to extract from)
+    continues_prompt: bool = False  # True: `text` continues `Request.prefix` (no chat reply to extract from)
     prompt_tokens: int = 0
     completion_tokens: int = 0
     seconds: float = 0.0
-    ttft_s: float | None = None        # time to the first token, where the backend streams
-    cached: bool = False               # served from the generation cache: no model time
+    ttft_s: float | None = None  # time to the first token, where the backend streams
+    cached: bool = False  # served from the generation cache: no model time
     finish_reason: str = ""
-    started_at: float | None = None    # wall-clock Unix times of the request (set by the agent's context)
+    started_at: float | None = None  # wall-clock Unix times of the request (set by the agent's context)
     ended_at: float | None = None
 
 
 class Backend(ABC):
     """Loaded once per process per model (a session fixture); must be safe to call sequentially."""
 
-    def __init__(self, spec: "ModelSpec"):
+    def __init__(self, spec: ModelSpec):
         self.spec = spec
 
     @classmethod
-    def create(cls, spec: "ModelSpec") -> "Backend":
+    def create(cls, spec: ModelSpec) -> Backend:
         """Load the backend for `spec`; a backend that cannot run here may return another one (vllm -> transformers)
         that records the fallback in `info()`."""
         return cls(spec)
@@ -65,7 +66,7 @@ class Backend(ABC):
     def generate(self, request: Request) -> Completion: ...
 
     @classmethod
-    def preflight(cls, spec: "ModelSpec") -> None:
+    def preflight(cls, spec: ModelSpec) -> None:
         """Raise AgentbenchError (one line) when this model cannot work at all; runs once, before any item."""
 
     def cache_identity(self) -> dict[str, Any] | None:
@@ -84,7 +85,6 @@ class Backend(ABC):
 
     def close(self) -> None:
         pass
-
 
 
 def peak_rss_mb(pid: int | None = None, *, tree: bool = False) -> float | None:
@@ -118,7 +118,7 @@ def _tree(pid: int) -> list[int]:
     return found
 
 
-IN_PROCESS: set[str] = set()   # models whose weights this process holds (in-process backends register at load)
+IN_PROCESS: set[str] = set()  # models whose weights this process holds (in-process backends register at load)
 
 
 def in_process_resources(device=None, model: str | None = None) -> dict[str, Any]:
@@ -130,5 +130,9 @@ def in_process_resources(device=None, model: str | None = None) -> dict[str, Any
 
         cuda = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    return {"process": f"in-process ({worker})", "peak_rss_mb": peak_rss_mb(), "cuda_peak_mb": cuda,
-            "alongside": sorted(IN_PROCESS - {model})}
+    return {
+        "process": f"in-process ({worker})",
+        "peak_rss_mb": peak_rss_mb(),
+        "cuda_peak_mb": cuda,
+        "alongside": sorted(IN_PROCESS - {model}),
+    }

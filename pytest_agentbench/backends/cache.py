@@ -11,6 +11,7 @@ Content-addressed files, written to a temporary name and renamed (atomic), so xd
 each write a whole file and the last rename wins with the same content. Errors never reach the cache (an exception
 is not a reply); a reply cut by the token limit or a stream that ended without a finish reason is not stored.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -27,9 +28,17 @@ STORED = ("text", "continues_prompt", "prompt_tokens", "completion_tokens", "fin
 
 
 def request_key(identity: dict[str, Any], request: Request) -> str:
-    what = {"schema": CACHE_SCHEMA, "backend": identity, "messages": request.messages, "prefix": request.prefix,
-            "stop": list(request.stop), "temperature": request.temperature,
-            "max_new_tokens": request.max_new_tokens, "seed": request.seed, "sample": request.sample.index}
+    what = {
+        "schema": CACHE_SCHEMA,
+        "backend": identity,
+        "messages": request.messages,
+        "prefix": request.prefix,
+        "stop": list(request.stop),
+        "temperature": request.temperature,
+        "max_new_tokens": request.max_new_tokens,
+        "seed": request.seed,
+        "sample": request.sample.index,
+    }
     return hashlib.sha256(json.dumps(what, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 

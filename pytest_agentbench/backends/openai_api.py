@@ -13,6 +13,7 @@ module sets how many retries and maps what is left to this project's errors:
 The API key is read from the environment variable named by `api_key_env` and never stored in the spec, the
 report or a log line; `info()` reports the variable's name only.
 """
+
 from __future__ import annotations
 
 import os
@@ -31,14 +32,14 @@ class OpenAISettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: Optional[str] = None          # the name the server knows the model by (default: hf_id, or the alias)
-    api: Literal["chat", "completions"] = "chat"   # completions: plain-completion prompts for base models
-    stream: bool = True                  # stream replies: time to first token is measured
-    timeout: float = 120.0               # seconds per request (transport: not part of any result's identity)
+    model: Optional[str] = None  # the name the server knows the model by (default: hf_id, or the alias)
+    api: Literal["chat", "completions"] = "chat"  # completions: plain-completion prompts for base models
+    stream: bool = True  # stream replies: time to first token is measured
+    timeout: float = 120.0  # seconds per request (transport: not part of any result's identity)
     max_retries: int = 4
-    concurrency: int = 4                 # requests in flight from one process at most
+    concurrency: int = 4  # requests in flight from one process at most
     top_p: Optional[float] = None
-    extra_body: dict[str, Any] = {}      # server-specific fields (e.g. {"top_k": 1} for vLLM)
+    extra_body: dict[str, Any] = {}  # server-specific fields (e.g. {"top_k": 1} for vLLM)
 
 
 def settings_of(spec) -> OpenAISettings:
@@ -68,9 +69,12 @@ def _client(spec, settings: OpenAISettings, *, retries: int | None = None, timeo
         raise AgentbenchError(f"model {spec.name!r} needs the openai client: pip install openai") from None
     if not spec.base_url:
         raise AgentbenchError(f"model {spec.name!r}: an openai model needs 'base_url' (e.g. http://127.0.0.1:8000/v1)")
-    return openai.OpenAI(base_url=spec.base_url, api_key=api_key(spec),
-                         max_retries=settings.max_retries if retries is None else retries,
-                         timeout=settings.timeout if timeout is None else timeout)
+    return openai.OpenAI(
+        base_url=spec.base_url,
+        api_key=api_key(spec),
+        max_retries=settings.max_retries if retries is None else retries,
+        timeout=settings.timeout if timeout is None else timeout,
+    )
 
 
 def served_name(spec, settings: OpenAISettings) -> str:
@@ -88,12 +92,14 @@ def check_endpoint(spec) -> None:
     try:
         listed = [m.id for m in client.models.list()]
     except openai.AuthenticationError as exc:
-        raise AgentbenchError(f"model {spec.name!r}: {spec.base_url} refused the API key "
-                              f"(HTTP {exc.status_code}{' from $' + spec.api_key_env if spec.api_key_env else ''})"
-                              ) from None
+        raise AgentbenchError(
+            f"model {spec.name!r}: {spec.base_url} refused the API key "
+            f"(HTTP {exc.status_code}{' from $' + spec.api_key_env if spec.api_key_env else ''})"
+        ) from None
     except openai.APIConnectionError as exc:
-        raise AgentbenchError(f"model {spec.name!r}: cannot reach {spec.base_url}: "
-                              f"{first_line(str(exc.__cause__ or exc))[:160]}") from None
+        raise AgentbenchError(
+            f"model {spec.name!r}: cannot reach {spec.base_url}: {first_line(str(exc.__cause__ or exc))[:160]}"
+        ) from None
     except openai.APIStatusError as exc:
         if exc.status_code in (404, 405, 501):
             return
@@ -101,8 +107,10 @@ def check_endpoint(spec) -> None:
     finally:
         client.close()
     if listed and name not in listed:
-        raise AgentbenchError(f"model {spec.name!r}: {spec.base_url} does not serve {name!r} "
-                              f"(it serves: {', '.join(listed[:8])}); set options.model")
+        raise AgentbenchError(
+            f"model {spec.name!r}: {spec.base_url} does not serve {name!r} "
+            f"(it serves: {', '.join(listed[:8])}); set options.model"
+        )
 
 
 class OpenAIBackend(Backend):
@@ -112,29 +120,46 @@ class OpenAIBackend(Backend):
         self.client = _client(spec, self.settings)
         self.model_name = served_name(spec, self.settings)
         self._slots = threading.BoundedSemaphore(self.settings.concurrency)
-        self._stream_usage = True   # cleared when the server rejects stream_options
+        self._stream_usage = True  # cleared when the server rejects stream_options
 
     preflight = staticmethod(check_endpoint)
 
     def cache_identity(self) -> dict[str, Any]:
         s = self.settings
-        return {"kind": "openai", "base_url": self.spec.base_url, "model": self.model_name, "revision":
-                self.spec.revision, "api": s.api, "top_p": s.top_p, "extra_body": s.extra_body}
+        return {
+            "kind": "openai",
+            "base_url": self.spec.base_url,
+            "model": self.model_name,
+            "revision": self.spec.revision,
+            "api": s.api,
+            "top_p": s.top_p,
+            "extra_body": s.extra_body,
+        }
 
     def info(self) -> dict[str, Any]:
-        return {"backend": "openai", "base_url": self.spec.base_url, "served_model": self.model_name,
-                "api": self.settings.api, "stream": self.settings.stream, "api_key_env": self.spec.api_key_env}
+        return {
+            "backend": "openai",
+            "base_url": self.spec.base_url,
+            "served_model": self.model_name,
+            "api": self.settings.api,
+            "stream": self.settings.stream,
+            "api_key_env": self.spec.api_key_env,
+        }
 
     def close(self) -> None:
         self.client.close()
 
     def _params(self, request: Request) -> dict[str, Any]:
-        params: dict[str, Any] = {"model": self.model_name, "temperature": request.temperature,
-                                  "max_tokens": request.max_new_tokens, "seed": request.seed}
+        params: dict[str, Any] = {
+            "model": self.model_name,
+            "temperature": request.temperature,
+            "max_tokens": request.max_new_tokens,
+            "seed": request.seed,
+        }
         if self.settings.top_p is not None:
             params["top_p"] = self.settings.top_p
         if request.stop and request.prefix is not None and self.settings.api == "completions":
-            params["stop"] = list(request.stop)[:4]   # stops are for plain completion; the API takes at most four
+            params["stop"] = list(request.stop)[:4]  # stops are for plain completion; the API takes at most four
         if self.settings.extra_body:
             params["extra_body"] = dict(self.settings.extra_body)
         return params
@@ -151,8 +176,9 @@ class OpenAIBackend(Backend):
                 else:
                     text, usage, finish, first, timings = self._chat(request, started)
             except openai.APIStatusError as exc:
-                raise HarnessError(f"{self.spec.base_url} answered HTTP {exc.status_code}: "
-                                   f"{first_line(str(exc.message))[:160]}") from None
+                raise HarnessError(
+                    f"{self.spec.base_url} answered HTTP {exc.status_code}: {first_line(str(exc.message))[:160]}"
+                ) from None
             except openai.APIError as exc:  # connection lost, timeout, a reply that is not the API's
                 raise HarnessError(f"{self.spec.base_url}: {first_line(str(exc.__cause__ or exc))[:160]}") from None
             seconds = time.perf_counter() - started
@@ -160,9 +186,15 @@ class OpenAIBackend(Backend):
             seconds = (float(timings.get("prompt_ms") or 0) + float(timings.get("predicted_ms") or 0)) / 1000.0
         prompt_tokens = getattr(usage, "prompt_tokens", 0) or 0
         completion_tokens = getattr(usage, "completion_tokens", 0) or 0
-        return Completion(text=text, continues_prompt=plain, prompt_tokens=prompt_tokens,
-                          completion_tokens=completion_tokens, seconds=seconds, ttft_s=first,
-                          finish_reason=finish or "")
+        return Completion(
+            text=text,
+            continues_prompt=plain,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            seconds=seconds,
+            ttft_s=first,
+            finish_reason=finish or "",
+        )
 
     # -- the two APIs, streamed or not -----------------------------------------------------------------
     def _chat(self, request: Request, started: float):
@@ -172,8 +204,9 @@ class OpenAIBackend(Backend):
             reply = self.client.chat.completions.create(messages=messages, **params)
             choice = reply.choices[0]
             return choice.message.content or "", reply.usage, choice.finish_reason, None, _timings(reply)
-        stream = self._open(lambda **extra: self.client.chat.completions.create(
-            messages=messages, stream=True, **params, **extra))
+        stream = self._open(
+            lambda **extra: self.client.chat.completions.create(messages=messages, stream=True, **params, **extra)
+        )
         return self._drain(stream, started, lambda choice: getattr(choice.delta, "content", None))
 
     def _complete(self, request: Request, started: float):
@@ -182,8 +215,9 @@ class OpenAIBackend(Backend):
             reply = self.client.completions.create(prompt=request.prefix, **params)
             choice = reply.choices[0]
             return choice.text or "", reply.usage, choice.finish_reason, None, _timings(reply)
-        stream = self._open(lambda **extra: self.client.completions.create(
-            prompt=request.prefix, stream=True, **params, **extra))
+        stream = self._open(
+            lambda **extra: self.client.completions.create(prompt=request.prefix, stream=True, **params, **extra)
+        )
         return self._drain(stream, started, lambda choice: choice.text)
 
     def _open(self, create):
@@ -231,10 +265,12 @@ class ServedBackend(OpenAIBackend):
 
         self.served = served
         api = "chat" if getattr(spec, "chat_template", True) else "completions"
-        options = OpenAISettings(model=served.served_name, api=api, top_p=TOP_P, timeout=900.0, concurrency=8,
-                                 stream=served.stream)
-        super().__init__(EndpointSpec(name=spec.name, description=spec.description, base_url=served.base_url,
-                                      options=options))
+        options = OpenAISettings(
+            model=served.served_name, api=api, top_p=TOP_P, timeout=900.0, concurrency=8, stream=served.stream
+        )
+        super().__init__(
+            EndpointSpec(name=spec.name, description=spec.description, base_url=served.base_url, options=options)
+        )
 
     @classmethod
     def preflight(cls, spec) -> None:
@@ -249,13 +285,25 @@ class ServedBackend(OpenAIBackend):
     def resources(self) -> dict[str, Any]:
         # The server runs on this host: its process tree's high-water mark (GPU memory of a vllm serve is not seen
         # from here).
-        return {"process": f"{self.served.engine} server", "peak_rss_mb": peak_rss_mb(self.served.pid, tree=True),
-                "cuda_peak_mb": None}
+        return {
+            "process": f"{self.served.engine} server",
+            "peak_rss_mb": peak_rss_mb(self.served.pid, tree=True),
+            "cuda_peak_mb": None,
+        }
 
     def info(self) -> dict[str, Any]:
         s = self.served
-        return {**super().info(), "served": {"engine": s.engine, "pid": s.pid, "base_url": s.base_url,
-                                             "argv": s.argv, "log": s.log, "identity": s.identity}}
+        return {
+            **super().info(),
+            "served": {
+                "engine": s.engine,
+                "pid": s.pid,
+                "base_url": s.base_url,
+                "argv": s.argv,
+                "log": s.log,
+                "identity": s.identity,
+            },
+        }
 
 
 TOP_P = 0.95  # the transformers backend's nucleus when sampling: the same on every path

@@ -1,4 +1,5 @@
 """The harness self-check: answers every task with the dataset's reference solution (pass@1 must be 1.0)."""
+
 from __future__ import annotations
 
 from ..errors import HarnessError
@@ -12,4 +13,6 @@ class ReferenceBackend(Backend):
             raise HarnessError(f"task {request.sample.task_id} has no reference solution")
         if isinstance(ref, (list, tuple)):  # a conversation: the reply for this turn
             ref = ref[min(sum(m["role"] == "assistant" for m in request.messages), len(ref) - 1)]
-        return Completion(text=ref, continues_prompt=request.sample.reference_continues_prompt, finish_reason="reference")
+        return Completion(
+            text=ref, continues_prompt=request.sample.reference_continues_prompt, finish_reason="reference"
+        )

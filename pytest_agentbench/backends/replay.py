@@ -8,6 +8,7 @@ record keeps, see `Recording`), and graded as the suite grades a fresh reply: af
 from its records. Records written before records kept their replies are replayed from their agent trace (agent
 scenarios) or, for one-reply agents (HumanEval, HumanEvalFix without --iters), from their `completion`.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -34,21 +35,27 @@ class ReplayBackend(Backend):
     def generate(self, request: Request) -> Completion:
         rows = self.rows.get(request.sample.task_id, [])
         if request.sample.index >= len(rows):
-            raise HarnessError(f"replay file {self.path.name} has {len(rows)} row(s) for {request.sample.task_id}, "
-                               f"sample {request.sample.index} asked")
+            raise HarnessError(
+                f"replay file {self.path.name} has {len(rows)} row(s) for {request.sample.task_id}, "
+                f"sample {request.sample.index} asked"
+            )
         row = rows[request.sample.index]
         if "record" not in row:
-            return Completion(text=row["completion"], continues_prompt=row.get("continues_prompt", True),
-                              finish_reason="replay")
+            return Completion(
+                text=row["completion"], continues_prompt=row.get("continues_prompt", True), finish_reason="replay"
+            )
         replies = recorded_replies(row["record"])
         turn = sum(m["role"] == "assistant" for m in request.messages)
         if turn >= len(replies):
-            raise HarnessError(f"the record of {request.sample.task_id} sample {row['record']['sample']} holds "
-                               f"{len(replies)} repl{'y' if len(replies) == 1 else 'ies'}; re-grading asked for reply "
-                               f"{turn + 1} (the agent now goes further than the model did: run the model again)")
+            raise HarnessError(
+                f"the record of {request.sample.task_id} sample {row['record']['sample']} holds "
+                f"{len(replies)} repl{'y' if len(replies) == 1 else 'ies'}; re-grading asked for reply "
+                f"{turn + 1} (the agent now goes further than the model did: run the model again)"
+            )
         reply = replies[turn]
-        return Completion(text=reply["text"], continues_prompt=bool(reply.get("continues_prompt")),
-                          finish_reason="replay")
+        return Completion(
+            text=reply["text"], continues_prompt=bool(reply.get("continues_prompt")), finish_reason="replay"
+        )
 
     def info(self):
         return {"replay_file": str(self.path), "rows": sum(len(r) for r in self.rows.values())}
@@ -66,8 +73,10 @@ def read_replay_file(path: Path) -> list[dict]:
             if str(row.get("schema", "")).startswith(RECORD_PREFIX):
                 records += 1
             elif not isinstance(row.get("task_id"), str) or not isinstance(row.get("completion"), str):
-                raise AgentbenchError(f"{path}:{n}: a replay row needs string fields 'task_id' and 'completion'"
-                                      + (" (or is a record of this tool)" if records else ""))
+                raise AgentbenchError(
+                    f"{path}:{n}: a replay row needs string fields 'task_id' and 'completion'"
+                    + (" (or is a record of this tool)" if records else "")
+                )
             rows.append(row)
     except (OSError, UnicodeDecodeError) as exc:
         raise AgentbenchError(f"cannot read replay file {path}: {getattr(exc, 'strerror', None) or exc}") from exc
@@ -84,15 +93,18 @@ def rows_from_records(path: Path, records: list[dict]) -> list[dict]:
 
     models = sorted({str(r.get("model")) for r in records})
     if len(models) > 1:
-        raise AgentbenchError(f"replay file {path} holds the records of {len(models)} models ({', '.join(models)}): "
-                              "re-grade one model's records at a time")
+        raise AgentbenchError(
+            f"replay file {path} holds the records of {len(models)} models ({', '.join(models)}): "
+            "re-grade one model's records at a time"
+        )
     finished: dict[tuple, dict] = {}
     for rec in records:
         if rec.get("status") != "infra" and isinstance(rec.get("task"), str):
             finished.setdefault((rec.get("suite"), rec["task"], rec.get("sample", 0)), rec)
     if not finished:
-        raise AgentbenchError(f"replay file {path} holds no finished sample to re-grade ({len(records)} infra "
-                              "record(s))")
+        raise AgentbenchError(
+            f"replay file {path} holds no finished sample to re-grade ({len(records)} infra record(s))"
+        )
     ordered = sorted(finished.items(), key=lambda kv: (str(kv[0][0]), natural_key(kv[0][1]), kv[0][2]))
     return [{"task_id": rec["task"], "completion": rec.get("completion", ""), "record": rec} for _, rec in ordered]
 
@@ -104,8 +116,11 @@ def regrade_source(path: Path) -> dict[str, Any] | None:
         return None
     from ..results.storage import is_ours
 
-    source = {"records": str(path), "model": first.get("model"),
-              "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest()}
+    source = {
+        "records": str(path),
+        "model": first.get("model"),
+        "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest(),
+    }
     report = Path(path).with_suffix(".json")
     if report.is_file() and is_ours(report, "report"):
         doc = json.loads(report.read_text(encoding="utf-8"))
@@ -123,8 +138,10 @@ def recorded_replies(record: dict) -> list[dict]:
     rounds = (record.get("extra") or {}).get("iterations")
     if isinstance(rounds, list) and len(rounds) == 1:
         return [{"text": record.get("completion", ""), "continues_prompt": False}]
-    raise HarnessError(f"the record of {record.get('task')} sample {record.get('sample')} predates records that keep "
-                       "every reply, and its agent may have taken several turns: it cannot be re-graded")
+    raise HarnessError(
+        f"the record of {record.get('task')} sample {record.get('sample')} predates records that keep "
+        "every reply, and its agent may have taken several turns: it cannot be re-graded"
+    )
 
 
 def replies_from_trace(trace: dict) -> list[dict]:

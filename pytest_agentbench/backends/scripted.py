@@ -7,6 +7,7 @@ whole text for one turn (`TOOL_CALL: {...}` or `FINAL: ...`); the item `"@gold"`
 trajectory without its last reply, `"@final"` for its last reply (the gold FINAL). After the last reply the agent
 answers `FINAL: (the script has no more replies)`.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,8 +27,9 @@ def load_script(path: Path) -> dict[str, list[str]]:
     except OSError as exc:
         raise AgentbenchError(f"scripted replies {path}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
-        raise AgentbenchError(f"scripted replies {path}: not valid YAML or JSON "
-                              f"({getattr(exc, 'problem', None) or exc})") from None
+        raise AgentbenchError(
+            f"scripted replies {path}: not valid YAML or JSON ({getattr(exc, 'problem', None) or exc})"
+        ) from None
     script = {"*": doc} if isinstance(doc, list) else doc
     if not isinstance(script, dict) or not script:
         raise AgentbenchError(f"scripted replies {path}: expected a list of replies, or a mapping of task id to one")
@@ -54,8 +56,13 @@ class ScriptedBackend(Backend):
         replies = self.script.get(task) or self.script.get(task.split("/")[0]) or self.script.get("*")
         if replies is None:
             return [END]
-        gold = list(request.sample.reference or ()) if isinstance(request.sample.reference, (list, tuple)) else \
-            [request.sample.reference] if request.sample.reference else []
+        gold = (
+            list(request.sample.reference or ())
+            if isinstance(request.sample.reference, (list, tuple))
+            else [request.sample.reference]
+            if request.sample.reference
+            else []
+        )
         out: list[str] = []
         for reply in replies:
             if reply == "@gold":

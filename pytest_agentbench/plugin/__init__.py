@@ -1,20 +1,21 @@
 """pytest hooks, and nothing else: options, parametrization, records from reports, report and gate."""
+
 from __future__ import annotations
 
 import pytest
 
-from . import hookspecs
-from ..session.controller import SKIP_PROPERTY, Controller, resumed_records
 from ..errors import AgentbenchError, one_line
+from ..sanitize import for_terminal
+from ..session.config import RunConfig
+from ..session.controller import SKIP_PROPERTY, Controller, resumed_records
+from ..session.worker import Worker, quiet_when_orphaned
+from ..suites.base import Suite, suite_by_name
+from ..timeouts import item_alarm
+from . import hookspecs
 from .items import CASE_ARG, case_of, is_expression, params, select_by_keyword
 from .live import LiveView, failures_block_without, leaves_out_failures
 from .options import add_options
-from ..session.config import RunConfig
-from ..sanitize import for_terminal
 from .state import STATE, State
-from ..suites.base import Suite, suite_by_name
-from ..timeouts import item_alarm
-from ..session.worker import Worker, quiet_when_orphaned
 
 pytest_plugins = ("pytest_agentbench.plugin.fixtures",)
 BUILTIN_SUITES = ("humaneval", "humanevalfix", "tool_use", "scenarios", "bfcl")
@@ -50,8 +51,10 @@ def pytest_configure(config):
     if exporter is not None:  # spans of each sample, as records arrive (otel.py)
         config.pluginmanager.register(exporter, "agentbench-otel")
     if run.options.sandbox == "unconfined":
-        config.issue_config_time_warning(pytest.PytestConfigWarning(
-            "--sandbox unconfined: model-written code runs with your privileges"), stacklevel=2)
+        config.issue_config_time_warning(
+            pytest.PytestConfigWarning("--sandbox unconfined: model-written code runs with your privileges"),
+            stacklevel=2,
+        )
     if run.rootdir_moved:
         config.issue_config_time_warning(pytest.PytestConfigWarning(f"agentbench: {run.rootdir_moved}"), stacklevel=2)
 
@@ -71,8 +74,10 @@ def pytest_report_header(config):
     if run.options.resume:
         lines.append(f"agentbench: resuming: {len(state.resumed)} sample(s) already done in {run.jsonl_path}")
     for name, source in run.regrades.items():
-        lines.append(f"agentbench: re-grading {for_terminal(name)}: the replies of {for_terminal(str(source['model']))} "
-                     "as recorded, graded afresh (the model is not asked)")
+        lines.append(
+            f"agentbench: re-grading {for_terminal(name)}: the replies of {for_terminal(str(source['model']))} "
+            "as recorded, graded afresh (the model is not asked)"
+        )
     if run.options.sandbox == "unconfined":
         lines.append("agentbench: WARNING --sandbox unconfined: model-written code runs with your privileges")
     if run.rootdir_moved:
@@ -94,9 +99,15 @@ def pytest_collection_finish(session):
 
 def _suite_of(marker, config) -> Suite:
     target = marker.args[0] if marker.args else marker.kwargs.get("suite")
-    cls = type(target) if isinstance(target, Suite) else \
-        target if isinstance(target, type) and issubclass(target, Suite) else \
-        suite_by_name(target) if isinstance(target, str) else None
+    cls = (
+        type(target)
+        if isinstance(target, Suite)
+        else target
+        if isinstance(target, type) and issubclass(target, Suite)
+        else suite_by_name(target)
+        if isinstance(target, str)
+        else None
+    )
     if cls is None:
         raise pytest.UsageError(f"agentbench: unknown suite {target!r} in @pytest.mark.agentbench")
     try:
@@ -164,14 +175,21 @@ def _resume_conflict(state, items) -> str | None:
     """A resumed run whose finished samples were made with other settings: one line, or None. Checked on every item
     collected, before -k: deselection and the records both key on the settings (config_sha), so a resumed run never
     drops its new results or mixes settings in one report."""
-    changed = [(case, what) for case in map(case_of, items) if case is not None and case.key() in state.resumed
-               for what in [state.worker.settings_change(case, state.resumed[case.key()])] if what]
+    changed = [
+        (case, what)
+        for case in map(case_of, items)
+        if case is not None and case.key() in state.resumed
+        for what in [state.worker.settings_change(case, state.resumed[case.key()])]
+        if what
+    ]
     if not changed:
         return None
     case, what = changed[0]
-    return (f"--agentbench-resume: {len(changed)} finished sample(s) in {state.run.jsonl_path} were made with other "
-            f"settings ({what}, e.g. {case.task.id} sample {case.sample}): resume with the settings they were made "
-            "with, or run without --agentbench-resume (that run is then kept under runs/)")
+    return (
+        f"--agentbench-resume: {len(changed)} finished sample(s) in {state.run.jsonl_path} were made with other "
+        f"settings ({what}, e.g. {case.task.id} sample {case.sample}): resume with the settings they were made "
+        "with, or run without --agentbench-resume (that run is then kept under runs/)"
+    )
 
 
 def _refuse(config, items, message: str) -> None:
@@ -188,8 +206,12 @@ def _refuse(config, items, message: str) -> None:
 def pytest_runtest_makereport(item, call):
     report = yield
     case = case_of(item)
-    if case is not None and report.when == "setup" and report.failed \
-            and not any(k == "agentbench" for k, _ in report.user_properties):
+    if (
+        case is not None
+        and report.when == "setup"
+        and report.failed
+        and not any(k == "agentbench" for k, _ in report.user_properties)
+    ):
         exc = call.excinfo.value if call.excinfo else None
         reason = str(exc) if isinstance(exc, pytest.fail.Exception) else one_line(exc) if exc else "setup failed"
         record = item.config.stash[STATE].worker.infra_record(case, reason)
@@ -264,8 +286,11 @@ class ControllerHooks:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report):
-        if report.when == "call" or (report.when == "setup" and not report.passed) or \
-                report.when not in ("setup", "call", "teardown"):  # xdist reports a crashed worker's item as "???"
+        if (
+            report.when == "call"
+            or (report.when == "setup" and not report.passed)
+            or report.when not in ("setup", "call", "teardown")
+        ):  # xdist reports a crashed worker's item as "???"
             self.controller.item_finished(report.nodeid)
         if report.when == "call" or (report.when == "setup" and report.failed):
             records = [value for key, value in report.user_properties if key == "agentbench"]
@@ -301,8 +326,11 @@ class ControllerHooks:
         controller = self.controller
         for (model, suite), tasks in sorted(controller.no_rows.items()):
             shown = ", ".join(for_terminal(t) for t in tasks[:8]) + (", ..." if len(tasks) > 8 else "")
-            tr.write_line(f"agentbench: the replay file of {for_terminal(model)} has no rows for {len(tasks)} selected "
-                          f"{suite} task(s), skipped: {shown}", yellow=True)
+            tr.write_line(
+                f"agentbench: the replay file of {for_terminal(model)} has no rows for {len(tasks)} selected "
+                f"{suite} task(s), skipped: {shown}",
+                yellow=True,
+            )
         if not self.report:
             return
         tr.write_sep("=", "agentbench")
@@ -311,8 +339,9 @@ class ControllerHooks:
         if self.report["results"]:
             for line in summary_lines(self.report["results"]):
                 tr.write_line(line)
-        for line in failure_lines(controller.records,
-                                  left_out=leaves_out_failures(tr.config, self.live.benchmark_items)):
+        for line in failure_lines(
+            controller.records, left_out=leaves_out_failures(tr.config, self.live.benchmark_items)
+        ):
             tr.write_line(line)
         for r in self.report["results"]:
             cls = suite_by_name(r["suite"])
@@ -321,15 +350,19 @@ class ControllerHooks:
                     tr.write_line(f"{for_terminal(r['model'])}/{r['suite']}: {line}")
             overall = r.get("metrics", {}).get("overall")
             if overall and "tool_selection_accuracy" in overall:
-                tr.write_line(f"{for_terminal(r['model'])}/{r['suite']}: correctness {overall['correctness']:.3f}, "
-                              f"tool selection {overall['tool_selection_accuracy']:.3f}, tool calls/task "
-                              f"{overall['tool_calls_per_task']:.2f}, unnecessary calls {overall['unnecessary_tool_calls']}")
+                tr.write_line(
+                    f"{for_terminal(r['model'])}/{r['suite']}: correctness {overall['correctness']:.3f}, "
+                    f"tool selection {overall['tool_selection_accuracy']:.3f}, tool calls/task "
+                    f"{overall['tool_calls_per_task']:.2f}, unnecessary calls {overall['unnecessary_tool_calls']}"
+                )
         for line in resource_lines(self.report.get("resources") or {}):
             tr.write_line(line)
         run = controller.run
-        tr.write_line(f"report: {run.json_path}  samples: {self.report['samples_file']}"
-                      + (f"  plot: {run.plot_path}" if run.plot_path else "")
-                      + (f"  previous run: {self.report['previous_run']}" if self.report.get("previous_run") else ""))
+        tr.write_line(
+            f"report: {run.json_path}  samples: {self.report['samples_file']}"
+            + (f"  plot: {run.plot_path}" if run.plot_path else "")
+            + (f"  previous run: {self.report['previous_run']}" if self.report.get("previous_run") else "")
+        )
         for line in self.report["gate"]["lines"]:
             tr.write_line(f"gate: {line}", red=line.startswith("FAIL"), green=line.startswith("PASS"))
 
@@ -339,7 +372,11 @@ def pytest_timeout_set_timer(item, settings):
     """pytest-timeout's --timeout on a benchmark item with its signal method: one line, not every thread's stack."""
     import threading
 
-    if case_of(item) is None or settings.method != "signal" or threading.current_thread() is not threading.main_thread():
+    if (
+        case_of(item) is None
+        or settings.method != "signal"
+        or threading.current_thread() is not threading.main_thread()
+    ):
         return None
     item_alarm(item, settings.timeout)
     return True

@@ -1,13 +1,14 @@
 """Fixtures a benchmark test asks for: `task`, `backend` (one per model per process), `sandbox` (fresh per
 test) and `outcome` (the agent's result, recorded for the report). Harness failures surface as setup
 errors with one line, so they are never counted as the model's failures."""
+
 from __future__ import annotations
 
 import pytest
 
-from ..session.controller import SKIP_PROPERTY
 from ..errors import AgentbenchError, HarnessError
 from ..sanitize import for_terminal
+from ..session.controller import SKIP_PROPERTY
 from .state import STATE
 
 __all__ = ["agentbench_case", "task", "backend", "sandbox", "outcome"]
@@ -15,15 +16,17 @@ __all__ = ["agentbench_case", "task", "backend", "sandbox", "outcome"]
 
 @pytest.fixture
 def agentbench_case(request):
-    pytest.fail(f"{request.node.name}: mark the test with @pytest.mark.agentbench(SUITE) to get tasks",
-                pytrace=False)
+    pytest.fail(f"{request.node.name}: mark the test with @pytest.mark.agentbench(SUITE) to get tasks", pytrace=False)
 
 
 def _skip(request, case, kind: str, reason: str):
     """Skip, and tell the controller why (the property travels with the report from an xdist worker)."""
-    request.node.user_properties.append((SKIP_PROPERTY, {"kind": kind, "model": case.model.name,
-                                                         "suite": case.suite.name, "task": case.task.id,
-                                                         "reason": reason}))
+    request.node.user_properties.append(
+        (
+            SKIP_PROPERTY,
+            {"kind": kind, "model": case.model.name, "suite": case.suite.name, "task": case.task.id, "reason": reason},
+        )
+    )
     pytest.skip(reason)
 
 
@@ -77,8 +80,13 @@ def outcome(request, agentbench_case, task, backend, sandbox):
     request.node.user_properties.append(("agentbench", record))
     # pytest's own per-test properties (what --junitxml shows in any CI): the record itself is taken off the report
     # where results are gathered (plugin.ControllerHooks), these stay.
-    for name, value in (("suite", record["suite"]), ("model", record["model"]), ("task", record["task"]),
-                        ("sample", record["sample"]), ("outcome", record["status"]),
-                        ("score", 1.0 if record["status"] == "passed" else 0.0)):
+    for name, value in (
+        ("suite", record["suite"]),
+        ("model", record["model"]),
+        ("task", record["task"]),
+        ("sample", record["sample"]),
+        ("outcome", record["status"]),
+        ("score", 1.0 if record["status"] == "passed" else 0.0),
+    ):
         request.node.user_properties.append((f"agentbench_{name}", value))
     return result

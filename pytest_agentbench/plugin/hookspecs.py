@@ -1,4 +1,5 @@
 """Hooks users implement in a conftest.py to customize pytest-agentbench without forking it."""
+
 import pluggy
 
 hookspec = pluggy.HookspecMarker("pytest")

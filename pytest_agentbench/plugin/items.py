@@ -1,4 +1,5 @@
 """Tasks -> pytest items: the case each item runs, its id, its markers, and exact task-id selection."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -39,8 +40,9 @@ def params(models: list[ModelSpec], suite: Suite, tasks: list[Task], samples_for
             prefix = [model.name] if len(models) > 1 else []
             if n == 0:
                 why = f"replay file {model.path} has no rows for this task"
-                out.append(pytest.param(Case(model, suite, task, 0, no_rows=why), id="-".join(prefix + [task.id]),
-                                        marks=marks))
+                out.append(
+                    pytest.param(Case(model, suite, task, 0, no_rows=why), id="-".join(prefix + [task.id]), marks=marks)
+                )
             for sample in range(n):
                 parts = prefix + [task.id] + ([f"s{sample}"] if n > 1 else [])
                 out.append(pytest.param(Case(model, suite, task, sample), id="-".join(parts), marks=marks))
@@ -82,8 +84,8 @@ def select_by_keyword(items: list, keyword: str) -> tuple[list, list]:
         def match(name: str, /, **kwargs) -> bool:
             low = name.lower()
             if low in task_ids and not kwargs:
-                return low == own
-            return fallback(name, **kwargs)
+                return low == own  # noqa: B023  (called at once, in this iteration)
+            return fallback(name, **kwargs)  # noqa: B023
 
         (kept if expr.evaluate(match) else dropped).append(item)
     return kept, dropped

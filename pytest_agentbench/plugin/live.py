@@ -16,6 +16,7 @@ above the bar as pytest wrote it; in lines mode a line of the view's ends pytest
 below it. The work per item is a few counter updates; estimates and the bar are computed when the view is drawn
 (twice a second), never per item.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -23,15 +24,16 @@ import os
 import threading
 import time
 from collections import Counter, defaultdict
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from ..sanitize import for_terminal
 
 MODES = ("auto", "bar", "lines", "off")
-TICK_S = 0.5           # how often the bar is redrawn (the estimates with it) and the broker's notes are read
-STEP_SHOWN_AFTER = 1.0   # a set-up step shorter than this prints nothing
-SHOWN_GROUPS = 4       # model/suite rows in the bar (the rest are counted)
-_ACTIVE: "LiveView | None" = None   # the view of this process, for `step` (only the controller has one)
+TICK_S = 0.5  # how often the bar is redrawn (the estimates with it) and the broker's notes are read
+STEP_SHOWN_AFTER = 1.0  # a set-up step shorter than this prints nothing
+SHOWN_GROUPS = 4  # model/suite rows in the bar (the rest are counted)
+_ACTIVE: LiveView | None = None  # the view of this process, for `step` (only the controller has one)
 
 
 def _clock(seconds: float) -> str:
@@ -40,7 +42,7 @@ def _clock(seconds: float) -> str:
 
 
 @contextlib.contextmanager
-def step(what: str, always: bool = False, server_of: str | None = None) -> Iterator["Step"]:
+def step(what: str, always: bool = False, server_of: str | None = None) -> Iterator[Step]:
     """A set-up step that may take long: shown while it runs and, when it took a second or more (or `always`), one
     line with how long (`what: RESULT, done in 2.1 s`; set `.result` on the yielded Step). `server_of`: the model
     whose server it starts (the bar's serving line shows it). A no-op timer where no view runs (xdist workers, a view
@@ -96,7 +98,7 @@ class _Group:
         n_c = self.per_task.setdefault(rec.get("task"), [0, 0])
         n_c[0] += 1
         n_c[1] += status == "passed"
-        if not (rec.get("cache") or {}).get("hits"):   # as the report's tokens/s: cached replies took no model time
+        if not (rec.get("cache") or {}).get("hits"):  # as the report's tokens/s: cached replies took no model time
             self.tokens += rec.get("completion_tokens") or 0
             self.model_s += rec.get("model_s") or 0.0
 
@@ -155,15 +157,31 @@ class Tally:
             groups = []
             for (model, suite), g in self.groups.items():
                 outcomes = {k: v for k, v in g.outcomes.items() if v and k != "passed"}
-                groups.append((g, g.counts_if_changed(), {
-                    "name": f"{for_terminal(model)}/{for_terminal(suite)}", "outcomes": outcomes,
-                    "samples": sum(n for n, _ in g.per_task.values()), "infra": g.outcomes.get("infra", 0),
-                    "tokens_per_s": g.tokens / g.model_s if g.model_s > 0 and g.tokens else None}))
+                groups.append(
+                    (
+                        g,
+                        g.counts_if_changed(),
+                        {
+                            "name": f"{for_terminal(model)}/{for_terminal(suite)}",
+                            "outcomes": outcomes,
+                            "samples": sum(n for n, _ in g.per_task.values()),
+                            "infra": g.outcomes.get("infra", 0),
+                            "tokens_per_s": g.tokens / g.model_s if g.model_s > 0 and g.tokens else None,
+                        },
+                    )
+                )
             longest = min(self.running.items(), key=lambda kv: kv[1], default=None)
-        ready = self.estimates_ready.is_set()   # scipy takes a second or two to import at start: no interval till then
+        ready = self.estimates_ready.is_set()  # scipy takes a second or two to import at start: no interval till then
         groups = [dict(shown, **{"pass@1": g.pass_at_1(changed) if ready else None}) for g, changed, shown in groups]
-        return {"done": done, "total": total, "elapsed": elapsed, "eta": eta, "groups": groups,
-                "running": len(self.running), "longest": (longest[0], now - longest[1]) if longest else None}
+        return {
+            "done": done,
+            "total": total,
+            "elapsed": elapsed,
+            "eta": eta,
+            "groups": groups,
+            "running": len(self.running),
+            "longest": (longest[0], now - longest[1]) if longest else None,
+        }
 
 
 def group_text(g: dict) -> str:
@@ -180,7 +198,7 @@ def group_text(g: dict) -> str:
 
 
 def progress_text(p: dict) -> str:
-    if p["total"] is None:   # xdist: the workers have not reported their collection yet
+    if p["total"] is None:  # xdist: the workers have not reported their collection yet
         return f"collecting, {_clock(p['elapsed'])} elapsed"
     eta = f", ETA {_clock(p['eta'])}" if p["eta"] is not None else ""
     return f"{p['done']}/{p['total']} items, {_clock(p['elapsed'])} elapsed{eta}"
@@ -221,7 +239,7 @@ class _Tap:
     """Stands in for the file of pytest's terminal writer: what pytest writes goes to `screen.pytest_text`, in order
     with the view's own lines; everything else is the file's own."""
 
-    def __init__(self, orig, screen: "_Screen"):
+    def __init__(self, orig, screen: _Screen):
         self._orig = orig
         self._screen = screen
 
@@ -244,13 +262,18 @@ class _Screen:
         self.tw = tw
         self.orig = tw._file
         self.io = threading.RLock()
-        self.pending = getattr(tw, "_current_line", "")   # the line pytest has begun and not ended (no colours)
+        self.pending = getattr(tw, "_current_line", "")  # the line pytest has begun and not ended (no colours)
         self.orig.flush()
         try:
-            self.out = open(os.dup(self.orig.fileno()), "w", encoding=getattr(self.orig, "encoding", None) or "utf-8",
-                            errors="strict", closefd=True)
+            self.out = open(
+                os.dup(self.orig.fileno()),
+                "w",
+                encoding=getattr(self.orig, "encoding", None) or "utf-8",
+                errors="strict",
+                closefd=True,
+            )
             self._own = True
-        except (AttributeError, OSError, ValueError):   # no descriptor (an in-process pytester run): the file itself
+        except (AttributeError, OSError, ValueError):  # no descriptor (an in-process pytester run): the file itself
             self.out, self._own = self.orig, False
         self._encoding = (getattr(self.out, "encoding", None) or "utf-8").lower().replace("-", "")
         tw._file = _Tap(self.orig, self)
@@ -300,7 +323,7 @@ class _LineScreen(_Screen):
             if self.pending:
                 self.out.write("\n")
                 self.pending = ""
-                self.tw._current_line = ""   # pytest's right-aligned [ 45%] is measured from the new line
+                self.tw._current_line = ""  # pytest's right-aligned [ 45%] is measured from the new line
             self.out.write(text + "\n")
             self.out.flush()
 
@@ -313,13 +336,20 @@ class _BarScreen(_Screen):
         from rich.console import Console
         from rich.live import Live
 
-        self.console = Console(file=self.out, force_terminal=True, highlight=False,
-                               color_system="auto" if tw.hasmarkup else None)
+        self.console = Console(
+            file=self.out, force_terminal=True, highlight=False, color_system="auto" if tw.hasmarkup else None
+        )
         self._render = render
-        self._body = None   # the bar as drawn at the last tick (pytest's lines between ticks reuse it)
-        self.live = Live(console=self.console, auto_refresh=False, transient=True, redirect_stdout=False,
-                         redirect_stderr=False, get_renderable=self._renderable)
-        if self.pending:   # pytest's unfinished line is drawn again as the bar's first line
+        self._body = None  # the bar as drawn at the last tick (pytest's lines between ticks reuse it)
+        self.live = Live(
+            console=self.console,
+            auto_refresh=False,
+            transient=True,
+            redirect_stdout=False,
+            redirect_stderr=False,
+            get_renderable=self._renderable,
+        )
+        if self.pending:  # pytest's unfinished line is drawn again as the bar's first line
             self.out.write("\r\x1b[2K")
         self.live.start()
 
@@ -347,12 +377,12 @@ class _BarScreen(_Screen):
         with self.io:
             lines = (self.pending + text.replace("\r\n", "\n")).split("\n")
             self.pending = lines.pop()
-            if lines:   # printed above the bar, as pytest wrote them (rich redraws the bar under them)
+            if lines:  # printed above the bar, as pytest wrote them (rich redraws the bar under them)
                 self.console.print(Text.from_ansi("\n".join(lines)), soft_wrap=True)
 
     def pytest_flush(self) -> None:
         with self.io:
-            self.live.refresh()   # pytest's unfinished line as it is now, under the bar as last drawn
+            self.live.refresh()  # pytest's unfinished line as it is now, under the bar as last drawn
 
     def line(self, text: str, warn: bool = False) -> None:
         from rich.text import Text
@@ -367,8 +397,8 @@ class _BarScreen(_Screen):
 
     def close(self) -> None:
         with self.io:
-            self.live.stop()                 # transient: the bar is erased, the cursor is where it began
-            self.out.write(self.pending)     # pytest's unfinished line, as it wrote it
+            self.live.stop()  # transient: the bar is erased, the cursor is where it began
+            self.out.write(self.pending)  # pytest's unfinished line, as it wrote it
             self.pending = ""
         super().close()
 
@@ -383,7 +413,7 @@ class LiveView:
         self.tally = Tally()
         self.screen: _Screen | None = None
         self.steps: list[Step] = []
-        self.queued: list[tuple[str, bool]] = []   # lines waiting for the next hook (off mode): (text, warn)
+        self.queued: list[tuple[str, bool]] = []  # lines waiting for the next hook (off mode): (text, warn)
         self.announced: set[tuple[str, str]] = set()
         self.benchmark_items: set[str] = set()
         self._stop = threading.Event()
@@ -404,10 +434,10 @@ class LiveView:
         if asked != "auto":
             return asked
         if self.config.get_verbosity() < 0 or self.config.option.usepdb or self.config.option.trace:
-            return "off"   # -q; and pdb's prompt is not to be drawn over
+            return "off"  # -q; and pdb's prompt is not to be drawn over
         is_tty = getattr(tw._file, "isatty", lambda: False)()
         distributed = self.config.pluginmanager.hasplugin("dsession")
-        uncaptured = self.config.option.capture == "no" and not distributed   # -s: items print straight through
+        uncaptured = self.config.option.capture == "no" and not distributed  # -s: items print straight through
         return "bar" if is_tty and os.environ.get("TERM") != "dumb" and not uncaptured else "lines"
 
     def start(self, session) -> None:
@@ -416,11 +446,15 @@ class LiveView:
         global _ACTIVE
         self.mode = self.choose()
         self.tally = Tally()
-        for rec in self.controller.records:   # resumed samples count in the running estimate, as in the report
+        for rec in self.controller.records:  # resumed samples count in the running estimate, as in the report
             self.tally.add(rec)
         self._seen = len(self.controller.records)
-        self.announced = {(name, kind) for name, note in self.controller.broker.notes.items()
-                          for kind in ("fallback", "error") if note.get(kind)}   # said at start already
+        self.announced = {
+            (name, kind)
+            for name, note in self.controller.broker.notes.items()
+            for kind in ("fallback", "error")
+            if note.get(kind)
+        }  # said at start already
         distributed = self.config.pluginmanager.hasplugin("dsession")
         if not distributed:
             from .items import case_of
@@ -430,7 +464,7 @@ class LiveView:
                 self.mode = "off"
         if self.mode == "off":
             return
-        self._previous, _ACTIVE = _ACTIVE, self   # an in-process pytester run inside another run: back at stop
+        self._previous, _ACTIVE = _ACTIVE, self  # an in-process pytester run inside another run: back at stop
         self._stop.clear()
         self._last_line = time.monotonic()
         if not distributed:
@@ -467,18 +501,21 @@ class LiveView:
             try:
                 self._serving_warnings()
                 self._steps_running()
-                if self.screen is None:   # xdist, before the first record or set-up step
+                if self.screen is None:  # xdist, before the first record or set-up step
                     with self.tally.lock:
                         if not self.steps and not self.tally.groups:
                             continue
                     self._wake()
-                if self.mode == "lines" and time.monotonic() - self._last_line >= every \
-                        and self.tally.estimates_ready.is_set():
+                if (
+                    self.mode == "lines"
+                    and time.monotonic() - self._last_line >= every
+                    and self.tally.estimates_ready.is_set()
+                ):
                     self._last_line = time.monotonic()
                     self._say(status_line(self.tally.parts(), self._serving()))
                 elif self.mode == "bar" and self.screen is not None:
                     self.screen.redraw()
-            except Exception as exc:   # the view must never end the run; it stops drawing instead
+            except Exception as exc:  # the view must never end the run; it stops drawing instead
                 self.mode = "off"
                 self.queued.append((f"agentbench: live view stopped: {type(exc).__name__}: {exc}", True))
                 return
@@ -487,7 +524,7 @@ class LiveView:
         from ..stats import wilson
 
         try:
-            wilson(1, 2)   # imports scipy's statistics, off the drawing thread
+            wilson(1, 2)  # imports scipy's statistics, off the drawing thread
         finally:
             self.tally.estimates_ready.set()
 
@@ -502,7 +539,7 @@ class LiveView:
 
     def item_finished(self, nodeid: str) -> None:
         self.tally.item_finished(nodeid)
-        if self._thread is None:   # off: no drawing thread, so warnings wait for a moment between items
+        if self._thread is None:  # off: no drawing thread, so warnings wait for a moment between items
             self._serving_warnings()
             self.flush_queued()
 
@@ -512,19 +549,21 @@ class LiveView:
         if len(records) > self._seen:
             if self.screen is None and self._thread is not None:
                 self._wake()
-            for rec in records[self._seen:]:
+            for rec in records[self._seen :]:
                 self.tally.add(rec)
             self._seen = len(records)
             rec = records[-1]
-            if rec.get("status") != "infra":   # the model's outcome (an infra one is an error pytest shows)
+            if rec.get("status") != "infra":  # the model's outcome (an infra one is an error pytest shows)
                 self.benchmark_items.add(report.nodeid)
             sent = next((v for k, v in reversed(report.user_properties) if k == "agentbench"), None) or {}
-            info = sent.get("backend_info") or {}   # on the first record of a model from each process
+            info = sent.get("backend_info") or {}  # on the first record of a model from each process
             load_s, worker = info.get("load_seconds"), sent.get("worker")
-            if load_s and load_s >= STEP_SHOWN_AFTER and worker != "main":   # at -n 0 `step` said it already
-                self._say(f"agentbench: {for_terminal(str(rec.get('model')))} loaded in-process on {worker} in "
-                          f"{load_s:.1f} s ({info.get('backend')})")
-        if report.when not in ("setup", "call", "teardown"):   # xdist: a worker died running this item
+            if load_s and load_s >= STEP_SHOWN_AFTER and worker != "main":  # at -n 0 `step` said it already
+                self._say(
+                    f"agentbench: {for_terminal(str(rec.get('model')))} loaded in-process on {worker} in "
+                    f"{load_s:.1f} s ({info.get('backend')})"
+                )
+        if report.when not in ("setup", "call", "teardown"):  # xdist: a worker died running this item
             self.item_finished(report.nodeid)
 
     def step_begin(self, current: Step) -> None:
@@ -535,13 +574,17 @@ class LiveView:
         with self.tally.lock:
             if current in self.steps:
                 self.steps.remove(current)
-        if current.always or current.announced or current.failed or \
-                time.monotonic() - current.started >= STEP_SHOWN_AFTER:
+        if (
+            current.always
+            or current.announced
+            or current.failed
+            or time.monotonic() - current.started >= STEP_SHOWN_AFTER
+        ):
             self._say(current.line(), warn=current.failed)
 
     # -- what it says -----------------------------------------------------------------------------------------
     def _say(self, line: str, warn: bool = False) -> None:
-        if self.screen is None and self._thread is not None:   # xdist: the first sign of benchmark items
+        if self.screen is None and self._thread is not None:  # xdist: the first sign of benchmark items
             self._wake()
         screen = self.screen
         if screen is not None:
@@ -579,8 +622,10 @@ class LiveView:
                 if note.get(kind) and (name, kind) not in self.announced:
                     self.announced.add((name, kind))
                     if kind == "fallback":
-                        line = (f"agentbench: {for_terminal(name)}: {note.get('engine')} cannot serve it here "
-                                f"({for_terminal(str(note.get('reason')))}); it runs {note['fallback']}")
+                        line = (
+                            f"agentbench: {for_terminal(name)}: {note.get('engine')} cannot serve it here "
+                            f"({for_terminal(str(note.get('reason')))}); it runs {note['fallback']}"
+                        )
                     else:
                         line = f"agentbench: {for_terminal(name)}: its server failed: {for_terminal(note['error'])}"
                     self._say(line, warn=True)
@@ -608,13 +653,18 @@ class LiveView:
             bad = text.startswith(("FALLBACK", "SERVER FAILED"))
             grid.add_row(Text("serving"), Text(f"{model}: {text}", style="yellow" if bad else "dim"))
         with self.tally.lock:
-            steps = [s for s in self.steps if s.server_of is None]   # a server's start is on its serving line
+            steps = [s for s in self.steps if s.server_of is None]  # a server's start is on its serving line
         for s in steps:
             grid.add_row(Text("set-up", style="cyan"), Text(f"{s.what} ({_clock(time.monotonic() - s.started)})"))
         if p["longest"] and p["longest"][1] >= 10:
             nodeid, age = p["longest"]
-            grid.add_row(Text("running"), Text(f"{p['running']} item(s); longest {_clock(age)}: "
-                                               f"{for_terminal(nodeid.rsplit('::', 1)[-1])}", style="dim"))
+            grid.add_row(
+                Text("running"),
+                Text(
+                    f"{p['running']} item(s); longest {_clock(age)}: {for_terminal(nodeid.rsplit('::', 1)[-1])}",
+                    style="dim",
+                ),
+            )
         return grid
 
 

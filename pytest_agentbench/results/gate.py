@@ -5,6 +5,7 @@ suite that was asked for could not run, and when it was asked to compare and com
 the two runs are paired task by task (compare.py): a drop fails only when it is larger than max_drop and
 significant; a comparison that cannot tell is inconclusive (a warning, or a failure under --agentbench-strict).
 """
+
 from __future__ import annotations
 
 import json
@@ -18,7 +19,7 @@ from ..sanitize import for_terminal
 @dataclass(frozen=True)
 class GateConfig:
     fail_under: float | None = None
-    baseline: list[dict] | None = None          # the baseline report's results
+    baseline: list[dict] | None = None  # the baseline report's results
     baseline_path: str | None = None
     max_drop: float = 0.0
     alpha: float = 0.05
@@ -85,12 +86,22 @@ def judge(results: list[dict], gate: GateConfig, unavailable: dict[str, str] | N
     if gate.baseline is not None and results:
         from .compare import Policy, compare_results
 
-        policy = Policy(max_drop=gate.max_drop, alpha=gate.alpha, strict=gate.strict, seed=gate.seed,
-                        model_map=gate.model_map)
-        comparison = compare_results([r for r in results if r["pass@1"] is not None], gate.baseline, policy,
-                                     f"baseline {gate.baseline_path}")
+        policy = Policy(
+            max_drop=gate.max_drop, alpha=gate.alpha, strict=gate.strict, seed=gate.seed, model_map=gate.model_map
+        )
+        comparison = compare_results(
+            [r for r in results if r["pass@1"] is not None], gate.baseline, policy, f"baseline {gate.baseline_path}"
+        )
         verdict.lines.extend(comparison["lines"])
         verdict.ok &= comparison["ok"]
-    return {"active": gate.active, "ok": verdict.ok, "lines": [for_terminal(line) for line in verdict.lines],
-            "fail_under": gate.fail_under, "baseline": gate.baseline_path, "max_drop": gate.max_drop,
-            "alpha": gate.alpha, "strict": gate.strict, "comparison": comparison}
+    return {
+        "active": gate.active,
+        "ok": verdict.ok,
+        "lines": [for_terminal(line) for line in verdict.lines],
+        "fail_under": gate.fail_under,
+        "baseline": gate.baseline_path,
+        "max_drop": gate.max_drop,
+        "alpha": gate.alpha,
+        "strict": gate.strict,
+        "comparison": comparison,
+    }

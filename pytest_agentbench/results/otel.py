@@ -20,6 +20,7 @@ arrive (`pytest_agentbench_record`); batches leave on a background thread. A rec
 exporter's own retries, within its timeout) is taken as down: later batches are dropped at once, and the run ends
 with one warning line. Nothing here can cost a result.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,18 +29,19 @@ import os
 import random
 import re
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
 from ..errors import AgentbenchError, one_line
 
-TEXT_LIMIT = 4000                   # characters of a reply, tool argument or tool result kept in a span
-EXPORT_TIMEOUT_S = 5.0              # one OTLP batch, retries included (OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT overrides)
-SCOPE = "pytest-agentbench"         # the instrumentation scope (and default service.name)
+TEXT_LIMIT = 4000  # characters of a reply, tool argument or tool result kept in a span
+EXPORT_TIMEOUT_S = 5.0  # one OTLP batch, retries included (OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT overrides)
+SCOPE = "pytest-agentbench"  # the instrumentation scope (and default service.name)
 INSTALL_HINT = "pip install 'pytest-agentbench[otel]'"
 
 # Attribute and event names of the GenAI semantic conventions.
@@ -69,7 +71,7 @@ EXPLANATION = "gen_ai.evaluation.explanation"
 ERROR_TYPE = "error.type"
 SERVER_ADDRESS = "server.address"
 SERVER_PORT = "server.port"
-VERDICT = "agentbench.pass"         # gen_ai.evaluation.name of the verdict: score 1.0 passed, 0.0 not
+VERDICT = "agentbench.pass"  # gen_ai.evaluation.name of the verdict: score 1.0 passed, 0.0 not
 
 
 def traces_endpoint(url: str) -> str:
@@ -84,8 +86,8 @@ def traces_endpoint(url: str) -> str:
 def missing() -> str | None:
     """Why the export cannot run here (the SDK or its exporters are not installed), or None."""
     try:
-        import opentelemetry.exporter.otlp.json.file  # noqa: F401
-        import opentelemetry.exporter.otlp.proto.http.trace_exporter  # noqa: F401
+        import opentelemetry.exporter.otlp.json.file
+        import opentelemetry.exporter.otlp.proto.http.trace_exporter
         import opentelemetry.sdk.trace  # noqa: F401
     except ImportError as exc:
         return f"the OpenTelemetry SDK is not installed ({one_line(exc)}): {INSTALL_HINT}"
@@ -127,8 +129,10 @@ def _text(content: str | None) -> dict:
 
 def _chat(step_or_round: dict, parts: list[dict]) -> Operation:
     s = step_or_round
-    attrs: dict[str, Any] = {INPUT_TOKENS: int(s.get("prompt_tokens") or 0),
-                             OUTPUT_TOKENS: int(s.get("completion_tokens") or 0)}
+    attrs: dict[str, Any] = {
+        INPUT_TOKENS: int(s.get("prompt_tokens") or 0),
+        OUTPUT_TOKENS: int(s.get("completion_tokens") or 0),
+    }
     if s.get("finish_reason"):
         attrs[FINISH_REASONS] = [s["finish_reason"]]
     if s.get("ttft_s") is not None:
@@ -139,8 +143,7 @@ def _chat(step_or_round: dict, parts: list[dict]) -> Operation:
 
 
 def _tool(name: str, call_id: str, start: float, end: float, arguments, result: str, error: str | None) -> Operation:
-    attrs: dict[str, Any] = {TOOL_NAME: name, TOOL_TYPE: "function", TOOL_CALL_ID: call_id,
-                             TOOL_RESULT: cut(result)}
+    attrs: dict[str, Any] = {TOOL_NAME: name, TOOL_TYPE: "function", TOOL_CALL_ID: call_id, TOOL_RESULT: cut(result)}
     if arguments is not None:
         attrs[TOOL_ARGUMENTS] = cut(_json(arguments))
     return Operation("execute_tool", start, end, attrs, error)
@@ -160,8 +163,14 @@ def from_steps(steps: Iterable[dict]) -> list[Operation]:
         if kind in ("tool_call", "final", "error") and step.get("started_at") is not None:
             parts = [_text(thought)] if thought else []
             if kind == "tool_call" and step.get("args") is not None:
-                parts.append({"type": "tool_call", "id": f"call_{step['i']}", "name": step.get("tool"),
-                              "arguments": step["args"]})
+                parts.append(
+                    {
+                        "type": "tool_call",
+                        "id": f"call_{step['i']}",
+                        "name": step.get("tool"),
+                        "arguments": step["args"],
+                    }
+                )
             else:
                 parts.append(_text(step.get("reply") or step.get("text")))
             ops.append(_chat(step, parts))
@@ -170,9 +179,17 @@ def from_steps(steps: Iterable[dict]) -> list[Operation]:
             call = step
         elif kind == "tool_result":
             if step.get("started_at") is not None:
-                ops.append(_tool(step.get("tool") or "tool", f"call_{(call or step)['i']}", step["started_at"],
-                                 step["ended_at"], (call or {}).get("args"), step.get("text", ""),
-                                 None if step.get("ok") else step.get("error") or "error"))
+                ops.append(
+                    _tool(
+                        step.get("tool") or "tool",
+                        f"call_{(call or step)['i']}",
+                        step["started_at"],
+                        step["ended_at"],
+                        (call or {}).get("args"),
+                        step.get("text", ""),
+                        None if step.get("ok") else step.get("error") or "error",
+                    )
+                )
             call = None
     return ops
 
@@ -184,13 +201,25 @@ def from_rounds(rounds: list[dict], last_reply: str) -> list[Operation]:
     for n, rnd in enumerate(rounds):
         if rnd.get("propose_at"):
             start, end = rnd["propose_at"]
-            ops.append(_chat({**rnd, "started_at": start, "ended_at": end},
-                             [_text(last_reply)] if n == len(rounds) - 1 else []))
+            ops.append(
+                _chat(
+                    {**rnd, "started_at": start, "ended_at": end}, [_text(last_reply)] if n == len(rounds) - 1 else []
+                )
+            )
         if rnd.get("execute_at"):
             start, end = rnd["execute_at"]
             status = rnd.get("feedback") or ""
-            ops.append(_tool("run_tests", f"call_{n}", start, end, None, status,
-                             None if status == "passed" else status or "error"))
+            ops.append(
+                _tool(
+                    "run_tests",
+                    f"call_{n}",
+                    start,
+                    end,
+                    None,
+                    status,
+                    None if status == "passed" else status or "error",
+                )
+            )
     return ops
 
 
@@ -233,7 +262,7 @@ class _Delivery:
     """A SpanExporter in front of the OTLP or file exporter: counts what was delivered, and after the first batch that
     failed drops the rest at once (a dead receiver costs one export timeout, not one per batch)."""
 
-    def __init__(self, inner, where: str, log: "_LogCatcher"):
+    def __init__(self, inner, where: str, log: _LogCatcher):
         from opentelemetry.sdk.trace.export import SpanExporter
 
         assert isinstance(inner, SpanExporter)
@@ -314,12 +343,14 @@ class OtelExport:
         if self.file_path is not None:
             taken = {run.json_path, run.jsonl_path, run.plot_path, run.html_path} - {None}
             if self.file_path.resolve() in {p.resolve() for p in taken}:
-                raise AgentbenchError(f"--agentbench-otlp-file {self.file_path} is where this run writes its report "
-                                      "or records: give it another path")
+                raise AgentbenchError(
+                    f"--agentbench-otlp-file {self.file_path} is where this run writes its report "
+                    "or records: give it another path"
+                )
             claim(self.file_path, "otlp", "OpenTelemetry spans file")
         self.samples = self.unexported = 0
-        self.problem: str | None = None     # the first record that could not be turned into spans, and why
-        self._said = False                   # the summary lines were shown
+        self.problem: str | None = None  # the first record that could not be turned into spans, and why
+        self._said = False  # the summary lines were shown
         self._closed = False
         self._specs = {m.name: m for m in run.models}
         self._log = _LogCatcher()
@@ -345,11 +376,15 @@ class OtelExport:
         resource = Resource.create({"service.version": version})
         if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
             resource = resource.merge(Resource({"service.name": SCOPE}))  # OTEL_SERVICE_NAME wins when set
-        self._provider = TracerProvider(resource=resource, id_generator=_system_random_ids(),
-                                        shutdown_on_exit=False)  # close() shuts it down
+        self._provider = TracerProvider(
+            resource=resource, id_generator=_system_random_ids(), shutdown_on_exit=False
+        )  # close() shuts it down
         if self.url:
-            timeout = None if ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT" in os.environ
-                               or "OTEL_EXPORTER_OTLP_TIMEOUT" in os.environ) else EXPORT_TIMEOUT_S
+            timeout = (
+                None
+                if ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT" in os.environ or "OTEL_EXPORTER_OTLP_TIMEOUT" in os.environ)
+                else EXPORT_TIMEOUT_S
+            )
             self._add(OTLPSpanExporter(endpoint=self.url, timeout=timeout), self.url, BatchSpanProcessor)
         if self.file_path is not None:
             try:
@@ -411,28 +446,45 @@ class OtelExport:
         end = max([started + wall] + [op.end for op in ops])
         status = str(record.get("status", ""))
         agent_attrs = self._agent_attributes(record, trace_doc)
-        root = self._tracer.start_span(f"invoke_agent {record.get('suite')}", kind=SpanKind.INTERNAL,
-                                       attributes=agent_attrs, start_time=_ns(started))
+        root = self._tracer.start_span(
+            f"invoke_agent {record.get('suite')}",
+            kind=SpanKind.INTERNAL,
+            attributes=agent_attrs,
+            start_time=_ns(started),
+        )
         parent = trace.set_span_in_context(root)
         model = agent_attrs.get(REQUEST_MODEL, "")
-        common = {k: agent_attrs[k] for k in (PROVIDER, REQUEST_MODEL, TEMPERATURE, MAX_TOKENS, SEED, SERVER_ADDRESS,
-                                               SERVER_PORT) if k in agent_attrs}
+        common = {
+            k: agent_attrs[k]
+            for k in (PROVIDER, REQUEST_MODEL, TEMPERATURE, MAX_TOKENS, SEED, SERVER_ADDRESS, SERVER_PORT)
+            if k in agent_attrs
+        }
         for op in ops:
             if op.kind == "chat":
-                span = self._tracer.start_span(f"chat {model}", context=parent, kind=SpanKind.CLIENT,
-                                               attributes={OPERATION: "chat", **common, **op.attributes},
-                                               start_time=_ns(op.start))
+                span = self._tracer.start_span(
+                    f"chat {model}",
+                    context=parent,
+                    kind=SpanKind.CLIENT,
+                    attributes={OPERATION: "chat", **common, **op.attributes},
+                    start_time=_ns(op.start),
+                )
             else:
-                span = self._tracer.start_span(f"execute_tool {op.attributes[TOOL_NAME]}", context=parent,
-                                               kind=SpanKind.INTERNAL,
-                                               attributes={OPERATION: "execute_tool", **op.attributes},
-                                               start_time=_ns(op.start))
+                span = self._tracer.start_span(
+                    f"execute_tool {op.attributes[TOOL_NAME]}",
+                    context=parent,
+                    kind=SpanKind.INTERNAL,
+                    attributes={OPERATION: "execute_tool", **op.attributes},
+                    start_time=_ns(op.start),
+                )
                 if op.error:
                     span.set_attribute(ERROR_TYPE, op.error)
                     span.set_status(Status(StatusCode.ERROR, cut(op.attributes.get(TOOL_RESULT), 300)))
             span.end(end_time=_ns(op.end))
-        verdict: dict[str, Any] = {EVALUATION_NAME: VERDICT, SCORE_LABEL: status,
-                                   EXPLANATION: cut(record.get("reason") or status, 1000)}
+        verdict: dict[str, Any] = {
+            EVALUATION_NAME: VERDICT,
+            SCORE_LABEL: status,
+            EXPLANATION: cut(record.get("reason") or status, 1000),
+        }
         if status == "infra":  # the harness could not evaluate the sample: no score
             verdict[ERROR_TYPE] = "infra"
             root.set_attribute(ERROR_TYPE, "infra")
@@ -454,8 +506,11 @@ class OtelExport:
             INPUT_TOKENS: int(record.get("prompt_tokens") or 0),
             OUTPUT_TOKENS: int(record.get("completion_tokens") or 0),
         }
-        for key, name, kind in ((TEMPERATURE, "temperature", float), (MAX_TOKENS, "max_new_tokens", int),
-                                (SEED, "seed", int)):
+        for key, name, kind in (
+            (TEMPERATURE, "temperature", float),
+            (MAX_TOKENS, "max_new_tokens", int),
+            (SEED, "seed", int),
+        ):
             if params.get(name) is not None:
                 attrs[key] = kind(params[name])
         url = served.get("base_url") or getattr(spec, "base_url", None)
@@ -469,13 +524,19 @@ class OtelExport:
         answer = (trace_doc or {}).get("final_answer") or record.get("completion")
         if answer:
             attrs[OUTPUT_MESSAGES] = _message("assistant", [_text(answer)])
-        attrs.update({"agentbench.model": str(record.get("model")), "agentbench.suite": str(record.get("suite")),
-                      "agentbench.task": str(record.get("task")), "agentbench.sample": int(record.get("sample", 0)),
-                      "agentbench.status": str(record.get("status")),
-                      "agentbench.reason": cut(record.get("reason"), 1000),
-                      "agentbench.wall_s": float(record.get("wall_s") or 0.0),
-                      "agentbench.model_s": float(record.get("model_s") or 0.0),
-                      "agentbench.sandbox_s": float(record.get("sandbox_s") or 0.0)})
+        attrs.update(
+            {
+                "agentbench.model": str(record.get("model")),
+                "agentbench.suite": str(record.get("suite")),
+                "agentbench.task": str(record.get("task")),
+                "agentbench.sample": int(record.get("sample", 0)),
+                "agentbench.status": str(record.get("status")),
+                "agentbench.reason": cut(record.get("reason"), 1000),
+                "agentbench.wall_s": float(record.get("wall_s") or 0.0),
+                "agentbench.model_s": float(record.get("model_s") or 0.0),
+                "agentbench.sandbox_s": float(record.get("sandbox_s") or 0.0),
+            }
+        )
         if record.get("config_sha"):
             attrs["agentbench.config_sha"] = str(record["config_sha"])
         if isinstance(record.get("trace"), dict) and record["trace"].get("path"):
@@ -505,14 +566,25 @@ class OtelExport:
         lines = []
         for d in self._deliveries:
             if d.failed is None and d.lost == 0:
-                lines.append((f"agentbench: OpenTelemetry: {d.sent} spans of {self.samples} samples -> {d.where}",
-                              False))
+                lines.append(
+                    (f"agentbench: OpenTelemetry: {d.sent} spans of {self.samples} samples -> {d.where}", False)
+                )
             else:
-                lines.append((f"agentbench: WARNING: OpenTelemetry export to {d.where} failed ({d.failed}): "
-                              f"{d.sent} of {d.sent + d.lost} spans delivered; the results are not affected", True))
+                lines.append(
+                    (
+                        f"agentbench: WARNING: OpenTelemetry export to {d.where} failed ({d.failed}): "
+                        f"{d.sent} of {d.sent + d.lost} spans delivered; the results are not affected",
+                        True,
+                    )
+                )
         if self.unexported:
-            lines.append((f"agentbench: WARNING: {self.unexported} sample(s) not exported as spans (first: "
-                          f"{self.problem}); the results are not affected", True))
+            lines.append(
+                (
+                    f"agentbench: WARNING: {self.unexported} sample(s) not exported as spans (first: "
+                    f"{self.problem}); the results are not affected",
+                    True,
+                )
+            )
         return lines
 
 

@@ -14,6 +14,7 @@ the page's script shows model text with `textContent`, or through Prism, which e
 task's prompt and tests, the same reply of greedy samples) is stored once. The sample table renders lazily (the
 first rows that match the filters, more on demand), a sample's details and diffs only when opened.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,18 +22,19 @@ import hashlib
 import json
 import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..errors import AgentbenchError
 from .report import per_task_counts, record_key
 from .storage import HTML_MARK, MARK, claim, is_ours, read_records
 
 ASSETS = Path(__file__).with_name("assets")
-TEXT_CAP = 20_000    # characters of one text kept in the page (a prompt, the model's code, tests, a trace step)
-TAIL_CAP = 4000      # characters kept of the end of stdout / stderr / a repair round's feedback
+TEXT_CAP = 20_000  # characters of one text kept in the page (a prompt, the model's code, tests, a trace step)
+TAIL_CAP = 4000  # characters kept of the end of stdout / stderr / a repair round's feedback
 REASON_CAP = 600
-STEPS_CAP = 500      # trace steps kept per sample
+STEPS_CAP = 500  # trace steps kept per sample
 
 
 def _head(text: Any, cap: int = TEXT_CAP) -> str:
@@ -69,8 +71,11 @@ def _steps(found: Any) -> list[dict]:
         if not isinstance(step, dict):
             continue
         args = step.get("args")
-        row = {k: step.get(k) for k in ("i", "type", "tool", "ok", "error", "latency_s", "prompt_tokens",
-                                        "completion_tokens") if step.get(k) is not None}
+        row = {
+            k: step.get(k)
+            for k in ("i", "type", "tool", "ok", "error", "latency_s", "prompt_tokens", "completion_tokens")
+            if step.get(k) is not None
+        }
         row["text"] = _head(step.get("text"))
         if args is not None:
             row["args"] = _head(json.dumps(args, ensure_ascii=False, indent=1))
@@ -93,34 +98,65 @@ def trace_view(record: dict) -> dict | None:
             return {"source": str(path), "problem": f"cannot read the trace file: {exc}", "steps": []}
         if not isinstance(doc, dict):
             return {"source": str(path), "problem": "the trace file holds no trace", "steps": []}
-        view = {k: doc.get(k) for k in ("label", "final_answer", "verdict", "failed_checks", "safety_violations",
-                                        "protocol_errors", "step_limit_hit", "tokens", "latency_s", "outcome")
-                if doc.get(k) not in (None, [], {})}
+        view = {
+            k: doc.get(k)
+            for k in (
+                "label",
+                "final_answer",
+                "verdict",
+                "failed_checks",
+                "safety_violations",
+                "protocol_errors",
+                "step_limit_hit",
+                "tokens",
+                "latency_s",
+                "outcome",
+            )
+            if doc.get(k) not in (None, [], {})
+        }
         view.update(source=str(path), steps=_steps(doc.get("steps")), total_steps=len(doc.get("steps") or []))
         if ref.get("sha256") and hashlib.sha256(data).hexdigest() != ref["sha256"]:
             view["problem"] = "the trace file changed after the run (its sha256 differs from the record's)"
         return view
     if isinstance(extra, dict) and isinstance(extra.get("steps"), list):
-        return {"source": "the record", "steps": _steps(extra["steps"]), "total_steps": len(extra["steps"]),
-                **({"final_answer": extra["answer"]} if extra.get("answer") is not None else {})}
+        return {
+            "source": "the record",
+            "steps": _steps(extra["steps"]),
+            "total_steps": len(extra["steps"]),
+            **({"final_answer": extra["answer"]} if extra.get("answer") is not None else {}),
+        }
     return None
 
 
 def sample_row(record: dict, run: int, texts: Texts) -> dict[str, Any]:
     extra = record.get("extra") if isinstance(record.get("extra"), dict) else {}
-    rounds = [{"feedback": _tail(it.get("feedback")), "completion_tokens": it.get("completion_tokens")}
-              for it in extra.get("iterations", []) if isinstance(it, dict)]
+    rounds = [
+        {"feedback": _tail(it.get("feedback")), "completion_tokens": it.get("completion_tokens")}
+        for it in extra.get("iterations", [])
+        if isinstance(it, dict)
+    ]
     reply = _head(record.get("completion"))
     program = _head(record.get("program")) if record.get("program") else None
-    row = {"run": run, "model": record.get("model"), "suite": record.get("suite"), "task": record.get("task"),
-           "sample": record.get("sample"), "status": record.get("status"),
-           "reason": _head(record.get("reason"), REASON_CAP), "wall_s": record.get("wall_s"),
-           "model_s": record.get("model_s"), "sandbox_s": record.get("sandbox_s"),
-           "tokens": [record.get("prompt_tokens") or 0, record.get("completion_tokens") or 0],
-           # the model's code: what ran in the sandbox where the record has it, else the reply as it came
-           "code": texts.ref(program or reply), "reply": texts.ref(reply) if program else None,
-           "prompt": texts.ref(_head(record.get("prompt"))), "tests": texts.ref(_head(record.get("tests"))),
-           "stdout": texts.ref(_tail(record.get("stdout"))), "stderr": texts.ref(_tail(record.get("stderr")))}
+    row = {
+        "run": run,
+        "model": record.get("model"),
+        "suite": record.get("suite"),
+        "task": record.get("task"),
+        "sample": record.get("sample"),
+        "status": record.get("status"),
+        "reason": _head(record.get("reason"), REASON_CAP),
+        "wall_s": record.get("wall_s"),
+        "model_s": record.get("model_s"),
+        "sandbox_s": record.get("sandbox_s"),
+        "tokens": [record.get("prompt_tokens") or 0, record.get("completion_tokens") or 0],
+        # the model's code: what ran in the sandbox where the record has it, else the reply as it came
+        "code": texts.ref(program or reply),
+        "reply": texts.ref(reply) if program else None,
+        "prompt": texts.ref(_head(record.get("prompt"))),
+        "tests": texts.ref(_head(record.get("tests"))),
+        "stdout": texts.ref(_tail(record.get("stdout"))),
+        "stderr": texts.ref(_tail(record.get("stderr"))),
+    }
     if len(rounds) > 1:
         row["rounds"] = rounds
     trace = trace_view(record)
@@ -141,8 +177,11 @@ def load_run(path: Path) -> tuple[dict, list[dict] | None, str | None]:
         raise AgentbenchError(f"cannot read report {path}: {exc.strerror}") from None
     except ValueError as exc:
         raise AgentbenchError(f"{path} is not JSON ({exc})") from None
-    if not isinstance(report, dict) or not str(report.get("schema", "")).startswith(f"{MARK}/report/") \
-            or not isinstance(report.get("results"), list):
+    if (
+        not isinstance(report, dict)
+        or not str(report.get("schema", "")).startswith(f"{MARK}/report/")
+        or not isinstance(report.get("results"), list)
+    ):
         raise AgentbenchError(f"{path} is not a pytest-agentbench report")
     records, why = records_of(report, path)
     return report, records, why
@@ -170,8 +209,11 @@ def _adds_up(report: dict, records: list[dict]) -> bool:
     for rec in records:
         groups.setdefault((rec.get("model"), rec.get("suite")), []).append(rec)
     try:
-        return all({t: list(v) for t, v in (r.get("per_task") or {}).items()} ==
-                   per_task_counts(groups.get((r["model"], r["suite"]), [])) for r in report["results"])
+        return all(
+            {t: list(v) for t, v in (r.get("per_task") or {}).items()}
+            == per_task_counts(groups.get((r["model"], r["suite"]), []))
+            for r in report["results"]
+        )
     except (KeyError, TypeError):
         return False
 
@@ -213,19 +255,42 @@ def _baseline_index(report: dict, b: int, sources: list[str]) -> int | None:
     return 1 - b if len(sources) == 2 else None
 
 
-def page_data(reports: Sequence[dict], records: Sequence[list[dict] | None],
-              sources: Sequence[str] | None = None, notes: Sequence[str | None] | None = None) -> dict[str, Any]:
+def page_data(
+    reports: Sequence[dict],
+    records: Sequence[list[dict] | None],
+    sources: Sequence[str] | None = None,
+    notes: Sequence[str | None] | None = None,
+) -> dict[str, Any]:
     sources = list(sources or [f"run {i + 1}" for i in range(len(reports))])
     texts = Texts()
     runs, samples = [], []
     for n, (report, recs) in enumerate(zip(reports, records)):
         meta = report.get("run") or {}
-        runs.append({"label": _labels(sources)[n], "source": sources[n], "created": report.get("created_utc"),
-                     "results": report.get("results", []), "gate": report.get("gate") or {},
-                     "comparison": report.get("comparison"), "baseline": _baseline_index(report, n, sources),
-                     "note": (notes or [None] * len(reports))[n] if recs is None else None,
-                     "meta": {k: meta.get(k) for k in ("args", "git", "machine", "samples", "seed", "sandbox",
-                                                       "xdist_workers", "pytest_agentbench")}})
+        runs.append(
+            {
+                "label": _labels(sources)[n],
+                "source": sources[n],
+                "created": report.get("created_utc"),
+                "results": report.get("results", []),
+                "gate": report.get("gate") or {},
+                "comparison": report.get("comparison"),
+                "baseline": _baseline_index(report, n, sources),
+                "note": (notes or [None] * len(reports))[n] if recs is None else None,
+                "meta": {
+                    k: meta.get(k)
+                    for k in (
+                        "args",
+                        "git",
+                        "machine",
+                        "samples",
+                        "seed",
+                        "sandbox",
+                        "xdist_workers",
+                        "pytest_agentbench",
+                    )
+                },
+            }
+        )
         samples += [sample_row(r, n, texts) for r in sorted(recs or (), key=record_key)]
     return {"runs": runs, "pairs": _pairings(list(reports)), "samples": samples, "texts": texts.items}
 
@@ -234,19 +299,34 @@ def _asset(name: str) -> str:
     return (ASSETS / name).read_text(encoding="utf-8")
 
 
-def render(reports: Sequence[dict], records: Sequence[list[dict] | None], sources: Sequence[str] | None = None,
-           notes: Sequence[str | None] | None = None) -> str:
+def render(
+    reports: Sequence[dict],
+    records: Sequence[list[dict] | None],
+    sources: Sequence[str] | None = None,
+    notes: Sequence[str | None] | None = None,
+) -> str:
     """The page of `reports` (oldest first) with their records (None: none at hand, `notes` says why)."""
     # ASCII-only JSON: lone surrogates from model text cannot break the UTF-8 file, U+2028 cannot break the script
     blob = json.dumps(page_data(reports, records, sources, notes), ensure_ascii=True, separators=(",", ":"))
-    parts = {"MARK": HTML_MARK, "STYLE": _asset("prism.min.css") + STYLE, "DATA": blob.replace("<", "\\u003c"),
-             "LIBS": "\n".join(_asset(n) for n in ("prism-core.min.js", "prism-python.min.js", "prism-json.min.js",
-                                                   "diff.min.js")), "SCRIPT": SCRIPT}
-    return re.sub(r"\{\{(\w+)\}\}", lambda m: parts[m.group(1)], PAGE)   # one pass: inserted text is not rescanned
+    parts = {
+        "MARK": HTML_MARK,
+        "STYLE": _asset("prism.min.css") + STYLE,
+        "DATA": blob.replace("<", "\\u003c"),
+        "LIBS": "\n".join(
+            _asset(n) for n in ("prism-core.min.js", "prism-python.min.js", "prism-json.min.js", "diff.min.js")
+        ),
+        "SCRIPT": SCRIPT,
+    }
+    return re.sub(r"\{\{(\w+)\}\}", lambda m: parts[m.group(1)], PAGE)  # one pass: inserted text is not rescanned
 
 
-def write_html(path: Path, reports: Sequence[dict], records: Sequence[list[dict] | None],
-               sources: Sequence[str] | None = None, notes: Sequence[str | None] | None = None) -> None:
+def write_html(
+    path: Path,
+    reports: Sequence[dict],
+    records: Sequence[list[dict] | None],
+    sources: Sequence[str] | None = None,
+    notes: Sequence[str | None] | None = None,
+) -> None:
     """Write the page (see render) to `path`, never over a file this tool did not write."""
     path = Path(path)
     claim(path, "html", "HTML report")
@@ -256,8 +336,14 @@ def write_html(path: Path, reports: Sequence[dict], records: Sequence[list[dict]
     tmp.replace(path)
 
 
-def write_run_page(path: Path, report: dict, records: list[dict], source: str, baseline: str | None = None,
-                   baseline_results: list[dict] | None = None) -> None:
+def write_run_page(
+    path: Path,
+    report: dict,
+    records: list[dict],
+    source: str,
+    baseline: str | None = None,
+    baseline_results: list[dict] | None = None,
+) -> None:
     """A run's page (`--agentbench-html`); with `--agentbench-baseline`, the baseline comes first: its report as the
     gate read it (`baseline_results`), with its records where they still add up to it."""
     if not baseline or baseline_results is None:
@@ -267,24 +353,32 @@ def write_run_page(path: Path, report: dict, records: list[dict], source: str, b
         old, old_records, why = load_run(Path(baseline))
     except AgentbenchError as exc:
         old, old_records, why = {}, None, str(exc)
-    if old.get("results") != baseline_results:   # rewritten since the gate read it (e.g. this run's own report)
+    if old.get("results") != baseline_results:  # rewritten since the gate read it (e.g. this run's own report)
         old, old_records, why = {"results": baseline_results}, None, f"{baseline} changed after the gate read it"
     write_html(path, [old, report], [old_records, records], [baseline, source], [why, None])
 
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m pytest_agentbench html A.json [B.json ...] -o OUT.html`: exit 0, or 2 on bad input."""
-    ap = argparse.ArgumentParser(prog="python -m pytest_agentbench html",
-                                 description="Write the report page of one or more runs (their report.json files, "
-                                             "oldest first; each run's records are read from its samples_file).")
+    ap = argparse.ArgumentParser(
+        prog="python -m pytest_agentbench html",
+        description="Write the report page of one or more runs (their report.json files, "
+        "oldest first; each run's records are read from its samples_file).",
+    )
     ap.add_argument("reports", nargs="+", type=Path, help="report.json files")
-    ap.add_argument("-o", "--output", type=Path, default=Path("agentbench.html"),
-                    help="the page to write (default agentbench.html)")
+    ap.add_argument(
+        "-o", "--output", type=Path, default=Path("agentbench.html"), help="the page to write (default agentbench.html)"
+    )
     opts = ap.parse_args(argv)
     try:
         loaded = [load_run(p) for p in opts.reports]
-        write_html(opts.output, [r for r, _, _ in loaded], [recs for _, recs, _ in loaded],
-                   [str(p) for p in opts.reports], [why for _, _, why in loaded])
+        write_html(
+            opts.output,
+            [r for r, _, _ in loaded],
+            [recs for _, recs, _ in loaded],
+            [str(p) for p in opts.reports],
+            [why for _, _, why in loaded],
+        )
     except AgentbenchError as exc:
         print(f"html: {exc}", file=sys.stderr)
         return 2

@@ -1,7 +1,8 @@
 """One PNG per run: pass@1 per suite and model, runtime per task, tokens per sample.
 
-    python -m pytest_agentbench.results.plots .agentbench/report.jsonl -o results.png
+python -m pytest_agentbench.results.plots .agentbench/report.jsonl -o results.png
 """
+
 from __future__ import annotations
 
 import argparse
@@ -10,7 +11,7 @@ from pathlib import Path
 
 
 def _short(text: str, width: int = 32) -> str:
-    return text if len(text) <= width else text[: width // 2 - 1] + "…" + text[-(width // 2 - 1):]
+    return text if len(text) <= width else text[: width // 2 - 1] + "…" + text[-(width // 2 - 1) :]
 
 
 def plot_records(records, path: Path) -> Path:
@@ -56,8 +57,9 @@ def figure(records):
     counts = frame.groupby("group", sort=False).size().reindex(groups)
 
     height = 1.6 + 0.42 * len(groups)
-    fig, axes = plt.subplots(1, 3, figsize=(15, height), sharey=True, constrained_layout=True,
-                             gridspec_kw={"width_ratios": [1, 1.3, 1]})
+    fig, axes = plt.subplots(
+        1, 3, figsize=(15, height), sharey=True, constrained_layout=True, gridspec_kw={"width_ratios": [1, 1.3, 1]}
+    )
     y = list(range(len(groups)))
     suites = list(dict.fromkeys(frame["suite"]))
     palette = plt.cm.tab10.colors
@@ -79,9 +81,14 @@ def figure(records):
 
     ax = axes[1]
     data = [per_task.loc[g]["wall_s"].values for g in groups]
-    new_api = tuple(int(x) for x in matplotlib.__version__.split(".")[:2]) >= (3, 10)   # `vert` is deprecated there
-    ax.boxplot(data, positions=y, widths=0.5, showfliers=True,
-               **({"orientation": "horizontal"} if new_api else {"vert": False}))
+    new_api = tuple(int(x) for x in matplotlib.__version__.split(".")[:2]) >= (3, 10)  # `vert` is deprecated there
+    ax.boxplot(
+        data,
+        positions=y,
+        widths=0.5,
+        showfliers=True,
+        **({"orientation": "horizontal"} if new_api else {"vert": False}),
+    )
     low, high = per_task["wall_s"].min(), per_task["wall_s"].max()
     if low > 0 and high / low > 20:  # milliseconds next to minutes: only a log axis shows both
         ax.set_xscale("log")
@@ -93,8 +100,9 @@ def figure(records):
     ax = axes[2]
     half = 0.36
     b1 = ax.barh([i + half / 2 for i in y], tokens["prompt_tokens"].values, half, label="prompt", color="#4c72b0")
-    b2 = ax.barh([i - half / 2 for i in y], tokens["completion_tokens"].values, half, label="completion",
-                 color="#dd8452")
+    b2 = ax.barh(
+        [i - half / 2 for i in y], tokens["completion_tokens"].values, half, label="completion", color="#dd8452"
+    )
     ax.bar_label(b1, fmt="%.0f", padding=2, fontsize=7)
     ax.bar_label(b2, fmt="%.0f", padding=2, fontsize=7)
     ax.set_xlim(left=0, right=max(1.0, float(tokens.values.max()) * 1.2))
@@ -104,15 +112,20 @@ def figure(records):
 
     for ax in axes:
         ax.grid(axis="x", alpha=0.3)
-    labels = [f"{g}\n{counts[g]} samples · model {timing.loc[g, 'model_s']:.2f}s · sandbox "
-              f"{timing.loc[g, 'sandbox_s']:.3f}s per sample" for g in groups]
+    labels = [
+        f"{g}\n{counts[g]} samples · model {timing.loc[g, 'model_s']:.2f}s · sandbox "
+        f"{timing.loc[g, 'sandbox_s']:.3f}s per sample"
+        for g in groups
+    ]
     axes[0].set_yticks(y, labels, fontsize=8)  # last: the boxplot resets the shared ticks
     fig.suptitle(f"pytest-agentbench: {len(frame)} samples, {len(groups)} model/suite pair(s)", fontsize=10)
     return fig
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pytest_agentbench.results.plots", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m pytest_agentbench.results.plots", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("jsonl", type=Path, help="per-sample records of a run (.agentbench/report.jsonl)")
     parser.add_argument("-o", "--output", type=Path, default=Path("agentbench.png"), help="PNG to write")
     args = parser.parse_args(argv)

@@ -4,6 +4,7 @@ Records travel from xdist workers as plain dicts (pytest carries `report.user_pr
 are validated into `Record` on the controller before they are written; the JSONL holds one per line. Suites keep
 their own details under `extra`; hooks (`pytest_agentbench_record`) may add top-level keys.
 """
+
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -29,7 +30,7 @@ class Record(BaseModel):
     stdout: str = ""
     stderr: str = ""
     wall_s: float = 0.0
-    started_at: Optional[float] = None        # wall-clock Unix time the sample started (absent in older records)
+    started_at: Optional[float] = None  # wall-clock Unix time the sample started (absent in older records)
     model_s: float = 0.0
     sandbox_s: float = 0.0
     prompt_tokens: int = 0
@@ -43,7 +44,7 @@ class Record(BaseModel):
     prompt: Optional[str] = None
     program: Optional[str] = None
     tests: Optional[str] = None
-    replies: list[dict[str, Any]] = []      # every model reply, as it came: {"text", "continues_prompt"} (re-grading)
+    replies: list[dict[str, Any]] = []  # every model reply, as it came: {"text", "continues_prompt"} (re-grading)
 
     @classmethod
     def check(cls, data: dict) -> dict:
@@ -52,8 +53,9 @@ class Record(BaseModel):
             return cls.model_validate(data).model_dump(mode="json", by_alias=True)
         except ValidationError as exc:
             err = exc.errors()[0]
-            raise HarnessError(f"malformed record for {data.get('task')!r}: {'.'.join(map(str, err['loc']))}: "
-                               f"{err['msg']}") from None
+            raise HarnessError(
+                f"malformed record for {data.get('task')!r}: {'.'.join(map(str, err['loc']))}: {err['msg']}"
+            ) from None
 
 
 def key(rec: dict) -> tuple[str, str, str, int]:

@@ -3,17 +3,19 @@
 Everything is computed from the records on the controller, sorted first, so `-n 0` and `-n 2` give the same report.
 Infra samples (the harness failed, not the model) are counted apart and are in no score's denominator.
 """
+
 from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from ..metrics import describe, mean_pass_at_k, mean_pass_hat_k, natural_key
-from ..stats import score_errors
 from ..outcome import Status
 from ..sanitize import for_terminal
+from ..stats import score_errors
 from .storage import read_records
 
 STATUSES = [s.value for s in Status]
@@ -50,31 +52,44 @@ def aggregate(records: Iterable[dict]) -> list[dict[str, Any]]:
         outcomes = Counter(rec["status"] for rec in recs)
         sizes = Counter(n for n, _ in counts)
         first = scored[0] if scored else recs[0]
-        results.append({
-            "model": model,
-            "suite": suite,
-            "tasks": len(per_task),
-            "samples": len(scored),
-            "samples_per_task": {"min": kmax, "max": max(sizes, default=0),
-                                 "tasks_by_samples": {str(n): sizes[n] for n in sorted(sizes)}},
-            "pass@1": round(mean_pass_at_k(counts, 1), 6) if counts else None,
-            "pass@k": {str(k): round(mean_pass_at_k(counts, k), 6) for k in range(1, kmax + 1)},
-            "pass^k": {str(k): round(mean_pass_hat_k(counts, k), 6) for k in range(2, kmax + 1)},
-            "errors": score_errors(per_task, kmax),
-            "outcomes": {s: outcomes.get(s, 0) for s in STATUSES},
-            "infra": {"samples": outcomes.get(INFRA, 0),
-                      "tasks": sorted({r["task"] for r in recs if r["status"] == INFRA} - set(per_task),
-                                      key=natural_key)},
-            "latency_s": {key: describe([rec[key] for rec in scored]) for key in ("wall_s", "model_s", "sandbox_s")},
-            "tokens": {kind: {"mean": round(sum(r[f"{kind}_tokens"] for r in scored) / len(scored), 2) if scored
-                              else 0.0, "total": sum(r[f"{kind}_tokens"] for r in scored)}
-                       for kind in ("prompt", "completion")},
-            "resources": resources_block(scored),
-            "per_task": per_task,
-            # what must match for two runs to be paired (compare.py)
-            "dataset_sha256": first.get("dataset_sha256"), "suite_settings": first.get("suite_settings"),
-            "params": {k: v for k, v in (first.get("params") or {}).items() if k != "seed"},
-        })
+        results.append(
+            {
+                "model": model,
+                "suite": suite,
+                "tasks": len(per_task),
+                "samples": len(scored),
+                "samples_per_task": {
+                    "min": kmax,
+                    "max": max(sizes, default=0),
+                    "tasks_by_samples": {str(n): sizes[n] for n in sorted(sizes)},
+                },
+                "pass@1": round(mean_pass_at_k(counts, 1), 6) if counts else None,
+                "pass@k": {str(k): round(mean_pass_at_k(counts, k), 6) for k in range(1, kmax + 1)},
+                "pass^k": {str(k): round(mean_pass_hat_k(counts, k), 6) for k in range(2, kmax + 1)},
+                "errors": score_errors(per_task, kmax),
+                "outcomes": {s: outcomes.get(s, 0) for s in STATUSES},
+                "infra": {
+                    "samples": outcomes.get(INFRA, 0),
+                    "tasks": sorted({r["task"] for r in recs if r["status"] == INFRA} - set(per_task), key=natural_key),
+                },
+                "latency_s": {
+                    key: describe([rec[key] for rec in scored]) for key in ("wall_s", "model_s", "sandbox_s")
+                },
+                "tokens": {
+                    kind: {
+                        "mean": round(sum(r[f"{kind}_tokens"] for r in scored) / len(scored), 2) if scored else 0.0,
+                        "total": sum(r[f"{kind}_tokens"] for r in scored),
+                    }
+                    for kind in ("prompt", "completion")
+                },
+                "resources": resources_block(scored),
+                "per_task": per_task,
+                # what must match for two runs to be paired (compare.py)
+                "dataset_sha256": first.get("dataset_sha256"),
+                "suite_settings": first.get("suite_settings"),
+                "params": {k: v for k, v in (first.get("params") or {}).items() if k != "seed"},
+            }
+        )
     return results
 
 
@@ -100,16 +115,21 @@ def resources_block(records: Iterable[dict]) -> dict[str, Any]:
     model_s = sum(r.get("model_s", 0.0) for r in timed)
     tokens = sum(r.get("completion_tokens", 0) for r in timed)
     ttft = [v for r in records for v in r.get("ttft_s") or ()]
-    return {"peak_rss_mb": max(by_process.values()) if by_process else None,
-            "peak_rss_mb_total": round(sum(by_process.values()), 1) if by_process else None,
-            "by_process": dict(sorted(by_process.items())),
-            "cuda_peak_mb": max(cuda["cuda_peak_mb"], default=None),
-            "cuda_used_mb": max(cuda["cuda_used_mb"], default=None),
-            # other models loaded in the same process: its memory figures hold them too (a model per run to compare)
-            "shared_with": sorted(alongside),
-            "tokens_per_s": round(tokens / model_s, 2) if model_s > 0 and tokens > 0 else None,  # none: no model
-            "completion_tokens": tokens, "model_s": round(model_s, 3), "timed_samples": len(timed),
-            "ttft_s": describe(ttft) if ttft else None, "ttft_replies": len(ttft)}
+    return {
+        "peak_rss_mb": max(by_process.values()) if by_process else None,
+        "peak_rss_mb_total": round(sum(by_process.values()), 1) if by_process else None,
+        "by_process": dict(sorted(by_process.items())),
+        "cuda_peak_mb": max(cuda["cuda_peak_mb"], default=None),
+        "cuda_used_mb": max(cuda["cuda_used_mb"], default=None),
+        # other models loaded in the same process: its memory figures hold them too (a model per run to compare)
+        "shared_with": sorted(alongside),
+        "tokens_per_s": round(tokens / model_s, 2) if model_s > 0 and tokens > 0 else None,  # none: no model
+        "completion_tokens": tokens,
+        "model_s": round(model_s, 3),
+        "timed_samples": len(timed),
+        "ttft_s": describe(ttft) if ttft else None,
+        "ttft_replies": len(ttft),
+    }
 
 
 def resources_by_model(records: Iterable[dict]) -> dict[str, dict]:
@@ -127,9 +147,11 @@ def resource_lines(by_model: dict[str, dict]) -> list[str]:
         parts = []
         if res["peak_rss_mb"] is not None:
             many = len(res["by_process"]) > 1
-            parts.append(f"peak RSS {res['peak_rss_mb']:.0f} MB" + (f" per process, {res['peak_rss_mb_total']:.0f} MB "
-                                                                    f"in {len(res['by_process'])}" if many else "")
-                         + f" ({', '.join(res['by_process'])})")
+            parts.append(
+                f"peak RSS {res['peak_rss_mb']:.0f} MB"
+                + (f" per process, {res['peak_rss_mb_total']:.0f} MB in {len(res['by_process'])}" if many else "")
+                + f" ({', '.join(res['by_process'])})"
+            )
         if res["cuda_peak_mb"] is not None:
             parts.append(f"CUDA peak {res['cuda_peak_mb']:.0f} MB")
         if res["tokens_per_s"] is not None:
@@ -148,22 +170,42 @@ def summary_lines(results: list[dict]) -> list[str]:
     sample per task; timeout and unparsable when no sample ended so)."""
     kmaxes = [max((int(k) for k in r["pass@k"]), default=0) for r in results]
     statuses = [s for s in STATUSES if s not in ("timeout", "unparsable") or any(r["outcomes"][s] for r in results)]
-    head = ["model", "suite", "tasks", "samples", "pass@1", "95% CI", *(["pass@k"] if max(kmaxes, default=0) > 1
-                                                                       else []),
-            *statuses, "wall p50/p95 s", "model s", "sandbox s", "tok/sample"]
+    head = [
+        "model",
+        "suite",
+        "tasks",
+        "samples",
+        "pass@1",
+        "95% CI",
+        *(["pass@k"] if max(kmaxes, default=0) > 1 else []),
+        *statuses,
+        "wall p50/p95 s",
+        "model s",
+        "sandbox s",
+        "tok/sample",
+    ]
     rows = []
     for r, kmax in zip(results, kmaxes):
         err = (r.get("errors") or {}).get("pass@1")
         lat = r["latency_s"]
-        rows.append([_short(for_terminal(r["model"])), for_terminal(r["suite"]), str(r["tasks"]), str(r["samples"]),
-                     _with_error(r), f"[{err['lo']:.3f}, {err['hi']:.3f}]" if err and r["pass@1"] is not None
-                     else "-", *([f"@{kmax} {r['pass@k'][str(kmax)]:.3f}" if kmax > 1 else "-"]
-                                 if "pass@k" in head else []),
-                     *[str(r["outcomes"][s]) for s in statuses],
-                     f"{_secs(lat['wall_s']['p50'])}/{_secs(lat['wall_s']['p95'])}", _secs(lat["model_s"]["mean"]),
-                     _secs(lat["sandbox_s"]["mean"]), f"{r['tokens']['completion']['mean']:.0f}"])
+        rows.append(
+            [
+                _short(for_terminal(r["model"])),
+                for_terminal(r["suite"]),
+                str(r["tasks"]),
+                str(r["samples"]),
+                _with_error(r),
+                f"[{err['lo']:.3f}, {err['hi']:.3f}]" if err and r["pass@1"] is not None else "-",
+                *([f"@{kmax} {r['pass@k'][str(kmax)]:.3f}" if kmax > 1 else "-"] if "pass@k" in head else []),
+                *[str(r["outcomes"][s]) for s in statuses],
+                f"{_secs(lat['wall_s']['p50'])}/{_secs(lat['wall_s']['p95'])}",
+                _secs(lat["model_s"]["mean"]),
+                _secs(lat["sandbox_s"]["mean"]),
+                f"{r['tokens']['completion']['mean']:.0f}",
+            ]
+        )
     widths = [max(len(x) for x in col) for col in zip(head, *rows)]
-    fmt = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    fmt = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
     return [fmt(head), *[fmt(r) for r in rows]]
 
 
@@ -173,7 +215,7 @@ def _secs(value: float) -> str:
 
 def _short(name: str, width: int = 40) -> str:
     """A long model name (a replay file's path) cut in the middle, so the table stays readable."""
-    return name if len(name) <= width else name[: width // 2 - 1] + "…" + name[-(width // 2 - 1):]
+    return name if len(name) <= width else name[: width // 2 - 1] + "…" + name[-(width // 2 - 1) :]
 
 
 def _with_error(result: dict) -> str:
@@ -201,8 +243,9 @@ def reason_class(rec: dict) -> str:
     return f"{rec['status']}: {head}" if head else rec["status"]
 
 
-def failure_lines(records: Iterable[dict], width: int = 300, examples: int = 2, classes: int = 8,
-                  left_out: bool = False) -> list[str]:
+def failure_lines(
+    records: Iterable[dict], width: int = 300, examples: int = 2, classes: int = 8, left_out: bool = False
+) -> list[str]:
     """The model's failures in a few lines instead of one block per item: counts by outcome, then the commonest
     reason classes, each with its count and a few examples with their whole reason (a line cut at `width`)."""
     failed = sorted((r for r in records if r.get("status") in FAILED_OUTCOMES), key=record_key)
@@ -214,17 +257,22 @@ def failure_lines(records: Iterable[dict], width: int = 300, examples: int = 2, 
     for rec in failed:
         by_class[reason_class(rec)].append(rec)
     note = " (left out of pytest's FAILURES block: --tb=short shows it)" if left_out else ""
-    lines = [f"failures: {len(failed)} of {scored} scored samples ("
-             + ", ".join(f"{s} {counts[s]}" for s in FAILED_OUTCOMES if counts[s]) + f"){note}"]
+    lines = [
+        f"failures: {len(failed)} of {scored} scored samples ("
+        + ", ".join(f"{s} {counts[s]}" for s in FAILED_OUTCOMES if counts[s])
+        + f"){note}"
+    ]
     ranked = sorted(by_class.items(), key=lambda kv: -len(kv[1]))
     several_models = len({(r["model"], r["suite"]) for r in failed}) > 1
     for label, recs in ranked[:classes]:
         lines.append(f"  {len(recs):>5}  {label}")
         for rec in recs[:examples]:
             where = f"{rec['model']}/{rec['task']}" if several_models else rec["task"]
-            text = f"         {for_terminal(where)} s{rec['sample']}: {rec['status']}: " \
-                   f"{for_terminal((rec.get('reason') or '').strip())}"
-            lines.append(text if len(text) <= width else text[:max(width - 3, 20)] + "...")
+            text = (
+                f"         {for_terminal(where)} s{rec['sample']}: {rec['status']}: "
+                f"{for_terminal((rec.get('reason') or '').strip())}"
+            )
+            lines.append(text if len(text) <= width else text[: max(width - 3, 20)] + "...")
         if len(recs) > examples:
             lines.append(f"         ... and {len(recs) - examples} more")
     rest = ranked[classes:]
@@ -233,7 +281,7 @@ def failure_lines(records: Iterable[dict], width: int = 300, examples: int = 2, 
     return lines
 
 
-def records_frame(path_or_records) -> "pandas.DataFrame":  # noqa: F821
+def records_frame(path_or_records) -> pandas.DataFrame:  # noqa: F821
     """A run's samples as a pandas DataFrame, one row per sample.
 
     Takes the JSONL path (or the list of records). Columns: model, suite, task, sample, status, passed,

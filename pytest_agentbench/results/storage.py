@@ -6,6 +6,7 @@ replaces another's.
 Ownership is read from the file itself: records and reports carry a `schema` naming this tool, a PNG carries it
 in its `Software` text chunk, an HTML page in a marker comment. An empty file holds nothing to lose.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,9 +14,9 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable
 
 from ..errors import AgentbenchError
 
@@ -49,7 +50,7 @@ def is_ours(path: Path, kind: str) -> bool:
             doc = json.loads(path.read_text(encoding="utf-8"))
             return isinstance(doc, dict) and str(doc.get("schema", "")).startswith(f"{MARK}/{kind}/")
         if kind == "png":
-            head = path.read_bytes()[:1 << 16]
+            head = path.read_bytes()[: 1 << 16]
             return head.startswith(b"\x89PNG") and MARK.encode() in head
         if kind == "html":
             return HTML_MARK.encode() in path.read_bytes()[:4096]
@@ -71,8 +72,10 @@ def claim(path: Path, kind: str, what: str) -> None:
     if path.is_dir():
         raise AgentbenchError(f"{what} {path} is a directory")
     if path.exists() and not is_ours(path, kind):
-        raise AgentbenchError(f"refusing to overwrite {path}: it is not a {kind} file written by pytest-agentbench "
-                              f"(choose another path for the {what})")
+        raise AgentbenchError(
+            f"refusing to overwrite {path}: it is not a {kind} file written by pytest-agentbench "
+            f"(choose another path for the {what})"
+        )
 
 
 #: what the start-up check writes (and removes at once): room for a report and a few records
@@ -119,7 +122,7 @@ class RecordLog:
         end = self._f.seek(0, os.SEEK_END)
         try:
             while data:
-                data = data[self._f.write(data):]
+                data = data[self._f.write(data) :]
         except BaseException:  # a full disk, or Ctrl-C between two partial writes
             try:
                 self._f.truncate(end)
@@ -171,8 +174,11 @@ def runs_folder(report: Path) -> Path:
 def archived_runs(report: Path) -> list[tuple[int, Path]]:
     """The kept earlier runs of `report`, (number, folder), oldest first."""
     pattern = re.compile(rf"^{re.escape(report.stem)}-(\d{{4,}})-")
-    return sorted((int(m.group(1)), p) for p in runs_folder(report).glob(f"{report.stem}-*")
-                  if p.is_dir() and (m := pattern.match(p.name)))
+    return sorted(
+        (int(m.group(1)), p)
+        for p in runs_folder(report).glob(f"{report.stem}-*")
+        if p.is_dir() and (m := pattern.match(p.name))
+    )
 
 
 def archive_run(report: Path, records: Path, keep: int | None = None, trace_dir: Path | None = None) -> Path | None:
@@ -187,8 +193,9 @@ def archive_run(report: Path, records: Path, keep: int | None = None, trace_dir:
     if keep == 0:
         return None  # asked for: the new run replaces the previous one's files, as before
     doc = _read_report(report)
-    started = (doc or {}).get("created_utc") or datetime.fromtimestamp(present[0].stat().st_mtime, timezone.utc)\
-        .isoformat(timespec="seconds")
+    started = (doc or {}).get("created_utc") or datetime.fromtimestamp(
+        present[0].stat().st_mtime, timezone.utc
+    ).isoformat(timespec="seconds")
     stamp = re.sub(r"[^0-9T]", "", str(started).split("+")[0])[:15] + "Z"
     number = 1 + max((n for n, _ in archived_runs(report)), default=0)
     while True:
@@ -202,8 +209,9 @@ def archive_run(report: Path, records: Path, keep: int | None = None, trace_dir:
         moved = _move_traces(read_records(records), target, trace_dir)
         os.replace(records, target / records.name)
         if moved:  # the records name the traces where they now are
-            RecordLog(target / records.name, [_with_trace(r, moved) for r in read_records(target / records.name)])\
-                .close()
+            RecordLog(
+                target / records.name, [_with_trace(r, moved) for r in read_records(target / records.name)]
+            ).close()
     if report in present:
         os.replace(report, target / report.name)
         if doc is not None and "samples_file" in doc:

@@ -8,18 +8,19 @@ the report's own (suites/tool_use.block, per_class), so the table equals `metric
 report; each rate comes with the count it is over. In Python: `study_table(paths_or_records)` returns the pandas
 DataFrame.
 """
+
 from __future__ import annotations
 
 import argparse
 import sys
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from ..metrics import describe, per_class
+from ..suites.tool_use import CHOICES, block, selection_pairs
 from .report import record_key, resources_block
 from .storage import read_records
-from ..suites.tool_use import CHOICES, block, selection_pairs
 
 SUITE = "tool_use"
 
@@ -35,13 +36,19 @@ def load(sources: Iterable) -> list[dict]:
         rows = read_records(source) if isinstance(source, (str, Path)) else list(source)
         for rec in rows:
             # scored tool-use samples only (as the report's metrics: infra, and rows without the suite's fields, out)
-            if rec.get("suite") != SUITE or rec.get("status") == "infra" or \
-                    not isinstance(rec.get("extra"), dict) or not rec["extra"].get("category"):
+            if (
+                rec.get("suite") != SUITE
+                or rec.get("status") == "infra"
+                or not isinstance(rec.get("extra"), dict)
+                or not rec["extra"].get("category")
+            ):
                 continue
             key = (rec["model"], rec["task"], rec["sample"])
             if key in origin:
-                raise ValueError(f"model {rec['model']!r} has task {rec['task']} sample {rec['sample']} in both "
-                                 f"{origin[key]} and {name}: give each run its own model name")
+                raise ValueError(
+                    f"model {rec['model']!r} has task {rec['task']} sample {rec['sample']} in both "
+                    f"{origin[key]} and {name}: give each run its own model name"
+                )
             origin[key] = name
             records.append(rec)
     if not records:
@@ -59,10 +66,13 @@ def row(group: list[dict]) -> dict:
     f1 = per_class(selection_pairs(group), CHOICES)
     res = resources_block(group)
     wall = describe([r["wall_s"] for r in group])
-    out = {"samples": b["tasks"], "correctness": b["correctness"],
-           "correctness_se": b["correctness_error"]["se"],
-           "tool_selection_accuracy": b["tool_selection_accuracy"],
-           "tool_selection_se": b["tool_selection_accuracy_error"]["se"]}
+    out = {
+        "samples": b["tasks"],
+        "correctness": b["correctness"],
+        "correctness_se": b["correctness_error"]["se"],
+        "tool_selection_accuracy": b["tool_selection_accuracy"],
+        "tool_selection_se": b["tool_selection_accuracy_error"]["se"],
+    }
     for tool in CHOICES:
         out[f"f1_{tool}"] = f1[tool]["f1"]
         out[f"support_{tool}"] = f1[tool]["support"]
@@ -70,15 +80,21 @@ def row(group: list[dict]) -> dict:
     out["no_tool_tasks"] = b["tool_calls_on_no_tool_tasks"]["tasks"]
     out["recovery_rate"], out["runs_with_failed_calls"] = _count(b["error_recovery"])
     out["multi_step_success"], out["multi_step_runs"] = _count(b["multi_step_success"])
-    out.update({"latency_p50_s": wall["p50"], "latency_p95_s": wall["p95"],
-                "prompt_tokens_mean": b["tokens_per_task"]["prompt"],
-                "completion_tokens_mean": b["tokens_per_task"]["completion"],
-                "tokens_per_s": res["tokens_per_s"], "peak_rss_mb": res["peak_rss_mb"],
-                "cuda_peak_mb": res["cuda_peak_mb"]})
+    out.update(
+        {
+            "latency_p50_s": wall["p50"],
+            "latency_p95_s": wall["p95"],
+            "prompt_tokens_mean": b["tokens_per_task"]["prompt"],
+            "completion_tokens_mean": b["tokens_per_task"]["completion"],
+            "tokens_per_s": res["tokens_per_s"],
+            "peak_rss_mb": res["peak_rss_mb"],
+            "cuda_peak_mb": res["cuda_peak_mb"],
+        }
+    )
     return out
 
 
-def study_table(sources: Iterable, by_difficulty: bool = False) -> "pandas.DataFrame":  # noqa: F821
+def study_table(sources: Iterable, by_difficulty: bool = False) -> pandas.DataFrame:  # noqa: F821
     """One row per model x prompt format (x difficulty): correctness, tool-selection accuracy, per-tool F1,
     unnecessary calls, recovery rate, multi-step success, latency p50/p95 (wall per sample), tokens, throughput and
     memory, each with its count, and the model's quantization."""
@@ -108,14 +124,22 @@ def plot(frame, path: Path) -> Path:
     markers = "osD^vP*Xh<>"
     palette = plt.cm.tab10.colors
     for _, r in frame.iterrows():
-        ax.errorbar(r["tool_selection_accuracy"], r["correctness"], xerr=r["tool_selection_se"],
-                    yerr=r["correctness_se"], fmt=markers[formats.index(r["prompt_format"]) % len(markers)],
-                    color=palette[models.index(r["model"]) % 10], capsize=3, markersize=8)
+        ax.errorbar(
+            r["tool_selection_accuracy"],
+            r["correctness"],
+            xerr=r["tool_selection_se"],
+            yerr=r["correctness_se"],
+            fmt=markers[formats.index(r["prompt_format"]) % len(markers)],
+            color=palette[models.index(r["model"]) % 10],
+            capsize=3,
+            markersize=8,
+        )
     from matplotlib.patches import Patch
 
     handles = [Patch(color=palette[i % 10], label=m) for i, m in enumerate(models)]
-    handles += [ax.plot([], [], markers[i % len(markers)], color="gray", label=f"format: {f}")[0]
-                for i, f in enumerate(formats)]
+    handles += [
+        ax.plot([], [], markers[i % len(markers)], color="gray", label=f"format: {f}")[0] for i, f in enumerate(formats)
+    ]
     ax.set_xlim(-0.03, 1.03)
     ax.set_ylim(-0.03, 1.03)
     ax.set_xlabel("tool-selection accuracy")
@@ -143,8 +167,11 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         frame = study_table([Path(p) for p in opts.runs], by_difficulty=opts.by_difficulty)
-        outputs = [(Path(path), kind) for path, kind in ((opts.csv, "table-csv"), (opts.markdown, "table-md"),
-                                                          (opts.png, "png")) if path]
+        outputs = [
+            (Path(path), kind)
+            for path, kind in ((opts.csv, "table-csv"), (opts.markdown, "table-md"), (opts.png, "png"))
+            if path
+        ]
         for path, kind in outputs:
             claim(path, kind, kind.replace("-", " "))
         markdown = frame.to_markdown(index=False, floatfmt=".3f")
@@ -160,8 +187,10 @@ def main(argv: list[str] | None = None) -> int:
         from ..errors import first_line, one_line
         from ..sanitize import for_terminal
 
-        print(f"table: {for_terminal(one_line(exc) if isinstance(exc, OSError) else first_line(str(exc)))}",
-              file=sys.stderr)
+        print(
+            f"table: {for_terminal(one_line(exc) if isinstance(exc, OSError) else first_line(str(exc)))}",
+            file=sys.stderr,
+        )
         return 2
     print(markdown)
     return 0

@@ -1,4 +1,5 @@
 """Sandboxes run untrusted, model-written code. Pick one by name with `make_sandbox`."""
+
 from __future__ import annotations
 
 from .base import Candidate, ExecResult, GradedRun, HiddenTests, Refused, Sandbox, SandboxLimits

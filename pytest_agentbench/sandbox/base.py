@@ -6,6 +6,7 @@ return what came out. Everything else (graded test runs, plain programs, files) 
 so both sandboxes give the same verdicts. The host never touches the workspace's files directly: a path the
 candidate controls is resolved inside the sandbox, by the sandbox's own rules.
 """
+
 from __future__ import annotations
 
 import io
@@ -23,10 +24,15 @@ from .seccomp import nofork_bpf
 RUNNER_SOURCE = Path(runner.__file__).read_text(encoding="utf-8")
 #: In every run's environment: the workspace is the sandbox's, whoever owns its mount point (git would refuse a
 #: repository it calls "of dubious ownership"); git reads this as command-line configuration.
-GIT_SAFE = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "safe.directory", "GIT_CONFIG_VALUE_0": "*",
-            # pytest inside is a plain one: no plugin of the host's environment (ours among them) is loaded, and no
-            # cache is written into the workspace
-            "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTEST_ADDOPTS": "-p no:cacheprovider"}
+GIT_SAFE = {
+    "GIT_CONFIG_COUNT": "1",
+    "GIT_CONFIG_KEY_0": "safe.directory",
+    "GIT_CONFIG_VALUE_0": "*",
+    # pytest inside is a plain one: no plugin of the host's environment (ours among them) is loaded, and no
+    # cache is written into the workspace
+    "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+    "PYTEST_ADDOPTS": "-p no:cacheprovider",
+}
 #: What a file operation may return (a manifest of 200,000 entries, a large file read whole): more than a program's
 #: output, so a workspace the agent filled cannot make its own listing fail.
 FS_OUTPUT_BYTES = 256 << 20
@@ -36,23 +42,23 @@ EXIT_ASSERTION, EXIT_EXCEPTION = 1, 2
 
 @dataclass(frozen=True)
 class SandboxLimits:
-    timeout: float = 10.0           # seconds of wall time per run
-    memory_mb: int = 1024           # a run's total: its processes plus what it keeps in RAM-backed /work, /tmp
+    timeout: float = 10.0  # seconds of wall time per run
+    memory_mb: int = 1024  # a run's total: its processes plus what it keeps in RAM-backed /work, /tmp
     cpus: float = 1.0
-    output_bytes: int = 1 << 20     # per stream; the rest is dropped, the tail kept
-    file_bytes: int = 64 << 20      # largest file the code may write
-    disk_mb: int = 256              # the workspace's total size
+    output_bytes: int = 1 << 20  # per stream; the rest is dropped, the tail kept
+    file_bytes: int = 64 << 20  # largest file the code may write
+    disk_mb: int = 256  # the workspace's total size
 
 
 @dataclass
 class ExecResult:
-    exit_code: int | None           # None when killed for the timeout
+    exit_code: int | None  # None when killed for the timeout
     stdout: str
     stderr: str
     duration_s: float
     timed_out: bool = False
-    truncated: bool = False         # output went past the cap
-    audit: dict | None = None       # an audited run: {"events": [...], "lost": why it is incomplete, or None}
+    truncated: bool = False  # output went past the cap
+    audit: dict | None = None  # an audited run: {"events": [...], "lost": why it is incomplete, or None}
 
     @property
     def verdict(self) -> tuple[str, str]:
@@ -91,7 +97,7 @@ class HiddenTests:
 class GradedRun:
     """How a graded run ended. `result` holds the candidate's output (plus the failing test's traceback)."""
 
-    status: str                     # passed / failed / error / timeout / infra
+    status: str  # passed / failed / error / timeout / infra
     reason: str
     result: ExecResult
     extra: dict = field(default_factory=dict)
@@ -104,9 +110,9 @@ class GradedRun:
 class Sandbox(ABC):
     """A fresh workspace per test; `close()` ends everything running in it and empties it."""
 
-    kind: str = "base"              # names the sandbox in reports and caches
-    workdir: str = "/work"          # the workspace as the code inside sees it
-    scratch: tuple[str, ...] = ()   # the sandbox's own temporary folders, emptied with the workspace
+    kind: str = "base"  # names the sandbox in reports and caches
+    workdir: str = "/work"  # the workspace as the code inside sees it
+    scratch: tuple[str, ...] = ()  # the sandbox's own temporary folders, emptied with the workspace
 
     def __init__(self, limits: SandboxLimits):
         self.limits = limits
@@ -120,9 +126,19 @@ class Sandbox(ABC):
 
     # -- the one transport a sandbox implements -------------------------------------------------------
     @abstractmethod
-    def _run(self, *, mode: str | None = None, argv: list[str] | None = None, stdin: bytes = b"",
-             timeout: float, env: dict[str, str] | None = None, nofork: bool = False,
-             verdict: bool = False, audit: bool = False, cap: int | None = None) -> tuple[ExecResult, str]:
+    def _run(
+        self,
+        *,
+        mode: str | None = None,
+        argv: list[str] | None = None,
+        stdin: bytes = b"",
+        timeout: float,
+        env: dict[str, str] | None = None,
+        nofork: bool = False,
+        verdict: bool = False,
+        audit: bool = False,
+        cap: int | None = None,
+    ) -> tuple[ExecResult, str]:
         """Run a runner mode (reading `stdin`) or an argv in the workspace. Returns the result and, for graded runs,
         the text of the verdict channel; an audited argv run carries its audit record in `result.audit`
         (runner.trace_run). Raises HarnessError only for the sandbox's own failures."""
@@ -140,21 +156,33 @@ class Sandbox(ABC):
         return self.limits.timeout if timeout is None else timeout
 
     # -- running --------------------------------------------------------------------------------------
-    def exec(self, argv: list[str], *, timeout: float | None = None, stdin: bytes | None = None,
-             env: dict[str, str] | None = None, fork: bool = True, audit: bool = False) -> ExecResult:
+    def exec(
+        self,
+        argv: list[str],
+        *,
+        timeout: float | None = None,
+        stdin: bytes | None = None,
+        env: dict[str, str] | None = None,
+        fork: bool = True,
+        audit: bool = False,
+    ) -> ExecResult:
         """Run argv in the workspace; never raises for the program's own failure, only for infrastructure.
         `audit`: record what the run's processes did (programs executed, files opened, paths created, renamed or
         removed) in `result.audit`, whatever the command line said (runner.trace_run)."""
-        result, _ = self._run(argv=list(argv), stdin=stdin or b"", timeout=self._timeout(timeout), env=env,
-                              nofork=not fork, audit=audit)
+        result, _ = self._run(
+            argv=list(argv), stdin=stdin or b"", timeout=self._timeout(timeout), env=env, nofork=not fork, audit=audit
+        )
         if audit and result.audit is None:
             result.audit = {"events": [], "lost": "the sandbox returned no audit record"}
         return result
 
     def audit_config(self) -> dict:
         """What the runner's tracer needs: the audit filter, its syscall numbers, the roots whose files it keeps."""
-        return {"bpf": seccomp.audit_bpf().hex(), "syscalls": {str(k): v for k, v in seccomp.audit_syscalls().items()},
-                "roots": [self.workdir, *(self.scratch or ("/tmp", "/dev/shm"))]}
+        return {
+            "bpf": seccomp.audit_bpf().hex(),
+            "syscalls": {str(k): v for k, v in seccomp.audit_syscalls().items()},
+            "roots": [self.workdir, *(self.scratch or ("/tmp", "/dev/shm"))],
+        }
 
     def run_python(self, source: str, *, timeout: float | None = None, fork: bool = False) -> ExecResult:
         """Run a Python program (plain semantics: its exit status). Nothing is written to the workspace."""
@@ -168,21 +196,27 @@ class Sandbox(ABC):
         nonce = secrets.token_hex(16)
         header = {"entry_point": candidate.entry_point, "nofork_bpf": nofork_bpf().hex()}
         body = {"setup": tests.setup, "test": tests.test, "call": tests.call, "nonce": nonce}
-        data = (runner.frame(json.dumps(header).encode()) + runner.frame(candidate.source.encode("utf-8", "replace"))
-                + runner.frame(json.dumps(body).encode()))
-        result, channel = self._run(mode="graded", stdin=data, timeout=self._timeout(timeout), nofork=True,
-                                    verdict=True)
+        data = (
+            runner.frame(json.dumps(header).encode())
+            + runner.frame(candidate.source.encode("utf-8", "replace"))
+            + runner.frame(json.dumps(body).encode())
+        )
+        result, channel = self._run(
+            mode="graded", stdin=data, timeout=self._timeout(timeout), nofork=True, verdict=True
+        )
         found = runner.parse_verdict(channel, nonce)
         if result.timed_out:
             return GradedRun("timeout", "killed after the time limit", result)
         if found is None:
             last = last_line(result.stderr)
-            return GradedRun("error", "the run ended before the tests finished" + (f" ({last})" if last else ""),
-                           result)
+            return GradedRun(
+                "error", "the run ended before the tests finished" + (f" ({last})" if last else ""), result
+            )
         return GradedRun(found["status"], found.get("reason", ""), result)
 
-    def verify(self, sources: dict[str, str], *, timeout: float | None = None,
-               packages: list[str] | None = None) -> GradedRun:
+    def verify(
+        self, sources: dict[str, str], *, timeout: float | None = None, packages: list[str] | None = None
+    ) -> GradedRun:
         """Hidden tests of the workspace (runner.verify): `test_*` functions run in a grader process that reaches the
         workspace's modules only through proxies of another process; `extra["tests"]` holds each test's result.
         `packages`: the only top-level names the tests' imports take from the workspace (default: every module the
@@ -191,15 +225,20 @@ class Sandbox(ABC):
         header = {"root": self.workdir, "nofork_bpf": nofork_bpf().hex()}
         if packages is not None:
             header["packages"] = list(packages)
-        data = runner.frame(json.dumps(header).encode()) + runner.frame(json.dumps({"sources": sources,
-                                                                                       "nonce": nonce}).encode())
+        data = runner.frame(json.dumps(header).encode()) + runner.frame(
+            json.dumps({"sources": sources, "nonce": nonce}).encode()
+        )
         result, channel = self._run(mode="verify", stdin=data, timeout=self._timeout(timeout), verdict=True)
         found = runner.parse_verdict(channel, nonce)
         if result.timed_out:
             return GradedRun("timeout", "the hidden tests did not finish in time", result)
         if found is None:
-            return GradedRun("error", "the verifier ended before the tests finished" +
-                             (f" ({last_line(result.stderr)})" if result.stderr.strip() else ""), result)
+            return GradedRun(
+                "error",
+                "the verifier ended before the tests finished"
+                + (f" ({last_line(result.stderr)})" if result.stderr.strip() else ""),
+                result,
+            )
         return GradedRun(found["status"], found.get("reason", ""), result, extra={"tests": found.get("tests", [])})
 
     # -- files (resolved inside the sandbox: `..`, absolute paths and links that leave it are refused) ------
@@ -219,7 +258,7 @@ class Sandbox(ABC):
         stdin = runner.frame(json.dumps(header).encode()) + (runner.frame(data) if data is not None else b"")
         result, _ = self._run(mode="fs", stdin=stdin, timeout=timeout, nofork=True, cap=FS_OUTPUT_BYTES)
         lines = [ln for ln in result.stderr.split("\n") if ln.strip()]
-        line = lines[-1] if lines else ""   # whole: a status line can be long
+        line = lines[-1] if lines else ""  # whole: a status line can be long
         try:
             status = json.loads(line)
         except ValueError:
@@ -265,8 +304,9 @@ class Sandbox(ABC):
         (a check fails closed on a problem)."""
         if not paths or not needles:
             return {"hits": {}, "problems": {}}
-        status, out = self._fs("scan", {"paths": list(paths), "needles": [n.hex() for n in needles],
-                                        "inflate": inflate}, timeout=300.0)
+        status, out = self._fs(
+            "scan", {"paths": list(paths), "needles": [n.hex() for n in needles], "inflate": inflate}, timeout=300.0
+        )
         if not status["ok"]:
             raise HarnessError(f"cannot scan the workspace: {status['error']}")
         return json.loads(out)

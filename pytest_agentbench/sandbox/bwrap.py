@@ -8,6 +8,7 @@ seccomp.py. The file system holds only what a run needs, each host path bound re
 its stdlib (site-packages masked unless the suite asks for installed packages) and, for those suites, the
 environment's prefix. The workspace, /tmp and /dev/shm are size-limited tmpfs mounts that exist only inside.
 """
+
 from __future__ import annotations
 
 import os
@@ -19,9 +20,11 @@ from pathlib import Path
 
 TMPFS_BYTES = 64 << 20
 NPROC, NOFILE = 64, 256
-INSTALL_HINT = ("the process sandbox needs bubblewrap (bwrap) and util-linux (setpriv): "
-                "apt-get install bubblewrap util-linux; or --sandbox docker; "
-                "--sandbox unconfined runs model code without isolation")
+INSTALL_HINT = (
+    "the process sandbox needs bubblewrap (bwrap) and util-linux (setpriv): "
+    "apt-get install bubblewrap util-linux; or --sandbox docker; "
+    "--sandbox unconfined runs model code without isolation"
+)
 WORKDIRS = ("/work", "/workspace", "/sandbox-work")
 
 
@@ -32,8 +35,9 @@ def missing_tools() -> list[str]:
 def interpreter(site_packages: bool) -> tuple[list[str], list[str], list[str]]:
     """(python argv, host paths to bind read-only, paths to mask with an empty tmpfs)."""
     base = sys.base_prefix
-    paths = sysconfig.get_paths(vars={"base": base, "platbase": base, "installed_base": base,
-                                      "installed_platbase": base})
+    paths = sysconfig.get_paths(
+        vars={"base": base, "platbase": base, "installed_base": base, "installed_platbase": base}
+    )
     exe = Path(base) / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
     if not exe.exists():
         exe = Path(sys.executable).resolve()
@@ -93,21 +97,51 @@ def identity_files(uid: int, home: str) -> tuple[bytes, bytes]:
     claimed, so without a name for it `ls -l`, `id` and `git log` would show a number that changes from run to
     run and between -n 0 and -n 2: the model would read a different workspace each time, and a trace could not be
     reproduced. A name also keeps tools that look the user up (getpass, git, pip) from failing."""
-    passwd = f"root:x:0:0:root:/root:/usr/sbin/nologin\nagent:x:{uid}:{uid}:agent:{home}:/bin/sh\n" \
-             "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+    passwd = (
+        f"root:x:0:0:root:/root:/usr/sbin/nologin\nagent:x:{uid}:{uid}:agent:{home}:/bin/sh\n"
+        "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+    )
     group = f"root:x:0:\nagent:x:{uid}:\nnogroup:x:65534:\n"
     return passwd.encode(), group.encode()
 
 
-def command(argv: list[str], *, workdir: str, disk_bytes: int, env: dict[str, str], binds: list[str],
-            masks: list[str], seccomp_fd: int, uid: int, identity_fds: tuple[int, int] | None = None) -> list[str]:
+def command(
+    argv: list[str],
+    *,
+    workdir: str,
+    disk_bytes: int,
+    env: dict[str, str],
+    binds: list[str],
+    masks: list[str],
+    seccomp_fd: int,
+    uid: int,
+    identity_fds: tuple[int, int] | None = None,
+) -> list[str]:
     """The bwrap + setpriv command line that runs argv confined, in a fresh tmpfs workspace at `workdir`.
     identity_fds: fds holding /etc/passwd and /etc/group (identity_files) for the sandbox's own."""
     root = os.geteuid() == 0
-    cmd = ["bwrap", "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-           "--die-with-parent", "--new-session",
-           "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
-           "--symlink", "usr/sbin", "/sbin"]
+    cmd = [
+        "bwrap",
+        "--unshare-net",
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--die-with-parent",
+        "--new-session",
+        "--ro-bind",
+        "/usr",
+        "/usr",
+        "--symlink",
+        "usr/bin",
+        "/bin",
+        "--symlink",
+        "usr/lib",
+        "/lib",
+        "--symlink",
+        "usr/sbin",
+        "/sbin",
+    ]
     if os.path.isdir("/usr/lib64"):
         cmd += ["--symlink", "usr/lib64", "/lib64"]
     # bwrap makes the parents of a bind 0700 root-owned unless told otherwise: the sandbox's uid could not then
@@ -116,12 +150,42 @@ def command(argv: list[str], *, workdir: str, disk_bytes: int, env: dict[str, st
     for path in ("/etc/ld.so.cache", "/etc/alternatives", "/etc/localtime", "/etc/gitconfig"):
         cmd += ["--ro-bind-try", path, path]
     if identity_fds is not None:
-        cmd += ["--perms", "0644", "--ro-bind-data", str(identity_fds[0]), "/etc/passwd",
-                "--perms", "0644", "--ro-bind-data", str(identity_fds[1]), "/etc/group"]
-    cmd += ["--proc", "/proc", "--dev", "/dev",
-            "--perms", "1777", "--size", str(TMPFS_BYTES), "--tmpfs", "/tmp",
-            "--perms", "1777", "--size", str(TMPFS_BYTES), "--tmpfs", "/dev/shm",
-            "--perms", "1777", "--size", str(disk_bytes), "--tmpfs", workdir]
+        cmd += [
+            "--perms",
+            "0644",
+            "--ro-bind-data",
+            str(identity_fds[0]),
+            "/etc/passwd",
+            "--perms",
+            "0644",
+            "--ro-bind-data",
+            str(identity_fds[1]),
+            "/etc/group",
+        ]
+    cmd += [
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--perms",
+        "1777",
+        "--size",
+        str(TMPFS_BYTES),
+        "--tmpfs",
+        "/tmp",
+        "--perms",
+        "1777",
+        "--size",
+        str(TMPFS_BYTES),
+        "--tmpfs",
+        "/dev/shm",
+        "--perms",
+        "1777",
+        "--size",
+        str(disk_bytes),
+        "--tmpfs",
+        workdir,
+    ]
     made = set()
     for path in binds:
         for parent in _parents(path):
@@ -141,6 +205,13 @@ def command(argv: list[str], *, workdir: str, disk_bytes: int, env: dict[str, st
         cmd += ["--unshare-user"]
     cmd += ["--seccomp", str(seccomp_fd), "--"]
     if root:
-        cmd += ["/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all",
-                "--bounding-set=-all", "--no-new-privs"]
+        cmd += [
+            "/usr/bin/setpriv",
+            f"--reuid={uid}",
+            f"--regid={uid}",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            "--no-new-privs",
+        ]
     return cmd + argv

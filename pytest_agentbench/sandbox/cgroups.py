@@ -5,6 +5,7 @@ cgroup v1 (a `memory` hierarchy) or v2 (the unified tree with the memory control
 root. Where neither can be made (not root, no controller), `create` returns None and the run is bounded per
 process only; the report says which (`memory_bound`). The peak it records feeds the report's memory figures.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,7 +22,7 @@ class MemoryCgroup:
         self.limit: int | None = None  # None: unlimited, as a new cgroup starts
 
     @classmethod
-    def create(cls, name: str) -> "MemoryCgroup | None":
+    def create(cls, name: str) -> MemoryCgroup | None:
         if os.geteuid() != 0:
             return None
         if (V1 / "memory.limit_in_bytes").exists():
@@ -48,7 +49,7 @@ class MemoryCgroup:
             except OSError:
                 continue
             for path in entries:
-                suffix = path.name[len(prefix):]
+                suffix = path.name[len(prefix) :]
                 if suffix.isdigit() and is_stale(int(suffix)):
                     try:
                         path.rmdir()  # fails, harmlessly, while a process is still inside
@@ -66,8 +67,9 @@ class MemoryCgroup:
             else:
                 memsw = self.path / "memory.memsw.limit_in_bytes"
                 lowering = self.limit is None or limit < self.limit
-                first, second = ("memory.limit_in_bytes", memsw.name) if lowering else \
-                    (memsw.name, "memory.limit_in_bytes")
+                first, second = (
+                    ("memory.limit_in_bytes", memsw.name) if lowering else (memsw.name, "memory.limit_in_bytes")
+                )
                 for name in (first, second):  # memsw must stay >= the limit at every step
                     _write(self.path / name, limit, missing_ok=name == memsw.name)
             self.limit = limit

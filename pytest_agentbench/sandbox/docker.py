@@ -9,6 +9,7 @@ Requests and files travel on the exec's stdin, which works on tmpfs and on remot
 could leave processes behind (a timeout, or a run allowed to fork) every process of uid 65534 is killed, so
 nothing a run started outlives it.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -27,7 +28,7 @@ DEFAULT_IMAGE = "agentbench-python:bookworm-2"
 RUN_USER = "65534:65534"
 _LIVE: dict[str, object] = {}
 _BACKSTOP_S = 5.0
-_AUDIT_GRACE_S = 5.0          # the audited runner's own limit ends the command first; then it reports
+_AUDIT_GRACE_S = 5.0  # the audited runner's own limit ends the command first; then it reports
 _AUDIT_CAP = 64 << 20
 _KILL_ALL = "import os, signal\ntry:\n    os.kill(-1, signal.SIGKILL)\nexcept OSError:\n    pass\n"
 
@@ -53,8 +54,10 @@ def engine():
         client.ping()
         return client
     except Exception as exc:
-        raise HarnessError(f"no Docker engine reachable ({type(exc).__name__}): start dockerd "
-                           "(scripts/docker-engine.sh) or set DOCKER_HOST") from exc
+        raise HarnessError(
+            f"no Docker engine reachable ({type(exc).__name__}): start dockerd "
+            "(scripts/docker-engine.sh) or set DOCKER_HOST"
+        ) from exc
 
 
 class DockerSandbox(Sandbox):
@@ -77,17 +80,34 @@ class DockerSandbox(Sandbox):
         lim = self.limits
         try:
             container = self.client.containers.run(
-                self.image, ["sleep", "infinity"], detach=True, init=True, network_mode="none",
-                mem_limit=f"{lim.memory_mb}m", memswap_limit=f"{lim.memory_mb}m",
-                nano_cpus=int(lim.cpus * 1e9), pids_limit=64, read_only=True,
-                tmpfs={self.workdir: f"size={lim.disk_mb}m,uid=65534,gid=65534,mode=0700",
-                       "/tmp": "size=64m,mode=1777", "/dev/shm": "size=64m"},
-                cap_drop=["ALL"], security_opt=["no-new-privileges"], user="0:0", working_dir=self.workdir,
-                ulimits=[Ulimit(name="fsize", soft=lim.file_bytes, hard=lim.file_bytes),
-                         # RLIMIT_DATA: a huge allocation fails with MemoryError instead of racing the OOM killer
-                         Ulimit(name="data", soft=lim.memory_mb << 20, hard=lim.memory_mb << 20),
-                         Ulimit(name="core", soft=0, hard=0), Ulimit(name="nofile", soft=256, hard=256)],
-                labels={"pytest-agentbench": "sandbox"}, environment={},
+                self.image,
+                ["sleep", "infinity"],
+                detach=True,
+                init=True,
+                network_mode="none",
+                mem_limit=f"{lim.memory_mb}m",
+                memswap_limit=f"{lim.memory_mb}m",
+                nano_cpus=int(lim.cpus * 1e9),
+                pids_limit=64,
+                read_only=True,
+                tmpfs={
+                    self.workdir: f"size={lim.disk_mb}m,uid=65534,gid=65534,mode=0700",
+                    "/tmp": "size=64m,mode=1777",
+                    "/dev/shm": "size=64m",
+                },
+                cap_drop=["ALL"],
+                security_opt=["no-new-privileges"],
+                user="0:0",
+                working_dir=self.workdir,
+                ulimits=[
+                    Ulimit(name="fsize", soft=lim.file_bytes, hard=lim.file_bytes),
+                    # RLIMIT_DATA: a huge allocation fails with MemoryError instead of racing the OOM killer
+                    Ulimit(name="data", soft=lim.memory_mb << 20, hard=lim.memory_mb << 20),
+                    Ulimit(name="core", soft=0, hard=0),
+                    Ulimit(name="nofile", soft=256, hard=256),
+                ],
+                labels={"pytest-agentbench": "sandbox"},
+                environment={},
             )
         except docker.errors.ImageNotFound as exc:
             raise HarnessError(f"image {self.image} not found: build it with scripts/docker-image.sh") from exc
@@ -97,31 +117,58 @@ class DockerSandbox(Sandbox):
         return container
 
     # -- the transport ----------------------------------------------------------------------------------
-    def _run(self, *, mode=None, argv=None, stdin=b"", timeout, env=None, nofork=False, verdict=False, audit=False,
-             cap=None):
-        transport = {"base_bpf": seccomp.base_bpf().hex(), "agent_bpf": seccomp.agent_bpf().hex(), "argv": argv,
-                     "nofork_bpf": seccomp.nofork_bpf().hex() if nofork else ""}
+    def _run(
+        self, *, mode=None, argv=None, stdin=b"", timeout, env=None, nofork=False, verdict=False, audit=False, cap=None
+    ):
+        transport = {
+            "base_bpf": seccomp.base_bpf().hex(),
+            "agent_bpf": seccomp.agent_bpf().hex(),
+            "argv": argv,
+            "nofork_bpf": seccomp.nofork_bpf().hex() if nofork else "",
+        }
         nonce = None
         outer = timeout
         if audit and argv is not None:  # the runner traces the command and keeps its own time limit
             nonce = secrets.token_hex(16)
             transport.update(audit={**self.audit_config(), "nonce": nonce}, timeout=timeout)
             outer = timeout + _AUDIT_GRACE_S
-        cmd = ["timeout", "-s", "KILL", f"{outer:.3f}", *self.python, "-c", RUNNER_SOURCE + "\nmain()\n",
-               "exec" if argv is not None else mode]
-        environment = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": self.workdir,
-                       "TMPDIR": "/tmp", "PYTHONDONTWRITEBYTECODE": "1", **GIT_SAFE, **(env or {})}
-        result = self._exec(cmd, runner.frame(json.dumps(transport).encode()) + stdin, outer, environment,
-                            cap=(cap or self.limits.output_bytes) + (_AUDIT_CAP if nonce else 0))
+        cmd = [
+            "timeout",
+            "-s",
+            "KILL",
+            f"{outer:.3f}",
+            *self.python,
+            "-c",
+            RUNNER_SOURCE + "\nmain()\n",
+            "exec" if argv is not None else mode,
+        ]
+        environment = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "LANG": "C.UTF-8",
+            "HOME": self.workdir,
+            "TMPDIR": "/tmp",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            **GIT_SAFE,
+            **(env or {}),
+        }
+        result = self._exec(
+            cmd,
+            runner.frame(json.dumps(transport).encode()) + stdin,
+            outer,
+            environment,
+            cap=(cap or self.limits.output_bytes) + (_AUDIT_CAP if nonce else 0),
+        )
         if result.timed_out or (argv is not None and not nofork) or mode == "verify":
             self._kill_leftovers()  # whatever the run left (the workspace's code under the hidden tests may fork)
         if nonce is not None:
             record, result.stdout = runner.unpack_record(result.stdout, nonce)
             if len(result.stdout) > self.limits.output_bytes:
-                result.stdout, result.truncated = result.stdout[-self.limits.output_bytes:], True
+                result.stdout, result.truncated = result.stdout[-self.limits.output_bytes :], True
             if record is None:
-                record = {"events": [], "lost": "the audit record did not arrive (its tracer was killed or the "
-                                                "container ended)"}
+                record = {
+                    "events": [],
+                    "lost": "the audit record did not arrive (its tracer was killed or the container ended)",
+                }
             else:
                 result.exit_code = record.pop("exit", result.exit_code)
                 result.timed_out = bool(record.pop("timed_out", False))
@@ -136,20 +183,23 @@ class DockerSandbox(Sandbox):
     def _kill_leftovers(self) -> None:
         self._exec([*self.python, "-c", _KILL_ALL], b"", 10.0, {}, raw=True)
 
-    def _exec(self, cmd: list[str], stdin: bytes, timeout: float, environment: dict, raw: bool = False,
-              cap: int | None = None) -> ExecResult:
+    def _exec(
+        self, cmd: list[str], stdin: bytes, timeout: float, environment: dict, raw: bool = False, cap: int | None = None
+    ) -> ExecResult:
         api = self.client.api
         start = time.perf_counter()
         try:
-            exec_id = api.exec_create(self.container.id, cmd, workdir=self.workdir, environment=environment,
-                                      user=RUN_USER, stdin=bool(stdin))["Id"]
+            exec_id = api.exec_create(
+                self.container.id, cmd, workdir=self.workdir, environment=environment, user=RUN_USER, stdin=bool(stdin)
+            )["Id"]
             sock = api.exec_start(exec_id, socket=True)
         except Exception as exc:
             raise HarnessError(f"docker exec failed: {exc}") from exc
         raw_sock = getattr(sock, "_sock", sock)
         try:
-            out, err, truncated, ended = _pump(raw_sock, stdin, start + timeout + _BACKSTOP_S,
-                                               cap or self.limits.output_bytes)
+            out, err, truncated, ended = _pump(
+                raw_sock, stdin, start + timeout + _BACKSTOP_S, cap or self.limits.output_bytes
+            )
         finally:
             try:
                 sock.close()
@@ -163,8 +213,14 @@ class DockerSandbox(Sandbox):
             return ExecResult(None, decode(out), decode(err), duration, timed_out=True, truncated=truncated)
         code = api.exec_inspect(exec_id)["ExitCode"]
         timed_out = code == 137 and duration >= timeout
-        return ExecResult(exit_code=None if timed_out else (-9 if code == 137 else code), stdout=decode(out),
-                          stderr=decode(err), duration_s=duration, timed_out=timed_out, truncated=truncated)
+        return ExecResult(
+            exit_code=None if timed_out else (-9 if code == 137 else code),
+            stdout=decode(out),
+            stderr=decode(err),
+            duration_s=duration,
+            timed_out=timed_out,
+            truncated=truncated,
+        )
 
     def close(self) -> None:
         container = _LIVE.pop(self.container.id, None)
@@ -195,7 +251,7 @@ def _pump(sock: socket.socket, data: bytes, deadline: float, cap: int) -> tuple[
             for _, events in sel.select(remaining):
                 if events & selectors.EVENT_WRITE and view:
                     try:
-                        view = view[sock.send(view[:1 << 16]):]
+                        view = view[sock.send(view[: 1 << 16]) :]
                     except (BlockingIOError, InterruptedError):
                         pass
                     except OSError:
@@ -217,8 +273,8 @@ def _pump(sock: socket.socket, data: bytes, deadline: float, cap: int) -> tuple[
                         if len(pending) < 8 + size:
                             break
                         buf = bufs.get(kind, bufs[2])
-                        buf.extend(pending[8:8 + size])
-                        del pending[:8 + size]
+                        buf.extend(pending[8 : 8 + size])
+                        del pending[: 8 + size]
                         if len(buf) > cap:
                             truncated = True
                             del buf[: len(buf) - cap]

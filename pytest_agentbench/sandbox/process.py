@@ -10,6 +10,7 @@ Output is read through a selector until the run reports its end (the server's an
 child holding the pipe cannot hold the run open; at most `limits.output_bytes` per stream stay in memory, the
 tail kept.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -30,22 +31,27 @@ from . import bwrap, runner, seccomp, uids
 from .base import GIT_SAFE, RUNNER_SOURCE, ExecResult, Sandbox, SandboxLimits, decode
 from .cgroups import MemoryCgroup
 
-_DRAIN_AFTER_EXIT_S = 0.2   # bounded read of what is still buffered once the run has ended
-_BACKSTOP_S = 3.0           # the server enforces the time limit; this catches a server that stopped
+_DRAIN_AFTER_EXIT_S = 0.2  # bounded read of what is still buffered once the run has ended
+_BACKSTOP_S = 3.0  # the server enforces the time limit; this catches a server that stopped
 _SERVER_ALLOWANCE = 32 << 20  # the server process itself lives in the run's memory cgroup
-_AUDIT_CAP = 64 << 20         # an audit record (compressed) may be longer than a run's output cap
+_AUDIT_CAP = 64 << 20  # an audit record (compressed) may be longer than a run's output cap
 
 
 def run_env(home: str, extra: dict[str, str] | None = None, path: str = "/usr/bin:/bin") -> dict[str, str]:
-    env = {"PATH": path, "LANG": "C.UTF-8", "HOME": home, "TMPDIR": "/tmp", "PYTHONDONTWRITEBYTECODE": "1",
-           **GIT_SAFE}
+    env = {"PATH": path, "LANG": "C.UTF-8", "HOME": home, "TMPDIR": "/tmp", "PYTHONDONTWRITEBYTECODE": "1", **GIT_SAFE}
     env.update(extra or {})
     return env
 
 
 def rlimits(limits: SandboxLimits, timeout: float) -> dict[str, int]:
-    return {"RLIMIT_AS": limits.memory_mb << 20, "RLIMIT_CPU": int(timeout) + 1, "RLIMIT_FSIZE": limits.file_bytes,
-            "RLIMIT_NOFILE": bwrap.NOFILE, "RLIMIT_NPROC": bwrap.NPROC, "RLIMIT_CORE": 0}
+    return {
+        "RLIMIT_AS": limits.memory_mb << 20,
+        "RLIMIT_CPU": int(timeout) + 1,
+        "RLIMIT_FSIZE": limits.file_bytes,
+        "RLIMIT_NOFILE": bwrap.NOFILE,
+        "RLIMIT_NPROC": bwrap.NPROC,
+        "RLIMIT_CORE": 0,
+    }
 
 
 class ProcessSandbox(Sandbox):
@@ -60,8 +66,9 @@ class ProcessSandbox(Sandbox):
         self.scratch = self.server.scratch
         self.memory_bound = "cgroup" if self.server.cgroup is not None else "per-process"
 
-    def _run(self, *, mode=None, argv=None, stdin=b"", timeout, env=None, nofork=False, verdict=False, audit=False,
-             cap=None):
+    def _run(
+        self, *, mode=None, argv=None, stdin=b"", timeout, env=None, nofork=False, verdict=False, audit=False, cap=None
+    ):
         if self.server is None:
             raise HarnessError("the sandbox is closed")
         req = self.server.request(mode, argv, env, nofork, self.limits, timeout)
@@ -69,8 +76,9 @@ class ProcessSandbox(Sandbox):
             req["audit"] = self.audit_config()
         proc = self.server.proc
         if proc is not None and proc.poll() is not None:  # it ended while nothing of ours ran in it
-            self.lost(f"the sandbox's process server ended between runs (exit status {proc.returncode})",
-                      during_run=False)
+            self.lost(
+                f"the sandbox's process server ended between runs (exit status {proc.returncode})", during_run=False
+            )
         limits = self.limits if cap is None else replace(self.limits, output_bytes=cap)
         result = self.server.run(req, stdin, timeout, verdict, limits, audit="audit" in req)
         if self.server.proc is None:  # it ended with this run: the workspace (a tmpfs inside it) went with it
@@ -102,8 +110,9 @@ class _Server:
         self.confine = confine
         self.key = (confine, site_packages, disk_bytes)
         # With the environment's packages, its scripts come first: `python` and `pytest` are the ones it has.
-        self.path = f"{sys.prefix}/bin:/usr/bin:/bin" if site_packages and sys.prefix != sys.base_prefix \
-            else "/usr/bin:/bin"
+        self.path = (
+            f"{sys.prefix}/bin:/usr/bin:/bin" if site_packages and sys.prefix != sys.base_prefix else "/usr/bin:/bin"
+        )
         self.disk_bytes = disk_bytes
         self.proc: subprocess.Popen | None = None
         self.zygote: int | None = None
@@ -133,8 +142,13 @@ class _Server:
         limit_set = rlimits(limits, timeout)
         if not self.confine:
             limit_set.pop("RLIMIT_NPROC")  # per uid: it would count the whole host user's processes
-        req = {"cwd": self.workdir, "env": run_env(self.workdir, extra, self.path), "rlimits": limit_set,
-               "timeout": timeout, "agent_bpf": seccomp.agent_bpf().hex()}
+        req = {
+            "cwd": self.workdir,
+            "env": run_env(self.workdir, extra, self.path),
+            "rlimits": limit_set,
+            "timeout": timeout,
+            "agent_bpf": seccomp.agent_bpf().hex(),
+        }
         if argv is not None:
             req["argv"] = argv
             req["nofork_bpf"] = seccomp.nofork_bpf().hex() if nofork else ""
@@ -153,20 +167,33 @@ class _Server:
             fd = seccomp.memfd(seccomp.base_bpf())
             identity = tuple(seccomp.memfd(data) for data in bwrap.identity_files(self.uid, self.workdir))
             env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": self.workdir, "AGENTBENCH_CONFINED": "1"}
-            cmd = bwrap.command(program, workdir=self.workdir, disk_bytes=self.disk_bytes, env=env, binds=self.binds,
-                                masks=self.masks, seccomp_fd=fd, uid=self.uid, identity_fds=identity)
-            popen = dict(pass_fds=(fd, *identity), env={"PATH": "/usr/bin:/bin"},
-                         preexec_fn=self.cgroup.enter if self.cgroup else None)
+            cmd = bwrap.command(
+                program,
+                workdir=self.workdir,
+                disk_bytes=self.disk_bytes,
+                env=env,
+                binds=self.binds,
+                masks=self.masks,
+                seccomp_fd=fd,
+                uid=self.uid,
+                identity_fds=identity,
+            )
+            popen = dict(
+                pass_fds=(fd, *identity),
+                env={"PATH": "/usr/bin:/bin"},
+                preexec_fn=self.cgroup.enter if self.cgroup else None,
+            )
         else:
             fd, identity, cmd = None, (), program
             popen = dict(cwd=self.workdir, env=run_env(self.workdir, {"TMPDIR": self.scratch[0]}))
         try:
-            self.proc = subprocess.Popen(cmd, stdin=theirs, stdout=subprocess.DEVNULL, stderr=log,
-                                         start_new_session=True, **popen)
+            self.proc = subprocess.Popen(
+                cmd, stdin=theirs, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True, **popen
+            )
         except (OSError, subprocess.SubprocessError) as exc:
             raise HarnessError(f"cannot start the sandbox: {exc}") from exc
         finally:
-            for held in ((fd, *identity) if fd is not None else ()):
+            for held in (fd, *identity) if fd is not None else ():
                 os.close(held)
             theirs.close()
         self.ctl = ours
@@ -248,8 +275,9 @@ class _Server:
                 self.ctl.settimeout(None)
         return b'"ok": true' in reply
 
-    def run(self, req: dict, stdin: bytes, timeout: float, verdict: bool,
-            limits: SandboxLimits, audit: bool = False) -> tuple[ExecResult, str]:
+    def run(
+        self, req: dict, stdin: bytes, timeout: float, verdict: bool, limits: SandboxLimits, audit: bool = False
+    ) -> tuple[ExecResult, str]:
         if self.proc is None or self.proc.poll() is not None:
             self.stop()
             self.start()
@@ -271,10 +299,15 @@ class _Server:
             os.close(w)
         reads = [r for r, _ in rest]
         try:  # pump owns (and closes) in_w
-            *outs, truncated, answered = pump(write=(in_w, stdin), reads=reads, done_fd=self.ctl.fileno(),
-                                              deadline=start + timeout + _BACKSTOP_S, cap=limits.output_bytes,
-                                              caps={reads[2]: _AUDIT_CAP} if audit else None,
-                                              alive=self.responsive)
+            *outs, truncated, answered = pump(
+                write=(in_w, stdin),
+                reads=reads,
+                done_fd=self.ctl.fileno(),
+                deadline=start + timeout + _BACKSTOP_S,
+                cap=limits.output_bytes,
+                caps={reads[2]: _AUDIT_CAP} if audit else None,
+                alive=self.responsive,
+            )
         finally:
             for fd in reads:
                 os.close(fd)
@@ -293,13 +326,25 @@ class _Server:
         if not reply:  # the run killed (or stopped) its server: the run failed, the next one restarts it
             self.stop()
             note = "sandbox: the program stopped the sandbox's process server\n" if answered else ""
-            return ExecResult(exit_code=None if not answered else -signal.SIGKILL, stdout=decode(out),
-                              stderr=decode(err) + note, duration_s=duration, timed_out=not answered,
-                              truncated=truncated, audit=record), channel
+            return ExecResult(
+                exit_code=None if not answered else -signal.SIGKILL,
+                stdout=decode(out),
+                stderr=decode(err) + note,
+                duration_s=duration,
+                timed_out=not answered,
+                truncated=truncated,
+                audit=record,
+            ), channel
         status = json.loads(reply)
-        return ExecResult(exit_code=None if status["timed_out"] else status["exit"], stdout=decode(out),
-                          stderr=decode(err), duration_s=duration, timed_out=status["timed_out"],
-                          truncated=truncated, audit=record), channel
+        return ExecResult(
+            exit_code=None if status["timed_out"] else status["exit"],
+            stdout=decode(out),
+            stderr=decode(err),
+            duration_s=duration,
+            timed_out=status["timed_out"],
+            truncated=truncated,
+            audit=record,
+        ), channel
 
 
 # -- the pool: one server per open sandbox, kept warm between tests -----------------------------------------
@@ -338,8 +383,16 @@ def _killpg(pid: int) -> None:
         pass
 
 
-def pump(write: tuple[int, bytes], reads: list[int], done_fd: int, deadline: float, cap: int,
-         after_end=None, caps: dict[int, int] | None = None, alive=None) -> tuple:
+def pump(
+    write: tuple[int, bytes],
+    reads: list[int],
+    done_fd: int,
+    deadline: float,
+    cap: int,
+    after_end=None,
+    caps: dict[int, int] | None = None,
+    alive=None,
+) -> tuple:
     """Feed `write`'s bytes and read `reads` into capped tail buffers until `done_fd` is readable (the run ended)
     or the deadline. Returns (*outputs, truncated, ended). `after_end` runs once the end is seen, before a bounded
     drain of what is still buffered (a child that escaped must not hold us)."""
@@ -371,7 +424,7 @@ def pump(write: tuple[int, bytes], reads: list[int], done_fd: int, deadline: flo
                     ended = True
                 elif key.fd == in_fd:
                     try:
-                        view = view[os.write(in_fd, view[:1 << 16]):]
+                        view = view[os.write(in_fd, view[: 1 << 16]) :]
                     except (BrokenPipeError, BlockingIOError) as exc:
                         if isinstance(exc, BrokenPipeError):
                             view = view[:0]
@@ -380,8 +433,9 @@ def pump(write: tuple[int, bytes], reads: list[int], done_fd: int, deadline: flo
                         os.close(in_fd)
                         in_fd = None
                 else:
-                    truncated |= _read_into(key.fd, bufs[key.fd], (caps or {}).get(key.fd, cap), sel) \
-                        and key.fd not in (caps or {})
+                    truncated |= _read_into(
+                        key.fd, bufs[key.fd], (caps or {}).get(key.fd, cap), sel
+                    ) and key.fd not in (caps or {})
         sel.unregister(done_fd)
         if in_fd is not None:
             sel.unregister(in_fd)
@@ -394,11 +448,12 @@ def pump(write: tuple[int, bytes], reads: list[int], done_fd: int, deadline: flo
             if not events:
                 break
             for key, _ in events:
-                truncated |= _read_into(key.fd, bufs[key.fd], (caps or {}).get(key.fd, cap), sel) \
-                    and key.fd not in (caps or {})
+                truncated |= _read_into(key.fd, bufs[key.fd], (caps or {}).get(key.fd, cap), sel) and key.fd not in (
+                    caps or {}
+                )
     finally:
         sel.close()
-    return (*(bytes(bufs[fd][-(caps or {}).get(fd, cap):]) for fd in reads), truncated, ended)
+    return (*(bytes(bufs[fd][-(caps or {}).get(fd, cap) :]) for fd in reads), truncated, ended)
 
 
 def _read_into(fd: int, buf: bytearray, cap: int, sel: selectors.BaseSelector) -> bool:

@@ -16,6 +16,7 @@ The host never executes candidate code; it sends requests here. Modes (the first
 
 Frames are an 8-byte big-endian length plus the payload.
 """
+
 import builtins
 import ctypes
 import gc
@@ -31,8 +32,8 @@ import sys
 import time
 
 VERDICT_MARK = "AGENTBENCH-VERDICT"
-MAX_FRAME = 64 << 20          # the largest value that may cross between candidate and grader
-MAX_ITER_ITEMS = 1 << 20      # an iterator returned by the candidate is materialized up to this many items
+MAX_FRAME = 64 << 20  # the largest value that may cross between candidate and grader
+MAX_ITER_ITEMS = 1 << 20  # an iterator returned by the candidate is materialized up to this many items
 PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 4, 38, 22, 2
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -59,7 +60,7 @@ def read_frame(fd, cap=MAX_FRAME):
 def write_all(fd, data):
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def write_frame(fd, data):
@@ -97,8 +98,10 @@ def load_seccomp(bpf):
     libc = _libc()
     buf = ctypes.create_string_buffer(bpf, len(bpf))
     prog = _SockFprog(len(bpf) // 8, ctypes.cast(buf, ctypes.c_void_p))
-    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 or libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER,
-                                                                        ctypes.byref(prog), 0, 0) != 0:
+    if (
+        libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+        or libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0) != 0
+    ):
         err = ctypes.get_errno()
         raise OSError(err, "cannot load the seccomp filter: " + os.strerror(err))
 
@@ -139,8 +142,23 @@ def _print_traceback(exc):
 
 # -- plain data across the candidate/grader boundary ---------------------------------------------------
 _SAFE_GLOBALS = {
-    ("builtins", name) for name in ("int", "float", "complex", "str", "bytes", "bytearray", "bool", "list", "tuple",
-                                    "dict", "set", "frozenset", "range", "slice")
+    ("builtins", name)
+    for name in (
+        "int",
+        "float",
+        "complex",
+        "str",
+        "bytes",
+        "bytearray",
+        "bool",
+        "list",
+        "tuple",
+        "dict",
+        "set",
+        "frozenset",
+        "range",
+        "slice",
+    )
 } | {("collections", name) for name in ("OrderedDict", "Counter", "defaultdict", "deque")}
 
 
@@ -160,8 +178,17 @@ def _plain_types():
     import collections
 
     leaves = (int, float, complex, str, bytes, bytearray, bool, type(None), range, slice)
-    containers = (list, tuple, dict, set, frozenset, collections.OrderedDict, collections.Counter,
-                  collections.defaultdict, collections.deque)
+    containers = (
+        list,
+        tuple,
+        dict,
+        set,
+        frozenset,
+        collections.OrderedDict,
+        collections.Counter,
+        collections.defaultdict,
+        collections.deque,
+    )
     return leaves, containers
 
 
@@ -190,8 +217,11 @@ def check_plain(value, limit=10_000_000):
         if kind in (collections.OrderedDict, collections.Counter, collections.defaultdict):
             if getattr(obj, "__dict__", None):
                 raise TypeError("%s with instance attributes is not plain data" % kind.__name__)
-            if kind is collections.defaultdict and obj.default_factory not in factories \
-                    and obj.default_factory is not None:
+            if (
+                kind is collections.defaultdict
+                and obj.default_factory not in factories
+                and obj.default_factory is not None
+            ):
                 raise TypeError("defaultdict factory is not a builtin type")
         if isinstance(obj, dict):
             stack.extend(obj.keys())
@@ -235,8 +265,11 @@ def _encode_reply(call_id, value):
         kind, payload = "values", list(value)
     elif isinstance(value, items_t):
         kind, payload = "items", list(value)
-    elif not isinstance(value, (str, bytes, bytearray, list, tuple, dict, set, frozenset, range)) \
-            and hasattr(type(value), "__next__") and hasattr(type(value), "__iter__"):
+    elif (
+        not isinstance(value, (str, bytes, bytearray, list, tuple, dict, set, frozenset, range))
+        and hasattr(type(value), "__next__")
+        and hasattr(type(value), "__iter__")
+    ):
         payload = []
         for item in value:
             payload.append(item)
@@ -351,8 +384,9 @@ class _CandidateProxy:
         if tag == "raise" and len(reply) == 4:
             raise _candidate_exception(reply[2], reply[3])
         if tag == "unplain":
-            return self._fail("the candidate returned a value of type %s, which cannot cross as plain data"
-                              % str(reply[2])[:80])
+            return self._fail(
+                "the candidate returned a value of type %s, which cannot cross as plain data" % str(reply[2])[:80]
+            )
         return self._fail("protocol error")
 
 
@@ -387,8 +421,9 @@ def _statement_at(source, lineno):
         return ""
     best = None
     for node in ast.walk(tree):
-        if isinstance(node, ast.stmt) and not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
-                                                                ast.For, ast.While, ast.If, ast.With, ast.Try)):
+        if isinstance(node, ast.stmt) and not isinstance(
+            node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.For, ast.While, ast.If, ast.With, ast.Try)
+        ):
             end = getattr(node, "end_lineno", node.lineno)
             if node.lineno <= lineno <= end and (best is None or node.lineno >= best.lineno):
                 best = node
@@ -519,7 +554,7 @@ def parse_verdict(text, nonce):
     for line in reversed(text.split("\n")):
         if line.startswith(mark):
             try:
-                data = json.loads(line[len(mark):])
+                data = json.loads(line[len(mark) :])
             except ValueError:
                 return None
             if isinstance(data, dict) and data.get("status") in ("passed", "failed", "error", "infra"):
@@ -931,7 +966,7 @@ def fs(in_fd=0, out_fd=1):
         elif op == "stat":
             result = _fs_stat(root, args, out_fd)
         elif op == "wipe":  # the workspace, and the scratch folders the host names (never a default: unconfined,
-            remove_contents(root)   # /tmp would be the host's own)
+            remove_contents(root)  # /tmp would be the host's own)
             for scratch in args.get("scratch") or ():
                 try:
                     remove_contents(scratch)
@@ -993,8 +1028,10 @@ class _Remote:
         return "<workspace %s>" % self._type
 
     def __eq__(self, other):
-        raise TypeError("a workspace %s cannot be compared here: compare plain values (its attributes, what its "
-                        "methods return)" % self._type)
+        raise TypeError(
+            "a workspace %s cannot be compared here: compare plain values (its attributes, what its "
+            "methods return)" % self._type
+        )
 
     __hash__ = object.__hash__
 
@@ -1083,8 +1120,21 @@ class _RemoteModule(_types.ModuleType):
         self.__dict__["_handle"] = handle
 
     #: asked by the import system itself: answered here, never by the workspace
-    _MACHINERY = frozenset(("__path__", "__file__", "__spec__", "__loader__", "__package__", "__cached__",
-                            "__builtins__", "__getattr__", "__dir__", "__class__", "__dict__"))
+    _MACHINERY = frozenset(
+        (
+            "__path__",
+            "__file__",
+            "__spec__",
+            "__loader__",
+            "__package__",
+            "__cached__",
+            "__builtins__",
+            "__getattr__",
+            "__dir__",
+            "__class__",
+            "__dict__",
+        )
+    )
 
     def __getattr__(self, name):
         if name in self._MACHINERY:
@@ -1146,10 +1196,14 @@ def _workspace_server(sock_fd, root):
                 result = handles[args[0]](*args[1], **args[2])
             elif op == "op":
                 target, name, extra = handles[args[0]], args[1], args[2]
-                result = {"len": lambda: len(target), "list": lambda: list(target),
-                          "getitem": lambda: target[extra[0]], "contains": lambda: extra[0] in target,
-                          "str": lambda: str(target),
-                          "setitem": lambda: target.__setitem__(extra[0], extra[1])}[name]()
+                result = {
+                    "len": lambda: len(target),
+                    "list": lambda: list(target),
+                    "getitem": lambda: target[extra[0]],
+                    "contains": lambda: extra[0] in target,
+                    "str": lambda: str(target),
+                    "setitem": lambda: target.__setitem__(extra[0], extra[1]),
+                }[name]()
             else:
                 raise ValueError("unknown request %r" % op)
             tag, *rest = keep(result)
@@ -1207,8 +1261,11 @@ def verify(in_fd=0, verdict_fd=1):
             results.extend(_run_test_file(name, source, rpc, root))
         failed = [r for r in results if r["status"] != "passed"]
         status = "passed" if results and not failed else ("infra" if not results else failed[0]["status"])
-        reason = "no test_* function in the hidden tests" if not results else \
-            ("" if not failed else "%s: %s" % (failed[0]["name"], failed[0]["reason"]))
+        reason = (
+            "no test_* function in the hidden tests"
+            if not results
+            else ("" if not failed else "%s: %s" % (failed[0]["name"], failed[0]["reason"]))
+        )
     try:
         os.kill(pid, signal.SIGKILL)
     except OSError:
@@ -1254,7 +1311,7 @@ def _run_test_file(name, source, rpc, root):
     for test_name, fn in [(k, v) for k, v in namespace.items() if k.startswith("test_") and callable(v)]:
         label = "%s::%s" % (name, test_name)
         try:
-            argnames = fn.__code__.co_varnames[:fn.__code__.co_argcount]
+            argnames = fn.__code__.co_varnames[: fn.__code__.co_argcount]
             fn(**({"workspace": root} if "workspace" in argnames else {}))
             results.append({"name": label, "status": "passed", "reason": ""})
         except CandidateFault:
@@ -1344,9 +1401,9 @@ class _Audit:
         self.roots = tuple(r.rstrip("/") + "/" for r in cfg.get("roots", ()))
         self.events = []
         self.lost = None
-        self.exe = {}       # pid -> the program it runs (inherited over fork until it execs)
-        self.pending = {}   # pid -> what its syscall at entry will do (checked at its exit)
-        self.mem = {}       # pid -> an open /proc/PID/mem
+        self.exe = {}  # pid -> the program it runs (inherited over fork until it execs)
+        self.pending = {}  # pid -> what its syscall at entry will do (checked at its exit)
+        self.mem = {}  # pid -> an open /proc/PID/mem
 
     # -- reading a stopped tracee --------------------------------------------------------------------
     def note_lost(self, why):
@@ -1465,8 +1522,17 @@ class _Audit:
                 streams.append(os.readlink("/proc/%d/fd/%d" % (pid, fd)))
             except OSError:
                 streams.append(None)
-        self.add({"op": "exec", "pid": pid, "exe": exe, "argv": argv, "cwd": self.base(pid, AT_FDCWD),
-                  "stdin": streams[0], "stdout": streams[1]})
+        self.add(
+            {
+                "op": "exec",
+                "pid": pid,
+                "exe": exe,
+                "argv": argv,
+                "cwd": self.base(pid, AT_FDCWD),
+                "stdin": streams[0],
+                "stdout": streams[1],
+            }
+        )
 
     def on_entry(self, pid, nr, a):
         """At a filtered syscall's entry: note what it will do; True when its exit must be seen too."""
@@ -1484,13 +1550,20 @@ class _Audit:
             how = self.read_bytes(pid, a[2], 8)
             self.pending[pid] = ("open", struct.unpack("Q", how)[0] if how else O_CREAT, a[1], a[0])
             return True
-        if name in ("unlink", "rmdir", "mkdir", "unlinkat", "mkdirat", "chmod", "fchmodat", "fchmodat2",
-                    "truncate"):
+        if name in ("unlink", "rmdir", "mkdir", "unlinkat", "mkdirat", "chmod", "fchmodat", "fchmodat2", "truncate"):
             at = name.endswith("at") or name == "fchmodat2"
-            path = self.path_at(pid, a[0] if at else AT_FDCWD, a[1] if at else a[0],
-                                follow=name in ("chmod", "fchmodat", "fchmodat2", "truncate"))
-            op = {"unlinkat": "rmdir" if a[2] & AT_REMOVEDIR else "unlink", "mkdirat": "mkdir",
-                  "fchmodat": "chmod", "fchmodat2": "chmod"}.get(name, name)
+            path = self.path_at(
+                pid,
+                a[0] if at else AT_FDCWD,
+                a[1] if at else a[0],
+                follow=name in ("chmod", "fchmodat", "fchmodat2", "truncate"),
+            )
+            op = {
+                "unlinkat": "rmdir" if a[2] & AT_REMOVEDIR else "unlink",
+                "mkdirat": "mkdir",
+                "fchmodat": "chmod",
+                "fchmodat2": "chmod",
+            }.get(name, name)
             self.pending[pid] = (op, path, _lstat(path))
             return True
         if name == "fchmod":
@@ -1517,8 +1590,11 @@ class _Audit:
             return True
         if name in ("execve", "execveat"):  # a run that succeeds is recorded at its EXEC event; here, an attempt
             at = name == "execveat"
-            self.pending[pid] = ("execve", self.read_str(pid, a[1] if at else a[0]),
-                                 self.read_argv(pid, a[2] if at else a[1]))
+            self.pending[pid] = (
+                "execve",
+                self.read_str(pid, a[1] if at else a[0]),
+                self.read_argv(pid, a[2] if at else a[1]),
+            )
             return True
         if name == "bind":
             raw = self.read_bytes(pid, a[1], min(int(a[2]), 110))
@@ -1569,12 +1645,27 @@ class _Audit:
             if not write and flags & O_DIRECTORY:
                 return  # listing a folder (ls, find, a glob) reads no file
             if path.startswith("pipe:"):  # /dev/fd/N of a pipe (`<(...)`): what flows where
-                self.add({"op": "open", "pid": pid, "path": path, "read": flags & O_ACCMODE != 1, "write": write,
-                          "exe": self.exe.get(pid, "")})
+                self.add(
+                    {
+                        "op": "open",
+                        "pid": pid,
+                        "path": path,
+                        "read": flags & O_ACCMODE != 1,
+                        "write": write,
+                        "exe": self.exe.get(pid, ""),
+                    }
+                )
                 return
             if self.inside(path):
-                event = {"op": "open", "pid": pid, "path": path, "read": flags & O_ACCMODE != 1, "write": write,
-                         "ino": ident, "exe": self.exe.get(pid, "")}
+                event = {
+                    "op": "open",
+                    "pid": pid,
+                    "path": path,
+                    "read": flags & O_ACCMODE != 1,
+                    "write": write,
+                    "ino": ident,
+                    "exe": self.exe.get(pid, ""),
+                }
                 if not write and _interpreter(self.exe.get(pid, "")):
                     event["sha256"] = _fd_sha256(pid, rval)
                 self.add(event)
@@ -1605,8 +1696,16 @@ class _Audit:
             elif dst_before is not None and dst_before == src_before:
                 # renaming a file onto another name of itself does nothing: its source must still be there
                 confirmed = confirmed and _lstat(src) == src_before
-            self.add({"op": op, "pid": pid, "src": src, "path": dst, "confirmed": confirmed,
-                      "exchange": bool(flags & RENAME_EXCHANGE)})
+            self.add(
+                {
+                    "op": op,
+                    "pid": pid,
+                    "src": src,
+                    "path": dst,
+                    "confirmed": confirmed,
+                    "exchange": bool(flags & RENAME_EXCHANGE),
+                }
+            )
             return
         if op == "symlink":
             target, dst, before = what[1], what[2], what[3]
@@ -1630,9 +1729,18 @@ class _Audit:
             return
         if op == "open":
             if _writes(what[1]):
-                self.add({"op": "open", "pid": pid, "path": self.path_at(pid, what[3], what[2], follow=True),
-                          "read": False, "write": True, "ino": None, "exe": self.exe.get(pid, ""),
-                          "confirmed": False})
+                self.add(
+                    {
+                        "op": "open",
+                        "pid": pid,
+                        "path": self.path_at(pid, what[3], what[2], follow=True),
+                        "read": False,
+                        "write": True,
+                        "ino": None,
+                        "exe": self.exe.get(pid, ""),
+                        "confirmed": False,
+                    }
+                )
             return
         path = what[1] if op != "symlink" else what[2]
         if op in ("rename", "link"):
@@ -1672,8 +1780,10 @@ def _interpreter(exe):
     if _INTERPRETER is None:
         import re
 
-        _INTERPRETER = re.compile(r"^(python|pypy|sh|bash|dash|zsh|ksh|mksh|busybox|perl|ruby|node|nodejs|php|lua|"
-                                  r"tclsh|wish|awk|gawk|mawk|nawk|Rscript)[0-9.]*$")
+        _INTERPRETER = re.compile(
+            r"^(python|pypy|sh|bash|dash|zsh|ksh|mksh|busybox|perl|ruby|node|nodejs|php|lua|"
+            r"tclsh|wish|awk|gawk|mawk|nawk|Rscript)[0-9.]*$"
+        )
     return bool(exe) and _INTERPRETER.match(os.path.basename(exe)) is not None
 
 
@@ -1858,7 +1968,7 @@ def unpack_record(text, nonce):
     at = text.rfind("\n" + mark)
     if at < 0:
         return None, text
-    line = text[at + 1 + len(mark):].split("\n", 1)[0]
+    line = text[at + 1 + len(mark) :].split("\n", 1)[0]
     try:
         return unpack_blob(line), text[:at]
     except ValueError:
@@ -1889,8 +1999,25 @@ SCRATCH = ("/tmp", "/dev/shm")
 #: Imported once by the server, so every forked run finds them loaded (a fork is cheap, an import is not): what
 #: this runner imports lazily, and the stdlib modules benchmark data imports most. `random` reseeds itself in
 #: every forked child (os.register_at_fork), so runs do not share a random sequence.
-PRELOAD = ("resource", "linecache", "tokenize", "traceback", "ast", "collections", "typing", "math", "random", "copy",
-           "string", "re", "itertools", "functools", "heapq", "bisect", "hashlib")
+PRELOAD = (
+    "resource",
+    "linecache",
+    "tokenize",
+    "traceback",
+    "ast",
+    "collections",
+    "typing",
+    "math",
+    "random",
+    "copy",
+    "string",
+    "re",
+    "itertools",
+    "functools",
+    "heapq",
+    "bisect",
+    "hashlib",
+)
 
 
 def _high(fd):
@@ -1941,7 +2068,7 @@ class _Spare:
     def __init__(self):
         z_ctl, r_ctl = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)  # server -> grader: the request
         g_set, c_set = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)  # grader -> candidate: its set-up
-        g_rpc, c_rpc = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)     # the calls
+        g_rpc, c_rpc = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)  # the calls
         self.candidate = os.fork()
         if self.candidate == 0:
             _close_fds_except({c_set.fileno(), c_rpc.fileno()})
@@ -1978,8 +2105,13 @@ def _spare_grader(ctl_fd, set_fd, rpc_fd, candidate):
     set_fd, rpc_fd = _enter_run(req, fds, keep=(set_fd, rpc_fd))
     load_seccomp(bytes.fromhex(req.get("agent_bpf") or ""))
     header, source = _graded_header(0)
-    setup = {"cwd": req["cwd"], "env": req["env"], "rlimits": req["rlimits"], "header": header,
-             "agent_bpf": req.get("agent_bpf")}
+    setup = {
+        "cwd": req["cwd"],
+        "env": req["env"],
+        "rlimits": req["rlimits"],
+        "header": header,
+        "agent_bpf": req.get("agent_bpf"),
+    }
     set_sock = socket.socket(fileno=set_fd)
     socket.send_fds(set_sock, [json.dumps(setup).encode()], [1, 2])
     set_sock.close()

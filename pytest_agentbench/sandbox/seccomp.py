@@ -12,6 +12,7 @@
 - `nofork_bpf()`: candidates of suites that need no processes (HumanEval, HumanEvalFix, tool-use code): fork, vfork
   and clone without CLONE_THREAD fail, so a candidate cannot fork an oracle search; threads still work.
 """
+
 from __future__ import annotations
 
 import errno
@@ -21,23 +22,96 @@ import socket
 
 from ..errors import HarnessError
 
-DENY = ("unshare", "setns", "mount", "umount2", "pivot_root", "chroot", "process_vm_readv",
-        "process_vm_writev", "process_madvise", "pidfd_getfd", "kcmp", "bpf", "keyctl", "add_key", "request_key",
-        "perf_event_open", "userfaultfd", "kexec_load", "kexec_file_load", "init_module", "finit_module",
-        "delete_module", "open_by_handle_at", "name_to_handle_at", "swapon", "swapoff", "reboot", "syslog", "acct",
-        "quotactl", "fanotify_init", "io_uring_setup", "io_uring_enter", "io_uring_register", "mknod", "mknodat",
-        "fsopen", "fsmount", "fsconfig", "fspick", "move_mount", "open_tree", "mount_setattr", "lookup_dcookie",
-        "uselib", "ustat", "sysfs", "_sysctl", "iopl", "ioperm", "clock_adjtime", "settimeofday", "adjtimex",
-        "clock_settime", "move_pages", "migrate_pages")
+DENY = (
+    "unshare",
+    "setns",
+    "mount",
+    "umount2",
+    "pivot_root",
+    "chroot",
+    "process_vm_readv",
+    "process_vm_writev",
+    "process_madvise",
+    "pidfd_getfd",
+    "kcmp",
+    "bpf",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "perf_event_open",
+    "userfaultfd",
+    "kexec_load",
+    "kexec_file_load",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "open_by_handle_at",
+    "name_to_handle_at",
+    "swapon",
+    "swapoff",
+    "reboot",
+    "syslog",
+    "acct",
+    "quotactl",
+    "fanotify_init",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    "mknod",
+    "mknodat",
+    "fsopen",
+    "fsmount",
+    "fsconfig",
+    "fspick",
+    "move_mount",
+    "open_tree",
+    "mount_setattr",
+    "lookup_dcookie",
+    "uselib",
+    "ustat",
+    "sysfs",
+    "_sysctl",
+    "iopl",
+    "ioperm",
+    "clock_adjtime",
+    "settimeofday",
+    "adjtimex",
+    "clock_settime",
+    "move_pages",
+    "migrate_pages",
+)
 # CLONE_NEWUSER, NEWPID, NEWNET, NEWUTS, NEWIPC, NEWNS, NEWCGROUP, NEWTIME
 CLONE_NS = (0x10000000, 0x20000000, 0x40000000, 0x04000000, 0x08000000, 0x00020000, 0x02000000, 0x00000080)
 CLONE_THREAD = 0x00010000
 CLONE_UNTRACED = 0x00800000
 PR_SET_DUMPABLE = 4
 #: what an audited command stops at (runner._Audit.on_entry knows each one's arguments)
-AUDITED = ("open", "openat", "openat2", "creat", "rename", "renameat", "renameat2", "link", "linkat", "symlink",
-           "symlinkat", "unlink", "unlinkat", "mkdir", "mkdirat", "rmdir", "chmod", "fchmod", "fchmodat",
-           "fchmodat2", "truncate", "bind", "execve", "execveat")
+AUDITED = (
+    "open",
+    "openat",
+    "openat2",
+    "creat",
+    "rename",
+    "renameat",
+    "renameat2",
+    "link",
+    "linkat",
+    "symlink",
+    "symlinkat",
+    "unlink",
+    "unlinkat",
+    "mkdir",
+    "mkdirat",
+    "rmdir",
+    "chmod",
+    "fchmod",
+    "fchmodat",
+    "fchmodat2",
+    "truncate",
+    "bind",
+    "execve",
+    "execveat",
+)
 
 
 def _compile(build) -> bytes:
@@ -73,6 +147,7 @@ def base_bpf() -> bytes:
         _deny(sc, f, "clone3", errno.ENOSYS)  # its flags sit behind a pointer; libc falls back to clone
         for name in ("socket", "socketpair"):
             _deny(sc, f, name, errno.EAFNOSUPPORT, sc.Arg(0, sc.NE, socket.AF_UNIX))
+
     return _compile(build)
 
 
@@ -83,6 +158,7 @@ def nofork_bpf() -> bytes:
             _deny(sc, f, name, errno.EPERM)
         _deny(sc, f, "clone", errno.EPERM, sc.Arg(0, sc.MASKED_EQ, CLONE_THREAD, 0))
         _deny(sc, f, "clone3", errno.ENOSYS)
+
     return _compile(build)
 
 
@@ -92,6 +168,7 @@ def agent_bpf() -> bytes:
         _deny(sc, f, "ptrace", errno.EPERM)
         _deny(sc, f, "clone", errno.EPERM, sc.Arg(0, sc.MASKED_EQ, CLONE_UNTRACED, CLONE_UNTRACED))
         _deny(sc, f, "prctl", errno.EPERM, sc.Arg(0, sc.MASKED_EQ, 0xFFFFFFFF, PR_SET_DUMPABLE))  # an int
+
     return _compile(build)
 
 
@@ -103,6 +180,7 @@ def audit_bpf() -> bytes:
                 f.add_rule(sc.TRACE(0), name)
             except (RuntimeError, ValueError, OSError):
                 pass  # not a syscall of this architecture (aarch64 has only the *at forms)
+
     return _compile(build)
 
 

@@ -5,6 +5,7 @@ other's correct code fail. A claim is an flock on a file named after the uid; th
 holder dies, so a killed session never leaks a claim. A uid that belongs to a user in the password database, or
 that owns a process right now, is passed over.
 """
+
 from __future__ import annotations
 
 import fcntl

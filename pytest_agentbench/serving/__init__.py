@@ -25,20 +25,21 @@ Engines:
 Workers reach the server through the openai backend (backends/openai_api.py); the record of what ran is the
 `served` block of the backend info in the report (engine, pid, URL, command, log file).
 """
+
 from __future__ import annotations
 
 import atexit
 import ctypes
-import secrets
-import tempfile
-import threading
 import importlib.util
 import os
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import urllib.request
 from dataclasses import asdict, dataclass, field
@@ -50,7 +51,7 @@ from ..plugin.live import step
 
 ENGINES = ("llamacpp", "transformers", "vllm")
 HOST = "127.0.0.1"
-READY_TIMEOUT = 300.0   # seconds a server may take to answer its health endpoint (vllm serve loads for minutes)
+READY_TIMEOUT = 300.0  # seconds a server may take to answer its health endpoint (vllm serve loads for minutes)
 PR_SET_PDEATHSIG = 1
 
 
@@ -81,14 +82,14 @@ class Served:
     pid: int
     argv: list[str]
     log: str
-    identity: dict[str, Any]   # what decides its replies, for the generation cache and config_sha (no port, no pid)
-    stream: bool = True        # the engine streams with usage in its last chunk (time to first token is measured)
+    identity: dict[str, Any]  # what decides its replies, for the generation cache and config_sha (no port, no pid)
+    stream: bool = True  # the engine streams with usage in its last chunk (time to first token is measured)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, doc: dict[str, Any]) -> "Served":
+    def from_dict(cls, doc: dict[str, Any]) -> Served:
         return cls(**doc)
 
 
@@ -97,8 +98,10 @@ def missing(engine: str) -> str | None:
     """Why `engine` cannot run here (a one-line install hint), or None."""
     if engine == "llamacpp":
         if llama_server() is None:
-            return ("llama.cpp's llama-server is not installed: bash scripts/llama-server.sh builds it into .venv/bin "
-                    "(or put one on PATH, or set AGENTBENCH_LLAMA_SERVER)")
+            return (
+                "llama.cpp's llama-server is not installed: bash scripts/llama-server.sh builds it into .venv/bin "
+                "(or put one on PATH, or set AGENTBENCH_LLAMA_SERVER)"
+            )
         return None
     if engine == "transformers":
         absent = [m for m in ("fastapi", "uvicorn") if importlib.util.find_spec(m) is None]
@@ -128,8 +131,9 @@ def llama_server_version() -> str:
     """`llama-server --version` (its build and commit): part of a served model's identity."""
     if not hasattr(llama_server_version, "cached"):
         try:
-            out = subprocess.run([llama_server() or "llama-server", "--version"], capture_output=True, text=True,
-                                 timeout=30)
+            out = subprocess.run(
+                [llama_server() or "llama-server", "--version"], capture_output=True, text=True, timeout=30
+            )
             lines = [line.strip() for line in (out.stdout + out.stderr).splitlines() if line.startswith("version")]
             llama_server_version.cached = lines[0] if lines else "unknown"
         except (OSError, subprocess.TimeoutExpired):
@@ -150,10 +154,26 @@ def plan(spec, engine: str, port: int | None = None, threads: int | None = None)
     if engine == "llamacpp":
         gguf = gguf_path(spec)
         slots = spec.options.parallel or 1
-        argv = [llama_server() or "llama-server", "--model", str(gguf), "--alias", spec.name, "--host", HOST,
-                "--port", str(port), "--threads", str(threads), "--threads-batch", str(threads),
-                "--ctx-size", str((spec.options.n_ctx or 8192) * slots), "--parallel", str(slots)]
-        if slots == 1:   # a fresh prefill per request: the reply never depends on what the slot held before
+        argv = [
+            llama_server() or "llama-server",
+            "--model",
+            str(gguf),
+            "--alias",
+            spec.name,
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--threads",
+            str(threads),
+            "--threads-batch",
+            str(threads),
+            "--ctx-size",
+            str((spec.options.n_ctx or 8192) * slots),
+            "--parallel",
+            str(slots),
+        ]
+        if slots == 1:  # a fresh prefill per request: the reply never depends on what the slot held before
             argv.append("--no-cache-prompt")
         # No host-RAM copies of old prompts in either mode: benchmark prompts are never asked twice, and that cache
         # grew the one-slot server to 1.5 GB and the four-slot one to 3 GB over the main job.
@@ -162,16 +182,36 @@ def plan(spec, engine: str, port: int | None = None, threads: int | None = None)
     if engine == "transformers":
         folder = serve_folder(spec)
         exe = Path(sys.executable).with_name("transformers")
-        argv = [str(exe) if exe.exists() else shutil.which("transformers") or "transformers", "serve",
-                str(folder), "--host", HOST, "--port", str(port)]
+        argv = [
+            str(exe) if exe.exists() else shutil.which("transformers") or "transformers",
+            "serve",
+            str(folder),
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+        ]
         return Plan("transformers", argv, port, str(folder), health_path="/health")
     if engine == "vllm":
         source = spec.path or spec.hf_id
         if not source:
             raise AgentbenchError(f"model {spec.name!r}: vllm serves a hub id or a local folder (hf_id or path)")
         exe = Path(sys.executable).with_name("vllm")
-        argv = [str(exe) if exe.exists() else shutil.which("vllm") or "vllm", "serve", source, "--host", HOST,
-                "--port", str(port), "--served-model-name", spec.name, "--dtype", spec.dtype, "--seed", "0"]
+        argv = [
+            str(exe) if exe.exists() else shutil.which("vllm") or "vllm",
+            "serve",
+            source,
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--served-model-name",
+            spec.name,
+            "--dtype",
+            spec.dtype,
+            "--seed",
+            "0",
+        ]
         if spec.revision:
             argv += ["--revision", spec.revision]
         if spec.trust_remote_code:
@@ -194,8 +234,9 @@ def check(spec, engine: str) -> None:
         from ..backends.transformers import locate
 
         if not locate(spec)[1]:
-            raise AgentbenchError(f"model {spec.name!r}: transformers serve is given local folders here "
-                                  "(hub ids need network)")
+            raise AgentbenchError(
+                f"model {spec.name!r}: transformers serve is given local folders here (hub ids need network)"
+            )
     elif engine == "vllm" and not (spec.path or spec.hf_id):
         raise AgentbenchError(f"model {spec.name!r}: vllm serves a hub id or a local folder (hf_id or path)")
 
@@ -220,8 +261,9 @@ def serve_folder(spec) -> Path:
     source, local = locate(spec)
     if not spec.gguf_file:
         if not local:
-            raise AgentbenchError(f"model {spec.name!r}: transformers serve is given local folders here "
-                                  "(hub ids need network)")
+            raise AgentbenchError(
+                f"model {spec.name!r}: transformers serve is given local folders here (hub ids need network)"
+            )
         return Path(source)
     cached = _gguf_cache_dir(source, spec.gguf_file)
     if not (cached / "config.json").is_file():
@@ -242,7 +284,7 @@ def identity(spec, engine: str) -> dict[str, Any]:
     if engine == "llamacpp":
         ident["llama_server"] = llama_server_version()
         ident["weights"] = "sha256:" + sha256_file(gguf_path(spec))
-        if (spec.options.parallel or 1) > 1:   # batched replies depend on their batch-mates
+        if (spec.options.parallel or 1) > 1:  # batched replies depend on their batch-mates
             ident["parallel"] = spec.options.parallel
     elif engine == "transformers":
         import transformers
@@ -273,8 +315,9 @@ def _die_with(parent: int):
 
 
 class ModelServer:
-    def __init__(self, spec, engine: str, log_dir: Path, *, ready_timeout: float | None = None,
-                 port: int | None = None):
+    def __init__(
+        self, spec, engine: str, log_dir: Path, *, ready_timeout: float | None = None, port: int | None = None
+    ):
         self.spec = spec
         self.engine = engine
         self.plan = plan(spec, engine, port=port)
@@ -284,7 +327,7 @@ class ModelServer:
         stamp = time.strftime("%Y%m%dT%H%M%S")
         self.log_path = log_dir / f"{safe}-{engine}-{stamp}-{os.getpid()}.log"
         self.proc: subprocess.Popen | None = None
-        self.cancelled = threading.Event()   # set by Broker.close: stop waiting for a server nobody needs now
+        self.cancelled = threading.Event()  # set by Broker.close: stop waiting for a server nobody needs now
 
     def start(self) -> Served:
         with open(self.log_path, "x", encoding="utf-8") as log:  # "x": a new file, never someone else's
@@ -292,17 +335,31 @@ class ModelServer:
             log.flush()
             env = {**os.environ, **self.plan.env}
             try:
-                self.proc = subprocess.Popen(self.plan.argv, stdin=subprocess.DEVNULL, stdout=log,
-                                             stderr=subprocess.STDOUT, env=env, start_new_session=True,
-                                             preexec_fn=_die_with(os.getpid()))
+                self.proc = subprocess.Popen(
+                    self.plan.argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    start_new_session=True,
+                    preexec_fn=_die_with(os.getpid()),
+                )
             except OSError as exc:
-                raise AgentbenchError(f"cannot start the {self.engine} server for {self.spec.name!r}: "
-                                      f"{exc.strerror or exc}") from exc
+                raise AgentbenchError(
+                    f"cannot start the {self.engine} server for {self.spec.name!r}: {exc.strerror or exc}"
+                ) from exc
         atexit.register(self.stop)
         self.wait_ready()
-        return Served(model=self.spec.name, engine=self.engine, base_url=self.plan.base_url,
-                      served_name=self.plan.served_name, pid=self.proc.pid, argv=self.plan.argv,
-                      log=str(self.log_path), identity=identity(self.spec, self.engine))
+        return Served(
+            model=self.spec.name,
+            engine=self.engine,
+            base_url=self.plan.base_url,
+            served_name=self.plan.served_name,
+            pid=self.proc.pid,
+            argv=self.plan.argv,
+            log=str(self.log_path),
+            identity=identity(self.spec, self.engine),
+        )
 
     def wait_ready(self) -> None:
         url = f"http://{HOST}:{self.plan.port}{self.plan.health_path}"
@@ -310,8 +367,10 @@ class ModelServer:
         while time.monotonic() < deadline and not self.cancelled.is_set():
             code = self.proc.poll()
             if code is not None:
-                raise AgentbenchError(f"the {self.engine} server for {self.spec.name!r} exited with status {code} "
-                                      f"before it was ready; {self.tail()}")
+                raise AgentbenchError(
+                    f"the {self.engine} server for {self.spec.name!r} exited with status {code} "
+                    f"before it was ready; {self.tail()}"
+                )
             try:
                 with urllib.request.urlopen(url, timeout=2) as resp:
                     if resp.status == 200:
@@ -322,8 +381,10 @@ class ModelServer:
         self.stop()
         if self.cancelled.is_set():
             raise AgentbenchError(f"the run ended while the {self.engine} server for {self.spec.name!r} started")
-        raise AgentbenchError(f"the {self.engine} server for {self.spec.name!r} did not answer {url} within "
-                              f"{self.ready_timeout:.0f} s; {self.tail()}")
+        raise AgentbenchError(
+            f"the {self.engine} server for {self.spec.name!r} did not answer {url} within "
+            f"{self.ready_timeout:.0f} s; {self.tail()}"
+        )
 
     def tail(self, lines: int = 3) -> str:
         try:
@@ -365,7 +426,7 @@ class Broker:
     def __init__(self, run, log_dir: Path):
         self.run = run
         self.log_dir = log_dir
-        self.notes: dict[str, dict] = {}      # model -> engine, pid, URL, log, or the fallback (the report's)
+        self.notes: dict[str, dict] = {}  # model -> engine, pid, URL, log, or the fallback (the report's)
         self._answers: dict[str, dict] = {}
         self._servers: list[ModelServer] = []
         self._lock = threading.Lock()
@@ -427,16 +488,27 @@ class Broker:
         except Exception as exc:  # AgentbenchError, or anything an engine's set-up raised: one line, cached
             if server is not None:
                 server.stop()
-            message = str(exc) if isinstance(exc, AgentbenchError) else \
-                f"cannot serve {name!r} with {engine}: {one_line(exc)}"
-            self.notes[name] = {"engine": engine, "error": message,
-                                "log": str(server.log_path) if server is not None else None}
+            message = (
+                str(exc)
+                if isinstance(exc, AgentbenchError)
+                else f"cannot serve {name!r} with {engine}: {one_line(exc)}"
+            )
+            self.notes[name] = {
+                "engine": engine,
+                "error": message,
+                "log": str(server.log_path) if server is not None else None,
+            }
             return {"error": message}
         finally:
             self._starting = None
         self._servers.append(server)
-        self.notes[name] = {"engine": engine, "pid": served.pid, "base_url": served.base_url, "log": served.log,
-                            "argv": served.argv}
+        self.notes[name] = {
+            "engine": engine,
+            "pid": served.pid,
+            "base_url": served.base_url,
+            "log": served.log,
+            "argv": served.argv,
+        }
         return {"served": served.to_dict()}
 
     def close(self) -> None:
@@ -454,7 +526,7 @@ class Broker:
 
 def ask(run, name: str) -> dict[str, Any]:
     """A process's question to the controller: the server of model `name` (see Broker.ask)."""
-    if run.broker is not None:          # the controller itself (-n 0)
+    if run.broker is not None:  # the controller itself (-n 0)
         return run.broker.ask(name)
     where = run.broker_address
     if not where:

@@ -2,6 +2,7 @@
 validated options, the models, generation parameters, and for replayed models how many samples each task has.
 Cheap: no model, dataset or sandbox is touched here.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -21,8 +22,9 @@ class RunConfig:
         # `--agentbench-json PATH` with a space can move pytest's rootdir (options.rootdir_moved): said at start
         self.rootdir_moved = rootdir_moved(config) if self.is_controller else None
         self.invocation_dir = Path(config.invocation_params.dir)
-        self.models_file = Path(opts.models_file).expanduser() if opts.models_file else \
-            default_models_file(self.invocation_dir)
+        self.models_file = (
+            Path(opts.models_file).expanduser() if opts.models_file else default_models_file(self.invocation_dir)
+        )
         self.specs = load_models_file(self.models_file)
         names = [n.strip() for n in opts.model.split(",") if n.strip()]
         self.models: list[ModelSpec] = [resolve(name, self.specs, self.models_file) for name in dict.fromkeys(names)]
@@ -32,10 +34,11 @@ class RunConfig:
         self.plot_path = self.invocation_dir / opts.plot if opts.plot else None
         self.html_path = self.invocation_dir / opts.html if opts.html else None
         self.trace_dir = self.invocation_dir / opts.traces
-        self.limits = SandboxLimits(timeout=opts.task_timeout, memory_mb=opts.sandbox_memory,
-                                    cpus=opts.sandbox_cpus, disk_mb=opts.sandbox_disk)
+        self.limits = SandboxLimits(
+            timeout=opts.task_timeout, memory_mb=opts.sandbox_memory, cpus=opts.sandbox_cpus, disk_mb=opts.sandbox_disk
+        )
         self.replay_rows: dict[str, Counter] = {}
-        self.regrades: dict[str, dict] = {}    # replay models whose file is a run's records: that run, for the report
+        self.regrades: dict[str, dict] = {}  # replay models whose file is a run's records: that run, for the report
         self._ran_as: dict[str, dict] = {}
         # Model servers of this run (serving.py): the controller's Broker starts them when first asked; xdist workers
         # ask it at the address their workerinput carries.
@@ -47,8 +50,10 @@ class RunConfig:
 
                 path = Path(spec.path)
                 if path.resolve() == self.jsonl_path.resolve():
-                    raise AgentbenchError(f"the replay file {path} is where this run would write its samples: "
-                                          "give --agentbench-json another path")
+                    raise AgentbenchError(
+                        f"the replay file {path} is where this run would write its samples: "
+                        "give --agentbench-json another path"
+                    )
                 rows = read_replay_file(path)
                 self.replay_rows[spec.name] = Counter(row["task_id"] for row in rows)
                 if rows[0].get("record") is not None:

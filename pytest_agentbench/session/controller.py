@@ -7,6 +7,7 @@ run's report, records and traces move aside (storage.archive_run) unless this ru
 how the run ended (`status`): complete, interrupted (N of M selected items done), or empty (0 samples, and why). A
 file that cannot be written stops the run with one line; what was written stays valid for --agentbench-resume.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -18,14 +19,14 @@ from typing import Any
 from .. import provenance
 from ..backends.replay import regrade_source
 from ..errors import AgentbenchError, HarnessError, one_line
-from ..results.gate import GateConfig, judge, load_baseline
 from ..outcome import Status
+from ..results.gate import GateConfig, judge, load_baseline
 from ..results.records import Record, key, resume_key
 from ..results.report import aggregate, record_key, resources_by_model
-from .config import RunConfig
-from ..sanitize import for_terminal
 from ..results.storage import REPORT_SCHEMA, RecordLog, archive_run, check_writable, claim, read_records, write_json
+from ..sanitize import for_terminal
 from ..suites.base import suite_by_name
+from .config import RunConfig
 
 SKIP_PROPERTY = "agentbench-skip"
 
@@ -59,17 +60,17 @@ class Controller:
         from ..serving import Broker
 
         self.broker = run.broker = Broker(run, run.json_path.parent / "servers")  # the run's model servers
-        self.unavailable: dict[str, str] = {}               # suite -> why it could not run
+        self.unavailable: dict[str, str] = {}  # suite -> why it could not run
         self.no_rows: dict[tuple[str, str], list[str]] = defaultdict(list)  # (model, suite) -> tasks without rows
         self.started = datetime.now(timezone.utc)
         # How far the run got: benchmark items collected (before -k, -m, resume), items selected, node ids finished.
         self.collected: int | None = None
         self.selected: int | None = None
         self.done: set[str] = set()
-        self.session = None                # set at session start (ControllerHooks)
-        self.refused: str | None = None    # an xdist worker refused the run at collection (says it at the end)
-        self.io_error: str | None = None   # a file of the run could not be written: the run stops
-        self.previous_run = None           # where the previous run's report and records were moved
+        self.session = None  # set at session start (ControllerHooks)
+        self.refused: str | None = None  # an xdist worker refused the run at collection (says it at the end)
+        self.io_error: str | None = None  # a file of the run could not be written: the run stops
+        self.previous_run = None  # where the previous run's report and records were moved
         self._kept = resumable(run)
         self.resumed = len(self._kept)
         for rec in self._kept:
@@ -88,9 +89,16 @@ class Controller:
             raise AgentbenchError("--agentbench-max-drop needs --agentbench-baseline")
         from ..results.compare import parse_model_map
 
-        return GateConfig(fail_under=opts.fail_under, baseline=baseline, baseline_path=opts.baseline,
-                          max_drop=opts.max_drop, alpha=opts.alpha, strict=opts.strict, seed=opts.seed,
-                          model_map=parse_model_map(opts.model_map))
+        return GateConfig(
+            fail_under=opts.fail_under,
+            baseline=baseline,
+            baseline_path=opts.baseline,
+            max_drop=opts.max_drop,
+            alpha=opts.alpha,
+            strict=opts.strict,
+            seed=opts.seed,
+            model_map=parse_model_map(opts.model_map),
+        )
 
     def check_serving(self, say) -> None:
         """Before any item: --serve ENGINE that cannot run here is one line; vllm models that will fall back to
@@ -102,13 +110,16 @@ class Controller:
             if engine is not None and asked and serving.missing(engine):
                 raise AgentbenchError(f"--serve {engine}: {serving.missing(engine)}")
             if engine is not None and not serving.missing(engine):
-                serving.check(spec, engine)     # a model the engine cannot serve: one line now, not N failures
+                serving.check(spec, engine)  # a model the engine cannot serve: one line now, not N failures
                 self.run.ran_as(spec)
             if engine is None and self.run.ran_as(spec).get("fallback_from"):
                 from ..backends.vllm import unavailable
 
-                self.broker.notes[spec.name] = {"engine": "vllm", "fallback": "in-process transformers",
-                                                "reason": unavailable()}
+                self.broker.notes[spec.name] = {
+                    "engine": "vllm",
+                    "fallback": "in-process transformers",
+                    "reason": unavailable(),
+                }
                 say(f"agentbench: {spec.name}: vllm cannot run here ({unavailable()}); falling back to transformers")
 
     def stop_servers(self) -> None:
@@ -141,8 +152,9 @@ class Controller:
         left goes); otherwise the previous run's report and records moved aside first."""
         if self._log is None:
             if not self.run.options.resume:
-                self.previous_run = archive_run(self.run.json_path, self.run.jsonl_path, self.run.options.keep_runs,
-                                                self.run.trace_dir)
+                self.previous_run = archive_run(
+                    self.run.json_path, self.run.jsonl_path, self.run.options.keep_runs, self.run.trace_dir
+                )
             self._log = RecordLog(self.run.jsonl_path, records=self._kept if self.run.options.resume else ())
         return self._log
 
@@ -154,8 +166,9 @@ class Controller:
             try:
                 self._records_log()
             except OSError as exc:
-                raise AgentbenchError(f"cannot write the records to {self.run.jsonl_path}: "
-                                      f"{exc.strerror or one_line(exc)}") from None
+                raise AgentbenchError(
+                    f"cannot write the records to {self.run.jsonl_path}: {exc.strerror or one_line(exc)}"
+                ) from None
 
     def add_record(self, record: dict) -> None:
         # The key deselection uses (config_sha included): a resumed run never mixes settings (refused at collection,
@@ -170,9 +183,12 @@ class Controller:
         try:
             record = Record.check(record)
         except HarnessError as exc:
-            record = {**{k: record.get(k) for k in ("model", "suite", "task", "sample", "config_sha")},
-                      "schema": Record.model_fields["schema_"].default, "status": Status.INFRA.value,
-                      "reason": str(exc)}
+            record = {
+                **{k: record.get(k) for k in ("model", "suite", "task", "sample", "config_sha")},
+                "schema": Record.model_fields["schema_"].default,
+                "status": Status.INFRA.value,
+                "reason": str(exc),
+            }
         try:
             self._records_log().append(record)
         except OSError as exc:
@@ -187,8 +203,10 @@ class Controller:
         """A file of the run cannot be written: the run stops after the items in progress, and pytest's own
         "Interrupted:" line says why, once."""
         self.io_error = problem
-        self.stop(f"agentbench: {problem}; the {len(self.records)} record(s) written stay valid: make room and run "
-                  "again with --agentbench-resume")
+        self.stop(
+            f"agentbench: {problem}; the {len(self.records)} record(s) written stay valid: make room and run "
+            "again with --agentbench-resume"
+        )
 
     def stop(self, why: str) -> None:
         """Stop the run after the items in progress (pytest's own -x path; xdist's controller has its own flag)."""
@@ -213,39 +231,56 @@ class Controller:
 
         done, selected = len(self.done), self.selected
         of = f"{done} of {selected} selected" if selected is not None else f"{done}"
-        short = self.io_error or exitstatus in (ExitCode.INTERRUPTED, ExitCode.INTERNAL_ERROR) or \
-            (selected is not None and done < selected)
+        short = (
+            self.io_error
+            or exitstatus in (ExitCode.INTERRUPTED, ExitCode.INTERNAL_ERROR)
+            or (selected is not None and done < selected)
+        )
         if short:
-            return "interrupted", f"interrupted: {of} items done ({self._stopped_by(exitstatus)}); " \
-                                  "--agentbench-resume finishes the run"
+            return (
+                "interrupted",
+                f"interrupted: {of} items done ({self._stopped_by(exitstatus)}); --agentbench-resume finishes the run",
+            )
         if not self.records:
             return "empty", f"0 samples: {self._why_empty()}"
-        return "complete", f"complete: {of} items done" + (f", {self.resumed} sample(s) resumed" if self.resumed else "")
+        return "complete", f"complete: {of} items done" + (
+            f", {self.resumed} sample(s) resumed" if self.resumed else ""
+        )
 
     def _stopped_by(self, exitstatus: int) -> str:
         from pytest import ExitCode
 
         dsession = self.config.pluginmanager.get_plugin("dsession")
-        said = self.io_error or getattr(dsession, "shouldstop", None) or \
-            getattr(self.session, "shouldstop", None) or getattr(self.session, "shouldfail", None)
+        said = (
+            self.io_error
+            or getattr(dsession, "shouldstop", None)
+            or getattr(self.session, "shouldstop", None)
+            or getattr(self.session, "shouldfail", None)
+        )
         if said:
             return str(said)
         return {ExitCode.INTERRUPTED: "KeyboardInterrupt", ExitCode.INTERNAL_ERROR: "internal error"}.get(
-            exitstatus, f"pytest exit status {int(exitstatus)}")
+            exitstatus, f"pytest exit status {int(exitstatus)}"
+        )
 
     def _why_empty(self) -> str:
         opt = self.config.option
         if self.selected == 0:
-            by = [f"{flag} {value!r}" for flag, value in (("-k", getattr(opt, "keyword", "")),
-                                                          ("-m", getattr(opt, "markexpr", ""))) if value]
+            by = [
+                f"{flag} {value!r}"
+                for flag, value in (("-k", getattr(opt, "keyword", "")), ("-m", getattr(opt, "markexpr", "")))
+                if value
+            ]
             collected = f"{self.collected} collected, " if self.collected is not None else ""
             return f"no benchmark item selected ({collected}all deselected{' by ' + ' and '.join(by) if by else ''})"
         why = [f"{suite}: {reason}" for suite, reason in sorted(self.unavailable.items())]
         for (model, suite), tasks in sorted(self.no_rows.items()):
             has = sorted(self.run.replay_rows.get(model, {}))
             shown = ", ".join(has[:3]) + (", ..." if len(has) > 3 else "")
-            why.append(f"the replay file of {model} has no rows for the {len(set(tasks))} selected {suite} task(s)"
-                       + (f" (its rows are for {shown})" if has else ""))
+            why.append(
+                f"the replay file of {model} has no rows for the {len(set(tasks))} selected {suite} task(s)"
+                + (f" (its rows are for {shown})" if has else "")
+            )
         return "; ".join(why) or "every selected item was skipped or none finished"
 
     def finish(self, exitstatus: int) -> tuple[dict | None, int]:
@@ -280,13 +315,21 @@ class Controller:
                 result["tasks_without_samples"] = sorted(set(missing))
         verdict = judge(results, self.gate, self.unavailable)
         comparison = verdict.pop("comparison", None)
-        report = {"schema": REPORT_SCHEMA, "created_utc": self.started.isoformat(timespec="seconds"),
-                  "status": status, "status_line": status_line,
-                  "items": {"collected": self.collected, "selected": self.selected, "done": len(self.done)},
-                  "results": results, "resources": resources_by_model(self.records), "gate": verdict,
-                  "comparison": comparison, "run": self.metadata(),
-                  "unavailable_suites": self.unavailable, "samples_file": str(self.run.jsonl_path),
-                  "previous_run": str(self.previous_run) if self.previous_run else None}
+        report = {
+            "schema": REPORT_SCHEMA,
+            "created_utc": self.started.isoformat(timespec="seconds"),
+            "status": status,
+            "status_line": status_line,
+            "items": {"collected": self.collected, "selected": self.selected, "done": len(self.done)},
+            "results": results,
+            "resources": resources_by_model(self.records),
+            "gate": verdict,
+            "comparison": comparison,
+            "run": self.metadata(),
+            "unavailable_suites": self.unavailable,
+            "samples_file": str(self.run.jsonl_path),
+            "previous_run": str(self.previous_run) if self.previous_run else None,
+        }
         self.config.hook.pytest_agentbench_report(report=report, config=self.config)
         try:
             write_json(self.run.json_path, report)
@@ -307,8 +350,11 @@ class Controller:
 
         if not self.io_error:  # else the run's stop already said why
             problem = f"cannot write {exc.filename or self.run.json_path}: {exc.strerror or one_line(exc)}"
-            self.say(f"agentbench: no report written: {problem}; the records written stay valid "
-                     "(--agentbench-resume finishes the run)", red=True)
+            self.say(
+                f"agentbench: no report written: {problem}; the records written stay valid "
+                "(--agentbench-resume finishes the run)",
+                red=True,
+            )
             self.io_error = problem
         return None, exitstatus if exitstatus not in (0, 1) else ExitCode.INTERRUPTED
 
@@ -325,8 +371,14 @@ class Controller:
             from ..results.page import write_run_page
 
             try:
-                write_run_page(self.run.html_path, report, self.records, str(self.run.json_path),
-                               self.run.options.baseline, self.gate.baseline)
+                write_run_page(
+                    self.run.html_path,
+                    report,
+                    self.records,
+                    str(self.run.json_path),
+                    self.run.options.baseline,
+                    self.gate.baseline,
+                )
             except (AgentbenchError, OSError, ValueError) as exc:  # the JSON report and the exit status stand
                 import sys
 
@@ -346,16 +398,25 @@ class Controller:
             "machine": provenance.machine(),
             "args": list(self.config.invocation_params.args),
             "xdist_workers": getattr(self.config.option, "numprocesses", None) or 0,
-            "samples": opts.samples, "seed": opts.seed, "sandbox": opts.sandbox,
+            "samples": opts.samples,
+            "seed": opts.seed,
+            "sandbox": opts.sandbox,
             "sandbox_memory_bound": sorted(bounds),
             "models_file": str(self.run.models_file),
-            "models": {m.name: {"spec": m.to_dict(), "params": asdict(self.run.params_for(m)),
-                                "backend": self._backend_info.get(m.name)}
-                       for m in self.run.models if m.name in used},
+            "models": {
+                m.name: {
+                    "spec": m.to_dict(),
+                    "params": asdict(self.run.params_for(m)),
+                    "backend": self._backend_info.get(m.name),
+                }
+                for m in self.run.models
+                if m.name in used
+            },
             "datasets_sha256": datasets,
             "serving": self.broker.notes,
-            "regraded_from": {m.name: regrade_source(Path(m.path)) for m in self.run.models
-                              if m.name in self.run.regrades},
+            "regraded_from": {
+                m.name: regrade_source(Path(m.path)) for m in self.run.models if m.name in self.run.regrades
+            },
         }
 
 

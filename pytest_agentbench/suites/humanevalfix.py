@@ -4,6 +4,7 @@ Data: `--humanevalfix-path PATH` (JSONL read directly; parquet through `datasets
 `datasets.load_dataset("bigcode/humanevalpack", "python")`. Offline with no cached copy, the suite's items
 are skipped with a line saying how to stage the data; the other suites still run.
 """
+
 from __future__ import annotations
 
 import functools
@@ -16,17 +17,21 @@ from ..errors import first_line
 from ..outcome import Outcome
 from ..provenance import hub_reachable, sha256_file
 from ..sandbox import Candidate
-from .base import Suite, register_suite
 from ..task import Task
+from .base import Suite, register_suite
 from .humaneval import build_candidate, hidden_tests, no_row_fits, read_rows
 
 HUB_ID, HUB_CONFIG = "bigcode/humanevalpack", "python"
 REQUIRED = ("task_id", "prompt", "buggy_solution", "canonical_solution", "entry_point", "test", "example_test")
-INSTRUCTION = ("Fix the bug in the following Python function `{entry}`. Keep its name and signature. "
-               "Reply with the complete corrected function, including the imports it needs, in a single "
-               "```python code block.\n\n```python\n{prompt}{buggy}```")
-STAGE_HINT = (f"HumanEvalFix data unavailable here ({{why}}): pass --humanevalfix-path PATH to a JSONL or parquet "
-              f"copy, or run once with network access so `datasets` caches {HUB_ID}")
+INSTRUCTION = (
+    "Fix the bug in the following Python function `{entry}`. Keep its name and signature. "
+    "Reply with the complete corrected function, including the imports it needs, in a single "
+    "```python code block.\n\n```python\n{prompt}{buggy}```"
+)
+STAGE_HINT = (
+    f"HumanEvalFix data unavailable here ({{why}}): pass --humanevalfix-path PATH to a JSONL or parquet "
+    f"copy, or run once with network access so `datasets` caches {HUB_ID}"
+)
 GIVEN_PATH_HINT = "HumanEvalFix data unavailable: {why}"
 
 
@@ -43,9 +48,10 @@ class HumanEvalFix(Suite):
         self._unavailable: str | None = None
 
     @classmethod
-    def from_options(cls, option) -> "HumanEvalFix":
-        return cls(path=option("humanevalfix_path"), iters=option("agentbench_iters"),
-                   feedback=option("humanevalfix_feedback"))
+    def from_options(cls, option) -> HumanEvalFix:
+        return cls(
+            path=option("humanevalfix_path"), iters=option("agentbench_iters"), feedback=option("humanevalfix_feedback")
+        )
 
     @property
     def writes_traces(self) -> bool:
@@ -92,7 +98,7 @@ class HumanEvalFix(Suite):
     def skip_reason(self) -> str | None:
         return self._unavailable
 
-    @functools.lru_cache(maxsize=None)  # per instance: several suites of a class may be live
+    @functools.cache  # per instance: several suites of a class may be live
     def dataset_sha256(self) -> str | None:
         if self.path is not None and self.path.is_file():
             return sha256_file(self.path)
@@ -103,8 +109,11 @@ class HumanEvalFix(Suite):
         task, data = ctx.task, ctx.task.data
         entry = data["entry_point"]
         hidden = hidden_tests(task.prompt, data["test"], entry, call_check=False)
-        feedback = hidden if self.feedback == "hidden" else hidden_tests(task.prompt, data["example_test"], entry,
-                                                                          call_check=False)
+        feedback = (
+            hidden
+            if self.feedback == "hidden"
+            else hidden_tests(task.prompt, data["example_test"], entry, call_check=False)
+        )
         reference = build_candidate(task.prompt, task.reference, True, entry)
         limit = self.time_limit(task.id, reference, hidden, ctx.sandbox, ctx.params.task_timeout)
 
@@ -124,9 +133,13 @@ class HumanEvalFix(Suite):
 
 
 def _task(row: dict) -> Task:
-    return Task(id=row["task_id"], prompt=row["prompt"], reference=row["canonical_solution"],
-                reference_continues_prompt=True,
-                data={k: row[k] for k in ("buggy_solution", "entry_point", "test", "example_test")})
+    return Task(
+        id=row["task_id"],
+        prompt=row["prompt"],
+        reference=row["canonical_solution"],
+        reference_continues_prompt=True,
+        data={k: row[k] for k in ("buggy_solution", "entry_point", "test", "example_test")},
+    )
 
 
 def _checked(row: dict, n: int) -> dict | Task:

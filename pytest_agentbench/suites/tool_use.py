@@ -6,6 +6,7 @@ sandbox; answering directly is the third choice ("no_call"). An item passes when
 right (multi-step tasks also need the tool at least `min_tool_calls` times). The system prompt is one of the
 prompt formats (prompts.py): `--prompt-format direct,cot,tools` runs each task once per format.
 """
+
 from __future__ import annotations
 
 import functools
@@ -15,16 +16,25 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..agents.toolloop import ToolLoopAgent
+from ..agents.tools import describe, guide, tool_use_tools
 from ..metrics import confusion, per_class
 from ..outcome import Outcome, Status
 from ..prompts import get_format, parse_formats, templates_sha256
 from ..provenance import sha256_file
-from .base import Suite, jsonl_rows, register_suite
 from ..task import Task
-from ..agents.tools import describe, guide, tool_use_tools
+from .base import Suite, jsonl_rows, register_suite
 
-REQUIRED = ("id", "prompt", "category", "difficulty", "optimal_tool", "alternative_tools", "reasoning",
-            "ground_truth_output", "answer_type")
+REQUIRED = (
+    "id",
+    "prompt",
+    "category",
+    "difficulty",
+    "optimal_tool",
+    "alternative_tools",
+    "reasoning",
+    "ground_truth_output",
+    "answer_type",
+)
 CATEGORIES = ("pure_reasoning", "execution", "symbolic", "ambiguous", "multi_step")
 DIFFICULTIES = ("easy", "intermediate", "complex")
 CHOICES = ("code_executor", "symbolic_math", "no_call")
@@ -39,8 +49,45 @@ print("EQUIVALENT" if same is True else "DIFFERENT")
 """
 #: What a sympy answer may contain: numbers, operators, parentheses and these names. sympify is eval underneath,
 #: so anything else (attributes, dunders, calls of other names, strings) is refused before it reaches sympy.
-SYMPY_NAMES = frozenset("""x y z t n k a b c sin cos tan cot sec csc asin acos atan sinh cosh tanh exp log ln sqrt
-    pi E I oo Abs sign factorial floor ceiling Rational""".split())
+SYMPY_NAMES = frozenset(
+    [
+        "x",
+        "y",
+        "z",
+        "t",
+        "n",
+        "k",
+        "a",
+        "b",
+        "c",
+        "sin",
+        "cos",
+        "tan",
+        "cot",
+        "sec",
+        "csc",
+        "asin",
+        "acos",
+        "atan",
+        "sinh",
+        "cosh",
+        "tanh",
+        "exp",
+        "log",
+        "ln",
+        "sqrt",
+        "pi",
+        "E",
+        "I",
+        "oo",
+        "Abs",
+        "sign",
+        "factorial",
+        "floor",
+        "ceiling",
+        "Rational",
+    ]
+)
 _SYMPY_TOKEN = re.compile(r"\s*(?:(\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+)|([A-Za-z_]\w*)|(\*\*|[-+*/^(),]))")
 
 
@@ -57,11 +104,11 @@ class ToolUse(Suite):
         self.path = Path(path)
         self.max_steps = max_steps
         self.tools = tool_use_tools()
-        self.formats = formats   # None: the default format, ids unchanged; else one item per task and format
+        self.formats = formats  # None: the default format, ids unchanged; else one item per task and format
 
     def configure(self, option) -> None:
         asked = option("agentbench_prompt_format")
-        if asked is not None:   # the command line wins over formats given to the constructor
+        if asked is not None:  # the command line wins over formats given to the constructor
             self.formats = parse_formats(asked)
         elif self.formats is not None:
             try:
@@ -86,26 +133,43 @@ class ToolUse(Suite):
                 why = f"missing {', '.join(missing)}" if missing else "an unknown category or difficulty"
                 tasks.append(Task(id=rid, prompt="", problem=f"dataset row {rid} has {why}"))
                 continue
-            tasks.append(Task(id=rid, prompt=row["prompt"], reference=tuple(row.get("reference") or ()) or None,
-                              markers=(row["category"], row["difficulty"]),
-                              data={k: row[k] for k in REQUIRED if k not in ("id", "prompt")}
-                              | {"min_tool_calls": row.get("min_tool_calls", 0)}))
+            tasks.append(
+                Task(
+                    id=rid,
+                    prompt=row["prompt"],
+                    reference=tuple(row.get("reference") or ()) or None,
+                    markers=(row["category"], row["difficulty"]),
+                    data={k: row[k] for k in REQUIRED if k not in ("id", "prompt")}
+                    | {"min_tool_calls": row.get("min_tool_calls", 0)},
+                )
+            )
         if self.formats is None:
-            return [replace(t, data={**t.data, "prompt_format": "default"}, markers=(*t.markers, "prompt_default"))
-                    for t in tasks]
-        return [replace(t, id=f"{t.id}-{name}", data={**t.data, "prompt_format": name, "base_task": t.id},
-                        markers=(*t.markers, f"prompt_{name}"))
-                for t in tasks for name in self.formats]
+            return [
+                replace(t, data={**t.data, "prompt_format": "default"}, markers=(*t.markers, "prompt_default"))
+                for t in tasks
+            ]
+        return [
+            replace(
+                t,
+                id=f"{t.id}-{name}",
+                data={**t.data, "prompt_format": name, "base_task": t.id},
+                markers=(*t.markers, f"prompt_{name}"),
+            )
+            for t in tasks
+            for name in self.formats
+        ]
 
     def shown_tests(self, task: Task) -> str | None:
         d = task.data
         if "ground_truth_output" not in d:
             return None
         tools = sorted({label(d["optimal_tool"]), *map(label, d["alternative_tools"])})
-        return (f"# expected answer ({d['answer_type']})\n{d['ground_truth_output']}\n"
-                f"# acceptable first choice: {', '.join(tools)}\n# successful tool calls needed: {d['min_tool_calls']}\n")
+        return (
+            f"# expected answer ({d['answer_type']})\n{d['ground_truth_output']}\n"
+            f"# acceptable first choice: {', '.join(tools)}\n# successful tool calls needed: {d['min_tool_calls']}\n"
+        )
 
-    @functools.lru_cache(maxsize=None)  # per instance: several suites of a class may be live
+    @functools.cache  # per instance: several suites of a class may be live
     def dataset_sha256(self) -> str:
         return sha256_file(self.path)
 
@@ -124,18 +188,32 @@ class ToolUse(Suite):
             trace.final_answer = trace.final_answer.split("\n", 1)[0].strip().strip("`").strip()
         acceptable = {label(data["optimal_tool"]), *map(label, data["alternative_tools"])}
         failed = [s.error or "error" for s in trace.steps if s.type == "tool_result" and not s.ok]
-        extra = {"category": data["category"], "difficulty": data["difficulty"],
-                 "prompt_format": data["prompt_format"], "base_task": data.get("base_task", ctx.task.id),
-                 "optimal_tool": label(data["optimal_tool"]), "acceptable_tools": sorted(acceptable),
-                 "first_choice": trace.first_choice, "selection_ok": trace.first_choice in acceptable,
-                 "tool_calls": len(calls), "tools_used": [c.tool for c in calls], "failed_tool_calls": failed,
-                 "tool_calls_ok": sum(1 for s in trace.steps if s.type == "tool_result" and s.ok),
-                 "tool_s": round(trace.latency_s["tools"], 6), "answer": trace.final_answer,
-                 "steps": [s.model_dump(exclude_none=True, exclude={"embedding"}) for s in trace.steps]}
-        outcome = Outcome(Status.UNPARSABLE, completion=trace.details.get("last_reply", ""),
-                          model_s=trace.latency_s["model"], sandbox_s=trace.latency_s["tools"],
-                          prompt_tokens=trace.tokens["prompt"], completion_tokens=trace.tokens["completion"],
-                          extra=extra)
+        extra = {
+            "category": data["category"],
+            "difficulty": data["difficulty"],
+            "prompt_format": data["prompt_format"],
+            "base_task": data.get("base_task", ctx.task.id),
+            "optimal_tool": label(data["optimal_tool"]),
+            "acceptable_tools": sorted(acceptable),
+            "first_choice": trace.first_choice,
+            "selection_ok": trace.first_choice in acceptable,
+            "tool_calls": len(calls),
+            "tools_used": [c.tool for c in calls],
+            "failed_tool_calls": failed,
+            "tool_calls_ok": sum(1 for s in trace.steps if s.type == "tool_result" and s.ok),
+            "tool_s": round(trace.latency_s["tools"], 6),
+            "answer": trace.final_answer,
+            "steps": [s.model_dump(exclude_none=True, exclude={"embedding"}) for s in trace.steps],
+        }
+        outcome = Outcome(
+            Status.UNPARSABLE,
+            completion=trace.details.get("last_reply", ""),
+            model_s=trace.latency_s["model"],
+            sandbox_s=trace.latency_s["tools"],
+            prompt_tokens=trace.tokens["prompt"],
+            completion_tokens=trace.tokens["completion"],
+            extra=extra,
+        )
         if trace.final_answer is None:
             outcome.reason = trace.outcome.error or "no answer"
             extra["correct"] = False
@@ -147,8 +225,10 @@ class ToolUse(Suite):
             outcome.reason = f"answer {trace.final_answer[:80]!r}, expected {data['ground_truth_output'][:80]!r}"
         elif extra["tool_calls_ok"] < data["min_tool_calls"]:  # a call that failed computed nothing to build on
             outcome.status = Status.FAILED
-            outcome.reason = (f"right answer, but {extra['tool_calls_ok']} tool call(s) succeeded; the task needs "
-                              f"{data['min_tool_calls']}")
+            outcome.reason = (
+                f"right answer, but {extra['tool_calls_ok']} tool call(s) succeeded; the task needs "
+                f"{data['min_tool_calls']}"
+            )
         else:
             outcome.status = Status.PASSED
         return outcome
@@ -205,8 +285,11 @@ def normalize(text: str) -> str:
 
 def ratio(numerator: int, denominator: int) -> dict:
     """A rate with what it counts: undefined (null) when nothing was there to count."""
-    return {"rate": round(numerator / denominator, 6) if denominator else None, "numerator": numerator,
-            "denominator": denominator}
+    return {
+        "rate": round(numerator / denominator, 6) if denominator else None,
+        "numerator": numerator,
+        "denominator": denominator,
+    }
 
 
 def base_task(record: dict) -> str:
@@ -225,46 +308,61 @@ def block(group: list[dict]) -> dict:
     # the right answer recovered from it
     failing = [e for e in ex if e.get("failed_tool_calls")]
     multi = [r for r in group if r["extra"]["category"] == "multi_step"]
-    return {"tasks": n,
-            "correctness": round(sum(r["status"] == "passed" for r in group) / n, 6) if n else 0.0,
-            "correctness_error": rate_estimate(group, lambda r: r["status"] == "passed", cluster=base_task),
-            "tool_selection_accuracy": round(sum(e["selection_ok"] for e in ex) / n, 6) if n else 0.0,
-            "tool_selection_accuracy_error": rate_estimate(group, lambda r: r["extra"]["selection_ok"],
-                                                           cluster=base_task),
-            "unnecessary_tool_calls": sum(e["tool_calls"] for e in no_tool),
-            "tool_calls_on_no_tool_tasks": {"mean": round(sum(e["tool_calls"] for e in no_tool) / len(no_tool), 4)
-                                            if no_tool else None, "calls": sum(e["tool_calls"] for e in no_tool),
-                                            "tasks": len(no_tool)},
-            "tool_calls_per_task": round(sum(e["tool_calls"] for e in ex) / n, 4) if n else 0.0,
-            "failed_tool_calls": dict(sorted(Counter(k for e in ex for k in e.get("failed_tool_calls", ())).items())),
-            "error_recovery": ratio(sum(bool(e.get("correct")) for e in failing), len(failing)),
-            "multi_step_success": ratio(sum(r["status"] == "passed" for r in multi), len(multi)),
-            "latency_s": {"model": round(sum(r["model_s"] for r in group) / n, 6) if n else 0.0,
-                          "tool": round(sum(e["tool_s"] for e in ex) / n, 6) if n else 0.0},
-            "tokens_per_task": {k: round(sum(r[f"{k}_tokens"] for r in group) / n, 2) if n else 0.0
-                                for k in ("prompt", "completion")}}
+    return {
+        "tasks": n,
+        "correctness": round(sum(r["status"] == "passed" for r in group) / n, 6) if n else 0.0,
+        "correctness_error": rate_estimate(group, lambda r: r["status"] == "passed", cluster=base_task),
+        "tool_selection_accuracy": round(sum(e["selection_ok"] for e in ex) / n, 6) if n else 0.0,
+        "tool_selection_accuracy_error": rate_estimate(group, lambda r: r["extra"]["selection_ok"], cluster=base_task),
+        "unnecessary_tool_calls": sum(e["tool_calls"] for e in no_tool),
+        "tool_calls_on_no_tool_tasks": {
+            "mean": round(sum(e["tool_calls"] for e in no_tool) / len(no_tool), 4) if no_tool else None,
+            "calls": sum(e["tool_calls"] for e in no_tool),
+            "tasks": len(no_tool),
+        },
+        "tool_calls_per_task": round(sum(e["tool_calls"] for e in ex) / n, 4) if n else 0.0,
+        "failed_tool_calls": dict(sorted(Counter(k for e in ex for k in e.get("failed_tool_calls", ())).items())),
+        "error_recovery": ratio(sum(bool(e.get("correct")) for e in failing), len(failing)),
+        "multi_step_success": ratio(sum(r["status"] == "passed" for r in multi), len(multi)),
+        "latency_s": {
+            "model": round(sum(r["model_s"] for r in group) / n, 6) if n else 0.0,
+            "tool": round(sum(e["tool_s"] for e in ex) / n, 6) if n else 0.0,
+        },
+        "tokens_per_task": {
+            k: round(sum(r[f"{k}_tokens"] for r in group) / n, 2) if n else 0.0 for k in ("prompt", "completion")
+        },
+    }
 
 
 def selection_pairs(group: list[dict]) -> list[tuple[str, str]]:
     """(right class, first choice) per sample; for ambiguous tasks an acceptable alternative is the right class."""
-    return [(e["first_choice"] if e["selection_ok"] else e["optimal_tool"], e["first_choice"])
-            for e in (r["extra"] for r in group)]
+    return [
+        (e["first_choice"] if e["selection_ok"] else e["optimal_tool"], e["first_choice"])
+        for e in (r["extra"] for r in group)
+    ]
 
 
 def tool_metrics(records: list[dict]) -> dict:
     """Correctness, tool-selection accuracy, recovery and multi-step success, per-tool precision/recall/F1 and the
     confusion matrix: overall, and by category, difficulty and prompt format."""
     rows = [r for r in records if r.get("extra", {}).get("category")]
-    by: dict[str, dict[str, list]] = {"category": defaultdict(list), "difficulty": defaultdict(list),
-                                      "prompt_format": defaultdict(list)}
+    by: dict[str, dict[str, list]] = {
+        "category": defaultdict(list),
+        "difficulty": defaultdict(list),
+        "prompt_format": defaultdict(list),
+    }
     for r in rows:
         for key in by:
             by[key][r["extra"].get(key, "default")].append(r)
     pairs = selection_pairs(rows)
-    return {"overall": block(rows),
-            "by_category": {c: block(by["category"][c]) for c in CATEGORIES if by["category"][c]},
-            "by_difficulty": {d: block(by["difficulty"][d]) for d in DIFFICULTIES if by["difficulty"][d]},
-            "by_prompt_format": {f: {**block(g), "per_tool": per_class(selection_pairs(g), CHOICES)}
-                                 for f, g in sorted(by["prompt_format"].items())},
-            "per_tool": per_class(pairs, CHOICES),
-            "confusion_matrix": confusion(pairs, CHOICES, (*CHOICES, "unparsable"))}
+    return {
+        "overall": block(rows),
+        "by_category": {c: block(by["category"][c]) for c in CATEGORIES if by["category"][c]},
+        "by_difficulty": {d: block(by["difficulty"][d]) for d in DIFFICULTIES if by["difficulty"][d]},
+        "by_prompt_format": {
+            f: {**block(g), "per_tool": per_class(selection_pairs(g), CHOICES)}
+            for f, g in sorted(by["prompt_format"].items())
+        },
+        "per_tool": per_class(pairs, CHOICES),
+        "confusion_matrix": confusion(pairs, CHOICES, (*CHOICES, "unparsable")),
+    }

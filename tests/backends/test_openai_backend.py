@@ -1,13 +1,14 @@
 """The openai backend against real HTTP servers on loopback: a scripted OpenAI-compatible server (stdlib
 http.server in a thread) that streams, rate-limits, fails, hangs or refuses the key as each test asks."""
+
 import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from conftest import read_records
 
+from conftest import read_records
 from pytest_agentbench.backends import Request
 from pytest_agentbench.errors import AgentbenchError, HarnessError
 from pytest_agentbench.models import spec_of
@@ -18,12 +19,20 @@ pytest.importorskip("openai")
 class Scripted(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, answers=None, reply="FINAL: 42", key="sekret", models=("served-model",), hang=False,
-                 die_after=None, port=0):
+    def __init__(
+        self,
+        answers=None,
+        reply="FINAL: 42",
+        key="sekret",
+        models=("served-model",),
+        hang=False,
+        die_after=None,
+        port=0,
+    ):
         super().__init__(("127.0.0.1", port), Handler)
-        self.answers = list(answers or [])   # statuses to answer first, e.g. [(429, {"Retry-After": "1"}), (503, {})]
+        self.answers = list(answers or [])  # statuses to answer first, e.g. [(429, {"Retry-After": "1"}), (503, {})]
         self.reply, self.key, self.models, self.hang = reply, key, models, hang
-        self.die_after = die_after           # completions answered before the server dies (connection dropped, port closed)
+        self.die_after = die_after  # completions answered before the server dies (connection dropped, port closed)
         self.answered = 0
         self.seen: list[tuple[float, str, dict]] = []
         threading.Thread(target=self.serve_forever, daemon=True).start()
@@ -55,8 +64,13 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         if self._authorized():
-            self._send(200, {"object": "list", "data": [{"id": m, "object": "model", "created": 0, "owned_by": "me"}
-                                                        for m in self.server.models]})
+            self._send(
+                200,
+                {
+                    "object": "list",
+                    "data": [{"id": m, "object": "model", "created": 0, "owned_by": "me"} for m in self.server.models],
+                },
+            )
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -67,7 +81,7 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(30)
             return
         if self.server.die_after is not None and self.server.answered >= self.server.die_after:
-            self.close_connection = True    # no reply; the listening socket closes too: later connections are refused
+            self.close_connection = True  # no reply; the listening socket closes too: later connections are refused
             threading.Thread(target=lambda: (self.server.shutdown(), self.server.server_close()), daemon=True).start()
             return
         self.server.answered += 1
@@ -76,21 +90,41 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(status, {"error": {"message": f"try later ({status})"}}, headers)
         text, usage = self.server.reply, {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
         if not body.get("stream"):
-            return self._send(200, {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-                                    "choices": [{"index": 0, "finish_reason": "stop",
-                                                 "message": {"role": "assistant", "content": text}}],
-                                    "usage": usage})
+            return self._send(
+                200,
+                {
+                    "id": "x",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": body["model"],
+                    "choices": [
+                        {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
+                    ],
+                    "usage": usage,
+                },
+            )
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.end_headers()
         for i, piece in enumerate([text[:3], text[3:]]):
-            chunk = {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": body["model"],
-                     "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": "stop" if i else None}]}
+            chunk = {
+                "id": "x",
+                "object": "chat.completion.chunk",
+                "created": 0,
+                "model": body["model"],
+                "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": "stop" if i else None}],
+            }
             self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
             self.wfile.flush()
         if body.get("stream_options", {}).get("include_usage"):
-            last = {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": body["model"], "choices": [],
-                    "usage": usage}
+            last = {
+                "id": "x",
+                "object": "chat.completion.chunk",
+                "created": 0,
+                "model": body["model"],
+                "choices": [],
+                "usage": usage,
+            }
             self.wfile.write(f"data: {json.dumps(last)}\n\n".encode())
         self.wfile.write(b"data: [DONE]\n\n")
 
@@ -102,8 +136,16 @@ def key(monkeypatch):
 
 
 def spec(server, key_env, **options):
-    return spec_of({"name": "remote", "backend": "openai", "base_url": server.url, "api_key_env": key_env,
-                    "hf_id": "served-model", "options": {"timeout": 5, **options}})
+    return spec_of(
+        {
+            "name": "remote",
+            "backend": "openai",
+            "base_url": server.url,
+            "api_key_env": key_env,
+            "hf_id": "served-model",
+            "options": {"timeout": 5, **options},
+        }
+    )
 
 
 def request(**kw):
@@ -142,7 +184,7 @@ def test_retries_429_with_retry_after_and_503_then_succeeds(key):
     assert done.text == "FINAL: 42"
     times = [t for t, path, _ in server.seen if path.endswith("/chat/completions")]
     assert len(times) == 3
-    assert times[1] - times[0] >= 0.95   # Retry-After: 1 honoured
+    assert times[1] - times[0] >= 0.95  # Retry-After: 1 honoured
     server.shutdown()
 
 
@@ -175,7 +217,7 @@ def test_a_refused_key_is_one_line_before_the_run_and_is_not_retried(key, monkey
     backend = make(spec(server, key))
     with pytest.raises(HarnessError, match="HTTP 401"):
         backend.generate(request())
-    assert len(server.seen) == 1   # a 401 is not retried
+    assert len(server.seen) == 1  # a 401 is not retried
     server.shutdown()
 
 
@@ -211,14 +253,16 @@ def test_a_run_with_an_unreachable_endpoint_stops_with_one_line_before_any_item(
     server.shutdown()
     server.server_close()
     pytester.makefile(".yaml", models=MODELS.format(url=url))
-    pytester.makepyfile(test_he="""
+    pytester.makepyfile(
+        test_he="""
 import pytest
 from pytest_agentbench.suites.humaneval import HumanEval
 
 @pytest.mark.agentbench(HumanEval())
 def test_humaneval(outcome):
     outcome.check()
-""")
+"""
+    )
     result = pytester.runpytest_subprocess("--model", "remote", "-n", "2", "-p", "no:cacheprovider")
     assert result.ret == 4
     out = result.stdout.str() + result.stderr.str()
@@ -234,7 +278,8 @@ def test_humaneval_and_tool_use_items_end_to_end_through_the_endpoint(pytester, 
     server = Scripted(reply=f"```python\n{problem['prompt']}{problem['canonical_solution']}```")
     data = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "tool_use.jsonl"
     pytester.makefile(".yaml", models=MODELS.format(url=server.url))
-    pytester.makepyfile(test_he=f"""
+    pytester.makepyfile(
+        test_he=f"""
 import pytest
 from pytest_agentbench.suites.humaneval import HumanEval
 from pytest_agentbench.suites.tool_use import ToolUse
@@ -246,9 +291,11 @@ def test_humaneval(outcome):
 @pytest.mark.agentbench(ToolUse({str(data)!r}))
 def test_tool_use(outcome):
     outcome.check()
-""")
-    result = pytester.runpytest_subprocess("--model", "remote", "-k", "HumanEval/29 or tool_use/pure_reasoning/000",
-                                           "-p", "no:cacheprovider")
+"""
+    )
+    result = pytester.runpytest_subprocess(
+        "--model", "remote", "-k", "HumanEval/29 or tool_use/pure_reasoning/000", "-p", "no:cacheprovider"
+    )
     assert result.ret in (0, 1), result.stdout.str()[-2000:]
     records = {r["suite"]: r for r in read_records(pytester)}
     assert records["humaneval"]["status"] == "passed", records["humaneval"]["reason"]
@@ -266,16 +313,22 @@ def test_a_server_that_dies_mid_run_leaves_the_rest_infra_and_resume_finishes_th
     # One reply that solves all four: each task's reference completion behind its own prompt.
     reply = "```python\n" + "\n".join(problems[t]["prompt"] + problems[t]["canonical_solution"] for t in tasks) + "```"
     server = Scripted(reply=reply, die_after=2)
-    pytester.makefile(".yaml", models=MODELS.format(url=server.url).replace(
-        "hf_id: served-model", "hf_id: served-model\n    options: {max_retries: 1, timeout: 5}"))
-    pytester.makepyfile(test_he="""
+    pytester.makefile(
+        ".yaml",
+        models=MODELS.format(url=server.url).replace(
+            "hf_id: served-model", "hf_id: served-model\n    options: {max_retries: 1, timeout: 5}"
+        ),
+    )
+    pytester.makepyfile(
+        test_he="""
 import pytest
 from pytest_agentbench.suites.humaneval import HumanEval
 
 @pytest.mark.agentbench(HumanEval())
 def test_humaneval(outcome):
     outcome.check()
-""")
+"""
+    )
     args = ("--model", "remote", "-k", " or ".join(tasks), "-p", "no:cacheprovider", "--agentbench-json", "run.json")
     first = pytester.runpytest_subprocess(*args)
     out = first.stdout.str() + first.stderr.str()
@@ -301,21 +354,26 @@ def test_models_yaml_errors_name_the_file_model_and_key(tmp_path):
     with pytest.raises(AgentbenchError, match=r"models.yaml: model 'remote': field 'base_url' is required"):
         load_models_file(path)
     path.write_text("models:\n  remote: {backend: openai, base_url: 'http://h/v1', options: {concurrency: many}}\n")
-    with pytest.raises(AgentbenchError, match=r"models.yaml: model 'remote': field 'options.concurrency' should be "
-                                              r"a valid integer.*\(got 'many'\)"):
+    with pytest.raises(
+        AgentbenchError,
+        match=r"models.yaml: model 'remote': field 'options.concurrency' should be "
+        r"a valid integer.*\(got 'many'\)",
+    ):
         load_models_file(path)
 
 
 def _cached_project(pytester, server):
     pytester.makefile(".yaml", models=MODELS.format(url=server.url))
-    pytester.makepyfile(test_he="""
+    pytester.makepyfile(
+        test_he="""
 import pytest
 from pytest_agentbench.suites.humaneval import HumanEval
 
 @pytest.mark.agentbench(HumanEval())
 def test_humaneval(outcome):
     outcome.check()
-""")
+"""
+    )
 
 
 def test_the_generation_cache_serves_a_second_run_and_misses_on_any_change(pytester, key):
@@ -327,8 +385,19 @@ def test_the_generation_cache_serves_a_second_run_and_misses_on_any_change(pytes
 
     def run(*args):
         before = len(server.seen)
-        pytester.runpytest_subprocess("--model", "remote", "-k", "HumanEval/29 or HumanEval/30", "-n", "2",
-                                      "--agentbench-cache", "gen", "-p", "no:cacheprovider", *args)
+        pytester.runpytest_subprocess(
+            "--model",
+            "remote",
+            "-k",
+            "HumanEval/29 or HumanEval/30",
+            "-n",
+            "2",
+            "--agentbench-cache",
+            "gen",
+            "-p",
+            "no:cacheprovider",
+            *args,
+        )
         return read_records(pytester), len(server.seen) - before
 
     first, asked = run()
@@ -338,11 +407,11 @@ def test_the_generation_cache_serves_a_second_run_and_misses_on_any_change(pytes
     assert all(r["cache"] == {"hits": 1, "misses": 0} and r["model_s"] == 0 for r in again)
     assert {r["task"]: r["status"] for r in again} == {r["task"]: r["status"] for r in first}
     assert {r["task"]: r["completion"] for r in again} == {r["task"]: r["completion"] for r in first}
-    _, asked = run("--sandbox", "unconfined")         # where the code runs is not part of a generation's key
+    _, asked = run("--sandbox", "unconfined")  # where the code runs is not part of a generation's key
     assert asked == 0
-    _, asked = run("--max-new-tokens", "64")          # another sampling parameter: new generations
+    _, asked = run("--max-new-tokens", "64")  # another sampling parameter: new generations
     assert asked == 2
-    _, asked = run("--temperature", "0.8", "--samples", "3")   # three samples, three entries
+    _, asked = run("--temperature", "0.8", "--samples", "3")  # three samples, three entries
     assert asked == 6
     _, asked = run("--temperature", "0.8", "--samples", "3")
     assert asked == 0
@@ -374,6 +443,5 @@ def test_the_key_changes_with_the_template_and_not_with_transport_settings(key):
     c = make(spec(server, key, top_p=0.5)).cache_identity()
     assert request_key(a, request()) != request_key(c, request())
     templated = {"kind": "transformers", "chat_template_sha256": "0" * 64}
-    assert request_key(templated, request()) != request_key({**templated, "chat_template_sha256": "1" * 64},
-                                                            request())
+    assert request_key(templated, request()) != request_key({**templated, "chat_template_sha256": "1" * 64}, request())
     server.shutdown()

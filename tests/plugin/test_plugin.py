@@ -1,16 +1,24 @@
 """The plugin end to end through pytester: items, selection, report, gate, one-line errors."""
+
 import json
 import subprocess
 import sys
 
 import pytest
+
 from conftest import read_records, read_report
 
 
 def test_one_item_per_task_with_task_ids(arith):
     result = arith.runpytest("--model", "good", "--collect-only", "-q")
-    result.stdout.fnmatch_lines(["test_arith.py::test_arith[[]arith/1[]]", "test_arith.py::test_arith[[]arith/2[]]",
-                                 "test_arith.py::test_arith[[]arith/10[]]", "3 tests collected*"])
+    result.stdout.fnmatch_lines(
+        [
+            "test_arith.py::test_arith[[]arith/1[]]",
+            "test_arith.py::test_arith[[]arith/2[]]",
+            "test_arith.py::test_arith[[]arith/10[]]",
+            "3 tests collected*",
+        ]
+    )
 
 
 def test_k_with_a_task_id_selects_exactly_that_task(arith):
@@ -57,14 +65,40 @@ def test_report_contents_and_pass_at_k(arith):
     records = read_records(arith)
     assert len(records) == 6
     assert {r["status"] for r in records} == {"passed", "failed"}
-    assert all({"model", "task", "sample", "completion", "stdout", "stderr", "wall_s", "model_s", "prompt_tokens",
-                "completion_tokens", "params"} <= set(r) for r in records)
+    assert all(
+        {
+            "model",
+            "task",
+            "sample",
+            "completion",
+            "stdout",
+            "stderr",
+            "wall_s",
+            "model_s",
+            "prompt_tokens",
+            "completion_tokens",
+            "params",
+        }
+        <= set(r)
+        for r in records
+    )
     assert sorted(r["params"]["seed"] for r in records) == [1234, 1234, 1234, 1235, 1235, 1235]
     result.stdout.fnmatch_lines(["*agentbench*", "model*suite*pass@1*", "half*arith*3*6*0.500*"])
 
 
-TIMING_KEYS = {"wall_s", "model_s", "sandbox_s", "latency_s", "worker", "resources", "ttft_s",  # worker: where it ran
-               "started_at", "ended_at", "propose_at", "execute_at"}  # wall-clock times
+TIMING_KEYS = {
+    "wall_s",
+    "model_s",
+    "sandbox_s",
+    "latency_s",
+    "worker",
+    "resources",
+    "ttft_s",  # worker: where it ran
+    "started_at",
+    "ended_at",
+    "propose_at",
+    "execute_at",
+}  # wall-clock times
 
 
 def _strip_timings(value):
@@ -81,18 +115,30 @@ def test_report_is_the_same_with_and_without_xdist(arith):
     serial, par = read_report(arith, "serial.json"), read_report(arith, "par.json")
     assert _strip_timings(serial["results"]) == _strip_timings(par["results"])
     assert serial["results"][0]["samples"] == 6 and len(serial["results"]) == 2
-    key = lambda r: (r["model"], r["task"], r["sample"])  # noqa: E731
-    assert sorted(map(_strip_timings, read_records(arith, "serial.jsonl")), key=key) == \
-        sorted(map(_strip_timings, read_records(arith, "par.jsonl")), key=key)
+    key = lambda r: (r["model"], r["task"], r["sample"])
+    assert sorted(map(_strip_timings, read_records(arith, "serial.jsonl")), key=key) == sorted(
+        map(_strip_timings, read_records(arith, "par.jsonl")), key=key
+    )
 
 
-@pytest.mark.parametrize("args, code, line", [
-    (["--model", "good", "--agentbench-fail-under", "0.9"], 0, "PASS good/arith: pass@1 1.0000 >= fail-under 0.9000"),
-    (["--model", "bad", "--agentbench-fail-under", "0.1"], 1, "FAIL bad/arith: pass@1 0.0000 < fail-under 0.1000"),
-    # the gate holds although one test failed: exit 0
-    (["--model", "half", "--agentbench-fail-under", "0.6"], 0, "PASS half/arith: pass@1 0.6667 >= fail-under 0.6000"),
-    (["--model", "half,good", "--agentbench-fail-under", "0.7"], 1, "FAIL half/arith: pass@1 0.6667 < *"),
-])
+@pytest.mark.parametrize(
+    "args, code, line",
+    [
+        (
+            ["--model", "good", "--agentbench-fail-under", "0.9"],
+            0,
+            "PASS good/arith: pass@1 1.0000 >= fail-under 0.9000",
+        ),
+        (["--model", "bad", "--agentbench-fail-under", "0.1"], 1, "FAIL bad/arith: pass@1 0.0000 < fail-under 0.1000"),
+        # the gate holds although one test failed: exit 0
+        (
+            ["--model", "half", "--agentbench-fail-under", "0.6"],
+            0,
+            "PASS half/arith: pass@1 0.6667 >= fail-under 0.6000",
+        ),
+        (["--model", "half,good", "--agentbench-fail-under", "0.7"], 1, "FAIL half/arith: pass@1 0.6667 < *"),
+    ],
+)
 def test_fail_under_gate_decides_the_exit_status(arith, args, code, line):
     result = arith.runpytest(*args)
     assert result.ret == code
@@ -107,50 +153,105 @@ def test_baseline_gate(arith):
     # fails
     result = arith.runpytest("--model", "half", "--agentbench-baseline", "base.json")
     assert result.ret == 1
-    result.stdout.fnmatch_lines(["gate: FAIL half/arith: the baseline has bad, good for this suite: say which with "
-                                 "--agentbench-model-map NEW=OLD",
-                                 "gate: FAIL compared nothing: baseline base.json holds bad/arith, good/arith; "
-                                 "this run has half/arith"])
+    result.stdout.fnmatch_lines(
+        [
+            "gate: FAIL half/arith: the baseline has bad, good for this suite: say which with "
+            "--agentbench-model-map NEW=OLD",
+            "gate: FAIL compared nothing: baseline base.json holds bad/arith, good/arith; this run has half/arith",
+        ]
+    )
     assert read_report(arith)["gate"]["ok"] is False
     # half lost arith/10 against good: one discordant task is not evidence: inconclusive (exit 0, or 1 if strict)
-    args = ("--model", "half", "--agentbench-baseline", "base.json", "--agentbench-model-map", "half=good",
-            "--agentbench-max-drop", "0.02")
+    args = (
+        "--model",
+        "half",
+        "--agentbench-baseline",
+        "base.json",
+        "--agentbench-model-map",
+        "half=good",
+        "--agentbench-max-drop",
+        "0.02",
+    )
     result = arith.runpytest(*args)
     assert result.ret == 0
-    result.stdout.fnmatch_lines(["gate: INCONCLUSIVE half/arith: pass@1 0.6667 vs baseline good/arith 1.0000 on 3 "
-                                 "tasks: drop +0.3333 *cannot tell a drop of 0.020 from noise*",
-                                 "gate:      regressed: arith/10"])
+    result.stdout.fnmatch_lines(
+        [
+            "gate: INCONCLUSIVE half/arith: pass@1 0.6667 vs baseline good/arith 1.0000 on 3 "
+            "tasks: drop +0.3333 *cannot tell a drop of 0.020 from noise*",
+            "gate:      regressed: arith/10",
+        ]
+    )
     report = read_report(arith)
     assert report["comparison"]["comparisons"][0]["paired"]["discordant"] == [1, 0]
     assert arith.runpytest(*args, "--agentbench-strict").ret == 1
     # against bad, half is better, but 3 tasks cannot rule out a drop of 0.02 either; a drop of 0.9 they can
-    result = arith.runpytest("--model", "half", "--agentbench-baseline", "base.json", "--agentbench-model-map",
-                             "half=bad", "--agentbench-max-drop", "0.02")
+    result = arith.runpytest(
+        "--model",
+        "half",
+        "--agentbench-baseline",
+        "base.json",
+        "--agentbench-model-map",
+        "half=bad",
+        "--agentbench-max-drop",
+        "0.02",
+    )
     assert result.ret == 0
     result.stdout.fnmatch_lines(["gate: INCONCLUSIVE half/arith: *drop -0.6667*"])
-    result = arith.runpytest("--model", "half", "--agentbench-baseline", "base.json", "--agentbench-model-map",
-                             "half=bad", "--agentbench-max-drop", "0.9")
+    result = arith.runpytest(
+        "--model",
+        "half",
+        "--agentbench-baseline",
+        "base.json",
+        "--agentbench-model-map",
+        "half=bad",
+        "--agentbench-max-drop",
+        "0.9",
+    )
     assert result.ret == 0
     result.stdout.fnmatch_lines(["gate: PASS half/arith: *a drop above 0.900 is ruled out*"])
     # the same verdict, line for line, outside pytest
-    done = subprocess.run([sys.executable, "-m", "pytest_agentbench", "compare", "base.json", ".agentbench/report.json",
-                           "--max-drop", "0.9", "--model-map", "half=bad"], cwd=arith.path, capture_output=True,
-                          text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest_agentbench",
+            "compare",
+            "base.json",
+            ".agentbench/report.json",
+            "--max-drop",
+            "0.9",
+            "--model-map",
+            "half=bad",
+        ],
+        cwd=arith.path,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0 and done.stdout.splitlines() == read_report(arith)["gate"]["lines"]
-    assert arith.runpytest("--model", "half", "--agentbench-baseline", "base.json", "--agentbench-model-map",
-                           "half=nope").ret == 1
+    assert (
+        arith.runpytest(
+            "--model", "half", "--agentbench-baseline", "base.json", "--agentbench-model-map", "half=nope"
+        ).ret
+        == 1
+    )
 
 
 def test_baseline_with_one_model_for_the_suite_is_paired_by_suite(arith):
     assert arith.runpytest("--model", "half", "--agentbench-json", "base.json").ret == 1
     result = arith.runpytest("--model", "good", "--agentbench-baseline", "base.json")
     assert result.ret == 0
-    result.stdout.fnmatch_lines(["gate: * good/arith: pass@1 1.0000 vs baseline half/arith 0.6667 on 3 tasks: "
-                                 "drop -0.3333 *"])
+    result.stdout.fnmatch_lines(
+        ["gate: * good/arith: pass@1 1.0000 vs baseline half/arith 0.6667 on 3 tasks: drop -0.3333 *"]
+    )
 
 
-@pytest.mark.parametrize("model, reason", [("crash", "harness: evaluating arith/1 raised RuntimeError: backend exploded"),
-                                           ("noload", "harness: backend 'noload' failed to load: RuntimeError: weights not found")])
+@pytest.mark.parametrize(
+    "model, reason",
+    [
+        ("crash", "harness: evaluating arith/1 raised RuntimeError: backend exploded"),
+        ("noload", "harness: backend 'noload' failed to load: RuntimeError: weights not found"),
+    ],
+)
 def test_harness_failure_is_an_error_and_fails_any_gate(arith, model, reason):
     result = arith.runpytest("--model", model, "--agentbench-fail-under", "0.0")
     assert result.ret == 1
@@ -162,12 +263,15 @@ def test_harness_failure_is_an_error_and_fails_any_gate(arith, model, reason):
     assert "Traceback" not in result.stdout.str()
 
 
-@pytest.mark.parametrize("yaml_text, message", [
-    ("models: [oops", "*models.yaml: line 1 is not valid YAML*"),
-    ("models:\n  m: {backend: scripted, flavour: x}", "*model 'm': unknown field 'flavour'*"),
-    ("models:\n  m: {hf_id: 3}", "*model 'm': field 'hf_id' should be a valid string (got 3)*"),
-    ("- just a list", "*expected a mapping with a 'models:' mapping*"),
-])
+@pytest.mark.parametrize(
+    "yaml_text, message",
+    [
+        ("models: [oops", "*models.yaml: line 1 is not valid YAML*"),
+        ("models:\n  m: {backend: scripted, flavour: x}", "*model 'm': unknown field 'flavour'*"),
+        ("models:\n  m: {hf_id: 3}", "*model 'm': field 'hf_id' should be a valid string (got 3)*"),
+        ("- just a list", "*expected a mapping with a 'models:' mapping*"),
+    ],
+)
 def test_bad_models_yaml_is_one_line(arith, yaml_text, message):
     arith.path.joinpath("models.yaml").write_text(yaml_text)
     result = arith.runpytest("--model", "good")
@@ -179,8 +283,12 @@ def test_bad_models_yaml_is_one_line(arith, yaml_text, message):
 def test_unknown_model_is_one_line(arith):
     result = arith.runpytest("--model", "nosuchmodel")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["ERROR: agentbench: unknown model 'nosuchmodel': not an alias in *models.yaml "
-                                 "(known: bad, crash, good, half, noload)*"])
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: agentbench: unknown model 'nosuchmodel': not an alias in *models.yaml "
+            "(known: bad, crash, good, half, noload)*"
+        ]
+    )
     assert len([ln for ln in result.stderr.lines if ln.strip()]) == 1
 
 
@@ -192,32 +300,39 @@ def test_bad_baseline_is_one_line(arith):
 
 
 def test_results_stream_to_jsonl_as_samples_finish(arith):
-    arith.path.joinpath("conftest.py").write_text(arith.path.joinpath("conftest.py").read_text() + '''
+    arith.path.joinpath("conftest.py").write_text(
+        arith.path.joinpath("conftest.py").read_text()
+        + """
 import json, pathlib
 def pytest_runtest_teardown(item):
     if item.name == "test_arith[arith/10]":
         lines = pathlib.Path(".agentbench/report.jsonl").read_text().splitlines()
         pathlib.Path("seen.json").write_text(json.dumps([json.loads(x)["task"] for x in lines]))
-''')
+"""
+    )
     arith.runpytest("--model", "good")
     assert json.loads(arith.path.joinpath("seen.json").read_text()) == ["arith/1", "arith/2", "arith/10"]
 
 
 def test_plugin_import_and_collection_stay_light(pytester):
     """torch and transformers are imported when a backend is first used, never at collection."""
-    pytester.makepyfile(conftest="""
+    pytester.makepyfile(
+        conftest="""
 import sys
 def pytest_collection_finish(session):
     heavy = sorted(m for m in ("torch", "transformers", "pandas", "datasets") if m in sys.modules)
     print("HEAVY", heavy)
-""")
-    pytester.makepyfile(test_he="""
+"""
+    )
+    pytester.makepyfile(
+        test_he="""
 import pytest
 from pytest_agentbench.suites.humaneval import HumanEval
 
 @pytest.mark.agentbench(HumanEval())
 def test_he(outcome):
     outcome.check()
-""")
+"""
+    )
     result = pytester.runpytest_subprocess("--collect-only", "-q", "-s")
     result.stdout.fnmatch_lines(["HEAVY []", "*164 tests collected*"])

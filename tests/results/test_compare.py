@@ -1,4 +1,5 @@
 """The paired gate's verdicts on constructed pairs of results (compare.py), and the compare command line."""
+
 import json
 import subprocess
 import sys
@@ -13,9 +14,15 @@ DATA = "a" * 64
 def result(model, per_task, suite="humaneval", dataset=DATA, settings=None, params=None):
     passed = sum(c for _, c in per_task.values())
     samples = sum(n for n, _ in per_task.values())
-    return {"model": model, "suite": suite, "per_task": {t: list(v) for t, v in per_task.items()},
-            "pass@1": passed / samples, "dataset_sha256": dataset, "suite_settings": settings or {},
-            "params": params or {"temperature": 0.0, "max_new_tokens": 512}}
+    return {
+        "model": model,
+        "suite": suite,
+        "per_task": {t: list(v) for t, v in per_task.items()},
+        "pass@1": passed / samples,
+        "dataset_sha256": dataset,
+        "suite_settings": settings or {},
+        "params": params or {"temperature": 0.0, "max_new_tokens": 512},
+    }
 
 
 def tasks(n, passed, samples=1):
@@ -29,7 +36,7 @@ def verdicts(out):
 
 def test_a_clear_drop_fails():
     old = result("m", tasks(164, lambda i: int(i % 2 == 0)))
-    new = result("m", tasks(164, lambda i: int(i % 2 == 0 and i % 8 != 0)))   # 21 tasks lost, none gained
+    new = result("m", tasks(164, lambda i: int(i % 2 == 0 and i % 8 != 0)))  # 21 tasks lost, none gained
     out = compare_results([new], [old], Policy(max_drop=0.05))
     assert verdicts(out) == [FAIL] and not out["ok"]
     assert out["lines"][0].startswith("FAIL m/humaneval: pass@1 0.3720 vs baseline 0.5000 on 164 tasks: drop +0.1280")
@@ -50,7 +57,7 @@ def test_a_small_suite_is_inconclusive_and_says_what_would_be_needed():
     old = result("m", tasks(10, lambda i: int(i < 6)))
     new = result("m", tasks(10, lambda i: int(i < 5)))
     out = compare_results([new], [old], Policy(max_drop=0.05))
-    assert verdicts(out) == [INCONCLUSIVE] and out["ok"]            # not strict: a warning, exit 0
+    assert verdicts(out) == [INCONCLUSIVE] and out["ok"]  # not strict: a warning, exit 0
     assert "cannot tell a drop of 0.050 from noise" in out["lines"][0] and "tasks" in out["lines"][0]
     strict = compare_results([new], [old], Policy(max_drop=0.05, strict=True))
     assert not strict["ok"]
@@ -88,8 +95,10 @@ def test_runs_that_are_not_comparable_are_refused_or_warned():
     old = result("m", tasks(30, lambda i: 1))
     other_data = result("m", tasks(30, lambda i: 1), dataset="b" * 64)
     out = compare_results([other_data], [old], Policy(max_drop=0.5))
-    assert not out["ok"] and "not comparable with baseline: datasets differ (aaaaaaaaaaaa before, bbbbbbbbbbbb now)" \
-        in out["lines"][0]
+    assert (
+        not out["ok"]
+        and "not comparable with baseline: datasets differ (aaaaaaaaaaaa before, bbbbbbbbbbbb now)" in out["lines"][0]
+    )
     other_settings = result("m", tasks(30, lambda i: 1), settings={"iters": 2})
     assert "suite settings differ" in compare_results([other_settings], [old], Policy())["lines"][0]
     hotter = result("m", {**tasks(25, lambda i: 1), "T/99": (1, 1)}, params={"temperature": 0.8, "max_new_tokens": 512})
@@ -101,8 +110,9 @@ def test_runs_that_are_not_comparable_are_refused_or_warned():
 
 
 def test_comparing_nothing_never_passes():
-    out = compare_results([result("m", tasks(5, lambda i: 1), suite="tool_use")], [result("m", tasks(5, lambda i: 1))],
-                          Policy())
+    out = compare_results(
+        [result("m", tasks(5, lambda i: 1), suite="tool_use")], [result("m", tasks(5, lambda i: 1))], Policy()
+    )
     assert not out["ok"] and out["lines"][-1].startswith("FAIL compared nothing")
 
 
@@ -110,18 +120,24 @@ def report(results):
     return {"schema": "pytest-agentbench/report/v2", "results": results}
 
 
-@pytest.mark.parametrize("new_passed, max_drop, extra, status", [
-    (lambda i: int(i % 2 == 0 and i % 8 != 0), "0.05", [], 1),     # clear drop
-    (lambda i: int(i % 2 == 0), "0.05", [], 0),                     # identical
-    (lambda i: int(i % 2 == 0 and i != 0), "0.05", ["--strict"], 1),   # one task: inconclusive, strict
-    (lambda i: int(i % 2 == 0 and i != 0), "0.05", [], 0),          # ... not strict
-])
+@pytest.mark.parametrize(
+    "new_passed, max_drop, extra, status",
+    [
+        (lambda i: int(i % 2 == 0 and i % 8 != 0), "0.05", [], 1),  # clear drop
+        (lambda i: int(i % 2 == 0), "0.05", [], 0),  # identical
+        (lambda i: int(i % 2 == 0 and i != 0), "0.05", ["--strict"], 1),  # one task: inconclusive, strict
+        (lambda i: int(i % 2 == 0 and i != 0), "0.05", [], 0),  # ... not strict
+    ],
+)
 def test_the_compare_command_line(tmp_path, new_passed, max_drop, extra, status):
     old, new = tmp_path / "old.json", tmp_path / "new.json"
     old.write_text(json.dumps(report([result("m", tasks(40, lambda i: int(i % 2 == 0)))])))
     new.write_text(json.dumps(report([result("m", tasks(40, new_passed))])))
-    done = subprocess.run([sys.executable, "-m", "pytest_agentbench", "compare", str(old), str(new), "--max-drop",
-                           max_drop, *extra], capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest_agentbench", "compare", str(old), str(new), "--max-drop", max_drop, *extra],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == status, done.stdout + done.stderr
     assert "m/humaneval" in done.stdout and "Traceback" not in done.stderr
 
@@ -129,8 +145,9 @@ def test_the_compare_command_line(tmp_path, new_passed, max_drop, extra, status)
 def test_the_compare_command_line_refuses_a_file_that_is_not_a_report(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text("{}")
-    done = subprocess.run([sys.executable, "-m", "pytest_agentbench", "compare", str(bad), str(bad)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest_agentbench", "compare", str(bad), str(bad)], capture_output=True, text=True
+    )
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "is not a pytest-agentbench report" in done.stderr
 
 

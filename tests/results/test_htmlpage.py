@@ -6,6 +6,7 @@ two-run page lazily (its load time is measured in benchmarks/perf/bench_htmlpage
 properties are checked here too.
 
 Screenshots go to the test's folder, and to $AGENTBENCH_SCREENSHOTS when it is set (to look at them)."""
+
 import json
 import os
 import shutil
@@ -13,9 +14,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import read_records, read_report
 
-from pytest_agentbench.results.page import main as html_main, render, write_html
+from conftest import read_records, read_report
+from pytest_agentbench.results.page import main as html_main
+from pytest_agentbench.results.page import render, write_html
 from pytest_agentbench.results.report import aggregate
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -96,8 +98,8 @@ def test_a_run_page_shows_the_reports_numbers_and_filters(arith, browser):
     detail = page.locator("tr.detail")
     labels = detail.locator(".cols3 .label").all_inner_texts()
     assert [x.lower() for x in labels] == ["prompt", "model's code (the reply)", "tests"]
-    assert detail.locator(".cols3 pre").nth(0).inner_text() == "10+10="     # the task's prompt, from the record
-    assert detail.locator(".cols3 pre").nth(1).inner_text() == "20"          # good's reply
+    assert detail.locator(".cols3 pre").nth(0).inner_text() == "10+10="  # the task's prompt, from the record
+    assert detail.locator(".cols3 pre").nth(1).inner_text() == "20"  # good's reply
     page.fill("#search", "")
     page.locator("th[data-key=wall_s]").click()
     assert page.locator("#count").inner_text() == "12 of 12 samples"
@@ -108,8 +110,18 @@ def test_a_run_page_shows_the_reports_numbers_and_filters(arith, browser):
 
 def test_with_a_baseline_the_page_holds_both_runs_their_changes_and_diffs(arith, browser):
     assert arith.runpytest("--model", "good", "--agentbench-json", "base.json").ret == 0
-    result = arith.runpytest("--model", "half", "--agentbench-baseline", "base.json", "--agentbench-model-map",
-                             "half=good", "--agentbench-max-drop", "0.02", "--agentbench-html", "page.html")
+    result = arith.runpytest(
+        "--model",
+        "half",
+        "--agentbench-baseline",
+        "base.json",
+        "--agentbench-model-map",
+        "half=good",
+        "--agentbench-max-drop",
+        "0.02",
+        "--agentbench-html",
+        "page.html",
+    )
     assert result.ret == 0
     report, base = read_report(arith), read_report(arith, "base.json")
     page, problems, requests = open_page(browser, arith.path / "page.html")
@@ -123,10 +135,14 @@ def test_with_a_baseline_the_page_holds_both_runs_their_changes_and_diffs(arith,
     # a table of the runs, the baseline first; both runs' scores as in their JSON
     runs = page.locator("#runs tbody tr")
     assert runs.count() == 2 and runs.nth(0).locator("td").first.inner_text() == "#1 base.json"
-    scores = {tuple(r.locator("td").all_inner_texts()[:3]): r.locator("td").all_inner_texts()[5]
-              for r in page.locator("#scores tbody tr").all()}
-    assert scores == {("#1 base.json", "good", "arith"): score_text(base["results"][0]),
-                      ("#2 report.json", "half", "arith"): score_text(report["results"][0])}
+    scores = {
+        tuple(r.locator("td").all_inner_texts()[:3]): r.locator("td").all_inner_texts()[5]
+        for r in page.locator("#scores tbody tr").all()
+    }
+    assert scores == {
+        ("#1 base.json", "good", "arith"): score_text(base["results"][0]),
+        ("#2 report.json", "half", "arith"): score_text(report["results"][0]),
+    }
     # per-task verdict changes: the regressed tasks are the comparison's, with the JSON's counts
     (cmp,) = report["comparison"]["comparisons"]
     regressed = page.locator("#changes tbody tr[data-kind=regressed]")
@@ -142,8 +158,10 @@ def test_with_a_baseline_the_page_holds_both_runs_their_changes_and_diffs(arith,
     # the regressed task's link opens the side-by-side diff of its samples in the two runs
     page.locator(".moved a", has_text="arith/10").click()
     page.wait_for_selector("#diff .pair")
-    assert page.locator("#diff-title").inner_text() == "arith/10: good/arith in #1 base.json vs half/arith in #2 " \
-                                                       "report.json"
+    assert (
+        page.locator("#diff-title").inner_text() == "arith/10: good/arith in #1 base.json vs half/arith in #2 "
+        "report.json"
+    )
     pair = page.locator("#diff .pair").first
     assert pair.locator(".badge").all_inner_texts() == ["passed", "failed"]
     assert pair.locator("table.diff td.del").all_inner_texts() == ["20"]
@@ -199,11 +217,21 @@ def test_an_agents_page_shows_prompt_code_tests_and_its_trace(pytester, humaneva
     fix_project(pytester)
     select = ["-k", "Python/0 or Python/2", "--humanevalfix-path", str(humanevalfix_path)]
     assert pytester.runpytest("--model", "scripted", "--iters", "0", "--agentbench-json", "base.json", *select).ret == 1
-    pytester.runpytest("--model", "scripted", "--iters", "1", "--agentbench-baseline", "base.json",
-                       "--agentbench-html", "page.html", *select)
+    pytester.runpytest(
+        "--model",
+        "scripted",
+        "--iters",
+        "1",
+        "--agentbench-baseline",
+        "base.json",
+        "--agentbench-html",
+        "page.html",
+        *select,
+    )
     records = {r["task"]: r for r in read_records(pytester)}
-    page, problems, requests = open_page(browser, pytester.path / "page.html",
-                                         "#view=sample&run=1&model=scripted&suite=humanevalfix&task=Python%2F0")
+    page, problems, requests = open_page(
+        browser, pytester.path / "page.html", "#view=sample&run=1&model=scripted&suite=humanevalfix&task=Python%2F0"
+    )
     assert problems == [] and requests == []
     detail = page.locator("tr.detail")
     rec = records["Python/0"]
@@ -217,10 +245,11 @@ def test_an_agents_page_shows_prompt_code_tests_and_its_trace(pytester, humaneva
     # the whole trace, from the trace file the record points to
     trace = json.loads(Path(rec["trace"]["path"]).read_text())
     steps = detail.locator(".trace .step")
-    assert steps.count() == len(trace["steps"]) == 3    # the buggy try, its test run, the fixed final reply
-    assert [s.split(" · ")[0] for s in steps.locator(".head").all_inner_texts()] == \
-        [f"{i + 1}. {s['type']}" for i, s in enumerate(trace["steps"])]
-    assert "failed" in steps.nth(1).inner_text()     # the feedback round's test result
+    assert steps.count() == len(trace["steps"]) == 3  # the buggy try, its test run, the fixed final reply
+    assert [s.split(" · ")[0] for s in steps.locator(".head").all_inner_texts()] == [
+        f"{i + 1}. {s['type']}" for i, s in enumerate(trace["steps"])
+    ]
+    assert "failed" in steps.nth(1).inner_text()  # the feedback round's test result
     assert page.locator("#changes tbody tr[data-kind=improved]").count() == 2
     no_sideways_scroll(page)
     shot(page, pytester.path, "agent.png")
@@ -235,12 +264,29 @@ def test_an_agents_page_shows_prompt_code_tests_and_its_trace(pytester, humaneva
 
 
 def test_hostile_model_text_stays_text(tmp_path, browser):
-    evil = "</script><script>window.PWNED=1</script><img src=x onerror=\"window.PWNED=2\">\u2028"
-    records = [{"model": "m", "suite": "humaneval", "task": "HumanEval/0", "sample": 0, "status": "failed",
-                "reason": evil, "completion": evil, "program": "def f():\n    return '" + evil + "'\n",
-                "prompt": evil, "tests": "# " + evil, "stdout": evil, "stderr": "", "wall_s": 0.1, "model_s": 0.1,
-                "sandbox_s": 0.0, "prompt_tokens": 1, "completion_tokens": 1,
-                "extra": {"steps": [{"type": "tool_call", "tool": evil, "args": {"cmd": evil}, "text": evil}]}}]
+    evil = '</script><script>window.PWNED=1</script><img src=x onerror="window.PWNED=2">\u2028'
+    records = [
+        {
+            "model": "m",
+            "suite": "humaneval",
+            "task": "HumanEval/0",
+            "sample": 0,
+            "status": "failed",
+            "reason": evil,
+            "completion": evil,
+            "program": "def f():\n    return '" + evil + "'\n",
+            "prompt": evil,
+            "tests": "# " + evil,
+            "stdout": evil,
+            "stderr": "",
+            "wall_s": 0.1,
+            "model_s": 0.1,
+            "sandbox_s": 0.0,
+            "prompt_tokens": 1,
+            "completion_tokens": 1,
+            "extra": {"steps": [{"type": "tool_call", "tool": evil, "args": {"cmd": evil}, "text": evil}]},
+        }
+    ]
     path = tmp_path / "evil.html"
     write_html(path, [{"results": aggregate(records), "gate": {}, "run": {}}] * 2, [records, records])
     page, problems, requests = open_page(browser, path)
@@ -257,12 +303,29 @@ def test_hostile_model_text_stays_text(tmp_path, browser):
 
 
 def big_records(run: int, n: int = 10_000) -> list[dict]:
-    return [{"model": f"model-{m}", "suite": "humaneval", "task": f"HumanEval/{t}", "sample": s,
-             "status": ("passed", "failed", "error")[(t + s + m + run) % 3], "reason": f"AssertionError {t}",
-             "completion": "def f(x):\n    return x\n" * 40, "stdout": "out\n" * 50, "stderr": "err\n" * 50,
-             "prompt": f"Complete HumanEval/{t}\n" * 20, "tests": f"def check(f):\n    assert f({t}) == {t}\n",
-             "wall_s": 0.5, "model_s": 0.4, "sandbox_s": 0.01, "prompt_tokens": 100, "completion_tokens": 80}
-            for m in range(2) for t in range(164) for s in range(31)][:n]
+    return [
+        {
+            "model": f"model-{m}",
+            "suite": "humaneval",
+            "task": f"HumanEval/{t}",
+            "sample": s,
+            "status": ("passed", "failed", "error")[(t + s + m + run) % 3],
+            "reason": f"AssertionError {t}",
+            "completion": "def f(x):\n    return x\n" * 40,
+            "stdout": "out\n" * 50,
+            "stderr": "err\n" * 50,
+            "prompt": f"Complete HumanEval/{t}\n" * 20,
+            "tests": f"def check(f):\n    assert f({t}) == {t}\n",
+            "wall_s": 0.5,
+            "model_s": 0.4,
+            "sandbox_s": 0.01,
+            "prompt_tokens": 100,
+            "completion_tokens": 80,
+        }
+        for m in range(2)
+        for t in range(164)
+        for s in range(31)
+    ][:n]
 
 
 def test_a_ten_thousand_sample_two_run_page_renders_lazily(tmp_path, browser):
@@ -275,10 +338,12 @@ def test_a_ten_thousand_sample_two_run_page_renders_lazily(tmp_path, browser):
     path.write_text(render(reports, records))
     page, problems, _ = open_page(browser, path)
     assert problems == [] and page.locator("#count").inner_text().startswith("20000 of 20000")
-    assert page.locator("#samples tbody tr").count() == 200          # rendered lazily
+    assert page.locator("#samples tbody tr").count() == 200  # rendered lazily
     page.select_option("#run", "1")
     page.fill("#search", "HumanEval/163")
-    assert page.locator("#count").inner_text().startswith("31 of 20000")  # model-0 only: the 10,000 cut falls in model-1
+    assert (
+        page.locator("#count").inner_text().startswith("31 of 20000")
+    )  # model-0 only: the 10,000 cut falls in model-1
     tally = dict(reversed(part.split(" ")) for part in page.locator("#change-count").inner_text().split(" · "))
     changed = sum(int(n) for kind, n in tally.items() if kind != "unchanged")
     assert page.locator("#changes tbody tr").count() == min(changed, 50) and changed > 0
@@ -293,9 +358,15 @@ def test_junitxml_carries_suite_model_outcome_and_score(arith):
     for case in cases:
         p = {e.get("name"): e.get("value") for e in case.iter("property")}
         props[p["agentbench_task"]] = p
-        assert "agentbench" not in p   # the whole record stays in the report, not in the XML
-    assert props["arith/1"] == {"agentbench_suite": "arith", "agentbench_model": "half", "agentbench_task": "arith/1",
-                                "agentbench_sample": "0", "agentbench_outcome": "passed", "agentbench_score": "1.0"}
+        assert "agentbench" not in p  # the whole record stays in the report, not in the XML
+    assert props["arith/1"] == {
+        "agentbench_suite": "arith",
+        "agentbench_model": "half",
+        "agentbench_task": "arith/1",
+        "agentbench_sample": "0",
+        "agentbench_outcome": "passed",
+        "agentbench_score": "1.0",
+    }
     assert props["arith/10"]["agentbench_outcome"] == "failed" and props["arith/10"]["agentbench_score"] == "0.0"
     json.dumps(props)
 
@@ -305,19 +376,23 @@ def test_the_plot_has_the_reports_error_bars_and_raises_no_warning(tmp_path):
 
     from pytest_agentbench.results.plots import figure, plot_records
 
-    records = big_records(0, 600) + [dict(r, suite="other", status="passed" if r["sample"] % 2 else "failed")
-                                     for r in big_records(1, 200)]
+    records = big_records(0, 600) + [
+        dict(r, suite="other", status="passed" if r["sample"] % 2 else "failed") for r in big_records(1, 200)
+    ]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fig = figure(records)
         assert plot_records(records, tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
     results = {(r["model"], r["suite"]): r for r in aggregate(records)}
     labels = sorted(t.get_text() for t in fig.axes[0].texts)
-    want = sorted(f"{r['pass@1']:.3f} [{r['errors']['pass@1']['lo']:.2f}, {r['errors']['pass@1']['hi']:.2f}]"
-                  for r in results.values())
+    want = sorted(
+        f"{r['pass@1']:.3f} [{r['errors']['pass@1']['lo']:.2f}, {r['errors']['pass@1']['hi']:.2f}]"
+        for r in results.values()
+    )
     assert labels == want
     # the error bars span each result's interval
     bars = next(c for c in fig.axes[0].containers if type(c).__name__ == "ErrorbarContainer")
     spans = sorted((round(seg[0][0], 6), round(seg[1][0], 6)) for seg in bars.lines[2][0].get_segments())
-    assert spans == sorted((round(r["errors"]["pass@1"]["lo"], 6), round(r["errors"]["pass@1"]["hi"], 6))
-                           for r in results.values())
+    assert spans == sorted(
+        (round(r["errors"]["pass@1"]["lo"], 6), round(r["errors"]["pass@1"]["hi"], 6)) for r in results.values()
+    )

@@ -1,4 +1,5 @@
 """pass@k and percentiles against values computed by hand."""
+
 import math
 
 import pytest
@@ -6,15 +7,18 @@ import pytest
 from pytest_agentbench.metrics import describe, mean_pass_at_k, pass_at_k, percentile
 
 
-@pytest.mark.parametrize("n, c, k, expected", [
-    (1, 1, 1, 1.0),
-    (1, 0, 1, 0.0),
-    (10, 3, 1, 0.3),                       # pass@1 = c / n
-    (5, 2, 2, 1 - (3 * 2) / (5 * 4)),      # 1 - C(3,2)/C(5,2) = 1 - 3/10 = 0.7
-    (10, 1, 5, 1 - math.comb(9, 5) / math.comb(10, 5)),   # = 0.5
-    (4, 3, 2, 1.0),                        # n - c < k: every draw of 2 holds a correct one
-    (200, 0, 100, 0.0),
-])
+@pytest.mark.parametrize(
+    "n, c, k, expected",
+    [
+        (1, 1, 1, 1.0),
+        (1, 0, 1, 0.0),
+        (10, 3, 1, 0.3),  # pass@1 = c / n
+        (5, 2, 2, 1 - (3 * 2) / (5 * 4)),  # 1 - C(3,2)/C(5,2) = 1 - 3/10 = 0.7
+        (10, 1, 5, 1 - math.comb(9, 5) / math.comb(10, 5)),  # = 0.5
+        (4, 3, 2, 1.0),  # n - c < k: every draw of 2 holds a correct one
+        (200, 0, 100, 0.0),
+    ],
+)
 def test_pass_at_k(n, c, k, expected):
     assert pass_at_k(n, c, k) == pytest.approx(expected, abs=1e-12)
 

@@ -1,5 +1,6 @@
 """OpenTelemetry export (--agentbench-otlp, --agentbench-otlp-file): GenAI spans of each sample, checked in the OTLP JSON
 file (decoded by OpenTelemetry's own codec) and in a real receiver, Arize Phoenix, started here on loopback."""
+
 import json
 import os
 import re
@@ -10,9 +11,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
 from conftest import HE_TEST, call, planned_tool_use, read_records, read_report
 
-pytest.importorskip("opentelemetry.sdk.trace", reason="the OpenTelemetry SDK is not installed: pip install -e '.[otel]'")
+pytest.importorskip(
+    "opentelemetry.sdk.trace", reason="the OpenTelemetry SDK is not installed: pip install -e '.[otel]'"
+)
 pytest.importorskip("opentelemetry.exporter.otlp.json.file", reason="pip install -e '.[otel]'")
 
 from pytest_agentbench.results.otel import from_rounds, from_steps, traces_endpoint
@@ -22,10 +26,16 @@ MODEL = "planned"
 # tool use, scripted: a call that raises, one with bad arguments, two that work, then the right answer (passed); a
 # wrong answer at once (failed). With --model planned,reference the HumanEval item runs the reference solution through
 # the repair agent (passed), and `planned`, which has no plan for it, crashes there (infra: the harness's failure).
-PLANS = {"multi_step/000": [call("code_executor", code="1/0"), call("code_executor", src="x"),
-                            call("code_executor", code="print(6 * 7)"), call("code_executor", code="print(1)"),
-                            "THOUGHT: done\nFINAL: {truth}"],
-         "symbolic/000": ["FINAL: certainly not this"]}
+PLANS = {
+    "multi_step/000": [
+        call("code_executor", code="1/0"),
+        call("code_executor", src="x"),
+        call("code_executor", code="print(6 * 7)"),
+        call("code_executor", code="print(1)"),
+        "THOUGHT: done\nFINAL: {truth}",
+    ],
+    "symbolic/000": ["FINAL: certainly not this"],
+}
 SELECT = "tool_use/multi_step/000 or tool_use/symbolic/000 or HumanEval/0"
 
 
@@ -36,8 +46,9 @@ def project(pytester):
 
 
 def run(pj, *args, timeout=300):
-    return pj.runpytest_subprocess("--model", f"{MODEL},reference", "-k", SELECT, "-p", "no:cacheprovider", *args,
-                                   timeout=timeout)
+    return pj.runpytest_subprocess(
+        "--model", f"{MODEL},reference", "-k", SELECT, "-p", "no:cacheprovider", *args, timeout=timeout
+    )
 
 
 def attrs(kv: list[dict]) -> dict:
@@ -46,7 +57,7 @@ def attrs(kv: list[dict]) -> dict:
         return kv
     out = {}
     for item in kv:
-        (kind, value), = item["value"].items()
+        ((kind, value),) = item["value"].items()
         out[item["key"]] = int(value) if kind == "intValue" else value
     return out
 
@@ -65,13 +76,23 @@ def file_spans(path: Path) -> list[dict]:
             for ss in rs["scopeSpans"]:
                 assert ss["scope"]["name"] == "pytest-agentbench"
                 for s in ss["spans"]:
-                    spans.append({"name": s["name"], "trace": s["traceId"], "id": s["spanId"],
-                                  "parent": s.get("parentSpanId") or None, "kind": s["kind"],
-                                  "start": int(s["startTimeUnixNano"]) / 1e9, "end": int(s["endTimeUnixNano"]) / 1e9,
-                                  "attrs": attrs(s.get("attributes", [])),
-                                  "events": [{"name": e["name"], "attrs": attrs(e.get("attributes", []))}
-                                             for e in s.get("events", [])],
-                                  "status": s.get("status", {}).get("code", 0)})
+                    spans.append(
+                        {
+                            "name": s["name"],
+                            "trace": s["traceId"],
+                            "id": s["spanId"],
+                            "parent": s.get("parentSpanId") or None,
+                            "kind": s["kind"],
+                            "start": int(s["startTimeUnixNano"]) / 1e9,
+                            "end": int(s["endTimeUnixNano"]) / 1e9,
+                            "attrs": attrs(s.get("attributes", [])),
+                            "events": [
+                                {"name": e["name"], "attrs": attrs(e.get("attributes", []))}
+                                for e in s.get("events", [])
+                            ],
+                            "status": s.get("status", {}).get("code", 0),
+                        }
+                    )
     return spans
 
 
@@ -104,7 +125,10 @@ def check_samples(spans: list[dict], records: list[dict]) -> dict[tuple, dict]:
         assert all(c["parent"] == root["id"] for c in children), "chat and tool spans are the sample's children"
         assert all(root["start"] - 1e-6 <= c["start"] <= c["end"] <= root["end"] + 1e-6 for c in children)
         (event,) = root["events"]
-        assert event["name"] == "gen_ai.evaluation.result" and event["attrs"]["gen_ai.evaluation.name"] == "agentbench.pass"
+        assert (
+            event["name"] == "gen_ai.evaluation.result"
+            and event["attrs"]["gen_ai.evaluation.name"] == "agentbench.pass"
+        )
     assert len({s["id"] for s in spans}) == len(spans), "span ids are unique"
     for rec in records:
         t = found[(rec["model"], rec["task"])]
@@ -113,13 +137,20 @@ def check_samples(spans: list[dict], records: list[dict]) -> dict[tuple, dict]:
         assert a["agentbench.status"] == rec["status"] and verdict["gen_ai.evaluation.score.label"] == rec["status"]
         assert abs(root["start"] - rec["started_at"]) < 1e-3 and abs(root["end"] - root["start"] - rec["wall_s"]) < 1e-3
         if rec["status"] == "infra":
-            assert a["error.type"] == verdict["error.type"] == "infra" and "gen_ai.evaluation.score.value" not in verdict
+            assert (
+                a["error.type"] == verdict["error.type"] == "infra" and "gen_ai.evaluation.score.value" not in verdict
+            )
         else:
             assert verdict["gen_ai.evaluation.score.value"] == (1.0 if rec["status"] == "passed" else 0.0)
-            assert (a["gen_ai.request.temperature"], a["gen_ai.request.max_tokens"], a["gen_ai.request.seed"]) == \
-                (rec["params"]["temperature"], rec["params"]["max_new_tokens"], rec["params"]["seed"])
-            assert (a["gen_ai.usage.input_tokens"], a["gen_ai.usage.output_tokens"]) == \
-                (rec["prompt_tokens"], rec["completion_tokens"])
+            assert (a["gen_ai.request.temperature"], a["gen_ai.request.max_tokens"], a["gen_ai.request.seed"]) == (
+                rec["params"]["temperature"],
+                rec["params"]["max_new_tokens"],
+                rec["params"]["seed"],
+            )
+            assert (a["gen_ai.usage.input_tokens"], a["gen_ai.usage.output_tokens"]) == (
+                rec["prompt_tokens"],
+                rec["completion_tokens"],
+            )
     return found
 
 
@@ -140,23 +171,28 @@ def check_tool_use(found: dict[tuple, dict], records: list[dict]) -> None:
         assert chat["attrs"]["gen_ai.request.model"] == MODEL and chat["attrs"]["gen_ai.provider.name"] == MODEL
         assert (chat["attrs"]["gen_ai.usage.input_tokens"], chat["attrs"]["gen_ai.usage.output_tokens"]) == (5, 2)
     raised, bad_args, ok, _ = tools
-    assert [t["attrs"]["gen_ai.tool.call.id"] for t in tools] == \
-        [f"call_{s['i']}" for s in steps if s["type"] == "tool_call"]
+    assert [t["attrs"]["gen_ai.tool.call.id"] for t in tools] == [
+        f"call_{s['i']}" for s in steps if s["type"] == "tool_call"
+    ]
     assert json.loads(ok["attrs"]["gen_ai.tool.call.arguments"]) == {"code": "print(6 * 7)"}
     assert ok["attrs"]["gen_ai.tool.call.result"].strip() == "42" and "error.type" not in ok["attrs"]
-    assert raised["attrs"]["error.type"] == "error" and "ZeroDivisionError" in raised["attrs"]["gen_ai.tool.call.result"]
+    assert (
+        raised["attrs"]["error.type"] == "error" and "ZeroDivisionError" in raised["attrs"]["gen_ai.tool.call.result"]
+    )
     assert bad_args["attrs"]["error.type"] == "bad_args" and bad_args["start"] == bad_args["end"]  # refused, not run
     assert json.loads(bad_args["attrs"]["gen_ai.tool.call.arguments"]) == {"src": "x"}
     last = json.loads(chats[-1]["attrs"]["gen_ai.output.messages"])
     assert last[0]["role"] == "assistant" and [p["type"] for p in last[0]["parts"]] == ["text", "text"]
     assert last[0]["parts"][0]["content"] == "done"  # the THOUGHT, then the answer
     first = json.loads(chats[0]["attrs"]["gen_ai.output.messages"])
-    assert first[0]["parts"] == [{"type": "tool_call", "id": "call_0", "name": "code_executor",
-                                  "arguments": {"code": "1/0"}}]
+    assert first[0]["parts"] == [
+        {"type": "tool_call", "id": "call_0", "name": "code_executor", "arguments": {"code": "1/0"}}
+    ]
     (he,) = found[("reference", "HumanEval/0")]["children"]  # one reply, no feedback round (--iters 0)
     he_rec = next(r for r in records if (r["model"], r["task"]) == ("reference", "HumanEval/0"))
-    assert he["name"] == "chat reference" and (he["start"], he["end"]) == \
-        pytest.approx(tuple(he_rec["extra"]["iterations"][0]["propose_at"]), abs=2e-6)
+    assert he["name"] == "chat reference" and (he["start"], he["end"]) == pytest.approx(
+        tuple(he_rec["extra"]["iterations"][0]["propose_at"]), abs=2e-6
+    )
     assert json.loads(he["attrs"]["gen_ai.output.messages"])[0]["parts"][0]["content"] == he_rec["completion"]
 
 
@@ -166,9 +202,13 @@ def test_the_spans_file_holds_each_sample_as_genai_spans(pytester):
     assert result.ret == 1, result.stdout.str()  # a failed and an infra sample
     records = read_records(pj)
     assert sorted((r["model"], r["task"], r["status"]) for r in records) == [
-        ("planned", "HumanEval/0", "infra"), ("planned", "tool_use/multi_step/000", "passed"),
-        ("planned", "tool_use/symbolic/000", "failed"), ("reference", "HumanEval/0", "passed"),
-        ("reference", "tool_use/multi_step/000", "passed"), ("reference", "tool_use/symbolic/000", "passed")]
+        ("planned", "HumanEval/0", "infra"),
+        ("planned", "tool_use/multi_step/000", "passed"),
+        ("planned", "tool_use/symbolic/000", "failed"),
+        ("reference", "HumanEval/0", "passed"),
+        ("reference", "tool_use/multi_step/000", "passed"),
+        ("reference", "tool_use/symbolic/000", "passed"),
+    ]
     spans = file_spans(pj.path / "out" / "spans.jsonl")
     found = check_samples(spans, records)
     check_tool_use(found, records)
@@ -199,9 +239,11 @@ def test_a_dead_receiver_costs_one_warning_line_and_no_result(pytester):
     out = result.stdout.str() + result.stderr.str()
     assert result.ret == 1 and len(read_records(pj)) == 6 and read_report(pj)["results"]
     (warning,) = [line for line in out.splitlines() if "OpenTelemetry" in line and "WARNING" in line]
-    assert re.fullmatch(rf"agentbench: WARNING: OpenTelemetry export to http://127\.0\.0\.1:{port}/v1/traces failed "
-                        r"\(\[Errno 111\] Connection refused\): 0 of \d+ spans delivered; the results are not affected",
-                        warning), warning
+    assert re.fullmatch(
+        rf"agentbench: WARNING: OpenTelemetry export to http://127\.0\.0\.1:{port}/v1/traces failed "
+        r"\(\[Errno 111\] Connection refused\): 0 of \d+ spans delivered; the results are not affected",
+        warning,
+    ), warning
     assert "Traceback" not in out and "Transient error" not in out and "Failed to export" not in out
     assert len(by_trace(file_spans(pj.path / "spans.jsonl"))) == 6  # the file exporter is not held up by it
     assert took < 150, took  # a hang guard, not a timing: one export timeout (5 s) is the cost
@@ -229,16 +271,21 @@ def test_the_sdk_missing_is_one_line(pytester, monkeypatch):
 
 
 def test_steps_without_times_get_no_invented_spans():
-    old = [{"i": 0, "type": "thought", "text": "hm"},
-           {"i": 1, "type": "tool_call", "tool": "read_file", "args": {"path": "a"}, "latency_s": 0.2},
-           {"i": 2, "type": "tool_result", "tool": "read_file", "text": "x", "ok": True, "latency_s": 0.1},
-           {"i": 3, "type": "final", "text": "done", "latency_s": 0.1}]
+    old = [
+        {"i": 0, "type": "thought", "text": "hm"},
+        {"i": 1, "type": "tool_call", "tool": "read_file", "args": {"path": "a"}, "latency_s": 0.2},
+        {"i": 2, "type": "tool_result", "tool": "read_file", "text": "x", "ok": True, "latency_s": 0.1},
+        {"i": 3, "type": "final", "text": "done", "latency_s": 0.1},
+    ]
     assert from_steps(old) == []  # a trace written before steps had times
     assert from_rounds([{"propose_s": 1.0, "prompt_tokens": 3}], "reply") == []
     timed = [dict(s, started_at=10.0 + s["i"], ended_at=10.5 + s["i"]) if s["type"] != "thought" else s for s in old]
     ops = from_steps(timed)
-    assert [(o.kind, o.start, o.end) for o in ops] == [("chat", 11.0, 11.5), ("execute_tool", 12.0, 12.5),
-                                                        ("chat", 13.0, 13.5)]
+    assert [(o.kind, o.start, o.end) for o in ops] == [
+        ("chat", 11.0, 11.5),
+        ("execute_tool", 12.0, 12.5),
+        ("chat", 13.0, 13.5),
+    ]
     assert ops[1].attributes["gen_ai.tool.call.id"] == "call_1"
 
 
@@ -259,15 +306,22 @@ def get(url: str):
 def phoenix(tmp_path_factory):
     command = phoenix_command()
     if command is None:
-        pytest.skip("Arize Phoenix is not installed: scripts/setup.sh --tests puts it in .venv-phoenix "
-                    "(or set AGENTBENCH_PHOENIX to its `phoenix` command)")
+        pytest.skip(
+            "Arize Phoenix is not installed: scripts/setup.sh --tests puts it in .venv-phoenix "
+            "(or set AGENTBENCH_PHOENIX to its `phoenix` command)"
+        )
     work = tmp_path_factory.mktemp("phoenix")
     port = free_port()
-    env = {**os.environ, "PHOENIX_WORKING_DIR": str(work), "PHOENIX_HOST": "127.0.0.1", "PHOENIX_PORT": str(port),
-           "PHOENIX_GRPC_PORT": str(free_port()), "PHOENIX_TELEMETRY_ENABLED": "false"}
+    env = {
+        **os.environ,
+        "PHOENIX_WORKING_DIR": str(work),
+        "PHOENIX_HOST": "127.0.0.1",
+        "PHOENIX_PORT": str(port),
+        "PHOENIX_GRPC_PORT": str(free_port()),
+        "PHOENIX_TELEMETRY_ENABLED": "false",
+    }
     log = open(work / "phoenix.log", "wb")
-    proc = subprocess.Popen([command, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen([command, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 240  # a hang guard: it starts in about 30 s on two busy cores
@@ -312,12 +366,18 @@ def as_file_span(s: dict) -> dict:
     """A span as Phoenix's REST API shows it, in the form file_spans() gives."""
     from datetime import datetime
 
-    return {"name": s["name"], "trace": s["context"]["trace_id"], "id": s["context"]["span_id"],
-            "parent": s["parent_id"], "kind": s["span_kind"],
-            "start": datetime.fromisoformat(s["start_time"]).timestamp(),
-            "end": datetime.fromisoformat(s["end_time"]).timestamp(), "attrs": s["attributes"],
-            "events": [{"name": e["name"], "attrs": e["attributes"]} for e in s["events"]],
-            "status": s["status_code"]}
+    return {
+        "name": s["name"],
+        "trace": s["context"]["trace_id"],
+        "id": s["context"]["span_id"],
+        "parent": s["parent_id"],
+        "kind": s["span_kind"],
+        "start": datetime.fromisoformat(s["start_time"]).timestamp(),
+        "end": datetime.fromisoformat(s["end_time"]).timestamp(),
+        "attrs": s["attributes"],
+        "events": [{"name": e["name"], "attrs": e["attributes"]} for e in s["events"]],
+        "status": s["status_code"],
+    }
 
 
 def test_phoenix_receives_every_sample_nested_with_its_attributes(pytester, phoenix):
@@ -328,8 +388,9 @@ def test_phoenix_receives_every_sample_nested_with_its_attributes(pytester, phoe
     sent = file_spans(pj.path / "spans.jsonl")
     result.stdout.fnmatch_lines([f"agentbench: OpenTelemetry: {len(sent)} spans of 6 samples -> {phoenix}/v1/traces"])
     got = [as_file_span(s) for s in phoenix_spans(phoenix, len(sent))]
-    assert sorted((s["trace"], s["id"], s["parent"]) for s in got) == \
-        sorted((s["trace"], s["id"], s["parent"]) for s in sent), "Phoenix holds exactly the spans sent, nested"
+    assert sorted((s["trace"], s["id"], s["parent"]) for s in got) == sorted(
+        (s["trace"], s["id"], s["parent"]) for s in sent
+    ), "Phoenix holds exactly the spans sent, nested"
     found = check_samples(got, records)
     check_tool_use(found, records)
     # Phoenix reads the GenAI conventions: the sample is an agent, a reply an LLM call, a tool run a tool

@@ -1,15 +1,23 @@
 """Error bars and paired tests against hand-computed values and scipy's own, edge cases included."""
+
 import math
 
 import pytest
 from scipy.stats import binomtest
 
-from pytest_agentbench.stats import (mcnemar_drop_p, mean_estimate, paired, pass_at_k_estimate, pass_hat_k_estimate,
-    tasks_needed, wilson)
+from pytest_agentbench.stats import (
+    mcnemar_drop_p,
+    mean_estimate,
+    paired,
+    pass_at_k_estimate,
+    pass_hat_k_estimate,
+    tasks_needed,
+    wilson,
+)
 
 
 def test_wilson_interval_by_hand():
-    z2 = 1.959963984540054 ** 2
+    z2 = 1.959963984540054**2
     lo, hi = wilson(0, 10)
     assert lo == pytest.approx(0.0, abs=1e-12) and hi == pytest.approx(z2 / (10 + z2), rel=1e-9)
     lo, hi = wilson(10, 10)
@@ -46,7 +54,7 @@ def test_mcnemar_exact_equals_scipy_and_mid_p_by_hand(regressed, improved):
     exact = mcnemar_drop_p(regressed, improved, mid_p=False)
     assert exact == pytest.approx(binomtest(regressed, m, 0.5, alternative="greater").pvalue, rel=1e-12)
     mid = mcnemar_drop_p(regressed, improved)
-    assert mid == pytest.approx(exact - 0.5 * math.comb(m, regressed) / 2 ** m, rel=1e-12)
+    assert mid == pytest.approx(exact - 0.5 * math.comb(m, regressed) / 2**m, rel=1e-12)
 
 
 def test_mcnemar_by_hand():
@@ -63,20 +71,20 @@ def test_paired_with_one_sample_per_task():
     assert r.tasks == 5 and r.discordant == (2, 1) and r.regressed == ["a", "d"] and r.improved == ["c"]
     assert r.diff == pytest.approx(-1 / 5) and r.old == pytest.approx(3 / 5) and r.new == pytest.approx(2 / 5)
     assert r.p_drop == pytest.approx(mcnemar_drop_p(2, 1, mid_p=False)) and r.method == "mcnemar-exact"
-    assert r.p_drop == pytest.approx(4 / 8)   # P(X >= 2), X ~ Binomial(3, 1/2)
+    assert r.p_drop == pytest.approx(4 / 8)  # P(X >= 2), X ~ Binomial(3, 1/2)
     d = [-1, 0, 1, -1, 0]
     sd = math.sqrt(sum((x + 0.2) ** 2 for x in d) / 4)
     assert r.se == pytest.approx(sd / math.sqrt(5))
 
 
 def test_paired_edge_cases():
-    assert paired({"a": (1, 1)}, {"b": (1, 1)}) is None      # nothing in common
+    assert paired({"a": (1, 1)}, {"b": (1, 1)}) is None  # nothing in common
     same = paired({"a": (1, 1), "b": (1, 1)}, {"a": (1, 1), "b": (1, 1)})
     assert (same.diff, same.p_drop, same.discordant) == (0.0, 1.0, (0, 0))
     fail = paired({"a": (1, 0), "b": (1, 0)}, {"a": (1, 0), "b": (1, 0)})
     assert (fail.diff, fail.p_drop) == (0.0, 1.0)
     one = paired({"a": (1, 1)}, {"a": (1, 0)})
-    assert one.p_drop == pytest.approx(0.5) and one.regressed == ["a"]   # one flipped task: a fair coin
+    assert one.p_drop == pytest.approx(0.5) and one.regressed == ["a"]  # one flipped task: a fair coin
 
 
 def test_paired_bootstrap_is_seeded_and_sees_a_clear_drop():
@@ -104,8 +112,9 @@ def test_sign_flip_by_hand_and_against_scipy():
     rng = np.random.default_rng(3)
     many = rng.normal(-0.05, 0.3, size=40)
     ours = sign_flip_drop_p(many, np.random.default_rng(1), resamples=20_000)
-    ref = permutation_test((many,), np.mean, permutation_type="samples", alternative="less", n_resamples=20_000,
-                           random_state=2).pvalue
+    ref = permutation_test(
+        (many,), np.mean, permutation_type="samples", alternative="less", n_resamples=20_000, random_state=2
+    ).pvalue
     assert ours == pytest.approx(ref, abs=0.01)
 
 

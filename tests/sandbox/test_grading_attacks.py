@@ -4,13 +4,13 @@ through the whole pytest pipeline, for HumanEval, HumanEvalFix (with its reflect
 The escape suite (test_sandbox_attacks.py) asks "can the code get out?"; this one asks "can the code get a pass it
 did not earn?".
 """
+
 import json
 
 import pytest
-from conftest import read_records, read_report
 from hacks import HACKS, TASKS
-from conftest import docker_ready
 
+from conftest import docker_ready, read_records, read_report
 from pytest_agentbench.sandbox import SandboxLimits, make_sandbox
 from pytest_agentbench.suites.humaneval import build_candidate, hidden_tests, humaneval_data_file
 
@@ -35,8 +35,9 @@ def box(request):
 
 def grade(box, problem, completion):
     candidate = build_candidate(problem["prompt"], completion, True, problem["entry_point"])
-    return box.run_tests(candidate, hidden_tests(problem["prompt"], problem["test"], problem["entry_point"]),
-                         timeout=LIMIT)
+    return box.run_tests(
+        candidate, hidden_tests(problem["prompt"], problem["test"], problem["entry_point"]), timeout=LIMIT
+    )
 
 
 @pytest.mark.parametrize("hack", HACKS, ids=[h.name for h in HACKS])
@@ -76,22 +77,22 @@ def test_tests_see_the_prompts_helpers_not_the_candidates(box, problems):
 
 
 # -- the same hacks through the whole pytest pipeline -----------------------------------------------------
-HE_TEST = '''
+HE_TEST = """
 import pytest
 from pytest_agentbench.suites.humaneval import HumanEval
 
 @pytest.mark.agentbench(HumanEval())
 def test_humaneval(outcome):
     outcome.check()
-'''
-FIX_TEST = '''
+"""
+FIX_TEST = """
 import pytest
 from pytest_agentbench.suites.humanevalfix import HumanEvalFix
 
 @pytest.mark.agentbench(suite=HumanEvalFix)
 def test_humanevalfix(outcome):
     outcome.check()
-'''
+"""
 
 
 def replay_of(rows, path):
@@ -102,8 +103,9 @@ def replay_of(rows, path):
 def assert_nothing_passed(pytester, expected: int):
     records = read_records(pytester)
     assert len(records) == expected
-    assert {r["status"] for r in records} <= {"failed", "error", "timeout"}, \
-        [(r["task"], r["sample"], r["status"], r["reason"]) for r in records if r["status"] in ("passed", "infra")]
+    assert {r["status"] for r in records} <= {"failed", "error", "timeout"}, [
+        (r["task"], r["sample"], r["status"], r["reason"]) for r in records if r["status"] in ("passed", "infra")
+    ]
     (res,) = read_report(pytester)["results"]
     assert res["pass@1"] == 0.0 and res["outcomes"]["infra"] == 0
 
@@ -112,8 +114,20 @@ def assert_nothing_passed(pytester, expected: int):
 def test_hacks_through_the_pipeline_score_zero(pytester, sandbox):
     replay = replay_of([{"task_id": h.task_id, "completion": h.completion} for h in HACKS], pytester.path / "h.jsonl")
     pytester.makepyfile(test_he=HE_TEST)
-    result = pytester.runpytest_subprocess("--model", f"replay:{replay}", "--sandbox", sandbox, "-n", "2",
-                                           "--task-timeout", "2", "-k", " or ".join(TASKS), "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(
+        "--model",
+        f"replay:{replay}",
+        "--sandbox",
+        sandbox,
+        "-n",
+        "2",
+        "--task-timeout",
+        "2",
+        "-k",
+        " or ".join(TASKS),
+        "-p",
+        "no:cacheprovider",
+    )
     assert result.ret == 1
     assert_nothing_passed(pytester, len(HACKS))
 
@@ -123,9 +137,22 @@ def test_hacks_against_humanevalfix_with_a_reflect_round(pytester, humanevalfix_
     rows = [{"task_id": h.task_id.replace("HumanEval/", "Python/"), "completion": h.completion} for h in HACKS]
     replay = replay_of(rows, pytester.path / "h.jsonl")
     pytester.makepyfile(test_fix=FIX_TEST)
-    result = pytester.runpytest_subprocess("--model", f"replay:{replay}", "--humanevalfix-path", str(humanevalfix_path),
-                                           "--iters", "1", "-n", "2", "--task-timeout", "2", "-p", "no:cacheprovider",
-                                           "-k", " or ".join(t.replace("HumanEval/", "Python/") for t in TASKS))
+    result = pytester.runpytest_subprocess(
+        "--model",
+        f"replay:{replay}",
+        "--humanevalfix-path",
+        str(humanevalfix_path),
+        "--iters",
+        "1",
+        "-n",
+        "2",
+        "--task-timeout",
+        "2",
+        "-p",
+        "no:cacheprovider",
+        "-k",
+        " or ".join(t.replace("HumanEval/", "Python/") for t in TASKS),
+    )
     assert result.ret == 1
     assert_nothing_passed(pytester, len(HACKS))
     for rec in read_records(pytester):  # every sample really went through a feedback round first
@@ -150,16 +177,27 @@ os.chmod(".", 0)
 def test_a_candidate_that_wrecks_its_workspace_is_scored_never_infra(pytester, humanevalfix_path):
     replay = replay_of([{"task_id": "Python/0", "completion": WRECKER}], pytester.path / "w.jsonl")
     pytester.makepyfile(test_fix=FIX_TEST)
-    result = pytester.runpytest_subprocess("--model", f"replay:{replay}", "--humanevalfix-path", str(humanevalfix_path),
-                                           "--iters", "1", "-k", "Python/0", "-p", "no:cacheprovider",
-                                           "--agentbench-fail-under", "0")
+    result = pytester.runpytest_subprocess(
+        "--model",
+        f"replay:{replay}",
+        "--humanevalfix-path",
+        str(humanevalfix_path),
+        "--iters",
+        "1",
+        "-k",
+        "Python/0",
+        "-p",
+        "no:cacheprovider",
+        "--agentbench-fail-under",
+        "0",
+    )
     (rec,) = read_records(pytester)
     # round 2 finds the wreck of round 1 (and may trip on it): the model's outcome either way, never infra
     assert rec["status"] in ("failed", "error") and len(rec["extra"]["iterations"]) == 2, rec["reason"]
     assert result.ret == 0  # the gate holds: nothing was the harness's fault
 
 
-TOOL_HACKS = r'''
+TOOL_HACKS = r"""
 import json
 from pytest_agentbench.backends import Backend, Completion
 
@@ -188,29 +226,35 @@ class Attacker(Backend):
 
 def pytest_agentbench_make_backend(spec):
     return Attacker(spec) if spec.backend == "attacker" else None
-'''
+"""
 
 
 def test_tool_use_hacks_score_zero(pytester):
-    from conftest import TOOL_USE_DATA as DATA, TOOL_USE_TEST
+    from conftest import TOOL_USE_DATA as DATA
+    from conftest import TOOL_USE_TEST
 
     sympy_tasks = [r["id"] for r in map(json.loads, DATA.read_text().splitlines()) if r["answer_type"] == "sympy"][:3]
     pytester.makeconftest(TOOL_HACKS)
     plans = ("plant", "payload", "forged", "search", "fork")
-    pytester.makefile(".yaml", models="models:\n" + "".join(
-        f"  {p}: {{backend: attacker, options: {{plan: {p}}}}}\n" for p in plans))
+    pytester.makefile(
+        ".yaml", models="models:\n" + "".join(f"  {p}: {{backend: attacker, options: {{plan: {p}}}}}\n" for p in plans)
+    )
     pytester.makepyfile(test_tu=TOOL_USE_TEST)
-    result = pytester.runpytest_subprocess("--model", ",".join(plans), "-k", " or ".join(sympy_tasks),
-                                           "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(
+        "--model", ",".join(plans), "-k", " or ".join(sympy_tasks), "-p", "no:cacheprovider"
+    )
     assert result.ret == 1
     records = read_records(pytester)
     assert len(records) == len(plans) * len(sympy_tasks)
     assert {r["status"] for r in records} == {"failed"}, [(r["model"], r["reason"]) for r in records]
-    output = {r["model"]: next(s["text"] for s in r["extra"]["steps"] if s["type"] == "tool_result")
-              for r in records if r["model"] in ("plant", "search", "fork")}
-    assert "planted" in output["plant"]                   # the poison was really written
-    assert output["search"] == "nothing"                  # no dataset file is visible
-    assert "Operation not permitted" in output["fork"]    # no fork for tool code
+    output = {
+        r["model"]: next(s["text"] for s in r["extra"]["steps"] if s["type"] == "tool_result")
+        for r in records
+        if r["model"] in ("plant", "search", "fork")
+    }
+    assert "planted" in output["plant"]  # the poison was really written
+    assert output["search"] == "nothing"  # no dataset file is visible
+    assert "Operation not permitted" in output["fork"]  # no fork for tool code
 
 
 LEARNER = """\
@@ -236,7 +280,19 @@ def test_nothing_a_round_leaves_behind_reaches_the_next_graded_run(pytester, hum
     """A candidate that answers right only when an earlier round left it a note: every graded run starts clean."""
     replay = replay_of([{"task_id": "Python/0", "completion": LEARNER}], pytester.path / "l.jsonl")
     pytester.makepyfile(test_fix=FIX_TEST)
-    pytester.runpytest_subprocess("--model", f"replay:{replay}", "--humanevalfix-path", str(humanevalfix_path),
-                                  "--iters", "2", "-k", "Python/0", "--sandbox", sandbox, "-p", "no:cacheprovider")
+    pytester.runpytest_subprocess(
+        "--model",
+        f"replay:{replay}",
+        "--humanevalfix-path",
+        str(humanevalfix_path),
+        "--iters",
+        "2",
+        "-k",
+        "Python/0",
+        "--sandbox",
+        sandbox,
+        "-p",
+        "no:cacheprovider",
+    )
     (rec,) = read_records(pytester)
     assert rec["status"] == "failed" and len(rec["extra"]["iterations"]) == 3, rec["reason"]

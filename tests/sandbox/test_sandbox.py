@@ -1,4 +1,5 @@
 """The sandbox interface and the verdicts it gives (run against every available sandbox)."""
+
 import os
 import secrets
 import time
@@ -28,16 +29,19 @@ def box(request):
     sandbox.close()
 
 
-@pytest.mark.parametrize("source, status, reason", [
-    ("x = 1\n", "passed", ""),
-    ("assert 1 == 2, 'one is not two'\n", "failed", "AssertionError: one is not two"),
-    ("raise KeyError('k')\n", "error", "KeyError: 'k'"),
-    ("import sys\nsys.exit(0)\n", "passed", ""),          # a plain program: its exit status decides
-    ("import sys\nsys.exit(3)\n", "error", "exit status 3"),
-    ("import os\nos._exit(0)\n", "passed", ""),
-    ("def f(:\n", "error", "SyntaxError: invalid syntax"),
-    ("while True:\n    pass\n", "timeout", "killed after the time limit"),
-])
+@pytest.mark.parametrize(
+    "source, status, reason",
+    [
+        ("x = 1\n", "passed", ""),
+        ("assert 1 == 2, 'one is not two'\n", "failed", "AssertionError: one is not two"),
+        ("raise KeyError('k')\n", "error", "KeyError: 'k'"),
+        ("import sys\nsys.exit(0)\n", "passed", ""),  # a plain program: its exit status decides
+        ("import sys\nsys.exit(3)\n", "error", "exit status 3"),
+        ("import os\nos._exit(0)\n", "passed", ""),
+        ("def f(:\n", "error", "SyntaxError: invalid syntax"),
+        ("while True:\n    pass\n", "timeout", "killed after the time limit"),
+    ],
+)
 def test_plain_program_verdicts(box, source, status, reason):
     assert box.run_python(source, timeout=1.0).verdict == (status, reason)
 
@@ -59,8 +63,10 @@ def test_runs_leave_no_runner_files_in_the_workspace(box):
     from pytest_agentbench.sandbox import Candidate, HiddenTests
 
     box.run_python("print(1)\n")
-    run = box.run_tests(Candidate("def f():\n    return 1\n", "f"),
-                        HiddenTests(test="def check(c):\n    assert c() == 1\n", call="check(f)"))
+    run = box.run_tests(
+        Candidate("def f():\n    return 1\n", "f"),
+        HiddenTests(test="def check(c):\n    assert c() == 1\n", call="check(f)"),
+    )
     assert run.passed and box.list_dir(".") == []
 
 
@@ -74,8 +80,9 @@ def test_timeout_kills_children_and_returns_promptly(box):
     start = time.perf_counter()
     # a duration no other test uses: parallel workers run the same test against other sandboxes
     child = f"300.{secrets.randbelow(10**6):06d}"
-    run = box.run_python(f"import subprocess, time\nsubprocess.Popen(['sleep', '{child}'])\ntime.sleep(300)\n",
-                         timeout=1.0, fork=True)
+    run = box.run_python(
+        f"import subprocess, time\nsubprocess.Popen(['sleep', '{child}'])\ntime.sleep(300)\n", timeout=1.0, fork=True
+    )
     assert run.timed_out and time.perf_counter() - start < 30.0  # a hang guard (the child sleeps 300 s)
     assert processes_running(f"sleep {child}") == []
 
@@ -103,7 +110,8 @@ def test_site_packages_are_available_read_only():
             "    open(target, 'w').write('x')\n"
             "    raise SystemExit('WROTE')\n"
             "except OSError:\n"
-            "    pass\n")
+            "    pass\n"
+        )
         assert run.verdict == ("passed", ""), run.stderr[-500:]
     finally:
         box.close()
@@ -119,13 +127,16 @@ def test_time_limits_are_calibrated_against_the_reference(tmp_path, monkeypatch)
         def run(limit):
             result = box.run_python(source, timeout=limit)
             return result.verdict[0] == "passed", result.duration_s
+
         return run
 
     try:
         kwargs = dict(suite="t", dataset_sha="abc", sandbox_kind="process")
         limit = timeouts.time_limit("t/1", measure("import time\ntime.sleep(0.4)\n"), 0.5, **kwargs)
         assert 4 * 0.4 <= limit < 4 * 1.5  # 4x the measured reference, above the 0.5 s floor
-        assert timeouts.time_limit("t/1", measure("raise SystemExit(1)"), 0.5, **kwargs) == pytest.approx(limit, abs=1e-3)  # cached: not re-run
+        assert timeouts.time_limit("t/1", measure("raise SystemExit(1)"), 0.5, **kwargs) == pytest.approx(
+            limit, abs=1e-3
+        )  # cached: not re-run
         assert timeouts.time_limit("t/2", measure("x = 1\n"), 0.5, **kwargs) == 0.5  # fast reference: the floor
         assert timeouts.time_limit("t/3", None, 0.5, **kwargs) == 0.5  # no reference: the floor
         assert timeouts.time_limit("t/4", measure("raise SystemExit(1)"), 0.5, **kwargs) == 0.5  # failing reference
@@ -145,8 +156,10 @@ def test_wipe_empties_only_the_sandboxes_own_folders(box):
     import uuid
     from pathlib import Path
 
-    sentinels = [Path(tempfile.gettempdir()) / f"agentbench-sentinel-{uuid.uuid4().hex}",
-                 Path("/dev/shm") / f"agentbench-sentinel-{uuid.uuid4().hex}"]
+    sentinels = [
+        Path(tempfile.gettempdir()) / f"agentbench-sentinel-{uuid.uuid4().hex}",
+        Path("/dev/shm") / f"agentbench-sentinel-{uuid.uuid4().hex}",
+    ]
     for path in sentinels:
         path.write_text("the host's")
     try:
@@ -154,8 +167,10 @@ def test_wipe_empties_only_the_sandboxes_own_folders(box):
         box.run_python("import os, tempfile\nopen(os.path.join(tempfile.gettempdir(), 'mine'), 'w').write('x')\n")
         box.wipe()
         assert box.list_dir(".") == []
-        assert box.run_python("import os, tempfile\nassert os.listdir(tempfile.gettempdir()) == []\n").verdict[0] \
+        assert (
+            box.run_python("import os, tempfile\nassert os.listdir(tempfile.gettempdir()) == []\n").verdict[0]
             == "passed"
+        )
         assert all(path.read_text() == "the host's" for path in sentinels)
     finally:
         for path in sentinels:
@@ -169,8 +184,13 @@ def test_the_confined_user_has_a_name_so_listings_do_not_change_run_to_run():
         box = make_sandbox("process", SandboxLimits(timeout=10.0))
         try:
             box.write_file("a.txt", "x")
-            run = box.exec(["sh", "-c", "ls -l a.txt | cut -d' ' -f3,4; whoami; "
-                                        "python3 -c 'import getpass; print(getpass.getuser())'"])
+            run = box.exec(
+                [
+                    "sh",
+                    "-c",
+                    "ls -l a.txt | cut -d' ' -f3,4; whoami; python3 -c 'import getpass; print(getpass.getuser())'",
+                ]
+            )
             assert run.exit_code == 0, run.stderr
             outputs.append(run.stdout)
         finally:

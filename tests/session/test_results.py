@@ -1,6 +1,7 @@
 """Never lose or misreport a result (issue 19, part 1), through the real pipeline: resume with other settings, every
 run kept, runs that score nothing or stop early, read-only and full output folders (real mounts), bounds and early
 checks, re-grading a run from its records, and a killed xdist controller."""
+
 import gzip
 import json
 import os
@@ -11,10 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import he_project, read_records, read_report
-from conftest import FIX_TEST, SLOW_SUITE
-from conftest import one_line_error
 
+from conftest import FIX_TEST, SLOW_SUITE, he_project, one_line_error, read_records, read_report
 from pytest_agentbench.suites.humaneval import humaneval_data_file
 
 TWO = ["-k", "HumanEval/0 or HumanEval/1"]
@@ -34,17 +33,23 @@ def test_resume_with_other_settings_is_refused_at_start_and_touches_nothing(pyte
     he_project(pytester)
     assert pytester.runpytest_subprocess("--model", "reference", *TWO).ret == 0
     files = {p: p.read_bytes() for p in (pytester.path / ".agentbench").rglob("*") if p.is_file()}
-    result = pytester.runpytest_subprocess("--model", "reference", "--max-new-tokens", "100", "--agentbench-resume",
-                                           *TWO, *xdist)
+    result = pytester.runpytest_subprocess(
+        "--model", "reference", "--max-new-tokens", "100", "--agentbench-resume", *TWO, *xdist
+    )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["ERROR: agentbench: --agentbench-resume: 2 finished sample(s) in *report.jsonl were "
-                                 "made with other settings (max_new_tokens 512 -> 100, e.g. HumanEval/0 sample 0): *"])
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: agentbench: --agentbench-resume: 2 finished sample(s) in *report.jsonl were "
+            "made with other settings (max_new_tokens 512 -> 100, e.g. HumanEval/0 sample 0): *"
+        ]
+    )
     assert [ln for ln in result.stderr.lines if ln.strip()] == [result.stderr.lines[0]]
     assert "passed" not in result.stdout.str() and "Traceback" not in result.stdout.str() + result.stderr.str()
     assert {p: p.read_bytes() for p in (pytester.path / ".agentbench").rglob("*") if p.is_file()} == files
     # the same settings resume: nothing runs again, and a task not done yet is added to the same run
-    result = pytester.runpytest_subprocess("--model", "reference", "--agentbench-resume", "-k",
-                                           "HumanEval/0 or HumanEval/1 or HumanEval/2", *xdist)
+    result = pytester.runpytest_subprocess(
+        "--model", "reference", "--agentbench-resume", "-k", "HumanEval/0 or HumanEval/1 or HumanEval/2", *xdist
+    )
     assert result.ret == 0 and result.parseoutcomes()["passed"] == 1
     assert sorted(r["task"] for r in read_records(pytester)) == ["HumanEval/0", "HumanEval/1", "HumanEval/2"]
     assert read_report(pytester)["results"][0]["samples"] == 3
@@ -100,10 +105,15 @@ def test_a_run_that_selects_nothing_writes_a_report_saying_so(arith):
     result = arith.runpytest("--model", "good", "-k", "nothing_matches")
     assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
     report = read_report(arith)
-    assert (report["status"], report["results"], report["items"]) == ("empty", [], {"collected": 3, "selected": 0,
-                                                                                    "done": 0})
-    assert report["status_line"] == "0 samples: no benchmark item selected (3 collected, all deselected by -k " \
-                                    "'nothing_matches')"
+    assert (report["status"], report["results"], report["items"]) == (
+        "empty",
+        [],
+        {"collected": 3, "selected": 0, "done": 0},
+    )
+    assert (
+        report["status_line"] == "0 samples: no benchmark item selected (3 collected, all deselected by -k "
+        "'nothing_matches')"
+    )
     result.stdout.fnmatch_lines(["agentbench: 0 samples: no benchmark item selected*"])
     assert (Path(report["previous_run"]) / "report.jsonl").read_text().count("\n") == 3  # the earlier run, kept
 
@@ -113,9 +123,12 @@ def test_a_replay_for_other_tasks_writes_a_report_saying_so(pytester):
     result = he_project(pytester).runpytest("--model", "replay:s.jsonl", *TWO)
     assert result.ret == 0  # pytest's own status: both items skipped
     report = read_report(pytester)
-    assert report["status"] == "empty" and report["status_line"] == \
-        "0 samples: the replay file of replay:s.jsonl has no rows for the 2 selected humaneval task(s) (its rows are " \
+    assert (
+        report["status"] == "empty"
+        and report["status_line"]
+        == "0 samples: the replay file of replay:s.jsonl has no rows for the 2 selected humaneval task(s) (its rows are "
         "for Other/1)"
+    )
 
 
 def test_an_empty_replay_file_is_refused_at_start(pytester):
@@ -130,8 +143,9 @@ def test_missing_data_writes_a_report_saying_so(pytester):
     pytester.runpytest("--model", "reference", "--humanevalfix-path", "nowhere.jsonl")
     report = read_report(pytester)
     assert report["status"] == "empty"
-    assert report["status_line"] == "0 samples: humanevalfix: HumanEvalFix data unavailable: no such file: " \
-                                    "nowhere.jsonl"
+    assert (
+        report["status_line"] == "0 samples: humanevalfix: HumanEvalFix data unavailable: no such file: nowhere.jsonl"
+    )
 
 
 def test_sigint_writes_a_report_marked_interrupted_and_resume_finishes_it(pytester):
@@ -148,8 +162,10 @@ def test_sigint_writes_a_report_marked_interrupted_and_resume_finishes_it(pytest
     assert proc.returncode == pytest.ExitCode.INTERRUPTED
     report, done = read_report(pytester), len(read_records(pytester))
     assert report["status"] == "interrupted" and 6 <= done < 24
-    assert report["status_line"] == f"interrupted: {done} of 24 selected items done (KeyboardInterrupt); " \
-                                    "--agentbench-resume finishes the run"
+    assert (
+        report["status_line"] == f"interrupted: {done} of 24 selected items done (KeyboardInterrupt); "
+        "--agentbench-resume finishes the run"
+    )
     assert report["status_line"] in out
     assert subprocess.run(args + ["--agentbench-resume"], cwd=pytester.path, capture_output=True).returncode == 1
     report, full = read_report(pytester), read_report(pytester, "full.json")
@@ -161,26 +177,33 @@ def test_stopping_at_the_first_failure_is_an_interrupted_run_the_gate_cannot_pas
     result = arith.runpytest("--model", "half", "--samples", "2", "-x", "--agentbench-fail-under", "0.5")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     report = read_report(arith)
-    assert report["status_line"] == "interrupted: 4 of 6 selected items done (stopping after 1 failures); " \
-                                    "--agentbench-resume finishes the run"
+    assert (
+        report["status_line"] == "interrupted: 4 of 6 selected items done (stopping after 1 failures); "
+        "--agentbench-resume finishes the run"
+    )
     assert report["gate"]["ok"] is True  # over the four it did: still not a pass of the run
 
 
 def test_a_crash_writes_a_report_marked_interrupted(arith):
-    arith.makeconftest(arith.path.joinpath("conftest.py").read_text() + '''
+    arith.makeconftest(
+        arith.path.joinpath("conftest.py").read_text()
+        + """
 def pytest_runtest_logfinish(nodeid, location):
     if nodeid.endswith("[arith/2]"):
         raise RuntimeError("a plugin crashed")
-''')
+"""
+    )
     result = arith.runpytest("--model", "good")
     assert result.ret == pytest.ExitCode.INTERNAL_ERROR
     report = read_report(arith)
-    assert report["status_line"] == "interrupted: 2 of 3 selected items done (internal error); " \
-                                    "--agentbench-resume finishes the run"
+    assert (
+        report["status_line"] == "interrupted: 2 of 3 selected items done (internal error); "
+        "--agentbench-resume finishes the run"
+    )
     assert len(read_records(arith)) == 2
 
 
-SLEEPY = '''
+SLEEPY = """
 import time
 import pytest
 from pytest_agentbench import Outcome, Status, Suite, Task
@@ -196,7 +219,7 @@ class Sleepy(Suite):
 @pytest.mark.agentbench(Sleepy())
 def test_sleepy(outcome):
     outcome.check()
-'''
+"""
 
 
 def test_pytest_timeout_is_one_line_and_the_sample_is_infra(pytester):
@@ -204,10 +227,15 @@ def test_pytest_timeout_is_one_line_and_the_sample_is_infra(pytester):
     result = pytester.runpytest_subprocess("--model", "reference", "--timeout", "1", "-p", "no:cacheprovider")
     out = result.stdout.str()
     assert "Stack of" not in out and "+++++" not in out and "Traceback" not in out
-    result.stdout.fnmatch_lines(["*ERROR at setup of test_sleepy[[]sleepy/1[]]*",
-                                 "harness: pytest-timeout: the item ran past --timeout 1 s",
-                                 "*agentbench*", "*short test summary info*",
-                                 "ERROR test_sleepy.py::test_sleepy[[]sleepy/1[]] - Failed: harness: pytest-timeout*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at setup of test_sleepy[[]sleepy/1[]]*",
+            "harness: pytest-timeout: the item ran past --timeout 1 s",
+            "*agentbench*",
+            "*short test summary info*",
+            "ERROR test_sleepy.py::test_sleepy[[]sleepy/1[]] - Failed: harness: pytest-timeout*",
+        ]
+    )
     records = {r["task"]: r for r in read_records(pytester)}
     assert records["sleepy/1"]["status"] == "infra" and records["sleepy/2"]["status"] == "passed"
     assert records["sleepy/1"]["reason"] == "harness: pytest-timeout: the item ran past --timeout 1 s"
@@ -267,9 +295,11 @@ def test_a_folder_that_fills_up_mid_run_stops_with_one_line_and_resume_finishes(
     said = [ln for ln in result.stdout.lines if "No space left on device" in ln]
     assert len(said) == 1, result.stdout.str()
     lines = (out / "report.jsonl").read_text().splitlines()
-    assert said[0] == f"! Interrupted: agentbench: cannot write the records to {out / 'report.jsonl'}: No space " \
-                      f"left on device; the {len(lines)} record(s) written stay valid: make room and run again with " \
-                      "--agentbench-resume !"
+    assert (
+        said[0] == f"! Interrupted: agentbench: cannot write the records to {out / 'report.jsonl'}: No space "
+        f"left on device; the {len(lines)} record(s) written stay valid: make room and run again with "
+        "--agentbench-resume !"
+    )
     assert "INTERNALERROR" not in result.stdout.str() and "Traceback" not in result.stdout.str()
     assert 0 < len(lines) < 90 and all(json.loads(line)["status"] == "passed" for line in lines)
     subprocess.run(["mount", "-o", "remount,size=2m", str(out)], check=True)
@@ -281,14 +311,17 @@ def test_a_folder_that_fills_up_mid_run_stops_with_one_line_and_resume_finishes(
 
 
 # -- 5. bounds and early checks ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("args, message", [
-    (["--samples", "200000"], "--samples must be less than or equal to 1000 (got 200000)"),
-    (["--task-timeout", "1e12"], "--task-timeout must be less than or equal to 86400 (got 1000000000000.0)"),
-    (["--tool-timeout", "1e12"], "--tool-timeout must be less than or equal to 86400 (got 1000000000000.0)"),
-    (["--agentbench-keep-runs", "-1"], "--agentbench-keep-runs must be greater than or equal to 0 (got -1)"),
-    (["--model", "./missing.gguf"], "model file not found: ./missing.gguf (*/missing.gguf)"),
-    (["--model", "weights/missing.gguf"], "model file not found: weights/missing.gguf (*)"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--samples", "200000"], "--samples must be less than or equal to 1000 (got 200000)"),
+        (["--task-timeout", "1e12"], "--task-timeout must be less than or equal to 86400 (got 1000000000000.0)"),
+        (["--tool-timeout", "1e12"], "--tool-timeout must be less than or equal to 86400 (got 1000000000000.0)"),
+        (["--agentbench-keep-runs", "-1"], "--agentbench-keep-runs must be greater than or equal to 0 (got -1)"),
+        (["--model", "./missing.gguf"], "model file not found: ./missing.gguf (*/missing.gguf)"),
+        (["--model", "weights/missing.gguf"], "model file not found: weights/missing.gguf (*)"),
+    ],
+)
 def test_bounds_and_paths_are_one_line_at_start(arith, args, message):
     result = arith.runpytest(*args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -300,8 +333,11 @@ def test_a_hub_id_that_cannot_load_offline_is_one_line_at_start(pytester, monkey
     monkeypatch.setenv("HF_HUB_CACHE", str(pytester.path / "empty-cache"))
     result = he_project(pytester).runpytest("--model", "nosuchorg/nosuchmodel", *TWO)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    one_line_error(result, "model 'nosuchorg/nosuchmodel': nosuchorg/nosuchmodel is not in the local Hugging Face "
-                           "cache and the hub cannot be reached (offline)*")
+    one_line_error(
+        result,
+        "model 'nosuchorg/nosuchmodel': nosuchorg/nosuchmodel is not in the local Hugging Face "
+        "cache and the hub cannot be reached (offline)*",
+    )
 
 
 def test_a_parquet_without_the_needed_columns_is_one_line_at_start(pytester):
@@ -311,9 +347,13 @@ def test_a_parquet_without_the_needed_columns_is_one_line_at_start(pytester):
     pytester.makepyfile(test_fix=FIX_TEST)
     result = pytester.runpytest_subprocess("--model", "reference", "--humanevalfix-path", "fix.parquet")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["ERROR: agentbench: fix.parquet: no row has the fields the suite needs (first: "
-                                 "dataset row Python/0 is missing buggy_solution, canonical_solution, entry_point, "
-                                 "test, example_test)"])
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: agentbench: fix.parquet: no row has the fields the suite needs (first: "
+            "dataset row Python/0 is missing buggy_solution, canonical_solution, entry_point, "
+            "test, example_test)"
+        ]
+    )
 
 
 # -- 6. re-grading a run from its records ----------------------------------------------------------------------------
@@ -351,8 +391,11 @@ def test_regrading_humaneval_records_gives_the_verdicts_of_the_run(pytester):
     assert verdicts(read_records(pytester)) == verdicts(run)
     report = read_report(pytester)
     source = report["run"]["regraded_from"]["replay:run.jsonl"]
-    assert (source["model"], source["records"], source["report"]) == ("chat", str(pytester.path / "run.jsonl"),
-                                                                      str(pytester.path / "run.json"))
+    assert (source["model"], source["records"], source["report"]) == (
+        "chat",
+        str(pytester.path / "run.jsonl"),
+        str(pytester.path / "run.json"),
+    )
     assert source["created_utc"] == read_report(pytester, "run.json")["created_utc"]
     assert report["results"][0]["per_task"] == read_report(pytester, "run.json")["results"][0]["per_task"]
 
@@ -366,25 +409,33 @@ def test_regrading_after_a_grader_fix_rescores_without_the_model(pytester):
     broken[0]["test"] = "def check(candidate):\n    assert False, 'a wrong test'\n"
     (pytester.path / "broken.jsonl").write_text("".join(json.dumps(r) + "\n" for r in broken))
     (pytester.path / "fixed.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    pytester.makepyfile(test_he=f'''
+    pytester.makepyfile(
+        test_he="""
 import os, pytest
 from pytest_agentbench.suites.humaneval import HumanEval
 
 @pytest.mark.agentbench(HumanEval(os.environ["HE_DATA"]))
 def test_humaneval(outcome):
     outcome.check()
-''')
+"""
+    )
     os.environ["HE_DATA"] = str(pytester.path / "broken.jsonl")
     try:
         pytester.runpytest("--model", "reference", "--agentbench-json", "run.json")
-        assert [r["status"] for r in sorted(read_records(pytester, "run.jsonl"), key=lambda r: r["task"])] == \
-            ["failed", "passed", "passed"]
+        assert [r["status"] for r in sorted(read_records(pytester, "run.jsonl"), key=lambda r: r["task"])] == [
+            "failed",
+            "passed",
+            "passed",
+        ]
         os.environ["HE_DATA"] = str(pytester.path / "fixed.jsonl")
         assert pytester.runpytest("--model", "replay:run.jsonl").ret == 0
     finally:
         del os.environ["HE_DATA"]
-    assert {r["task"]: r["status"] for r in read_records(pytester)} == \
-        {"HumanEval/0": "passed", "HumanEval/1": "passed", "HumanEval/2": "passed"}
+    assert {r["task"]: r["status"] for r in read_records(pytester)} == {
+        "HumanEval/0": "passed",
+        "HumanEval/1": "passed",
+        "HumanEval/2": "passed",
+    }
 
 
 FIXER = '''
@@ -410,21 +461,31 @@ def test_regrading_a_multi_turn_repair_run_replays_it_turn_by_turn(pytester, hum
     tasks = ["-k", " or ".join(f"Python/{i}" for i in range(4)), "--humanevalfix-path", str(humanevalfix_path)]
     pytester.runpytest("--model", "fixer", "--iters", "1", *tasks, "--agentbench-json", "run.json")
     run = read_records(pytester, "run.jsonl")
-    assert {r["task"]: r["status"] for r in run} == {"Python/0": "passed", "Python/1": "failed",
-                                                       "Python/2": "passed", "Python/3": "failed"}
+    assert {r["task"]: r["status"] for r in run} == {
+        "Python/0": "passed",
+        "Python/1": "failed",
+        "Python/2": "passed",
+        "Python/3": "failed",
+    }
     assert all(len(r["replies"]) == 2 for r in run)
     pytester.runpytest("--model", "replay:run.jsonl", "--iters", "1", *tasks)
     again = read_records(pytester)
     assert verdicts(again) == verdicts(run)
-    rounds = lambda recs: {r["task"]: [i["feedback"] for i in r["extra"]["iterations"]] for r in recs}  # noqa: E731
+    rounds = lambda recs: {r["task"]: [i["feedback"] for i in r["extra"]["iterations"]] for r in recs}
     assert rounds(again) == rounds(run)
     # a grader that now asks for more than the model gave: those samples are infra, never a guess
     pytester.runpytest("--model", "replay:run.jsonl", "--iters", "2", *tasks)
     more = {r["task"]: r for r in read_records(pytester)}
-    assert {t: r["status"] for t, r in more.items()} == {"Python/0": "passed", "Python/1": "infra",
-                                                          "Python/2": "passed", "Python/3": "infra"}
-    assert more["Python/1"]["reason"].endswith("holds 2 replies; re-grading asked for reply 3 (the agent now goes "
-                                               "further than the model did: run the model again)")
+    assert {t: r["status"] for t, r in more.items()} == {
+        "Python/0": "passed",
+        "Python/1": "infra",
+        "Python/2": "passed",
+        "Python/3": "infra",
+    }
+    assert more["Python/1"]["reason"].endswith(
+        "holds 2 replies; re-grading asked for reply 3 (the agent now goes "
+        "further than the model did: run the model again)"
+    )
 
 
 def test_regrading_an_agent_run_replays_its_steps_also_from_the_trace_of_an_older_record(pytester):
@@ -436,26 +497,40 @@ def test_regrading_an_agent_run_replays_its_steps_also_from_the_trace_of_an_olde
     run = read_records(pytester, "run.jsonl")
     assert {r["status"] for r in run} == {"passed"} and all(r["extra"]["protocol_errors"] == 3 for r in run)
     # records written before records kept their replies: replayed from their traces
-    (pytester.path / "old.jsonl").write_text("".join(json.dumps({k: v for k, v in r.items() if k != "replies"}) + "\n"
-                                                     for r in run))
+    (pytester.path / "old.jsonl").write_text(
+        "".join(json.dumps({k: v for k, v in r.items() if k != "replies"}) + "\n" for r in run)
+    )
     for source in ("run.jsonl", "old.jsonl"):
         result = pytester.runpytest_subprocess("--model", f"replay:{source}", *args)
         assert result.ret == 0, result.stdout.str()
         again = read_records(pytester)
         assert verdicts(again) == verdicts(run)
-        steps = lambda recs: {r["task"]: (r["extra"]["protocol_errors"], len(r["replies"])) for r in recs}  # noqa
+        steps = lambda recs: {r["task"]: (r["extra"]["protocol_errors"], len(r["replies"])) for r in recs}
         assert steps(again) == steps(run)
 
 
-@pytest.mark.parametrize("records, message", [
-    ([{"model": "a"}, {"model": "b"}], "replay file *run.jsonl holds the records of 2 models (a, b): re-grade one "
-                                       "model's records at a time"),
-    ([{"model": "a", "status": "infra"}], "replay file *run.jsonl holds no finished sample to re-grade (1 infra "
-                                          "record(s))"),
-])
+@pytest.mark.parametrize(
+    "records, message",
+    [
+        (
+            [{"model": "a"}, {"model": "b"}],
+            "replay file *run.jsonl holds the records of 2 models (a, b): re-grade one model's records at a time",
+        ),
+        (
+            [{"model": "a", "status": "infra"}],
+            "replay file *run.jsonl holds no finished sample to re-grade (1 infra record(s))",
+        ),
+    ],
+)
 def test_records_that_cannot_be_regraded_are_one_line_at_start(pytester, records, message):
-    base = {"schema": "pytest-agentbench/record/v2", "suite": "humaneval", "task": "HumanEval/0", "sample": 0,
-            "status": "passed", "completion": "    return 1\n"}
+    base = {
+        "schema": "pytest-agentbench/record/v2",
+        "suite": "humaneval",
+        "task": "HumanEval/0",
+        "sample": 0,
+        "status": "passed",
+        "completion": "    return 1\n",
+    }
     (pytester.path / "run.jsonl").write_text("".join(json.dumps({**base, **r}) + "\n" for r in records))
     result = he_project(pytester).runpytest("--model", "replay:run.jsonl")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -476,9 +551,14 @@ def _session_processes(sid: int) -> list[int]:
 
 def test_a_killed_controller_leaves_workers_that_stop_quietly(pytester):
     pytester.makepyfile(test_slow=SLOW_SUITE)
-    proc = subprocess.Popen([sys.executable, "-m", "pytest", "--model", "reference", "--samples", "4", "-n", "2",
-                             "-p", "no:cacheprovider"], cwd=pytester.path, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "--model", "reference", "--samples", "4", "-n", "2", "-p", "no:cacheprovider"],
+        cwd=pytester.path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     jsonl = pytester.path / ".agentbench" / "report.jsonl"
     deadline = time.time() + 60
     while time.time() < deadline and (not jsonl.exists() or len(jsonl.read_text().splitlines()) < 4):

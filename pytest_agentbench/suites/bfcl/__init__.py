@@ -16,6 +16,7 @@ executes a step by eval() of strings built from the model's reply. References an
 match: bfcl_answers.py. `summarize` (bfcl_scores.py) reports accuracy per category and the leaderboard's aggregation
 (bfcl-eval's own weighting functions), with error bars, and whether a function was called when it should have been.
 """
+
 from __future__ import annotations
 
 import copy
@@ -25,23 +26,30 @@ from importlib.util import find_spec
 from pathlib import Path
 
 from ...agents.function_calling import CallAgent
-from .handler import PromptingHandler, bfcl
 from ...errors import first_line
 from ...outcome import Outcome, Status
-from ..base import Suite, jsonl_rows, register_suite
 from ...task import Task
+from ..base import Suite, jsonl_rows, register_suite
+from .handler import PromptingHandler, bfcl
 from .simulators import Simulators
 
 PREFIX = "BFCL_v4"
-NON_LIVE = ("simple_python", "simple_java", "simple_javascript", "multiple", "parallel", "parallel_multiple",
-            "irrelevance")
+NON_LIVE = (
+    "simple_python",
+    "simple_java",
+    "simple_javascript",
+    "multiple",
+    "parallel",
+    "parallel_multiple",
+    "irrelevance",
+)
 LIVE = ("live_simple", "live_multiple", "live_parallel", "live_parallel_multiple", "live_irrelevance", "live_relevance")
 MULTI_TURN = ("multi_turn_base", "multi_turn_miss_func", "multi_turn_miss_param", "multi_turn_long_context")
 CATEGORIES = NON_LIVE + LIVE + MULTI_TURN
 #: categories without a possible-answer file: the right answer is to call no function (irrelevance) or any (relevance)
 NO_ANSWER = ("irrelevance", "live_irrelevance", "live_relevance")
 LEFT_OUT = ("memory", "web_search", "format_sensitivity")
-NOT_A_CALL = "I have completed the request."    # the reference's turn-ending reply: no calls in it
+NOT_A_CALL = "I have completed the request."  # the reference's turn-ending reply: no calls in it
 
 
 def groups(category: str) -> tuple[str, ...]:
@@ -62,7 +70,7 @@ def language(category: str) -> str:
 @register_suite
 class BFCL(Suite):
     name = "bfcl"
-    sandbox_site_packages = True   # mpmath for BFCL's MathAPI simulator (read-only)
+    sandbox_site_packages = True  # mpmath for BFCL's MathAPI simulator (read-only)
 
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path).expanduser() if path else None
@@ -72,7 +80,7 @@ class BFCL(Suite):
         self._files: list[Path] = []
 
     @classmethod
-    def from_options(cls, option) -> "BFCL":
+    def from_options(cls, option) -> BFCL:
         return cls(option("bfcl_path"))
 
     def skip_reason(self) -> str | None:
@@ -81,8 +89,12 @@ class BFCL(Suite):
     def settings(self) -> dict:
         if self._sizes is None:
             self.load()
-        return {"handler": self.handler.name, "bfcl_eval": _bfcl_version(), "step_limit": _step_limit(),
-                "category_sizes": self._sizes}
+        return {
+            "handler": self.handler.name,
+            "bfcl_eval": _bfcl_version(),
+            "step_limit": _step_limit(),
+            "category_sizes": self._sizes,
+        }
 
     # -- data -------------------------------------------------------------------------------------------------
     def data_dir(self) -> Path:
@@ -95,7 +107,7 @@ class BFCL(Suite):
         """Every category's questions. Data that cannot be read at all (a missing folder, files of another BFCL
         version) is one item that errors with the reason; a broken row errors its own item; a file whose rows are all
         broken, one item for the file."""
-        if find_spec("bfcl_eval") is None:   # its checker scores every item, whoever's data it is
+        if find_spec("bfcl_eval") is None:  # its checker scores every item, whoever's data it is
             from .handler import INSTALL_HINT
 
             self._unavailable = f"bfcl-eval is not installed: {INSTALL_HINT}"
@@ -110,8 +122,10 @@ class BFCL(Suite):
 
     def _load(self, root: Path) -> list[Task]:
         if not root.is_dir():
-            raise FileNotFoundError(f"--bfcl-path {root}: no such folder (give the folder holding "
-                                    f"{PREFIX}_simple_python.json, possible_answer/ and multi_turn_func_doc/)")
+            raise FileNotFoundError(
+                f"--bfcl-path {root}: no such folder (give the folder holding "
+                f"{PREFIX}_simple_python.json, possible_answer/ and multi_turn_func_doc/)"
+            )
         docs = _func_docs(root)
         tasks = []
         for category in CATEGORIES:
@@ -120,8 +134,14 @@ class BFCL(Suite):
             self._files += [file] + ([root / "possible_answer" / file.name] if answers is not None else [])
             found = [_task(category, n, row, problem, answers, docs, file) for n, row, problem in jsonl_rows(file)]
             if len(found) > 1 and all(t.problem for t in found):
-                found = [Task(id=f"bfcl-{category}", prompt="", markers=(category, *groups(category)),
-                              problem=f"every row of {file.name} is broken, e.g. {found[0].problem}")]
+                found = [
+                    Task(
+                        id=f"bfcl-{category}",
+                        prompt="",
+                        markers=(category, *groups(category)),
+                        problem=f"every row of {file.name} is broken, e.g. {found[0].problem}",
+                    )
+                ]
             self._sizes[category] = len(found)
             tasks += found
         self._files += sorted((root / "multi_turn_func_doc").glob("*.json"))
@@ -131,7 +151,7 @@ class BFCL(Suite):
             raise ValueError(f"{root}: question ids appear twice: {', '.join(twice)}")
         return tasks
 
-    @functools.lru_cache(maxsize=None)  # per instance
+    @functools.cache  # per instance
     def dataset_sha256(self) -> str | None:
         if not self._files:
             self.load()
@@ -150,22 +170,35 @@ class BFCL(Suite):
             return CallAgent(self.handler), messages, self.handler.name
         sims = Simulators(ctx.sandbox, entry, data["category"], max(ctx.params.task_timeout, 30.0))
         ctx.state["simulators"] = sims
-        agent = CallAgent(self.handler, turns=entry["question"][1:], holdout=entry.get("missed_function") or {},
-                          execute=sims.execute, step_limit=_step_limit())
+        agent = CallAgent(
+            self.handler,
+            turns=entry["question"][1:],
+            holdout=entry.get("missed_function") or {},
+            execute=sims.execute,
+            step_limit=_step_limit(),
+        )
         return agent, messages, self.handler.name
 
     def grade(self, ctx, trace) -> Outcome:
         data = ctx.task.data
         category = data["category"]
         responses = trace.details.get("responses", [])
-        extra = {"category": category, "handler": self.handler.name, "should_call": category not in
-                 ("irrelevance", "live_irrelevance")}
+        extra = {
+            "category": category,
+            "handler": self.handler.name,
+            "should_call": category not in ("irrelevance", "live_irrelevance"),
+        }
         if data.get("answer_defect"):
             extra["answer_defect"] = data["answer_defect"]
-        outcome = Outcome(Status.FAILED, completion=(trace.final_answer or (responses[-1][-1] if responses and
-                          responses[-1] else "")), model_s=trace.latency_s["model"], sandbox_s=trace.latency_s["tools"],
-                          prompt_tokens=trace.tokens["prompt"], completion_tokens=trace.tokens["completion"],
-                          extra=extra)
+        outcome = Outcome(
+            Status.FAILED,
+            completion=(trace.final_answer or (responses[-1][-1] if responses and responses[-1] else "")),
+            model_s=trace.latency_s["model"],
+            sandbox_s=trace.latency_s["tools"],
+            prompt_tokens=trace.tokens["prompt"],
+            completion_tokens=trace.tokens["completion"],
+            extra=extra,
+        )
         if category in MULTI_TURN:
             verdict = self._check_multi_turn(ctx, trace, responses, extra)
         else:
@@ -188,19 +221,31 @@ class BFCL(Suite):
         extra.update(called=called, calls=len(decoded) if called else 0, decoded=_short(decoded))
         prompt = {"function": entry["function"]}
         if category in NO_ANSWER:
-            found = b.runner._evaluate_single_relevance_entry(self.handler, entry["id"], reply, prompt,
-                                                              self.handler.checker_model, category)
+            found = b.runner._evaluate_single_relevance_entry(
+                self.handler, entry["id"], reply, prompt, self.handler.checker_model, category
+            )
         else:
             found = b.runner._evaluate_single_ast_entry(
-                self.handler, entry["id"], reply, data["answer"], prompt, self.handler.checker_model, category,
+                self.handler,
+                entry["id"],
+                reply,
+                data["answer"],
+                prompt,
+                self.handler.checker_model,
+                category,
                 language={"java": b.Language.JAVA, "javascript": b.Language.JAVASCRIPT}.get(lang, b.Language.PYTHON),
-                return_format=fmt, has_tool_call_tag=False)
+                return_format=fmt,
+                has_tool_call_tag=False,
+            )
         if found["valid"]:
             return Status.PASSED, ""
         kind = found.get("error_type", "")
         extra["error_type"] = kind
-        status = Status.UNPARSABLE if kind.endswith("decoder_failed") or kind.endswith("wrong_output_format") \
+        status = (
+            Status.UNPARSABLE
+            if kind.endswith("decoder_failed") or kind.endswith("wrong_output_format")
             else Status.FAILED
+        )
         return status, f"{kind}: {_first_error(found.get('error'))}"
 
     def _check_multi_turn(self, ctx, trace, responses: list[list[str]], extra: dict) -> tuple[Status, str]:
@@ -209,13 +254,19 @@ class BFCL(Suite):
         data = ctx.task.data
         truth = data["answer"]
         decoded = [[calls for calls in map(self._decode_step, turn) if calls] for turn in responses]
-        extra.update(turns=len(responses), steps=sum(len(t) for t in responses),
-                     calls=sum(len(c) for t in decoded for c in t), called=any(decoded),
-                     step_limit_hit=trace.step_limit_hit)
+        extra.update(
+            turns=len(responses),
+            steps=sum(len(t) for t in responses),
+            calls=sum(len(c) for t in decoded for c in t),
+            called=any(decoded),
+            step_limit_hit=trace.step_limit_hit,
+        )
         if len(responses) != len(truth):
             extra["error_type"] = "multi_turn:force_terminated"
-            return Status.FAILED, (f"multi_turn:force_terminated: {trace.outcome.error or 'stopped'} after "
-                                   f"{len(responses)} of {len(truth)} turns")
+            return Status.FAILED, (
+                f"multi_turn:force_terminated: {trace.outcome.error or 'stopped'} after "
+                f"{len(responses)} of {len(truth)} turns"
+            )
         sims: Simulators = ctx.state["simulators"]
         found = sims.check(decoded, truth)
         if found is None:
@@ -249,18 +300,22 @@ class BFCL(Suite):
             return f"{node['accuracy']:.3f}" + ("" if not node["missing"] else " (partial)")
 
         called = sel["called_a_function"]
-        lines = [f"overall {show('overall')} [leaderboard weights; memory and web_search not run count 0], without "
-                 f"them {show('overall_without_agentic')}",
-                 f"non-live {show('non_live')}, live {show('live')}, irrelevance {show('irrelevance_detection')}, "
-                 f"relevance {show('relevance_detection')}, multi-turn {show('multi_turn')}",
-                 "called a function: precision " + " recall ".join("-" if called[k] is None else f"{called[k]:.3f}"
-                                                                   for k in ("precision", "recall"))
-                 + "; irrelevance accuracy " + ("-" if sel["irrelevance_accuracy"] is None else
-                                                 f"{sel['irrelevance_accuracy']:.3f}"),
-                 "per category (accuracy/items): " + ", ".join(
-                     f"{c} {v['accuracy']:.3f}/{v['tasks']}" + (f" ({v['answer_defects']} defective answers)"
-                                                                if v["answer_defects"] else "")
-                     for c, v in metrics["categories"].items())]
+        lines = [
+            f"overall {show('overall')} [leaderboard weights; memory and web_search not run count 0], without "
+            f"them {show('overall_without_agentic')}",
+            f"non-live {show('non_live')}, live {show('live')}, irrelevance {show('irrelevance_detection')}, "
+            f"relevance {show('relevance_detection')}, multi-turn {show('multi_turn')}",
+            "called a function: precision "
+            + " recall ".join("-" if called[k] is None else f"{called[k]:.3f}" for k in ("precision", "recall"))
+            + "; irrelevance accuracy "
+            + ("-" if sel["irrelevance_accuracy"] is None else f"{sel['irrelevance_accuracy']:.3f}"),
+            "per category (accuracy/items): "
+            + ", ".join(
+                f"{c} {v['accuracy']:.3f}/{v['tasks']}"
+                + (f" ({v['answer_defects']} defective answers)" if v["answer_defects"] else "")
+                for c, v in metrics["categories"].items()
+            ),
+        ]
         return lines
 
 
@@ -271,8 +326,10 @@ def _question_file(root: Path, category: str) -> Path:
         return file
     others = sorted(p.name for p in root.glob("BFCL_v*_*.json") if not p.name.startswith(PREFIX + "_"))
     if others:
-        raise ValueError(f"{root} holds {others[0]}, another BFCL version, and no {file.name}: this suite reads "
-                         f"{PREFIX} files (bfcl-eval {_bfcl_version()})")
+        raise ValueError(
+            f"{root} holds {others[0]}, another BFCL version, and no {file.name}: this suite reads "
+            f"{PREFIX} files (bfcl-eval {_bfcl_version()})"
+        )
     raise FileNotFoundError(f"no {file.name} in {root}")
 
 
@@ -282,8 +339,9 @@ def _answers(file: Path) -> dict[str, object]:
     out = {}
     for n, row, problem in jsonl_rows(file):
         if row is None or not isinstance(row.get("id"), str) or "ground_truth" not in row:
-            raise ValueError(f"{file.name}: line {n} " + (problem.split(" ", 2)[-1] if problem else
-                                                          "lacks id or ground_truth"))
+            raise ValueError(
+                f"{file.name}: line {n} " + (problem.split(" ", 2)[-1] if problem else "lacks id or ground_truth")
+            )
         out[row["id"]] = row["ground_truth"]
     return out
 
@@ -316,39 +374,71 @@ def _task(category, n, row, problem, answers, docs, file: Path) -> Task:
     rid = row.get("id") if isinstance(row.get("id"), str) else f"{file.name}:{n}"
     fields = MULTI_FIELDS if category in MULTI_TURN else SINGLE_FIELDS
     missing = [k for k in fields if k not in row]
-    bad = missing or not isinstance(row.get("question"), list) or not row["question"] \
+    bad = (
+        missing
+        or not isinstance(row.get("question"), list)
+        or not row["question"]
         or not all(isinstance(turn, list) for turn in row["question"])
+    )
     if bad:
         what = f"lacks {', '.join(missing)}" if missing else "has no list of turns in 'question'"
-        return Task(id=rid, prompt="", markers=(category, *groups(category)),
-                    problem=f"{file.name}: {rid} {what} (a file of another BFCL version? this suite reads {PREFIX})")
+        return Task(
+            id=rid,
+            prompt="",
+            markers=(category, *groups(category)),
+            problem=f"{file.name}: {rid} {what} (a file of another BFCL version? this suite reads {PREFIX})",
+        )
     answer = None
     if answers is not None:
         if rid not in answers:
-            return Task(id=rid, prompt="", markers=(category, *groups(category)),
-                        problem=f"{rid} has no possible answer in possible_answer/{file.name}")
+            return Task(
+                id=rid,
+                prompt="",
+                markers=(category, *groups(category)),
+                problem=f"{rid} has no possible answer in possible_answer/{file.name}",
+            )
         answer = answers[rid]
-    entry = {k: row[k] for k in ("id", "question", "function", "initial_config", "involved_classes",
-                                 "missed_function") if k in row}
+    entry = {
+        k: row[k]
+        for k in ("id", "question", "function", "initial_config", "involved_classes", "missed_function")
+        if k in row
+    }
     if category in MULTI_TURN:
         unknown = [c for c in row["involved_classes"] if c not in docs]
         if unknown:
-            return Task(id=rid, prompt="", markers=(category, *groups(category)),
-                        problem=f"{rid}: no function docs for {', '.join(unknown)} in multi_turn_func_doc/")
+            return Task(
+                id=rid,
+                prompt="",
+                markers=(category, *groups(category)),
+                problem=f"{rid}: no function docs for {', '.join(unknown)} in multi_turn_func_doc/",
+            )
         _populate(entry, docs)
         if not isinstance(answer, list) or len(answer) != len(row["question"]):
-            return Task(id=rid, prompt="", markers=(category, *groups(category)),
-                        problem=f"{rid}: its possible answer does not have one list of calls per turn")
-    from .answers import answer_defect, reference as reference_reply
+            return Task(
+                id=rid,
+                prompt="",
+                markers=(category, *groups(category)),
+                problem=f"{rid}: its possible answer does not have one list of calls per turn",
+            )
+    from .answers import answer_defect
+    from .answers import reference as reference_reply
 
     try:
         prompt = next((m.get("content", "") for m in row["question"][0] if m.get("role") == "user"), "")
         reference = reference_reply(category, entry, answer)
-        data = {"category": category, "entry": entry, "answer": answer,
-                "answer_defect": answer_defect(category, entry, answer)}
+        data = {
+            "category": category,
+            "entry": entry,
+            "answer": answer,
+            "answer_defect": answer_defect(category, entry, answer),
+        }
     except (KeyError, TypeError, AttributeError, ValueError, SyntaxError, IndexError) as exc:
-        return Task(id=rid, prompt="", markers=(category, *groups(category)),
-                    problem=f"{file.name}: {rid} is malformed ({type(exc).__name__}: {first_line(str(exc))[:120]})")
+        return Task(
+            id=rid,
+            prompt="",
+            markers=(category, *groups(category)),
+            problem=f"{file.name}: {rid} is malformed ({type(exc).__name__}: {first_line(str(exc))[:120]})",
+        )
     return Task(id=rid, prompt=prompt, data=data, reference=reference, markers=(category, *groups(category)))
 
 
@@ -363,7 +453,7 @@ def _populate(entry: dict, docs: dict[str, list[dict]]) -> None:
             for i, doc in enumerate(entry["function"]):
                 if doc["name"] == name:
                     missed[turn].append(doc)
-                    entry["function"] = entry["function"][:i] + entry["function"][i + 1:]
+                    entry["function"] = entry["function"][:i] + entry["function"][i + 1 :]
                     break
     if "missed_function" in entry:
         entry["missed_function"] = missed
@@ -375,11 +465,11 @@ def _bfcl_version() -> str:
     return _version()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _step_limit() -> int:
     try:
         return bfcl().categories.MAXIMUM_STEP_LIMIT
-    except Exception:   # bfcl-eval missing: the suite's items are skipped anyway
+    except Exception:  # bfcl-eval missing: the suite's items are skipped anyway
         return 20
 
 

@@ -6,6 +6,7 @@ literals, Java values in their string representation (the prompt's language hint
 multi-turn reference replays the ground truth's calls with their arguments named (BFCL's decoder reads keyword
 arguments only), turn by turn, each turn closed by a reply without calls.
 """
+
 from __future__ import annotations
 
 import ast
@@ -28,15 +29,17 @@ def reference(category: str, entry: dict, answer) -> str | tuple[str, ...]:
         return tuple(replies)
     if category in ("irrelevance", "live_irrelevance"):
         return NOT_A_CALL
-    if category == "live_relevance":   # no possible answer: any call decodes; the first function, required args
+    if category == "live_relevance":  # no possible answer: any call decodes; the first function, required args
         doc = entry["function"][0]
-        args = [f"{p}={_placeholder(doc['parameters']['properties'].get(p, {}))}"
-                for p in doc["parameters"].get("required", [])]
+        args = [
+            f"{p}={_placeholder(doc['parameters']['properties'].get(p, {}))}"
+            for p in doc["parameters"].get("required", [])
+        ]
         return f"[{doc['name']}({', '.join(args)})]"
     lang = language(category)
     calls = []
     for call in answer:
-        (name, params), = call.items()
+        ((name, params),) = call.items()
         doc = next((f for f in entry["function"] if f["name"] == name), {"parameters": {"properties": {}}})
         props, required = doc["parameters"].get("properties", {}), doc["parameters"].get("required", [])
         args = []
@@ -56,7 +59,7 @@ def answer_defect(category: str, entry: dict, answer) -> str | None:
     if category in NO_ANSWER or category in MULTI_TURN:
         return None
     for call in answer:
-        (name, params), = call.items()
+        ((name, params),) = call.items()
         doc = next((f for f in entry["function"] if f["name"] == name), None)
         if doc is None:
             return f"its possible answer calls {name}, which is not among its functions"
@@ -72,13 +75,19 @@ def answer_defect(category: str, entry: dict, answer) -> str | None:
                 return f"its possible answer gives {name} a parameter {param!r} the function does not have"
             if schema is None:
                 continue
-            if schema.get("type") in DICT_TYPES and any(isinstance(c, dict) and not all(isinstance(v, list) for v in
-                                                                                           c.values()) for c in choices):
-                return (f"the possible answer of the dict {param!r} is not a list of choices per key (the checker "
-                        "iterates over the value itself: a string's characters become the choices)")
-            if category == "simple_java" and schema.get("type") in ("Array", "ArrayList") \
-                    and (schema.get("items") or {}).get("type") == "any" and all(
-                    isinstance(c, list) and not all(isinstance(v, str) for v in c) for c in choices if c != ""):
+            if schema.get("type") in DICT_TYPES and any(
+                isinstance(c, dict) and not all(isinstance(v, list) for v in c.values()) for c in choices
+            ):
+                return (
+                    f"the possible answer of the dict {param!r} is not a list of choices per key (the checker "
+                    "iterates over the value itself: a string's characters become the choices)"
+                )
+            if (
+                category == "simple_java"
+                and schema.get("type") in ("Array", "ArrayList")
+                and (schema.get("items") or {}).get("type") == "any"
+                and all(isinstance(c, list) and not all(isinstance(v, str) for v in c) for c in choices if c != "")
+            ):
                 return f"{param!r} holds `any` elements, which BFCL's Java converter reads as strings only"
     return None
 
@@ -125,21 +134,32 @@ def _java_source(value, kind: str | None, items: str | None = None) -> str:
         return f"{value}L"
     if isinstance(value, (int, float)) and kind == "float":
         return f"{value}f"
-    if kind == "Array" and isinstance(value, list):   # elements as the converter splits them: bare
+    if kind == "Array" and isinstance(value, list):  # elements as the converter splits them: bare
         return f"new {JAVA_ELEMENT.get(items, 'Object')}[]{{{', '.join(_java_source(v, items) for v in value)}}}"
-    if kind == "ArrayList" and isinstance(value, list):   # String and char elements keep their quotes
-        quoted = [f'"{v}"' if items == "String" else f"'{v}'" if items == "char" else _java_source(v, items)
-                  for v in value]
+    if kind == "ArrayList" and isinstance(value, list):  # String and char elements keep their quotes
+        quoted = [
+            f'"{v}"' if items == "String" else f"'{v}'" if items == "char" else _java_source(v, items) for v in value
+        ]
         return f"new ArrayList<>(Arrays.asList({', '.join(quoted)}))"
     if kind == "HashMap" and isinstance(value, dict):
-        puts = " ".join(f'put("{k}", {json.dumps(v) if isinstance(v, str) else _java_source(v, None)});'
-                        for k, v in value.items())
+        puts = " ".join(
+            f'put("{k}", {json.dumps(v) if isinstance(v, str) else _java_source(v, None)});' for k, v in value.items()
+        )
         return f"new HashMap<String, Object>() {{{{ {puts} }}}}"
     return str(value) if not isinstance(value, float) else repr(value)
 
 
-JAVA_ELEMENT = {"String": "String", "integer": "int", "long": "long", "float": "float", "double": "double",
-                "boolean": "boolean", "char": "char", "any": "Object", None: "Object"}
+JAVA_ELEMENT = {
+    "String": "String",
+    "integer": "int",
+    "long": "long",
+    "float": "float",
+    "double": "double",
+    "boolean": "boolean",
+    "char": "char",
+    "any": "Object",
+    None: "Object",
+}
 
 
 def _render_java(value, kind, items) -> str:
@@ -164,16 +184,29 @@ def _render_js(value, kind, items) -> str:
 
 
 def _placeholder(schema: dict) -> str:
-    return {"integer": "1", "float": "1.0", "number": "1.0", "boolean": "True", "array": "[]", "dict": "{}",
-            "tuple": "()"}.get(schema.get("type"), "'x'")
+    return {
+        "integer": "1",
+        "float": "1.0",
+        "number": "1.0",
+        "boolean": "True",
+        "array": "[]",
+        "dict": "{}",
+        "tuple": "()",
+    }.get(schema.get("type"), "'x'")
 
 
 def _keyword_call(call: str, entry: dict) -> str:
     """A ground-truth call with its positional arguments named (BFCL's decoder reads keyword arguments only)."""
     node = ast.parse(call, mode="eval").body
     name = ast.unparse(node.func)
-    doc = next((f for f in entry["function"] + [d for ds in (entry.get("missed_function") or {}).values() for d in ds]
-                if f["name"] == name), None)
+    doc = next(
+        (
+            f
+            for f in entry["function"] + [d for ds in (entry.get("missed_function") or {}).values() for d in ds]
+            if f["name"] == name
+        ),
+        None,
+    )
     params = list((doc or {}).get("parameters", {}).get("properties", {}))
     args = [f"{params[i]}={ast.unparse(a)}" for i, a in enumerate(node.args)]
     args += [f"{kw.arg}={ast.unparse(kw.value)}" for kw in node.keywords]

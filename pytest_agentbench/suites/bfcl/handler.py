@@ -20,6 +20,7 @@ Two guards stand between a model's reply and BFCL's code, because that code eval
 (`constants.model_config`) imports every vendor SDK; the checker needs only whether a model name turns `.` into
 `_` in function names, which a small stand-in answers.
 """
+
 from __future__ import annotations
 
 import ast
@@ -35,8 +36,10 @@ from dataclasses import dataclass
 from ...errors import AgentbenchError
 
 BFCL_TESTED = "2026.3.23"
-INSTALL_HINT = (f"pip install --no-deps bfcl-eval=={BFCL_TESTED} && pip install 'pytest-agentbench[bfcl]' "
-                "(bfcl-eval pins numpy 1.26.4 and many vendor SDKs; only its checker, decoders and simulators are used)")
+INSTALL_HINT = (
+    f"pip install --no-deps bfcl-eval=={BFCL_TESTED} && pip install 'pytest-agentbench[bfcl]' "
+    "(bfcl-eval pins numpy 1.26.4 and many vendor SDKs; only its checker, decoders and simulators are used)"
+)
 #: what a refused multi-turn call is replaced with: no such name exists, so BFCL's executor reports an error
 REFUSED_CALL = "refused_by_harness()"
 
@@ -53,7 +56,7 @@ class _ModelConfig:
 MODEL_CONFIGS = {"agentbench-prompting": _ModelConfig(False), "agentbench-fc-underscore": _ModelConfig(True)}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def bfcl() -> types.SimpleNamespace:
     """bfcl-eval's checker, decoders, prompt builder and score aggregation, imported once per process.
 
@@ -69,35 +72,49 @@ def bfcl() -> types.SimpleNamespace:
     stand_in.MODEL_CONFIG_MAPPING = MODEL_CONFIGS
     placed = sys.modules.setdefault(name, stand_in) is stand_in
     try:
+        from bfcl_eval import utils
         from bfcl_eval.constants import category_mapping, default_prompts
         from bfcl_eval.constants.enums import Language, ReturnFormat
         from bfcl_eval.eval_checker import eval_runner, eval_runner_helper
         from bfcl_eval.eval_checker.ast_eval import ast_checker
         from bfcl_eval.model_handler import utils as handler_utils
-        from bfcl_eval import utils
     except ImportError as exc:
         raise AgentbenchError(f"bfcl-eval cannot be imported ({exc}): {INSTALL_HINT}") from None
     finally:
         if placed:
-            del sys.modules[name]   # a later import of the real registry (by a user's code) still works
+            del sys.modules[name]  # a later import of the real registry (by a user's code) still works
     for module in (ast_checker, eval_runner, eval_runner_helper):
         module.MODEL_CONFIG_MAPPING = MODEL_CONFIGS
-    needed = [(eval_runner, "_evaluate_single_ast_entry"), (eval_runner, "_evaluate_single_relevance_entry"),
-              (eval_runner_helper, "calculate_unweighted_accuracy"), (eval_runner_helper, "calculate_weighted_accuracy"),
-              (eval_runner_helper, "calculate_percentage_weighted_accuracy"),
-              (handler_utils, "system_prompt_pre_processing_chat_model"),
-              (handler_utils, "format_execution_results_prompting"), (utils, "_func_doc_language_specific_pre_processing")]
+    needed = [
+        (eval_runner, "_evaluate_single_ast_entry"),
+        (eval_runner, "_evaluate_single_relevance_entry"),
+        (eval_runner_helper, "calculate_unweighted_accuracy"),
+        (eval_runner_helper, "calculate_weighted_accuracy"),
+        (eval_runner_helper, "calculate_percentage_weighted_accuracy"),
+        (handler_utils, "system_prompt_pre_processing_chat_model"),
+        (handler_utils, "format_execution_results_prompting"),
+        (utils, "_func_doc_language_specific_pre_processing"),
+    ]
     missing = [f"{m.__name__}.{attr}" for m, attr in needed if not hasattr(m, attr)]
     if missing:
-        raise AgentbenchError(f"bfcl-eval {_version()} lacks {', '.join(missing)} (this suite is tested with "
-                              f"{BFCL_TESTED}): pip install --no-deps bfcl-eval=={BFCL_TESTED}")
+        raise AgentbenchError(
+            f"bfcl-eval {_version()} lacks {', '.join(missing)} (this suite is tested with "
+            f"{BFCL_TESTED}): pip install --no-deps bfcl-eval=={BFCL_TESTED}"
+        )
     return types.SimpleNamespace(
-        version=_version(), Language=Language, ReturnFormat=ReturnFormat, runner=eval_runner,
-        helper=eval_runner_helper, handler_utils=handler_utils, utils=utils, prompts=default_prompts,
-        categories=category_mapping)
+        version=_version(),
+        Language=Language,
+        ReturnFormat=ReturnFormat,
+        runner=eval_runner,
+        helper=eval_runner_helper,
+        handler_utils=handler_utils,
+        utils=utils,
+        prompts=default_prompts,
+        categories=category_mapping,
+    )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -118,8 +135,9 @@ class PromptingHandler:
     def opening(self, first_turn: list[dict], functions: list[dict], entry_id: str) -> list[dict]:
         """The first turn's messages with BFCL's default system prompt (function docs as JSON, calls as
         `[func(arg=val)]`) put in front of, or merged into, the question's own system message."""
-        return bfcl().handler_utils.system_prompt_pre_processing_chat_model(copy.deepcopy(first_turn), functions,
-                                                                            entry_id)
+        return bfcl().handler_utils.system_prompt_pre_processing_chat_model(
+            copy.deepcopy(first_turn), functions, entry_id
+        )
 
     def decode_ast(self, result, language=None, has_tool_call_tag: bool = False) -> list[dict]:
         b = bfcl()
@@ -138,20 +156,22 @@ class PromptingHandler:
 
     def results_message(self, results: list[str], decoded: list[str]) -> dict:
         """One user message holding the step's execution results (BFCL's OpenAI prompting handler)."""
-        text = bfcl().handler_utils.format_execution_results_prompting({}, results,
-                                                                        {"model_responses_decoded": decoded})
+        text = bfcl().handler_utils.format_execution_results_prompting(
+            {}, results, {"model_responses_decoded": decoded}
+        )
         return {"role": "user", "content": text}
 
     def more_functions_message(self, functions: list[dict]) -> dict:
         """The user message of a miss-function turn: the docs held out until now."""
-        return {"role": "user",
-                "content": bfcl().prompts.DEFAULT_USER_PROMPT_FOR_ADDITIONAL_FUNCTION_PROMPTING.format(
-                    functions=functions)}
+        return {
+            "role": "user",
+            "content": bfcl().prompts.DEFAULT_USER_PROMPT_FOR_ADDITIONAL_FUNCTION_PROMPTING.format(functions=functions),
+        }
 
 
 # -- guards -----------------------------------------------------------------------------------------------------
 _NUMBER_OPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod)
-MAX_POWER_BASE, MAX_EXPONENT = 10 ** 6, 64
+MAX_POWER_BASE, MAX_EXPONENT = 10**6, 64
 
 
 def unsafe_reply(text) -> str | None:
@@ -209,8 +229,12 @@ def _arithmetic(node) -> str | None:
 def _joined_strings(node) -> bool:
     if isinstance(node, ast.Constant):
         return isinstance(node.value, str)
-    return isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add) and _joined_strings(node.left) \
+    return (
+        isinstance(node, ast.BinOp)
+        and isinstance(node.op, ast.Add)
+        and _joined_strings(node.left)
         and _joined_strings(node.right)
+    )
 
 
 def _number(node) -> float | int | None:
@@ -242,8 +266,18 @@ def _numeric(node) -> str | None:
 
 _LITERALS = (ast.Constant, ast.List, ast.Tuple, ast.Set, ast.Dict, ast.UnaryOp, ast.Call, ast.Name)
 #: names BFCL's executor could reach besides the simulators' methods: builtins and its module's own globals
-_REACHABLE = frozenset(dir(builtins)) | {"copy", "importlib", "inspect", "json", "re", "CLASS_FILE_PATH_MAPPING",
-                                         "STATELESS_CLASSES", "execute_multi_turn_func_call", "globals", "eval"}
+_REACHABLE = frozenset(dir(builtins)) | {
+    "copy",
+    "importlib",
+    "inspect",
+    "json",
+    "re",
+    "CLASS_FILE_PATH_MAPPING",
+    "STATELESS_CLASSES",
+    "execute_multi_turn_func_call",
+    "globals",
+    "eval",
+}
 
 
 def refused_call(call: str) -> str | None:
@@ -279,15 +313,23 @@ def _literal_call(node: ast.Call) -> str | None:
 def _literal(node) -> str | None:
     if isinstance(node, ast.Call):
         return _literal_call(node)
-    if isinstance(node, ast.Name):   # repr() of inf and nan: an undefined name, an execution error
+    if isinstance(node, ast.Name):  # repr() of inf and nan: an undefined name, an execution error
         return None if node.id in ("inf", "nan") else f"name {node.id!r}"
     if isinstance(node, ast.UnaryOp):
-        return None if isinstance(node.op, (ast.USub, ast.UAdd)) and isinstance(node.operand, ast.Constant) \
+        return (
+            None
+            if isinstance(node.op, (ast.USub, ast.UAdd)) and isinstance(node.operand, ast.Constant)
             else "an operator"
+        )
     if not isinstance(node, _LITERALS):
         return f"{type(node).__name__} in an argument"
-    children = node.elts if isinstance(node, (ast.List, ast.Tuple, ast.Set)) else \
-        [*node.keys, *node.values] if isinstance(node, ast.Dict) else []
+    children = (
+        node.elts
+        if isinstance(node, (ast.List, ast.Tuple, ast.Set))
+        else [*node.keys, *node.values]
+        if isinstance(node, ast.Dict)
+        else []
+    )
     for child in children:
         if child is None:
             return "** in a dict"

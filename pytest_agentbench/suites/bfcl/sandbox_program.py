@@ -14,6 +14,7 @@ Request (JSON): {"op": "execute" | "check", "nonce", "modules": {name: source}, 
   "error_type", "error_message"}.
 The answer is the last line of stdout, prefixed by the request's nonce.
 """
+
 import importlib.abc
 import importlib.util
 import json
@@ -39,10 +40,16 @@ class _Sources(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 def _execute(utils, request, calls):
     entry = request["entry"]
     results = []
-    for call in calls:   # one at a time: the instances live on in the executor's globals between calls
-        out, _ = utils.execute_multi_turn_func_call([call], entry["initial_config"], entry["involved_classes"],
-                                                    request["model_name"], entry["id"],
-                                                    long_context=request["long_context"], is_evaL_run=False)
+    for call in calls:  # one at a time: the instances live on in the executor's globals between calls
+        out, _ = utils.execute_multi_turn_func_call(
+            [call],
+            entry["initial_config"],
+            entry["involved_classes"],
+            request["model_name"],
+            entry["id"],
+            long_context=request["long_context"],
+            is_evaL_run=False,
+        )
         results.extend(out)
     return results
 
@@ -61,9 +68,13 @@ def main(text):
     else:
         from bfcl_eval.eval_checker.multi_turn_eval.multi_turn_checker import multi_turn_checker
 
-        found = multi_turn_checker(request["decoded"], request["ground_truth"], request["entry"], request["category"],
-                                   request["model_name"])
-        answer = {"valid": bool(found.get("valid")), "error_type": str(found.get("error_type", ""))[:200],
-                  "error_message": str(found.get("error_message", ""))[:2000]}
+        found = multi_turn_checker(
+            request["decoded"], request["ground_truth"], request["entry"], request["category"], request["model_name"]
+        )
+        answer = {
+            "valid": bool(found.get("valid")),
+            "error_type": str(found.get("error_type", ""))[:200],
+            "error_message": str(found.get("error_message", ""))[:2000],
+        }
     sys.stdout.write("\n" + request["nonce"] + json.dumps(answer) + "\n")
     sys.stdout.flush()

@@ -1,5 +1,6 @@
 """BFCL's multi-turn API simulators, driven from the host: each request runs suites/bfcl_sandbox.py in the sandbox
 with the installed bfcl-eval's own source (suites/bfcl.py uses it for the agent's steps and for the final check)."""
+
 from __future__ import annotations
 
 import functools
@@ -9,9 +10,9 @@ import secrets
 from importlib.util import find_spec
 from pathlib import Path
 
-from .handler import REFUSED_CALL, refused_call
 from ...errors import HarnessError, first_line
 from ...outcome import Status
+from .handler import REFUSED_CALL, refused_call
 
 SIMULATOR_ROOT = "bfcl_eval.eval_checker.multi_turn_eval"
 
@@ -28,21 +29,34 @@ class Simulators:
     def _request(self, op: str, **fields) -> dict | None:
         modules, packages = _sources(tuple(self.entry["involved_classes"]))
         nonce = secrets.token_hex(16)
-        request = {"op": op, "nonce": nonce, "modules": modules, "packages": packages,
-                   "entry": {k: self.entry[k] for k in ("id", "initial_config", "involved_classes")},
-                   "long_context": "long_context" in self.category, "model_name": "agentbench", **fields}
+        request = {
+            "op": op,
+            "nonce": nonce,
+            "modules": modules,
+            "packages": packages,
+            "entry": {k: self.entry[k] for k in ("id", "initial_config", "involved_classes")},
+            "long_context": "long_context" in self.category,
+            "model_name": "agentbench",
+            **fields,
+        }
         program = _sandbox_program() + f"\nmain({json.dumps(request)!r})\n"
         run = self.sandbox.run_python(program, timeout=self.timeout)
         for line in reversed(run.stdout.splitlines()):
             if line.startswith(nonce):
                 self.last_failure = None
-                return json.loads(line[len(nonce):])
+                return json.loads(line[len(nonce) :])
         if run.timed_out:
             self.last_failure = (Status.TIMEOUT, f"BFCL's simulators did not finish within {self.timeout:g} s")
         else:
-            self.last_failure = (Status.ERROR, "BFCL's simulators ended without an answer: "
-                                 + (first_line(run.stderr.strip().splitlines()[-1]) if run.stderr.strip()
-                                    else f"exit status {run.exit_code}")[:200])
+            self.last_failure = (
+                Status.ERROR,
+                "BFCL's simulators ended without an answer: "
+                + (
+                    first_line(run.stderr.strip().splitlines()[-1])
+                    if run.stderr.strip()
+                    else f"exit status {run.exit_code}"
+                )[:200],
+            )
         return None
 
     def execute(self, history: list[list[str]], calls: list[str]) -> list[str]:
@@ -53,8 +67,12 @@ class Simulators:
         return found["results"]
 
     def check(self, decoded: list[list[list[str]]], truth: list[list[str]]) -> dict | None:
-        return self._request("check", decoded=[[_safe(step) for step in turn] for turn in decoded],
-                             ground_truth=truth, category=self.category)
+        return self._request(
+            "check",
+            decoded=[[_safe(step) for step in turn] for turn in decoded],
+            ground_truth=truth,
+            category=self.category,
+        )
 
     def failure(self) -> tuple[Status, str]:
         self._blame()
@@ -72,19 +90,27 @@ def _safe(calls: list[str]) -> list[str]:
     return [REFUSED_CALL if refused_call(c) else c for c in calls]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _sandbox_program() -> str:
     return (Path(__file__).with_name("bfcl_sandbox.py")).read_text(encoding="utf-8")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _sources(classes: tuple[str, ...]) -> tuple[dict[str, str], list[str]]:
     """The installed bfcl-eval's source of the multi-turn executor, checker and the given classes' simulators."""
     root = Path(find_spec("bfcl_eval").submodule_search_locations[0])
-    packages = ["bfcl_eval", "bfcl_eval.constants", "bfcl_eval.eval_checker", SIMULATOR_ROOT,
-                f"{SIMULATOR_ROOT}.func_source_code"]
-    names = ["bfcl_eval.constants.executable_backend_config", f"{SIMULATOR_ROOT}.multi_turn_utils",
-             f"{SIMULATOR_ROOT}.multi_turn_checker"]
+    packages = [
+        "bfcl_eval",
+        "bfcl_eval.constants",
+        "bfcl_eval.eval_checker",
+        SIMULATOR_ROOT,
+        f"{SIMULATOR_ROOT}.func_source_code",
+    ]
+    names = [
+        "bfcl_eval.constants.executable_backend_config",
+        f"{SIMULATOR_ROOT}.multi_turn_utils",
+        f"{SIMULATOR_ROOT}.multi_turn_checker",
+    ]
     mapping = _class_modules()
     names += sorted({mapping[c] for c in classes})
 
@@ -94,7 +120,7 @@ def _sources(classes: tuple[str, ...]) -> tuple[dict[str, str], list[str]]:
 
     modules = {name: source(name, True) for name in packages}
     todo = list(names)
-    while todo:   # and what they import from bfcl_eval (long_context)
+    while todo:  # and what they import from bfcl_eval (long_context)
         name = todo.pop()
         if name in modules:
             continue

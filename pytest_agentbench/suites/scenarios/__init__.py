@@ -15,6 +15,7 @@ sandbox but in fresh processes, the checks (checks.py) read the workspace (compa
 agent), run the hidden tests behind proxies, and run commands in a clean room (cleanroom.py). A workspace the
 sandbox lost is reported as lost, never as the agent's file changes.
 """
+
 from __future__ import annotations
 
 import functools
@@ -24,12 +25,12 @@ from pathlib import Path
 
 from ...agents.base import AgentContext
 from ...agents.toolloop import ToolLoopAgent
+from ...agents.tools import GIT, GIT_ENV, WORKSPACE_TOOLS, describe, tools
 from ...errors import AgentbenchError, HarnessError, one_line
 from ...outcome import Outcome, Status
-from ..base import Suite, register_suite
 from ...task import Task
-from ...agents.tools import GIT, GIT_ENV, WORKSPACE_TOOLS, describe, tools
 from ...trace import Trace
+from ..base import Suite, register_suite
 from . import cleanroom, safety
 from .checks import CheckContext, Unreadable, is_cache, matches
 from .metrics import scenario_metrics
@@ -78,34 +79,40 @@ def _in_git(path: str) -> bool:
 def diff_of(before: dict, after: dict) -> dict[str, set[str]]:
     """Paths added, deleted and changed between two manifests (folders count as added or deleted; a file counts as
     changed when its type, size or content differs, not its inode)."""
+
     def kept(manifest, caches):
         return {p: e[:3] for p, e in manifest.items() if p != "." and caches is is_cache(p)}
 
     a, b = kept(before, False), kept(after, False)
     ca, cb = kept(before, True), kept(after, True)
-    return {"added": set(b) - set(a), "deleted": set(a) - set(b), "changed": {p for p in set(a) & set(b) if a[p] != b[p]},
-            "dirs": {p for p, e in (*a.items(), *b.items()) if e[0] == "dir"},
-            "caches": {p for p, e in cb.items() if e[0] != "dir" and ca.get(p) != e}}
+    return {
+        "added": set(b) - set(a),
+        "deleted": set(a) - set(b),
+        "changed": {p for p in set(a) & set(b) if a[p] != b[p]},
+        "dirs": {p for p, e in (*a.items(), *b.items()) if e[0] == "dir"},
+        "caches": {p for p, e in cb.items() if e[0] != "dir" and ca.get(p) != e},
+    }
 
 
 @register_suite
 class Scenarios(Suite):
     name = "scenarios"
-    sandbox_site_packages = True   # the verifier's pytest.raises/approx; the agent's `python -m pytest`
+    sandbox_site_packages = True  # the verifier's pytest.raises/approx; the agent's `python -m pytest`
     writes_traces = True
 
     def __init__(self, root: str | Path | list | None = None, shipped: bool = True):
         extra = [root] if isinstance(root, (str, Path)) else list(root or [])
-        self.roots = ([SHIPPED] if shipped else []) + [Path(r).expanduser().resolve() for r in extra
-                                                        if Path(r).expanduser().resolve() != SHIPPED or not shipped]
-        self.audit = True   # --scenario-audit off (a measurement switch, recorded in the settings)
+        self.roots = ([SHIPPED] if shipped else []) + [
+            Path(r).expanduser().resolve() for r in extra if Path(r).expanduser().resolve() != SHIPPED or not shipped
+        ]
+        self.audit = True  # --scenario-audit off (a measurement switch, recorded in the settings)
 
     @property
     def root(self) -> Path:
         return self.roots[-1]
 
     @classmethod
-    def from_options(cls, option) -> "Scenarios":
+    def from_options(cls, option) -> Scenarios:
         suite = cls(option("agentbench_scenarios_dir"))
         suite.audit = (option("agentbench_scenario_audit") or "on") == "on"
         return suite
@@ -131,16 +138,27 @@ class Scenarios(Suite):
                 continue
             for label, variant in spec.variants.items():
                 gold = variant.gold or spec.gold
-                prompt = (variant.prompt or spec.prompt).rstrip() + (f"\n\n{variant.prompt_append.strip()}"
-                                                                    if variant.prompt_append else "")
-                tasks.append(Task(id=f"{folder.name}/{label}", prompt=prompt,
-                                  reference=gold_replies(gold) if gold else None,
-                                  markers=tuple(dict.fromkeys((*spec.categories, f"variant_{label}"))),
-                                  data={"folder": str(folder), "scenario": folder.name, "label": label,
-                                        "spec": spec, "variant": variant}))
+                prompt = (variant.prompt or spec.prompt).rstrip() + (
+                    f"\n\n{variant.prompt_append.strip()}" if variant.prompt_append else ""
+                )
+                tasks.append(
+                    Task(
+                        id=f"{folder.name}/{label}",
+                        prompt=prompt,
+                        reference=gold_replies(gold) if gold else None,
+                        markers=tuple(dict.fromkeys((*spec.categories, f"variant_{label}"))),
+                        data={
+                            "folder": str(folder),
+                            "scenario": folder.name,
+                            "label": label,
+                            "spec": spec,
+                            "variant": variant,
+                        },
+                    )
+                )
         return tasks
 
-    @functools.lru_cache(maxsize=None)  # per instance: several suites of a class may be live
+    @functools.cache  # per instance: several suites of a class may be live
     def dataset_sha256(self) -> str | None:
         shas = [_tree_sha(root) for root in self.roots if root.is_dir()]
         if not shas:
@@ -154,8 +172,10 @@ class Scenarios(Suite):
             return None
         import yaml
 
-        shown = {"checks": [c.model_dump(mode="json", exclude_none=True) for c in spec.checks],
-                 "forbidden": spec.forbidden.model_dump(mode="json", exclude_defaults=True)}
+        shown = {
+            "checks": [c.model_dump(mode="json", exclude_none=True) for c in spec.checks],
+            "forbidden": spec.forbidden.model_dump(mode="json", exclude_defaults=True),
+        }
         parts = ["# scenario.yaml\n" + yaml.safe_dump(shown, sort_keys=False, allow_unicode=True)]
         for rel in dict.fromkeys(rel for c in spec.checks if c.kind == "tests" for rel in c.tests):
             try:
@@ -179,9 +199,21 @@ class Scenarios(Suite):
         box.put_files(folder / "workspace")
         if variant.workspace:
             box.put_files(folder / variant.workspace)
-        git = [["init", "-q"], ["add", "-A"],
-               ["-c", "user.name=agentbench", "-c", "user.email=agentbench@localhost", "commit", "-q",
-                "--no-verify", "-m", "the task's starting point"]]
+        git = [
+            ["init", "-q"],
+            ["add", "-A"],
+            [
+                "-c",
+                "user.name=agentbench",
+                "-c",
+                "user.email=agentbench@localhost",
+                "commit",
+                "-q",
+                "--no-verify",
+                "-m",
+                "the task's starting point",
+            ],
+        ]
         for args in git:
             result = box.exec([*GIT, *args], timeout=60, env=GIT_ENV)
             if result.exit_code != 0:
@@ -195,8 +227,7 @@ class Scenarios(Suite):
         spec: ScenarioSpec = data["spec"]
         if spec.forbidden.read:  # the git objects that hold the protected files: reading them reads those files
             probe = safety.Start(start)
-            ctx.state["git_inodes"] = box.stat(sorted(probe.blob(p) for p in start
-                                                      if matches(p, spec.forbidden.read)))
+            ctx.state["git_inodes"] = box.stat(sorted(probe.blob(p) for p in start if matches(p, spec.forbidden.read)))
         ctx.state["losses"] = len(box.losses)
 
     def agent(self, ctx: AgentContext):
@@ -205,8 +236,10 @@ class Scenarios(Suite):
         ctx.audit = self.audit
         if spec.max_steps:
             ctx.limits = replace(ctx.limits, max_steps=spec.max_steps)
-        messages = [{"role": "system", "content": SYSTEM.format(tools=describe(ctx.tools))},
-                    {"role": "user", "content": ctx.task.prompt}]
+        messages = [
+            {"role": "system", "content": SYSTEM.format(tools=describe(ctx.tools))},
+            {"role": "user", "content": ctx.task.prompt},
+        ]
         return ToolLoopAgent(on_protocol_error="feedback"), messages, ctx.task.data["label"]
 
     def grade(self, ctx: AgentContext, trace: Trace) -> Outcome:
@@ -221,14 +254,25 @@ class Scenarios(Suite):
             # The workspace is the agent's: a workspace that makes checking it fail is the agent's error, never
             # infra (which would take the sample out of every score). Only a loss of the sandbox while none of the
             # agent's code ran is the harness's.
-            new = ctx.sandbox.losses[ctx.state["losses"]:]
+            new = ctx.sandbox.losses[ctx.state["losses"] :]
             status = Status.INFRA if new and not any(loss["during_run"] for loss in new) else Status.ERROR
             reason = f"the workspace the agent left could not be checked: {one_line(exc)}"
             if found["violations"]:
-                status, reason = Status.FAILED, "safety violation: " + "; ".join(
-                    v["what"] for v in found["violations"][:3]) + f" (and {reason})"
-            return self._outcome(ctx, trace, spec, status, reason, after=found["after"], diff=found["diff"],
-                                 details=found["details"], violations=found["violations"])
+                status, reason = (
+                    Status.FAILED,
+                    "safety violation: " + "; ".join(v["what"] for v in found["violations"][:3]) + f" (and {reason})",
+                )
+            return self._outcome(
+                ctx,
+                trace,
+                spec,
+                status,
+                reason,
+                after=found["after"],
+                diff=found["diff"],
+                details=found["details"],
+                violations=found["violations"],
+            )
 
     def _judge(self, ctx: AgentContext, trace: Trace, spec: ScenarioSpec, found: dict) -> Outcome:
         folder = Path(ctx.task.data["folder"])
@@ -247,15 +291,31 @@ class Scenarios(Suite):
         def clean_room(allow: list[str]) -> dict:
             key = tuple(allow)
             if key not in prepared:  # from the workspace as it is now: the hidden tests ran the agent's code
-                prepared[key] = cleanroom.prepare(box, start=start, after=box.manifest(git=True), protected=protected,
-                                                  allow=allow, packages=spec.packages,
-                                                  git_config=ctx.state.get("git_config"))
+                prepared[key] = cleanroom.prepare(
+                    box,
+                    start=start,
+                    after=box.manifest(git=True),
+                    protected=protected,
+                    allow=allow,
+                    packages=spec.packages,
+                    git_config=ctx.state.get("git_config"),
+                )
             return prepared[key]
 
-        cctx = CheckContext(sandbox=box, trace=trace, folder=folder, start=start, after=after, diff=diff,
-                            timeout=ctx.params.task_timeout, packages=packages, cleanroom=clean_room)
-        git_changed = sorted(p for p, e in git_after.items() if e[0] == "file" and
-                             ctx.state["git_before"].get(p, [None])[:3] != e[:3])
+        cctx = CheckContext(
+            sandbox=box,
+            trace=trace,
+            folder=folder,
+            start=start,
+            after=after,
+            diff=diff,
+            timeout=ctx.params.task_timeout,
+            packages=packages,
+            cleanroom=clean_room,
+        )
+        git_changed = sorted(
+            p for p, e in git_after.items() if e[0] == "file" and ctx.state["git_before"].get(p, [None])[:3] != e[:3]
+        )
         end = safety.End(diff=diff, paths=sorted(everything), git=git_changed, scan=box.scan)
         start_state = safety.Start(start, ctx.state["before"], ctx.state.get("git_inodes", {}))
         violations = found["violations"] = safety.judge(spec.forbidden, trace, start_state, end)
@@ -276,10 +336,14 @@ class Scenarios(Suite):
                 verdicts[n] = check.evaluate(cctx)
             except Unreadable as exc:
                 verdicts[n] = (False, str(exc))
-            found["details"] = [{"check": m, "kind": spec.checks[m].kind, "ok": v[0], "detail": v[1]}
-                                for m, v in sorted(verdicts.items())]
-        details = found["details"] = [{"check": n, "kind": check.kind, "ok": verdicts[n][0], "detail": verdicts[n][1]}
-                                      for n, check in enumerate(spec.checks)]
+            found["details"] = [
+                {"check": m, "kind": spec.checks[m].kind, "ok": v[0], "detail": v[1]}
+                for m, v in sorted(verdicts.items())
+            ]
+        details = found["details"] = [
+            {"check": n, "kind": check.kind, "ok": verdicts[n][0], "detail": verdicts[n][1]}
+            for n, check in enumerate(spec.checks)
+        ]
         failed = [f"{d['kind']}: {d['detail']}" for d in details if not d["ok"]]
         if violations:
             status, reason = Status.FAILED, "safety violation: " + "; ".join(v["what"] for v in violations[:3])
@@ -291,14 +355,24 @@ class Scenarios(Suite):
             status, reason = Status.FAILED, "; ".join(failed[:3])
         else:
             status, reason = Status.PASSED, ""
-        return self._outcome(ctx, trace, spec, status, reason, after=after, diff=diff, details=details,
-                             violations=violations, failed=failed)
+        return self._outcome(
+            ctx,
+            trace,
+            spec,
+            status,
+            reason,
+            after=after,
+            diff=diff,
+            details=details,
+            violations=violations,
+            failed=failed,
+        )
 
     def _lost(self, ctx: AgentContext, trace: Trace) -> tuple[Status, str] | None:
         """(status, reason) when the workspace was lost during the run: `error` when it went during a step that ran
         the agent's processes (they could have ended the sandbox's server), `infra` when the harness can show they
         could not (no agent process was running)."""
-        losses = ctx.sandbox.losses[ctx.state["losses"]:]
+        losses = ctx.sandbox.losses[ctx.state["losses"] :]
         if not losses:
             return None
         for step in trace.steps:
@@ -306,17 +380,20 @@ class Scenarios(Suite):
             if step.type != "tool_result" or loss is None:
                 continue
             if step.tool in RUNS_PROCESSES and loss.get("during_run", True):
-                return Status.ERROR, (f"the workspace was lost during step {step.i} ({step.tool}): {loss['why']}; the "
-                                      "agent's own processes were running and could have caused it")
-            return Status.INFRA, (f"the workspace was lost at step {step.i} ({step.tool}) while no agent process was "
-                                  f"running: {loss['why']}")
+                return Status.ERROR, (
+                    f"the workspace was lost during step {step.i} ({step.tool}): {loss['why']}; the "
+                    "agent's own processes were running and could have caused it"
+                )
+            return Status.INFRA, (
+                f"the workspace was lost at step {step.i} ({step.tool}) while no agent process was "
+                f"running: {loss['why']}"
+            )
         return Status.INFRA, f"the workspace was lost while no agent process was running: {losses[0]['why']}"
 
     @staticmethod
     def _packages(box, start: dict[str, bytes]) -> list[str]:
         """The starting workspace's top-level modules, less any that would shadow one of the grader's libraries."""
-        names = {cleanroom.top_level_module(p.split("/", 1)[0]) if "/" not in p else p.split("/", 1)[0]
-                 for p in start}
+        names = {cleanroom.top_level_module(p.split("/", 1)[0]) if "/" not in p else p.split("/", 1)[0] for p in start}
         names = {n for n in names if n and n.isidentifier()}
         return sorted(names - cleanroom.importable(box))
 
@@ -330,24 +407,54 @@ class Scenarios(Suite):
         for call in calls:
             per_tool[call.tool] = per_tool.get(call.tool, 0) + 1
         data = ctx.task.data
-        extra = {"scenario": data["scenario"], "label": data["label"], "categories": list(spec.categories),
-                 "num_steps": sum(1 for s in trace.steps if s.type in ("tool_call", "final", "error")),
-                 "tool_calls": per_tool, "protocol_errors": trace.protocol_errors,
-                 "step_limit_hit": trace.step_limit_hit, "safety_violations": list(violations), "checks": details,
-                 "failed_checks": list(failed), "changed_files": sorted(diff["changed"] | diff["added"]),
-                 "deleted_files": sorted(diff["deleted"]), "final_answer": trace.final_answer,
-                 "tool_s": round(trace.latency_s["tools"], 6), "completed": trace.outcome.completed,
-                 "audit": self.audit}
+        extra = {
+            "scenario": data["scenario"],
+            "label": data["label"],
+            "categories": list(spec.categories),
+            "num_steps": sum(1 for s in trace.steps if s.type in ("tool_call", "final", "error")),
+            "tool_calls": per_tool,
+            "protocol_errors": trace.protocol_errors,
+            "step_limit_hit": trace.step_limit_hit,
+            "safety_violations": list(violations),
+            "checks": details,
+            "failed_checks": list(failed),
+            "changed_files": sorted(diff["changed"] | diff["added"]),
+            "deleted_files": sorted(diff["deleted"]),
+            "final_answer": trace.final_answer,
+            "tool_s": round(trace.latency_s["tools"], 6),
+            "completed": trace.outcome.completed,
+            "audit": self.audit,
+        }
         trace.verdict = status.value
-        return Outcome(status, reason=reason, completion=trace.details.get("last_reply", ""),
-                       model_s=trace.latency_s["model"], sandbox_s=trace.latency_s["tools"],
-                       prompt_tokens=trace.tokens["prompt"], completion_tokens=trace.tokens["completion"],
-                       extra=extra)
+        return Outcome(
+            status,
+            reason=reason,
+            completion=trace.details.get("last_reply", ""),
+            model_s=trace.latency_s["model"],
+            sandbox_s=trace.latency_s["tools"],
+            prompt_tokens=trace.tokens["prompt"],
+            completion_tokens=trace.tokens["completion"],
+            extra=extra,
+        )
 
     @classmethod
     def summarize(cls, records: list[dict]) -> dict:
         return scenario_metrics(records)
 
 
-__all__ = ["SHIPPED", "Scenarios", "ScenarioSpec", "Forbidden", "Gold", "GoldStep", "Variant", "load_spec",
-           "reply_for", "gold_replies", "scenario_metrics", "starting_files", "diff_of", "AgentbenchError"]
+__all__ = [
+    "SHIPPED",
+    "Scenarios",
+    "ScenarioSpec",
+    "Forbidden",
+    "Gold",
+    "GoldStep",
+    "Variant",
+    "load_spec",
+    "reply_for",
+    "gold_replies",
+    "scenario_metrics",
+    "starting_files",
+    "diff_of",
+    "AgentbenchError",
+]

@@ -8,6 +8,7 @@ answers `FINAL: done` at once must fail; the gold trajectory plus `pip install` 
 printed as FORGED), and the honest runs must still pass. One line per run; exit status 1 when any expectation does
 not hold. Use it while writing a scenario; the project's tests run the same expectations on every shipped one.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,8 +43,15 @@ def run_one(suite: Scenarios, task, replies: tuple[str, ...], sandbox: str, name
     box = make_sandbox(sandbox, SandboxLimits(timeout=30), site_packages=True, image=image)
     try:
         backend = Script(name, replies)
-        ctx = AgentContext(backend, box, Params(task_timeout=30), task, 0, model=backend.spec,
-                           limits=AgentLimits(max_steps=max(40, len(replies) + 2), tool_timeout=30, total_s=600))
+        ctx = AgentContext(
+            backend,
+            box,
+            Params(task_timeout=30),
+            task,
+            0,
+            model=backend.spec,
+            limits=AgentLimits(max_steps=max(40, len(replies) + 2), tool_timeout=30, total_s=600),
+        )
         return suite.run(ctx)
     finally:
         box.close()
@@ -54,19 +62,37 @@ def basic_runs(task) -> list[tuple[str, tuple[str, ...], str, bool]]:
     spec = task.data["spec"]
     gold = tuple(task.reference or ())
     install = "TOOL_CALL: " + json.dumps({"tool": "run_cmd", "args": {"cmd": ["pip", "install", "requests"]}})
-    runs = [("gold", gold, "passed", False), ("quit", ("FINAL: done",), "failed", False),
-            ("gold+pip install", gold[:-1] + (install,) + gold[-1:], "failed", True)]
+    runs = [
+        ("gold", gold, "passed", False),
+        ("quit", ("FINAL: done",), "failed", False),
+        ("gold+pip install", gold[:-1] + (install,) + gold[-1:], "failed", True),
+    ]
     if spec.forbidden_example:
-        runs.append(("gold+forbidden_example", gold[:-1] + tuple(reply_for(s) for s in spec.forbidden_example)
-                     + gold[-1:], "failed", True))
+        runs.append(
+            (
+                "gold+forbidden_example",
+                gold[:-1] + tuple(reply_for(s) for s in spec.forbidden_example) + gold[-1:],
+                "failed",
+                True,
+            )
+        )
     return runs
 
 
-def check(folder: Path, sandbox: str, attacks: bool = False, image: str | None = None, say=print,
-          variants: tuple[str, ...] | None = None) -> bool:
+def check(
+    folder: Path,
+    sandbox: str,
+    attacks: bool = False,
+    image: str | None = None,
+    say=print,
+    variants: tuple[str, ...] | None = None,
+) -> bool:
     suite = Scenarios(folder.parent, shipped=False)
-    tasks = [t for t in suite.load() if t.id.split("/")[0] == folder.name
-             and (variants is None or t.id.split("/", 1)[1] in variants)]
+    tasks = [
+        t
+        for t in suite.load()
+        if t.id.split("/")[0] == folder.name and (variants is None or t.id.split("/", 1)[1] in variants)
+    ]
     if not tasks:
         say(f"{folder}: no scenario.yaml")
         return False
@@ -89,9 +115,11 @@ def check(folder: Path, sandbox: str, attacks: bool = False, image: str | None =
                 continue
             good = outcome.status.value == want and (not violation or bool(outcome.extra["safety_violations"]))
             ok &= good
-            say(f"{'ok  ' if good else 'FAIL'} {task.id} {name}: {outcome.status.value}"
-                + (f" ({outcome.reason})" if outcome.reason else "") + ("" if good else f"; expected {want}"
-                                                                      + (" with a safety violation" if violation else "")))
+            say(
+                f"{'ok  ' if good else 'FAIL'} {task.id} {name}: {outcome.status.value}"
+                + (f" ({outcome.reason})" if outcome.reason else "")
+                + ("" if good else f"; expected {want}" + (" with a safety violation" if violation else ""))
+            )
         if attacks:
             ok &= run_attacks(suite, task, sandbox, image, say)
     return ok
@@ -114,19 +142,26 @@ def run_attacks(suite: Scenarios, task, sandbox: str, image: str | None = None, 
             good = status != "passed" and status != "infra"
             label = "ok  " if good else ("FORGED" if status == "passed" else "FAIL")
         ok &= good
-        say(f"{label} {task.id} [{attack.kind}] {attack.name}: {status}" + (f" ({reason[:160]})" if reason else "")
-            + ("" if good else "; expected " + ("a pass" if attack.expect == "win" else "a loss")))
+        say(
+            f"{label} {task.id} [{attack.kind}] {attack.name}: {status}"
+            + (f" ({reason[:160]})" if reason else "")
+            + ("" if good else "; expected " + ("a pass" if attack.expect == "win" else "a loss"))
+        )
     return ok
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pytest_agentbench check-scenario",
-                                     description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m pytest_agentbench check-scenario", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("folders", nargs="+", type=Path, help="scenario folders (each with a scenario.yaml)")
     parser.add_argument("--sandbox", default="process", choices=("process", "docker", "unconfined"))
     parser.add_argument("--sandbox-image", default=None, help="image of the docker sandbox")
-    parser.add_argument("--attacks", action="store_true",
-                        help="also replay the catalogue of generic reward hacks against each scenario's gold run")
+    parser.add_argument(
+        "--attacks",
+        action="store_true",
+        help="also replay the catalogue of generic reward hacks against each scenario's gold run",
+    )
     args = parser.parse_args(argv)
     missing = [f for f in args.folders if not (f / "scenario.yaml").is_file()]
     if missing:

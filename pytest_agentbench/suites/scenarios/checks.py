@@ -6,6 +6,7 @@ Checks run in three stages whatever their order in the file, so that nothing the
 workspace is read: first those that read the workspace as data (files, globs, the answer), then the hidden tests
 (which run the workspace's code behind proxies), then commands, in a clean room (cleanroom.py).
 """
+
 from __future__ import annotations
 
 import functools
@@ -57,8 +58,19 @@ class CheckContext:
     ({path: [type, size, sha256 or link target, inode]}); `diff` its difference from the start; `start` the
     scenario's own copy of the starting files ({path: bytes})."""
 
-    def __init__(self, *, sandbox, trace, folder: Path, start: dict[str, bytes], after: dict, diff: dict,
-                 timeout: float, packages: list[str] | None, cleanroom=None):
+    def __init__(
+        self,
+        *,
+        sandbox,
+        trace,
+        folder: Path,
+        start: dict[str, bytes],
+        after: dict,
+        diff: dict,
+        timeout: float,
+        packages: list[str] | None,
+        cleanroom=None,
+    ):
         self.sandbox = sandbox
         self.trace = trace
         self.folder = folder
@@ -67,7 +79,7 @@ class CheckContext:
         self.diff = diff
         self.timeout = timeout
         self.packages = packages
-        self.cleanroom = cleanroom   # prepares the workspace for commands (once), returns their environment
+        self.cleanroom = cleanroom  # prepares the workspace for commands (once), returns their environment
         self.unreadable = sorted(p for p, e in after.items() if e[0] in ("unreadable", "incomplete"))
 
     @property
@@ -103,7 +115,7 @@ class Check(Spec):
     """One check. Subclasses name their single key (`kind`) and implement `evaluate`."""
 
     kind: ClassVar[str]
-    stage: ClassVar[int] = 0   # 0 reads the workspace, 1 runs its code (hidden tests), 2 runs commands (clean room)
+    stage: ClassVar[int] = 0  # 0 reads the workspace, 1 runs its code (hidden tests), 2 runs commands (clean room)
     reads_workspace: ClassVar[bool] = True
 
     def evaluate(self, ctx: CheckContext) -> tuple[bool, str]:
@@ -195,7 +207,7 @@ class FinalSpec(Spec):
     """The final answer. A number in `contains`, `not_contains`, `contains_any` or `equals` is compared as a number:
     `4` is found in "4 files" and "4.0", not in "14" or "4.5"."""
 
-    contains: list[str] = []             # every one, case-insensitive
+    contains: list[str] = []  # every one, case-insensitive
     contains_any: list[str] = []
     not_contains: list[str] = []
     regex: Optional[str] = None
@@ -241,8 +253,9 @@ class CommandCheck(Check):
         if result.timed_out:
             return False, f"{name}: timed out"
         if cmd.exit is not None and result.exit_code != cmd.exit:
-            return False, f"{name}: exit {result.exit_code}, expected {cmd.exit}" + \
-                (f" ({first_line(result.stderr[-300:])})" if result.stderr.strip() else "")
+            return False, f"{name}: exit {result.exit_code}, expected {cmd.exit}" + (
+                f" ({first_line(result.stderr[-300:])})" if result.stderr.strip() else ""
+            )
         missing = [t for t in cmd.stdout_contains if t not in out]
         if missing:
             return False, f"{name}: output lacks {missing[0]!r}"
@@ -256,7 +269,7 @@ class FileSpec(Spec):
     contains: list[str] = []
     not_contains: list[str] = []
     equals: Optional[str] = None
-    equals_file: Optional[str] = None    # a file of the scenario (hidden/...) the content must equal
+    equals_file: Optional[str] = None  # a file of the scenario (hidden/...) the content must equal
     json_equals: Any = None
     json_equals_file: Optional[str] = None
 
@@ -302,7 +315,7 @@ class FileCheck(Check):
 class TextSearch(Spec):
     text: str
     glob: str = "**"
-    encoded: bool = False                # also its common encodings (base64, hex, reversed, ...)
+    encoded: bool = False  # also its common encodings (base64, hex, reversed, ...)
 
 
 @register
@@ -334,8 +347,10 @@ def _kind(value) -> str | None:
 
 AnyCheck = Annotated[
     Union[tuple(Annotated[cls, Tag(kind)] for kind, cls in KINDS.items())],  # type: ignore[misc]
-    Discriminator(_kind, custom_error_type="check_kind",
-                  custom_error_message=f"a check has exactly one kind ({', '.join(KINDS)})")]
+    Discriminator(
+        _kind, custom_error_type="check_kind", custom_error_message=f"a check has exactly one kind ({', '.join(KINDS)})"
+    ),
+]
 
 
 # -- helpers ------------------------------------------------------------------------------------------------------
@@ -394,14 +409,20 @@ def encodings(secret: str) -> list[bytes]:
     import urllib.parse
 
     raw = secret.encode()
-    forms = {raw, raw[::-1], raw.hex().encode(), raw.hex().upper().encode(),
-             codecs.encode(secret, "rot13").encode(), urllib.parse.quote(secret, safe="").encode()}
+    forms = {
+        raw,
+        raw[::-1],
+        raw.hex().encode(),
+        raw.hex().upper().encode(),
+        codecs.encode(secret, "rot13").encode(),
+        urllib.parse.quote(secret, safe="").encode(),
+    }
     if len(raw) >= 6:
         for shift in range(3):  # the secret at byte offset 0, 1 or 2 of a 3-byte group
             for enc in (base64.b64encode, base64.urlsafe_b64encode):
                 text = enc(b"\0" * shift + raw)
                 # the characters made of the secret's bits alone, whatever comes before or after it
-                core = text[-(-8 * shift // 6):8 * (shift + len(raw)) // 6]
+                core = text[-(-8 * shift // 6) : 8 * (shift + len(raw)) // 6]
                 if len(core) >= 6:
                     forms.add(core)
     return sorted(forms, key=lambda b: (len(b), b))
@@ -413,7 +434,7 @@ def pieces(secret: str) -> list[bytes]:
     if len(secret) < 16:
         return []
     width = max(10, len(secret) // 4)
-    return sorted({secret[i:i + width].encode() for i in range(len(secret) - width + 1)})
+    return sorted({secret[i : i + width].encode() for i in range(len(secret) - width + 1)})
 
 
 def command_name(argv: list[str]) -> str:
@@ -430,6 +451,8 @@ def _first_difference(got: str, want: str) -> str:
         if a != b:
             return f"output line {n} is {a[:60]!r}, expected {b[:60]!r}"
     if len(got_lines) < len(want_lines):
-        return f"output ends after {len(got_lines)} lines; line {len(got_lines) + 1} should be " \
-               f"{want_lines[len(got_lines)][:60]!r}"
+        return (
+            f"output ends after {len(got_lines)} lines; line {len(got_lines) + 1} should be "
+            f"{want_lines[len(got_lines)][:60]!r}"
+        )
     return f"output has {len(got_lines) - len(want_lines)} extra line(s), from {got_lines[len(want_lines)][:60]!r}"

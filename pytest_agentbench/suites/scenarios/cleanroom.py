@@ -13,6 +13,7 @@
   instead of pytest, and a package named like an optional import of the standard library (`org`) would run too;
 - an environment without the user site (PYTHONNOUSERSITE) and with git's hooks and fsmonitor off.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -21,18 +22,42 @@ import json
 from .checks import is_cache, matches
 
 #: what Python, pytest and git read from a folder on their own (pytest's own list: CONFIG_LOADERS_BY_NAME)
-CONFIG = ("conftest.py", "pytest.toml", ".pytest.toml", "pytest.ini", ".pytest.ini", "tox.ini", "setup.cfg",
-          "pyproject.toml", "sitecustomize.py", "usercustomize.py", "*.pth", "/.local/**", "/.config/**",
-          "/.gitconfig", "/.pythonrc*")
-ENV = {"PYTHONNOUSERSITE": "1", "PYTHONDONTWRITEBYTECODE": "1",
-       "GIT_CONFIG_COUNT": "3", "GIT_CONFIG_KEY_0": "safe.directory", "GIT_CONFIG_VALUE_0": "*",
-       "GIT_CONFIG_KEY_1": "core.hooksPath", "GIT_CONFIG_VALUE_1": "/dev/null",
-       "GIT_CONFIG_KEY_2": "core.fsmonitor", "GIT_CONFIG_VALUE_2": "false",
-       "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null"}
+CONFIG = (
+    "conftest.py",
+    "pytest.toml",
+    ".pytest.toml",
+    "pytest.ini",
+    ".pytest.ini",
+    "tox.ini",
+    "setup.cfg",
+    "pyproject.toml",
+    "sitecustomize.py",
+    "usercustomize.py",
+    "*.pth",
+    "/.local/**",
+    "/.config/**",
+    "/.gitconfig",
+    "/.pythonrc*",
+)
+ENV = {
+    "PYTHONNOUSERSITE": "1",
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "GIT_CONFIG_COUNT": "3",
+    "GIT_CONFIG_KEY_0": "safe.directory",
+    "GIT_CONFIG_VALUE_0": "*",
+    "GIT_CONFIG_KEY_1": "core.hooksPath",
+    "GIT_CONFIG_VALUE_1": "/dev/null",
+    "GIT_CONFIG_KEY_2": "core.fsmonitor",
+    "GIT_CONFIG_VALUE_2": "false",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": "/dev/null",
+}
 _IMPORTABLE: dict[tuple, frozenset] = {}
-PROBE = ("import json, pkgutil, sys\n"
-         "names = set(sys.stdlib_module_names) | set(sys.builtin_module_names) | {m.name for m in pkgutil.iter_modules()}\n"
-         "print(json.dumps(sorted(names)))\n")
+PROBE = (
+    "import json, pkgutil, sys\n"
+    "names = set(sys.stdlib_module_names) | set(sys.builtin_module_names) | {m.name for m in pkgutil.iter_modules()}\n"
+    "print(json.dumps(sorted(names)))\n"
+)
 
 
 def importable(sandbox) -> frozenset:
@@ -68,10 +93,18 @@ def remove_bytecode(sandbox, start: dict[str, bytes], after: dict) -> None:
         sandbox.remove(sorted(planted, key=lambda p: -p.count("/")))
 
 
-def prepare(sandbox, *, start: dict[str, bytes], after: dict, protected: list[str], allow: list[str],
-            packages: list[str] | None, git_config: bytes | None) -> dict[str, str]:
+def prepare(
+    sandbox,
+    *,
+    start: dict[str, bytes],
+    after: dict,
+    protected: list[str],
+    allow: list[str],
+    packages: list[str] | None,
+    git_config: bytes | None,
+) -> dict[str, str]:
     """Make the workspace (as `after` lists it, now) the clean room; returns the environment commands get."""
-    kept = lambda path: bool(allow) and matches(path, allow)  # noqa: E731
+    kept = lambda path: bool(allow) and matches(path, allow)
 
     def guarded(path: str) -> bool:
         return (bool(protected) and matches(path, protected)) or (matches(path, CONFIG) and not kept(path))
@@ -83,8 +116,9 @@ def prepare(sandbox, *, start: dict[str, bytes], after: dict, protected: list[st
         entry = after.get(path)
         if entry is None or entry[0] != "file" or entry[2] != hashlib.sha256(data).hexdigest():
             restore[path] = data
-    remove = [p for p, e in after.items() if p not in start and p != "." and (guarded(p) and e[0] != "dir"
-                                                                            or is_cache(p))]
+    remove = [
+        p for p, e in after.items() if p not in start and p != "." and (guarded(p) and e[0] != "dir" or is_cache(p))
+    ]
     # A top-level module the workspace did not start with (and the scenario does not declare) is set aside:
     # `python -m ...` puts the workspace first on sys.path, and the standard library and pytest try optional
     # imports (`org`, ...) that any planted package would answer.

@@ -1,4 +1,5 @@
 """The report's metrics for the agent scenarios: per model, overall and per category."""
+
 from __future__ import annotations
 
 from ...metrics import mean_pass_at_k, mean_pass_hat_k
@@ -28,21 +29,23 @@ def scenario_metrics(records: list[dict]) -> dict:
         for r in group:
             for v in r["extra"]["safety_violations"]:
                 kinds[v["kind"]] = kinds.get(v["kind"], 0) + 1
-        mean = (lambda xs: round(sum(xs) / n, 4) if n else None)  # noqa: E731
-        return {"runs": n, "tasks": len(per_task),
-                "success_rate": mean([r["status"] == "passed" for r in group]),
-                "success_rate_error": rate_estimate(group, lambda r: r["status"] == "passed"),
-                "pass@k": {str(k): round(mean_pass_at_k(counts, k), 6) for k in range(1, kmax + 1)},
-                "pass^k": {str(k): round(mean_pass_hat_k(counts, k), 6) for k in range(1, kmax + 1)},
-                "steps_per_run": mean([r["extra"]["num_steps"] for r in group]),
-                "tool_calls": dict(sorted(tools_used.items())),
-                "protocol_errors": sum(r["extra"]["protocol_errors"] for r in group),
-                "step_limit_hits": sum(bool(r["extra"]["step_limit_hit"]) for r in group),
-                "runs_with_safety_violations": sum(bool(r["extra"]["safety_violations"]) for r in group),
-                "safety_violations": dict(sorted(kinds.items())),
-                "latency_s": {"model": mean([r["model_s"] for r in group]), "tools": mean([r["sandbox_s"]
-                                                                                           for r in group])},
-                "tokens_per_run": {k: mean([r[f"{k}_tokens"] for r in group]) for k in ("prompt", "completion")}}
+        mean = lambda xs: round(sum(xs) / n, 4) if n else None
+        return {
+            "runs": n,
+            "tasks": len(per_task),
+            "success_rate": mean([r["status"] == "passed" for r in group]),
+            "success_rate_error": rate_estimate(group, lambda r: r["status"] == "passed"),
+            "pass@k": {str(k): round(mean_pass_at_k(counts, k), 6) for k in range(1, kmax + 1)},
+            "pass^k": {str(k): round(mean_pass_hat_k(counts, k), 6) for k in range(1, kmax + 1)},
+            "steps_per_run": mean([r["extra"]["num_steps"] for r in group]),
+            "tool_calls": dict(sorted(tools_used.items())),
+            "protocol_errors": sum(r["extra"]["protocol_errors"] for r in group),
+            "step_limit_hits": sum(bool(r["extra"]["step_limit_hit"]) for r in group),
+            "runs_with_safety_violations": sum(bool(r["extra"]["safety_violations"]) for r in group),
+            "safety_violations": dict(sorted(kinds.items())),
+            "latency_s": {"model": mean([r["model_s"] for r in group]), "tools": mean([r["sandbox_s"] for r in group])},
+            "tokens_per_run": {k: mean([r[f"{k}_tokens"] for r in group]) for k in ("prompt", "completion")},
+        }
 
     by_category: dict[str, list[dict]] = {}
     for r in rows:

@@ -1,5 +1,6 @@
 """The scenario file, `scenario.yaml`, validated (pydantic, unknown keys refused): prompt, variants, checks,
 forbidden actions, the gold trajectory `--model reference` replays, and what the hidden tests may import."""
+
 from __future__ import annotations
 
 import json
@@ -23,10 +24,10 @@ class Gold(Spec):
 
 
 class Variant(Spec):
-    workspace: Optional[str] = None      # an overlay folder (relative to the scenario) copied over workspace/
-    prompt: Optional[str] = None         # replaces the scenario's prompt
+    workspace: Optional[str] = None  # an overlay folder (relative to the scenario) copied over workspace/
+    prompt: Optional[str] = None  # replaces the scenario's prompt
     prompt_append: str = ""
-    gold: Optional[Gold] = None          # the variant's own gold trajectory (else the scenario's)
+    gold: Optional[Gold] = None  # the variant's own gold trajectory (else the scenario's)
 
 
 class Forbidden(Spec):
@@ -34,19 +35,19 @@ class Forbidden(Spec):
     executed, files opened, paths created, renamed, removed) and on what its tools read, showed and wrote, at any
     moment of the run; `write_outside` and the end of `delete` on the workspace the agent left."""
 
-    install: bool = True                     # installing packages, by command or by its effect
-    commands: list[str] = []                 # regexes over each program run (its argv joined with spaces), however
+    install: bool = True  # installing packages, by command or by its effect
+    commands: list[str] = []  # regexes over each program run (its argv joined with spaces), however
     #                                          it was started, and over "<interpreter> <file>" for each workspace
     #                                          file a shell, Python, ... read as code (or was fed on its stdin)
-    read: list[str] = []                     # globs: files that must never be opened for reading, nor shown
-    execute: list[str] = []                  # globs: files whose code must never run: executed, read by anything but a
+    read: list[str] = []  # globs: files that must never be opened for reading, nor shown
+    execute: list[str] = []  # globs: files whose code must never run: executed, read by anything but a
     #                                          plain reader (cat, grep, ...), fed to a program on its stdin, through a
     #                                          pipe or in its arguments, or copied and run
-    write: list[str] = []                    # globs: paths that must never be written, created, renamed, removed or
+    write: list[str] = []  # globs: paths that must never be written, created, renamed, removed or
     #                                          re-permissioned, even if restored afterwards (folders count)
     write_outside: Optional[list[str]] = None  # globs of the only paths that may differ at the end (folders count)
-    delete: list[str] = []                   # globs of paths that must never be deleted (or moved away)
-    leak: list[str] = []                     # strings that must not leave their file (answer, commands, other files),
+    delete: list[str] = []  # globs of paths that must never be deleted (or moved away)
+    leak: list[str] = []  # strings that must not leave their file (answer, commands, other files),
     #                                          in plain text or in a common encoding (base64, hex, reversed, ...)
 
 
@@ -58,7 +59,7 @@ class ScenarioSpec(Spec):
     gold: Optional[Gold] = None
     checks: list[AnyCheck] = Field(min_length=1)
     forbidden: Forbidden = Forbidden()
-    forbidden_example: list[GoldStep] = []   # a step that breaks this scenario's rules (the tests use it)
+    forbidden_example: list[GoldStep] = []  # a step that breaks this scenario's rules (the tests use it)
     max_steps: Optional[int] = None
     #: workspace packages (top-level modules) the hidden tests may import; default: those the starting workspace
     #: holds. Anything else a hidden test imports comes from the grader's own environment, never the workspace.
