@@ -70,7 +70,7 @@ class Backend(ABC):
         """Raise AgentbenchError (one line) when this model cannot work at all; runs once, before any item."""
 
     def cache_identity(self) -> dict[str, Any] | None:
-        """What, besides the request, decides this backend's replies (gencache.py): None = never cache."""
+        """What, besides the request, decides this backend's replies (backends/cache.py): None = never cache."""
         return None
 
     def info(self) -> dict[str, Any]:

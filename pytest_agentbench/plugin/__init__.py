@@ -48,7 +48,7 @@ def pytest_configure(config):
         config.pluginmanager.register(ControllerHooks(controller), "agentbench-controller")
     else:
         quiet_when_orphaned(config)
-    if exporter is not None:  # spans of each sample, as records arrive (otel.py)
+    if exporter is not None:  # spans of each sample, as records arrive (results/otel.py)
         config.pluginmanager.register(exporter, "agentbench-otel")
     if run.options.sandbox == "unconfined":
         config.issue_config_time_warning(

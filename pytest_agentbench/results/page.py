@@ -30,7 +30,7 @@ from ..errors import AgentbenchError
 from .report import per_task_counts, record_key
 from .storage import HTML_MARK, MARK, claim, is_ours, read_records
 
-ASSETS = Path(__file__).with_name("assets")
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
 TEXT_CAP = 20_000  # characters of one text kept in the page (a prompt, the model's code, tests, a trace step)
 TAIL_CAP = 4000  # characters kept of the end of stdout / stderr / a repair round's feedback
 REASON_CAP = 600

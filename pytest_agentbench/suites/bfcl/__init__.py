@@ -11,9 +11,9 @@ left out; the leaderboard's overall score counts them as 0 for a model that did 
 How a model is asked and read is bfcl-eval's prompting mode (calls.PromptingHandler). Scoring is bfcl-eval's:
 single-turn items go through its per-entry evaluation (`_evaluate_single_ast_entry`, `_evaluate_single_relevance_
 entry`: decoder, format check, AST checker); multi-turn items run BFCL's API simulators and its state/response
-checker (`multi_turn_checker`) in the sandbox (bfcl_simulators.py drives bfcl_sandbox.py there), because BFCL
+checker (`multi_turn_checker`) in the sandbox (simulators.py drives sandbox_program.py there), because BFCL
 executes a step by eval() of strings built from the model's reply. References and the possible answers no reply can
-match: bfcl_answers.py. `summarize` (bfcl_scores.py) reports accuracy per category and the leaderboard's aggregation
+match: answers.py. `summarize` (scores.py) reports accuracy per category and the leaderboard's aggregation
 (bfcl-eval's own weighting functions), with error bars, and whether a function was called when it should have been.
 """
 

@@ -1,4 +1,4 @@
-"""BFCL's multi-turn API simulators, driven from the host: each request runs suites/bfcl_sandbox.py in the sandbox
+"""BFCL's multi-turn API simulators, driven from the host: each request runs suites/bfcl/sandbox_program.py in the sandbox
 with the installed bfcl-eval's own source (suites/bfcl.py uses it for the agent's steps and for the final check)."""
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def _safe(calls: list[str]) -> list[str]:
 
 @functools.cache
 def _sandbox_program() -> str:
-    return (Path(__file__).with_name("bfcl_sandbox.py")).read_text(encoding="utf-8")
+    return (Path(__file__).with_name("sandbox_program.py")).read_text(encoding="utf-8")
 
 
 @functools.cache
