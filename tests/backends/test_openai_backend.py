@@ -1,6 +1,7 @@
 """The openai backend against real HTTP servers on loopback: a scripted OpenAI-compatible server (stdlib
 http.server in a thread) that streams, rate-limits, fails, hangs or refuses the key as each test asks."""
 
+import dataclasses
 import json
 import threading
 import time
@@ -28,8 +29,10 @@ class Scripted(ThreadingHTTPServer):
         hang=False,
         die_after=None,
         port=0,
+        finish="stop",
     ):
         super().__init__(("127.0.0.1", port), Handler)
+        self.finish = finish  # the reply's finish_reason; None: a stream that ends without one
         self.answers = list(answers or [])  # statuses to answer first, e.g. [(429, {"Retry-After": "1"}), (503, {})]
         self.reply, self.key, self.models, self.hang = reply, key, models, hang
         self.die_after = die_after  # completions answered before the server dies (connection dropped, port closed)
@@ -98,7 +101,11 @@ class Handler(BaseHTTPRequestHandler):
                     "created": 0,
                     "model": body["model"],
                     "choices": [
-                        {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
+                        {
+                            "index": 0,
+                            "finish_reason": self.server.finish,
+                            "message": {"role": "assistant", "content": text},
+                        }
                     ],
                     "usage": usage,
                 },
@@ -112,7 +119,9 @@ class Handler(BaseHTTPRequestHandler):
                 "object": "chat.completion.chunk",
                 "created": 0,
                 "model": body["model"],
-                "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": "stop" if i else None}],
+                "choices": [
+                    {"index": 0, "delta": {"content": piece}, "finish_reason": self.server.finish if i else None}
+                ],
             }
             self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
             self.wfile.flush()
@@ -420,16 +429,27 @@ def test_the_generation_cache_serves_a_second_run_and_misses_on_any_change(pytes
     server.shutdown()
 
 
-def test_truncated_replies_and_errors_are_not_cached(tmp_path, key):
+def test_errors_and_incomplete_streams_are_not_cached_and_replies_at_the_token_limit_are(tmp_path, key):
     from pytest_agentbench.backends.cache import wrap
 
-    server = Scripted(answers=[(503, {})])
+    server = Scripted(answers=[(503, {})], finish=None)
     backend = wrap(make(spec(server, key, max_retries=0)), str(tmp_path))
     with pytest.raises(HarnessError):
         backend.generate(request())
     assert not list(tmp_path.rglob("*.json"))
-    backend.generate(request())
-    assert len(list(tmp_path.rglob("*.json"))) == 1 and backend.generate(request()).cached
+    assert backend.generate(request()).finish_reason == ""  # the stream ended without a finish reason
+    assert not list(tmp_path.rglob("*.json")) and not backend.generate(request()).cached
+    server.finish = "length"  # cut by the token limit: the reply at that limit, which is in the key
+    first = backend.generate(request())
+    assert len(list(tmp_path.rglob("*.json"))) == 1
+    again = backend.generate(request())
+    assert again.cached
+    assert (again.text, again.finish_reason, again.completion_tokens) == (first.text, "length", first.completion_tokens)
+    other_limit = dataclasses.replace(request(), max_new_tokens=33)
+    assert not backend.generate(other_limit).cached  # another limit, another reply
+    server.finish = "stop"
+    backend.generate(dataclasses.replace(request(), seed=4))
+    assert len(list(tmp_path.rglob("*.json"))) == 3 and backend.generate(dataclasses.replace(request(), seed=4)).cached
     server.shutdown()
 
 
