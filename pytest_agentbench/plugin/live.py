@@ -132,7 +132,6 @@ class Tally:
         self.started = time.monotonic()
         self.running: dict[str, float] = {}
         self.groups: dict[tuple[str, str], _Group] = defaultdict(_Group)
-        self.estimates_ready = threading.Event()
 
     def item_started(self, nodeid: str) -> None:
         with self.lock:
@@ -171,8 +170,7 @@ class Tally:
                     )
                 )
             longest = min(self.running.items(), key=lambda kv: kv[1], default=None)
-        ready = self.estimates_ready.is_set()  # scipy takes a second or two to import at start: no interval till then
-        groups = [dict(shown, **{"pass@1": g.pass_at_1(changed) if ready else None}) for g, changed, shown in groups]
+        groups = [dict(shown, **{"pass@1": g.pass_at_1(changed)}) for g, changed, shown in groups]
         return {
             "done": done,
             "total": total,
@@ -496,7 +494,6 @@ class LiveView:
 
     def _tick(self) -> None:
         every = self.controller.run.options.live_every
-        threading.Thread(target=self._import_estimators, name="agentbench-live-scipy", daemon=True).start()
         while not self._stop.wait(TICK_S):
             try:
                 self._serving_warnings()
@@ -506,11 +503,7 @@ class LiveView:
                         if not self.steps and not self.tally.groups:
                             continue
                     self._wake()
-                if (
-                    self.mode == "lines"
-                    and time.monotonic() - self._last_line >= every
-                    and self.tally.estimates_ready.is_set()
-                ):
+                if self.mode == "lines" and time.monotonic() - self._last_line >= every:
                     self._last_line = time.monotonic()
                     self._say(status_line(self.tally.parts(), self._serving()))
                 elif self.mode == "bar" and self.screen is not None:
@@ -519,14 +512,6 @@ class LiveView:
                 self.mode = "off"
                 self.queued.append((f"agentbench: live view stopped: {type(exc).__name__}: {exc}", True))
                 return
-
-    def _import_estimators(self) -> None:
-        from ..stats import wilson
-
-        try:
-            wilson(1, 2)  # imports scipy's statistics, off the drawing thread
-        finally:
-            self.tally.estimates_ready.set()
 
     # -- fed by the hooks -------------------------------------------------------------------------------------
     def set_total(self, total: int) -> None:
