@@ -503,7 +503,8 @@ class LiveView:
                         if not self.steps and not self.tally.groups:
                             continue
                     self._wake()
-                if self.mode == "lines" and time.monotonic() - self._last_line >= every:
+                # a line once a sample is in: before that it would say nothing but "0/N items"
+                if self.mode == "lines" and time.monotonic() - self._last_line >= every and self.tally.groups:
                     self._last_line = time.monotonic()
                     self._say(status_line(self.tally.parts(), self._serving()))
                 elif self.mode == "bar" and self.screen is not None:
