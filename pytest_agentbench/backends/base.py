@@ -118,6 +118,17 @@ def _tree(pid: int) -> list[int]:
     return found
 
 
+def omp_wait_policy() -> str:
+    """OMP_WAIT_POLICY for what computes a model on this host's CPUs (llama-server, torch): `passive` unless the user
+    set it. llama-server's threads (and torch's) meet at an OpenMP barrier after every operation of the graph, hundreds
+    per token; GNU OpenMP's default is to spin there (about 300,000 iterations) before sleeping. Where other jobs hold
+    the cores, the thread that arrives first spins through its time slice while the one it waits for is descheduled:
+    decoding fell from about 90 to 2 tokens/s at load 10 on 2 cores (llama-server; torch from 18 to 0.7).
+    `passive` sleeps at once: the same computation (byte-identical replies), and on a machine with free cores no
+    measurable loss (benchmarks/perf/bench_contention.py)."""
+    return os.environ.get("OMP_WAIT_POLICY") or "passive"
+
+
 IN_PROCESS: set[str] = set()  # models whose weights this process holds (in-process backends register at load)
 
 

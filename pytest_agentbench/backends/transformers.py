@@ -22,7 +22,7 @@ from typing import Any
 from ..errors import AgentbenchError, HarnessError, first_line
 from ..plugin.live import step
 from ..provenance import CACHE_DIR, sha256_file
-from .base import IN_PROCESS, Backend, Completion, Request, in_process_resources
+from .base import IN_PROCESS, Backend, Completion, Request, in_process_resources, omp_wait_policy
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,9 @@ class TransformersBackend(Backend):
 
     def __init__(self, spec):
         super().__init__(spec)
+        # Read by torch's OpenMP when torch loads (here, unless something imported it before): sleeping threads
+        # instead of spinning ones on a shared machine.
+        os.environ["OMP_WAIT_POLICY"] = omp_wait_policy()
         import torch
         from transformers.utils import logging as hf_logging
 
