@@ -34,6 +34,7 @@ class Request:
     seed: int = 0
     stop: tuple[str, ...] = ()  # stop strings for plain completion
     sample: SampleRef = SampleRef()
+    end_after: str | None = None  # a chat reply may end early: "code_block[:ENTRY]" (extract.code_block_end)
 
 
 @dataclass
@@ -48,6 +49,18 @@ class Completion:
     finish_reason: str = ""
     started_at: float | None = None  # wall-clock Unix times of the request (set by the agent's context)
     ended_at: float | None = None
+
+
+def reply_end(request: Request, text: str) -> int | None:
+    """Where a chat reply to `request` may stop (its `end_after` rule), or None: generate on."""
+    if request.end_after is None:
+        return None
+    from ..extract import CODE_BLOCK, code_block_end
+
+    rule, _, entry_point = request.end_after.partition(":")
+    if rule != CODE_BLOCK:
+        raise ValueError(f"unknown end_after rule {request.end_after!r}")
+    return code_block_end(text, entry_point or None)
 
 
 class Backend(ABC):

@@ -40,6 +40,8 @@ def request_key(identity: dict[str, Any], request: Request) -> str:
         "seed": request.seed,
         "sample": request.sample.index,
     }
+    if request.end_after:  # only when set: keys of requests without it stay those of earlier runs
+        what["end_after"] = request.end_after
     return hashlib.sha256(json.dumps(what, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
