@@ -177,6 +177,25 @@ def test_wipe_empties_only_the_sandboxes_own_folders(box):
             path.unlink(missing_ok=True)
 
 
+def test_a_workspace_no_run_touched_is_not_emptied_again(box, monkeypatch):
+    """Confined, a sandbox is empty when opened and after a wipe until something runs in it: wiping it then asks the
+    server nothing (a round trip less per graded task). Unconfined, every wipe goes to the server."""
+    from pytest_agentbench.sandbox import process
+
+    asked = []
+    real = process._Server.wipe
+    monkeypatch.setattr(process._Server, "wipe", lambda server: asked.append(1) or real(server))
+    box.wipe()
+    box.wipe()
+    assert len(asked) == (2 if box.kind == "unconfined" else 0)
+    asked.clear()
+    box.write_file("left.txt", "x")  # a run (the fs mode): the next wipe must reach the server
+    box.wipe()
+    box.wipe()
+    assert len(asked) == (2 if box.kind == "unconfined" else 1)
+    assert box.list_dir(".") == []  # emptied, although the second wipe asked nothing
+
+
 def test_the_confined_user_has_a_name_so_listings_do_not_change_run_to_run():
     """The uid is claimed per sandbox; what the agent reads (ls -l, whoami) must not carry that number."""
     outputs = []
