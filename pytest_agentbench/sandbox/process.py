@@ -126,6 +126,7 @@ class _Server:
         self.zygote: int | None = None
         self.ctl: socket.socket | None = None
         self.busy = False
+        self.wiping = False  # a wipe was asked and its answer not read yet (wipe(wait=False))
         self.cgroup: MemoryCgroup | None = None
         self.claim: uids.UidClaim | None = None
         if confine:
@@ -251,6 +252,7 @@ class _Server:
 
     def stop(self) -> None:
         self.zygote = None
+        self.wiping = False
         if self.proc is not None:
             _killpg(self.proc.pid)
             self.proc.wait()
@@ -268,24 +270,42 @@ class _Server:
         if not self.confine:
             subprocess.run(["rm", "-rf", "--one-file-system", str(self.base)], check=False)
 
-    def wipe(self) -> bool:
-        """Empty the workspace (the server does it itself: no run of the test is alive any more)."""
-        if self.proc is None or self.proc.poll() is not None:
+    def wipe(self, wait: bool = True) -> bool:
+        """Empty the workspace (the server does it itself: no run of the test is alive any more). `wait=False` (a
+        released server): only ask, and read the answer before the next request (`settle`), so the server empties
+        the workspace while the host records the result and sets up the next item."""
+        if not self.settle() or self.proc is None or self.proc.poll() is not None:
             return self.confine  # a fresh confined server starts with a fresh tmpfs; a host folder must be emptied
         try:
             self.ctl.sendall(json.dumps({"op": "wipe", "cwd": self.workdir, "scratch": list(self.scratch)}).encode())
+        except OSError:
+            return False
+        self.wiping = True
+        return self.settle() if wait else True
+
+    def settle(self) -> bool:
+        """Read the answer to a wipe asked without waiting; one that failed stops the server (a fresh one brings an
+        empty workspace). False when it was stopped."""
+        if not self.wiping:
+            return True
+        self.wiping = False
+        try:
             self.ctl.settimeout(60)
             reply = self.ctl.recv(4096)
         except OSError:
-            return False
+            reply = b""
         finally:
             if self.ctl is not None:
                 self.ctl.settimeout(None)
-        return b'"ok": true' in reply
+        if b'"ok": true' not in reply:
+            self.stop()
+            return False
+        return True
 
     def run(
         self, req: dict, stdin: bytes, timeout: float, verdict: bool, limits: SandboxLimits, audit: bool = False
     ) -> tuple[ExecResult, str]:
+        self.settle()  # the answer to the last wipe comes first on the socket
         if self.proc is None or self.proc.poll() is not None:
             self.stop()
             self.start()
@@ -371,8 +391,9 @@ def _acquire(confine: bool, site_packages: bool, disk_bytes: int) -> _Server:
 
 
 def _release(server: _Server) -> None:
-    """Empty the workspace for the next test; a server that cannot be emptied is stopped (its tmpfs goes)."""
-    if not server.wipe():
+    """Empty the workspace for the next test; a server that cannot be emptied is stopped (its tmpfs goes). The
+    answer is read when the server is next used (`_Server.settle`)."""
+    if not server.wipe(wait=False):
         server.stop()
     server.busy = False
 
