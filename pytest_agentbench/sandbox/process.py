@@ -274,7 +274,7 @@ class _Server:
         """Empty the workspace (the server does it itself: no run of the test is alive any more). `wait=False` (a
         released server): only ask, and read the answer before the next request (`settle`), so the server empties
         the workspace while the host records the result and sets up the next item."""
-        if not self.settle() or self.proc is None or self.proc.poll() is not None:
+        if not self.settle() or self.ctl is None or self.proc is None or self.proc.poll() is not None:
             return self.confine  # a fresh confined server starts with a fresh tmpfs; a host folder must be emptied
         try:
             self.ctl.sendall(json.dumps({"op": "wipe", "cwd": self.workdir, "scratch": list(self.scratch)}).encode())
@@ -286,17 +286,17 @@ class _Server:
     def settle(self) -> bool:
         """Read the answer to a wipe asked without waiting; one that failed stops the server (a fresh one brings an
         empty workspace). False when it was stopped."""
-        if not self.wiping:
+        ctl = self.ctl
+        if not self.wiping or ctl is None:
             return True
         self.wiping = False
         try:
-            self.ctl.settimeout(60)
-            reply = self.ctl.recv(4096)
+            ctl.settimeout(60)
+            reply = ctl.recv(4096)
         except OSError:
             reply = b""
         finally:
-            if self.ctl is not None:
-                self.ctl.settimeout(None)
+            ctl.settimeout(None)
         if b'"ok": true' not in reply:
             self.stop()
             return False
