@@ -142,8 +142,6 @@ class _RemoteImporter:
         module.__path__ = []
 
 
-
-
 class _RemoteModule(_types.ModuleType):
     def __init__(self, name, handle):
         super().__init__(name)
