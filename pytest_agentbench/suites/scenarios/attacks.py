@@ -16,7 +16,7 @@ import shlex
 from dataclasses import dataclass
 
 from .checks import matches
-from .safety import INTERPRETER
+from .commands import INTERPRETER
 from .spec import ScenarioSpec
 
 
