@@ -151,7 +151,7 @@ SYSTEM_BIN = ("/usr/bin/", "/bin/", "/usr/sbin/", "/sbin/")
 
 
 def is_reader(exe: str | None) -> bool:
-    return bool(exe) and exe.startswith(SYSTEM_BIN) and os.path.basename(exe) in READERS
+    return exe is not None and exe.startswith(SYSTEM_BIN) and os.path.basename(exe) in READERS
 
 
 WRAPPERS = {
