@@ -98,6 +98,8 @@ def pytest_report_header(config):
     models = ", ".join(for_terminal(m.name) for m in run.models)
     samples = run.options.samples or ("each replay row" if run.replay_rows else 1)
     lines = [f"agentbench: model {models}; samples {samples}; sandbox {run.options.sandbox}; report {run.json_path}"]
+    if run.shard is not None:
+        lines.append(f"agentbench: shard {run.shard} (the tasks whose id hashes to it; merge with agentbench merge)")
     if run.options.resume:
         lines.append(f"agentbench: resuming: {len(state.resumed)} sample(s) already done in {run.jsonl_path}")
     for name, source in run.regrades.items():

@@ -102,7 +102,7 @@ def container(manifest: Path, name: str) -> tuple[dict, dict]:
 def k8s_argv(spec: dict, overrides: dict[str, str]) -> tuple[list[str], dict[str, str]]:
     """The container's command and args with $(VAR) references expanded from its env, as the kubelet does."""
     env = {e["name"]: e["value"] for e in spec.get("env", [])} | overrides
-    expand = lambda s: re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", lambda m: env.get(m.group(1), m.group(0)), s)  # noqa: E731
+    expand = lambda s: re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", lambda m: env.get(m.group(1), m.group(0)), s)
     return [expand(a) for a in spec["command"] + spec.get("args", [])], env
 
 
