@@ -80,7 +80,7 @@ def _differ(values: dict[str, Any]) -> str | None:
     """`a.json: X, b.json: Y` when the values differ, else None."""
     if len({repr(v) for v in values.values()}) <= 1:
         return None
-    shown = {}
+    shown: dict[str, str] = {}
     for name, value in values.items():
         shown.setdefault(repr(value), name)
     return "; ".join(f"{name}: {for_terminal(str(value))[:80]}" for value, name in shown.items())
@@ -161,7 +161,7 @@ def not_run(plan: dict, records: list[dict], skipped: set[tuple[str, str]], no_r
     return out
 
 
-def build(runs: list[ShardRun], gate: GateConfig, out: Path, notes: list[str] = ()) -> tuple[dict, list[dict]]:
+def build(runs: list[ShardRun], gate: GateConfig, out: Path) -> tuple[dict, list[dict]]:
     """The merged report and its records (not written)."""
     runs, twice = dedupe(runs)
     check_compatible(runs)
@@ -244,13 +244,15 @@ def build(runs: list[ShardRun], gate: GateConfig, out: Path, notes: list[str] = 
             "missing": missing,
             "not_run": short,
             "plan_sha256": first.report["shard"].get("plan_sha256"),
-            "notes": [*twice, *notes],
+            "notes": twice,
         },
     }
     return report, sorted(records, key=lambda r: (r["model"], r["suite"], natural_key(r["task"]), r["sample"]))
 
 
-def merge(patterns: list[str], out: Path, gate: GateConfig, html: Path | None = None, keep_runs: int | None = None):
+def merge(
+    patterns: list[str], out: Path, gate: GateConfig, html: Path | None = None, keep_runs: int | None = None
+) -> tuple[dict, int]:
     """Merge and write OUT (report), OUT.jsonl (records) and the HTML page; returns (report, exit status: 0 when the
     gate passes, 1 when it fails). Raises AgentbenchError with one line (nothing written then)."""
     paths = expand(patterns)

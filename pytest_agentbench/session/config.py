@@ -35,7 +35,8 @@ class RunConfig:
         self.shard = parse_shard(opts.shard, opts.shard_var)
         if self.shard is not None and opts.merge:
             raise AgentbenchError("--agentbench-merge merges shards: it cannot be one (drop --agentbench-shard)")
-        named = (lambda p: p.with_name(p.stem + self.shard.suffix + p.suffix)) if self.shard else (lambda p: p)
+        suffix = self.shard.suffix if self.shard is not None else ""
+        named = lambda p: p.with_name(p.stem + suffix + p.suffix)
         self.json_path = named(self.invocation_dir / opts.report)
         self.jsonl_path = self.json_path.with_suffix(".jsonl")
         self.plot_path = named(self.invocation_dir / opts.plot) if opts.plot else None

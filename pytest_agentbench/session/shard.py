@@ -110,7 +110,8 @@ def plan_sha256(plan: Plan) -> str:
 def select(items: list, shard: Shard, case_of) -> tuple[list, list]:
     """(kept, deselected): benchmark items of this shard's tasks; other items (a project's own tests) stay in every
     shard."""
-    kept, dropped = [], []
+    kept: list = []
+    dropped: list = []
     for item in items:
         case = case_of(item)
         (kept if case is None or shard.owns(case.task.id) else dropped).append(item)

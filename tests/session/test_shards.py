@@ -398,6 +398,7 @@ PICKED = {
 }
 
 
+@pytest.mark.slow
 def test_three_shards_of_four_suites_merge_into_the_unsharded_report(tmp_path, humanevalfix_path):
     """The reference model (two samples) and a replay file (HumanEval only, right and wrong completions: the other
     suites' tasks have no rows) over HumanEval, HumanEvalFix, tool use and agent scenarios; three shards as
