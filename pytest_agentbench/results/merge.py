@@ -223,7 +223,7 @@ def build(runs: list[ShardRun], gate: GateConfig, out: Path) -> tuple[dict, list
         "resources": resources_by_model(records),
         "gate": verdict,
         "comparison": comparison,
-        "run": {**(first.report.get("run") or {}), "xdist_workers": None},
+        "run": {**(first.report.get("run") or {}), "xdist_workers": None, "args": None},  # per shard: merged.shards
         "unavailable_suites": unavailable,
         "samples_file": str(out.with_suffix(".jsonl")),
         "previous_run": None,
@@ -238,6 +238,7 @@ def build(runs: list[ShardRun], gate: GateConfig, out: Path) -> tuple[dict, list
                     "samples": len(r.records),
                     "host": ((r.report.get("run") or {}).get("machine") or {}).get("hostname"),
                     "xdist_workers": (r.report.get("run") or {}).get("xdist_workers"),
+                    "args": (r.report.get("run") or {}).get("args"),
                 }
                 for r in runs
             ],
