@@ -20,6 +20,7 @@ from typing import Any
 from ..errors import AgentbenchError
 from ..metrics import natural_key
 from ..sanitize import for_terminal
+from ..session.shard import shard_of
 from .gate import GateConfig, judge, load_baseline
 from .records import resume_key
 from .report import resources_by_model, run_results
@@ -122,6 +123,16 @@ def check_compatible(runs: list[ShardRun]) -> None:
         "selections (-k/-m or the data: the plans of the whole run differ)",
         {name[id(r)]: r.report["shard"].get("plan_sha256") for r in planned},
     )
+    plan = planned[0].report["shard"]["plan"] if planned else {}
+    for r in runs:  # a shard's samples are of its own tasks, all in the run's plan (a renamed or edited report is not)
+        for rec in r.records:
+            if shard_of(rec["task"], r.count) != r.index or rec["task"] not in plan.get(rec["model"], {}).get(
+                rec["suite"], {}
+            ):
+                raise AgentbenchError(
+                    f"{r.path} (shard {r.index}/{r.count}) holds a sample of {rec['model']}/{rec['suite']} "
+                    f"{rec['task']}, a task outside its shard or the run's plan: not that shard's records"
+                )
 
 
 def dedupe(runs: list[ShardRun]) -> tuple[list[ShardRun], list[str]]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SLOW_SUITE, read_report
+from conftest import SLOW_SUITE, one_line_error, read_report
 from pytest_agentbench.errors import AgentbenchError
 from pytest_agentbench.session.shard import Shard, parse_shard, shard_of
 
@@ -212,6 +212,12 @@ def test_a_missing_shard_is_incomplete_never_failures(arith):
     assert strict.returncode == 1 and "gate: FAIL incomplete: shard(s) 2/3 missing" in strict.stdout
 
 
+def test_a_merge_inside_pytest_that_finds_nothing_is_one_line(arith):
+    result = arith.runpytest("--agentbench-merge=nowhere/report-shard-*.json")
+    one_line_error(result, "no shard report matches nowhere/report-shard-*.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+
+
 def test_an_empty_shard_succeeds_and_merges(arith):
     """More shards than tasks: a shard the hash gives nothing exits 0 with a report that says so."""
     p = arith.path
@@ -371,6 +377,13 @@ def test_the_merge_refuses_shards_of_different_runs(data_project):
     assert json.loads((p / "merged.json").read_text())["results"][0]["samples"] == 6
     # two different runs of one shard are refused
     (p / "merged.json").unlink()
+    # shard 1's report and records passed off as shard 2's
+    fake = json.loads(one.read_text())
+    fake["shard"]["index"] = 2
+    (p / "fake").mkdir()
+    (p / "fake/report-shard-2-of-2.json").write_text(json.dumps(fake))
+    shutil.copy(one.with_suffix(".jsonl"), p / "fake/report-shard-2-of-2.jsonl")
+    assert "a task outside its shard or the run's plan" in refused(p, one, p / "fake/report-shard-2-of-2.json")
     other = shard_run(pj, 2, 2, "h", env={"FAIL": "1"})  # the same shard again, other results (same settings)
     assert "shard 2/2 given twice with different results" in refused(p, one, two, other)
 
