@@ -24,6 +24,7 @@ from pydantic import (
     Tag,
     TypeAdapter,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -101,12 +102,27 @@ class EndpointSpec(ModelSpec):
     api_key_env and never stored."""
 
     backend: Literal["openai"] = "openai"
-    base_url: Annotated[str, Field(pattern=r"^https?://")]
+    base_url: Union[str, list[str]]  # several: a pool (backends/pool.py)
     api_key_env: Optional[str] = None
     hf_id: Optional[str] = None  # the served model's name (options.model overrides)
     revision: Optional[str] = None
     chat_template: bool = True
     options: OpenAISettings = Field(default_factory=lambda: OpenAISettings())
+
+    @field_validator("base_url")
+    @classmethod
+    def _urls(cls, value: str | list[str]) -> str | list[str]:
+        urls = [value] if isinstance(value, str) else value
+        if not urls:
+            raise ValueError("is an empty list (give one URL, or several for a pool)")
+        for url in urls:
+            if not re.match(r"^https?://", url):
+                raise ValueError(
+                    "should start with http:// or https://" + ("" if isinstance(value, str) else f": {url!r}")
+                )
+        if len(set(urls)) < len(urls):
+            raise ValueError("names an endpoint twice")
+        return value
 
 
 class ReferenceSpec(ModelSpec):

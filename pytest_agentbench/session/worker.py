@@ -171,6 +171,7 @@ class Worker:
         wall = time.perf_counter() - started
         record = self.record(case, outcome.to_record(), wall_s=wall, started_at=started_at)
         record["replies"] = model.replies
+        record["endpoints"] = model.endpoints
         if type(suite).evaluate is Suite.evaluate:
             record["agent_limits"] = asdict(ctx.limits)
         if suite.writes_traces and outcome.trace is not None:
