@@ -84,6 +84,7 @@ class WeightsSpec(ModelSpec):
     chat_template: bool = True  # use the tokenizer's chat template when it has one
     trust_remote_code: bool = False
     serve: Optional[Literal["llamacpp", "transformers", "vllm"]] = None  # one server for the run (serving.py)
+    replicas: Optional[PositiveInt] = None  # with serve: N servers behind a pool (serving/replicas.py)
     options: EngineOptions = EngineOptions()
 
     @model_validator(mode="after")
@@ -92,6 +93,8 @@ class WeightsSpec(ModelSpec):
             raise ValueError(f"a {self.backend} model needs 'hf_id', 'path' or 'package'")
         if self.load_in_4bit and self.load_in_8bit:
             raise ValueError("choose one of load_in_4bit and load_in_8bit")
+        if (self.replicas or 1) > 1 and not self.serve:
+            raise ValueError("replicas are servers: set serve (llamacpp, transformers or vllm) too")
         if self.serve == "llamacpp" and not self.gguf_file:
             raise ValueError("serve: llamacpp serves a GGUF file: set gguf_file")
         return self

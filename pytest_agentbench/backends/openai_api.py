@@ -329,7 +329,12 @@ class ServedBackend(OpenAIBackend):
             model=served.served_name, api=api, top_p=TOP_P, timeout=900.0, concurrency=8, stream=served.stream
         )
         super().__init__(
-            EndpointSpec(name=spec.name, description=spec.description, base_url=served.base_url, options=options)
+            EndpointSpec(
+                name=spec.name,
+                description=spec.description,
+                base_url=[r["base_url"] for r in served.replicas] or served.base_url,
+                options=options,
+            )
         )
 
     @classmethod

@@ -39,6 +39,7 @@ class Worker:
         self._backend_info: dict[str, dict] = {}
         self._sandbox_ok: set[tuple] = set()
         self._served: dict[str, dict] = {}  # model -> the run's server that answered it (engine, pid, URL)
+        self._replica_pids: dict[str, dict[str, int]] = {}  # model -> URL -> pid of each replica (replicas: N)
         self._quantization: dict[str, str | None] = {}
 
     # -- what runs -----------------------------------------------------------------------------------
@@ -90,6 +91,7 @@ class Worker:
 
         served = serving.Served.from_dict(answer["served"])
         self._served[spec.name] = {"engine": served.engine, "pid": served.pid, "base_url": served.base_url}
+        self._replica_pids[spec.name] = {r["base_url"]: r["pid"] for r in served.replicas}
         return ServedBackend(spec, served)
 
     def sandbox(self, suite: Suite) -> Sandbox:
@@ -194,6 +196,10 @@ class Worker:
         record["worker"] = os.environ.get("PYTEST_XDIST_WORKER", "main")
         if case.model.name in self._served:
             record["served_by"] = self._served[case.model.name]
+            replicas = self._replica_pids.get(case.model.name)
+            if replicas and model.endpoints:  # the replica that answered (the last one, if one failed over)
+                url = model.endpoints[-1]
+                record["served_by"] = {**record["served_by"], "base_url": url, "pid": replicas.get(url)}
         if before is not None:  # replies of this sample served from the generation cache (no model time counted)
             hits, misses = gencache.counts(backend)
             record["cache"] = {"hits": hits - before[0], "misses": misses - before[1]}
