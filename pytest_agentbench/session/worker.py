@@ -103,6 +103,7 @@ class Worker:
             self.run.limits,
             site_packages=suite.sandbox_site_packages,
             image=self.run.options.sandbox_image,
+            docker_host=self.run.docker_host,
         )
         key = (box.kind, suite.sandbox_site_packages)
         if key not in self._sandbox_ok:
@@ -132,14 +133,18 @@ class Worker:
             from ..sandbox.docker import DEFAULT_IMAGE, engine
 
             try:
-                client = engine()
+                client = engine(self.run.docker_host)
             except HarnessError as exc:
                 raise AgentbenchError(str(exc)) from exc
             image = self.run.options.sandbox_image or DEFAULT_IMAGE
             try:
                 client.images.get(image)
             except Exception as exc:
-                raise AgentbenchError(f"docker image {image} not found: build it with scripts/docker-image.sh") from exc
+                where = f" on {self.run.docker_host}" if self.run.docker_host else ""
+                raise AgentbenchError(
+                    f"docker image {image} not found{where}: build it with scripts/docker-image.sh"
+                    + (" (or load it there: docker save IMAGE | DOCKER_HOST=URL docker load)" if where else "")
+                ) from exc
 
     # -- one case ------------------------------------------------------------------------------------
     def evaluate(self, case: Case, backend: Backend, sandbox: Sandbox) -> tuple[Outcome, dict]:
