@@ -13,6 +13,7 @@ import pytest
 
 from conftest import he_project, read_records, read_report
 from pytest_agentbench import serving
+from pytest_agentbench.errors import AgentbenchError
 from pytest_agentbench.models import spec_of
 
 psutil = pytest.importorskip("psutil")
@@ -136,3 +137,23 @@ models:
         assert rec["served_by"] == {"engine": "llamacpp", "pid": pids[url], "base_url": url}
     for pid in pids.values():  # the replicas are gone with their run
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_replica_plans_divide_threads_and_gpus(tmp_path, monkeypatch):
+    from pytest_agentbench.serving.replicas import Replicas, make_server
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2,3")
+    vllm = spec_of({"name": "big", "backend": "vllm", "hf_id": "org/model", "serve": "vllm", "replicas": 2})
+    group = make_server(vllm, "vllm", tmp_path)
+    assert isinstance(group, Replicas)
+    plans = [s.plan for s in group.servers]
+    assert [p.env["CUDA_VISIBLE_DEVICES"] for p in plans] == ["0,1", "2,3"]
+    assert len({p.port for p in plans}) == 2 and all(f"--port {p.port}" in " ".join(p.argv) for p in plans)
+    assert len({s.log_path.parent for s in group.servers}) == 2  # a log folder each
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    with pytest.raises(AgentbenchError, match="replicas: 2 of a vllm server need at least 2 GPUs; 1 visible"):
+        make_server(vllm, "vllm", tmp_path)
+    one = spec_of({"name": "one", "backend": "vllm", "hf_id": "org/model", "serve": "vllm"})
+    assert isinstance(make_server(one, "vllm", tmp_path), serving.ModelServer)
+    with pytest.raises(AgentbenchError, match="replicas are servers: set serve"):
+        spec_of({"name": "x", "hf_id": "org/model", "replicas": 2})
