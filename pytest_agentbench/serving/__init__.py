@@ -84,9 +84,8 @@ class Served:
     log: str
     identity: dict[str, Any]  # what decides its replies, for the generation cache and config_sha (no port, no pid)
     stream: bool = True  # the engine streams with usage in its last chunk (time to first token is measured)
-    replicas: list[dict[str, Any]] = field(
-        default_factory=list
-    )  # `replicas: N`: each one's pid, URL, log (replicas.py)
+    # `replicas: N` (replicas.py): each replica's pid, URL, command and log; this Served's own fields are the first's
+    replicas: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

