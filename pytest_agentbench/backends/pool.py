@@ -123,6 +123,7 @@ class PoolTransport(httpx2.BaseTransport):
         first_chunk = None
         try:
             response = self.inner.handle_request(outgoing)
+            assert isinstance(response.stream, httpx2.SyncByteStream)
             try:
                 parts = []
                 for chunk in response.stream:
