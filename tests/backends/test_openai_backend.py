@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import read_records
+from conftest import he_project, read_records
 from pytest_agentbench.backends import Request, make_backend, preflight
 from pytest_agentbench.errors import AgentbenchError, AgentbenchWarning, HarnessError
 from pytest_agentbench.models import spec_of
@@ -589,16 +589,7 @@ models:
     hf_id: served-model
 """,
     )
-    pytester.makepyfile(
-        test_he="""
-import pytest
-from pytest_agentbench.suites.humaneval import HumanEval
-
-@pytest.mark.agentbench(HumanEval())
-def test_humaneval(outcome):
-    outcome.check()
-"""
-    )
+    he_project(pytester)
     result = pytester.runpytest_subprocess("--model", "pooled", "-k", "HumanEval/29", "-p", "no:cacheprovider")
     assert result.ret == 0, result.stdout.str()[-2000:]
     warned = [line for line in result.outlines if line.startswith("agentbench: WARNING model 'pooled': cannot reach")]
