@@ -328,6 +328,29 @@ OPTIONS = (
         type=int,
         metavar="N",
     ),
+    # -- shards (issue 21): session/shard.py, results/merge.py --
+    Opt(
+        "--agentbench-shard",
+        "agentbench_shard",
+        "run only shard I of N (1 <= I <= N): the tasks whose stable hash falls in it, every model and sample of a "
+        "task together; env/N reads I from $JOB_COMPLETION_INDEX (Kubernetes) or $SLURM_ARRAY_TASK_ID (Slurm). "
+        "The report and records are named by shard (report-shard-I-of-N.json)",
+        metavar="I/N",
+    ),
+    Opt(
+        "--agentbench-shard-var",
+        "agentbench_shard_var",
+        "with --agentbench-shard env/N: the variable holding the shard's 0-based index",
+        metavar="NAME",
+    ),
+    Opt(
+        "--agentbench-merge",
+        "agentbench_merge",
+        "run nothing: merge the shard reports matching GLOB (repeatable) into one report at --agentbench-json, "
+        "with pass@k, error bars and the gate computed over all items",
+        metavar="GLOB",
+        action="append",
+    ),
     Opt(
         "--bfcl-path",
         "bfcl_path",
@@ -406,6 +429,9 @@ class RunOptions(BaseModel):
     # -- results kept (issue 19) --
     keep_runs: Optional[int] = Field(None, ge=0)
     bfcl_path: Optional[str] = None
+    shard: Optional[str] = None
+    shard_var: Optional[str] = None
+    merge: Optional[list[str]] = None
 
     @field_validator("model")
     @classmethod
