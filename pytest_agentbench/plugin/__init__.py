@@ -273,7 +273,7 @@ class ControllerHooks:
         tr = session.config.pluginmanager.get_plugin("terminalreporter")
         say = (lambda line: tr.write_line(for_terminal(line))) if tr is not None else print
         try:
-            self.controller.preflight_models()
+            self.controller.preflight_models(say)
             self.controller.check_serving(say)
         except AgentbenchError as exc:
             self.controller.stop_servers()

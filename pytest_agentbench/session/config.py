@@ -5,12 +5,13 @@ Cheap: no model, dataset or sandbox is touched here.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from pathlib import Path
 
 from ..errors import AgentbenchError
 from ..models import ModelSpec, default_models_file, load_models_file, resolve
-from ..plugin.options import RunOptions, rootdir_moved
+from ..plugin.options import RunOptions, docker_host_of, rootdir_moved
 from ..sandbox import SandboxLimits
 from ..task import Params
 from .shard import parse_shard
@@ -45,6 +46,10 @@ class RunConfig:
         self.limits = SandboxLimits(
             timeout=opts.task_timeout, memory_mb=opts.sandbox_memory, cpus=opts.sandbox_cpus, disk_mb=opts.sandbox_disk
         )
+        # the docker sandbox's engine for this process (--docker-host: worker i uses engine i mod n)
+        self.docker_host = docker_host_of(opts.docker_host, os.environ.get("PYTEST_XDIST_WORKER", ""))
+        if opts.docker_host and opts.sandbox != "docker":
+            raise AgentbenchError("--docker-host is for --sandbox docker")
         self.replay_rows: dict[str, Counter] = {}
         self.regrades: dict[str, dict] = {}  # replay models whose file is a run's records: that run, for the report
         self._ran_as: dict[str, dict] = {}

@@ -18,7 +18,7 @@ from typing import Any
 
 from .. import provenance
 from ..backends.replay import regrade_source
-from ..errors import AgentbenchError, HarnessError, one_line
+from ..errors import AgentbenchError, AgentbenchWarning, HarnessError, one_line
 from ..outcome import Status
 from ..results.gate import GateConfig, judge, load_baseline
 from ..results.records import Record, key, resume_key
@@ -126,7 +126,10 @@ class Controller:
     def stop_servers(self) -> None:
         self.broker.close()
 
-    def preflight_models(self) -> None:
+    def preflight_models(self, say=None) -> None:
+        """Each model's preflight; what it warns of (a pool's dead endpoint) is one line each through `say`."""
+        import warnings
+
         from ..backends import backend_class, preflight
 
         plugin_makes = bool(self.config.hook.pytest_agentbench_make_backend.get_hookimpls())
@@ -136,7 +139,14 @@ class Controller:
             except AgentbenchError as exc:
                 if not plugin_makes:  # a misspelt kind, with no plugin hook that could make it
                     raise AgentbenchError(f"model {spec.name!r} ({self.run.models_file}): {exc}") from None
-            preflight(spec)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", AgentbenchWarning)
+                preflight(spec)
+            for warning in caught:
+                if issubclass(warning.category, AgentbenchWarning) and say is not None:
+                    say(f"agentbench: WARNING {warning.message}")
+                else:
+                    warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
 
     def say(self, line: str, **markup) -> None:
         tr = self.config.pluginmanager.get_plugin("terminalreporter")
