@@ -1,4 +1,4 @@
-"""HumanEvalFix: self-checks on the real data (from ../shared, never copied here), the reflect loop,
+"""HumanEvalFix: self-checks on the real data (from $AGENTBENCH_HUMANEVALFIX_PATH, never copied here), the reflect loop,
 resume after SIGKILL, plots and the pandas loader."""
 
 import json
@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 
 from conftest import FIX_TEST, SLOW_SUITE, read_records, read_report
+from pytest_agentbench.benchmarks import HUMANEVALFIX_UNWINNABLE
 from pytest_agentbench.results.report import records_frame
 from pytest_agentbench.suites.humanevalfix import rows_as_replay
 
 ROOT = Path(__file__).resolve().parents[2]
-UNWINNABLE = ROOT / "benchmarks" / "data" / "humanevalfix_unwinnable.jsonl"
+UNWINNABLE = HUMANEVALFIX_UNWINNABLE
 
 
 def fix_project(pytester):
