@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AgentbenchError, one_line
-from ..plugin.live import step
+from ..steps import step
 
 ENGINES = ("llamacpp", "transformers", "vllm")
 HOST = "127.0.0.1"
