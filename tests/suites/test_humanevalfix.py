@@ -1,4 +1,4 @@
-"""HumanEvalFix: self-checks on the real data (from ../shared, never copied here), the reflect loop,
+"""HumanEvalFix: self-checks on the real data (from $AGENTBENCH_HUMANEVALFIX_PATH, never copied here), the reflect loop,
 resume after SIGKILL, plots and the pandas loader."""
 
 import json
@@ -8,16 +8,15 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from conftest import SCRIPTED, SLOW_SUITE, fix_project, read_records, read_report
+from pytest_agentbench.benchmarks import HUMANEVALFIX_UNWINNABLE
 from pytest_agentbench.results.report import records_frame
 from pytest_agentbench.suites.humanevalfix import rows_as_replay
 
-ROOT = Path(__file__).resolve().parents[2]
-UNWINNABLE = ROOT / "benchmarks" / "data" / "humanevalfix_unwinnable.jsonl"
+UNWINNABLE = HUMANEVALFIX_UNWINNABLE
 
 
 def test_reference_fixes_all_164(pytester, humanevalfix_path):
