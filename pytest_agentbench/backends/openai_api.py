@@ -176,7 +176,9 @@ class OpenAIBackend(Backend):
         self.model_name = served_name(spec, self.settings)
         self._slots = threading.BoundedSemaphore(self.settings.concurrency)
         self._stream_usage = True  # cleared when the server rejects stream_options
-        self.per_token_timings = False  # llama-server: ask for `timings` in every chunk (a stream stopped early)
+        # llama-server: ask for `timings` in every chunk, so a stream closed once the reply is complete (end_after)
+        # still has the server's token counts; without them a stream is read to its end
+        self.per_token_timings = False
 
     preflight = staticmethod(check_endpoint)
 
@@ -277,12 +279,16 @@ class OpenAIBackend(Backend):
         stream = self._open(
             lambda **extra: self.client.chat.completions.create(messages=messages, stream=True, **params, **extra)
         )
-        return self._drain(
-            stream,
-            started,
-            lambda choice: getattr(choice.delta, "content", None),
-            (lambda text: reply_end(request, text)) if request.end_after else None,
+        if self.per_token_timings:  # the server counts every token as it goes: the stream may close mid-reply
+            ends = (lambda text: reply_end(request, text)) if request.end_after else None
+            return self._drain(stream, started, lambda choice: getattr(choice.delta, "content", None), ends)
+        # Any other endpoint reports its counts (usage) only at the end of the stream: it is read whole, so prompt
+        # and completion tokens stay the server's own, and the reply is cut where a closed stream would have ended.
+        (text, finish), usage, first, timings = self._drain(
+            stream, started, lambda choice: getattr(choice.delta, "content", None)
         )
+        end = reply_end(request, text)
+        return (text, finish) if end is None else (text[:end], "stop"), usage, first, timings
 
     def _complete(self, request: Request, started: float):
         params = self._params(request)

@@ -211,9 +211,17 @@ def test_a_stream_ends_once_the_code_block_is_closed_and_the_connection_is_close
     backend = make(spec(server, key))
     whole = backend.generate(request())
     assert whole.text == reply and whole.finish_reason == "stop" and server.streamed == len(range(0, len(reply), 4))
+    # an endpoint that counts tokens only in its final usage: the stream is read whole, the reply cut, the counts
+    # are the server's
+    cut = backend.generate(request(end_after=code_block_rule("f")))
+    assert cut.text == "Here:\n" + code and cut.finish_reason == "stop"
+    assert (cut.prompt_tokens, cut.completion_tokens) == (11, 7)
+    assert server.streamed == len(range(0, len(reply), 4))
+    # a server that counts as it goes (a served llama-server's per-token timings): the stream is closed there
+    backend.per_token_timings = True
     done = backend.generate(request(end_after=code_block_rule("f")))
-    assert done.text == "Here:\n" + code and done.finish_reason == "stop"
-    assert done.completion_tokens == -(-len(done.text) // 4)  # no usage in a closed stream: one per piece read
+    assert (done.text, done.finish_reason) == (cut.text, "stop")
+    assert done.completion_tokens == -(-len(done.text) // 4)  # no counts in this scripted stream: one per piece read
     time.sleep(0.3)
     assert server.streamed < len(range(0, len(reply), 4)) - 5, "the server must see the stream closed early"
     # a block that does not define the function asked for, or does not parse, does not end the reply
