@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from pathlib import Path
 from typing import Literal, Optional
@@ -110,7 +109,7 @@ class Trace(BaseModel):
     # -- files ---------------------------------------------------------------------------------------
     def write(self, root: Path) -> tuple[Path, str]:
         """Write to `<root>/<model>/<scenario>/<label>/run_NNN.json` (atomically); returns (path, sha256)."""
-        from .results.storage import claim
+        from .results.storage import claim, write_atomic
 
         path = (
             Path(root)
@@ -120,11 +119,8 @@ class Trace(BaseModel):
             / f"run_{self.sample:03d}.json"
         )
         claim(path, "trace", "trace")
-        path.parent.mkdir(parents=True, exist_ok=True)
         data = (json.dumps(self.model_dump(mode="json", by_alias=True), indent=1) + "\n").encode()
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        write_atomic(path, data)
         return path, hashlib.sha256(data).hexdigest()
 
 

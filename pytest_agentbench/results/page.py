@@ -28,7 +28,7 @@ from typing import Any
 
 from ..errors import AgentbenchError
 from .report import per_task_counts, record_key
-from .storage import HTML_MARK, MARK, claim, is_ours, read_records
+from .storage import HTML_MARK, MARK, claim, is_ours, read_records, write_atomic
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 TEXT_CAP = 20_000  # characters of one text kept in the page (a prompt, the model's code, tests, a trace step)
@@ -330,10 +330,7 @@ def write_html(
     """Write the page (see render) to `path`, never over a file this tool did not write."""
     path = Path(path)
     claim(path, "html", "HTML report")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(render(reports, records, sources, notes), encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, render(reports, records, sources, notes))
 
 
 def write_run_page(
