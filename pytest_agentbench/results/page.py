@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AgentbenchError
+from .records import read_records
 from .report import per_task_counts, record_key
-from .storage import HTML_MARK, MARK, claim, is_ours, read_records, write_atomic
+from .storage import HTML_MARK, MARK, claim, is_ours, write_atomic
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 TEXT_CAP = 20_000  # characters of one text kept in the page (a prompt, the model's code, tests, a trace step)

@@ -22,7 +22,6 @@ from pathlib import Path
 
 from ..errors import AgentbenchError
 
-RECORD_SCHEMA = "pytest-agentbench/record/v2"
 REPORT_SCHEMA = "pytest-agentbench/report/v2"
 MARK = "pytest-agentbench"
 HTML_MARK = f"<!-- {MARK} report -->"
