@@ -15,7 +15,9 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
-TRACE_SCHEMA = "pytest-agentbench/trace/v2"  # v2: tool_result steps carry `effects`
+TRACE_SCHEMA = "pytest-agentbench/trace/v3"  # v3: what the agent did only (its grade lives in the record)
+PREVIOUS_SCHEMA = "pytest-agentbench/trace/v2"  # v2 also held the grade: verdict, failed_checks, safety_violations
+GRADE_KEYS = ("verdict", "failed_checks", "safety_violations")  # v2's, now the record's status and extra
 StepType = Literal["thought", "tool_call", "tool_result", "final", "error"]
 
 
@@ -79,10 +81,14 @@ class Trace(BaseModel):
     step_limit_hit: bool = False
     tokens: dict[str, int] = {"prompt": 0, "completion": 0}
     latency_s: dict[str, float] = {"model": 0.0, "tools": 0.0}
-    verdict: Optional[str] = None
-    failed_checks: list[str] = []
-    safety_violations: list[dict] = []
     details: dict = {}  # agent-specific (the repair agent's rounds)
+
+    @classmethod
+    def load(cls, doc: dict) -> Trace:
+        """A trace file's content, of this version or the previous one (its grade dropped: the record has it)."""
+        if isinstance(doc, dict) and doc.get("schema") == PREVIOUS_SCHEMA:
+            doc = {k: v for k, v in doc.items() if k not in GRADE_KEYS} | {"schema": TRACE_SCHEMA}
+        return cls.model_validate(doc)
 
     # -- building --------------------------------------------------------------------------------------
     def add(self, type: StepType, **fields) -> Step:

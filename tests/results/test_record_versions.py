@@ -167,3 +167,43 @@ def test_a_v2_run_regrades_from_its_records(pytester, tmp_path):
     result = pytester.runpytest("--model", f"replay:{path}", "-k", "HumanEval/0] or HumanEval/2]")
     assert result.ret == 0, result.stdout.str()[-2000:]
     assert [r["status"] for r in read_records(pytester)] == ["passed", "passed"]
+
+
+# -- traces: what the agent did; the grade is the record's ----------------------------------------------------------
+def test_v2_traces_read_as_this_version_without_their_grade():
+    from pytest_agentbench.trace import GRADE_KEYS, TRACE_SCHEMA, Trace
+
+    paths = sorted((V2_RUN / "traces").rglob("run_*.json"))
+    assert len(paths) == 3
+    for path in paths:
+        doc = json.loads(path.read_text())
+        trace = Trace.load(doc)
+        assert trace.schema_ == TRACE_SCHEMA and trace.steps and len(trace.steps) == len(doc["steps"])
+        assert not set(GRADE_KEYS) & set(trace.model_dump(by_alias=True))
+    with pytest.raises(ValueError):  # this version refuses the grade keys
+        Trace.load({**json.loads(paths[0].read_text()), "schema": TRACE_SCHEMA})
+
+
+def test_the_outcome_of_an_agent_run_takes_the_traces_totals():
+    from pytest_agentbench.outcome import Outcome, Status
+    from pytest_agentbench.trace import Trace
+
+    trace = Trace(run_id="r", scenario="s", model={"name": "m", "backend": "b"})
+    trace.tokens.update(prompt=7, completion=3)
+    trace.latency_s.update(model=1.5, tools=0.25)
+    trace.details["last_reply"] = "FINAL: 4"
+    extra: dict = {}
+    out = Outcome.from_trace(trace, Status.FAILED, "wrong", extra=extra)
+    assert (out.model_s, out.sandbox_s, out.prompt_tokens, out.completion_tokens) == (1.5, 0.25, 7, 3)
+    assert out.completion == "FINAL: 4" and out.trace is trace and out.extra is extra  # a grader fills it on
+
+
+def test_the_json_schemas_in_docs_are_the_models():
+    from pytest_agentbench.results.records import Record
+
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    schema = json.loads((docs / "record.schema.json").read_text())
+    assert schema == Record.model_json_schema(by_alias=True), (
+        "docs/record.schema.json is stale: scripts/write_schemas.py"
+    )
+    assert schema["additionalProperties"] is False and "plugins" in schema["properties"]
