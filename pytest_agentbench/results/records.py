@@ -185,6 +185,20 @@ def build(**fields: Any) -> dict:
     return Record.check({"schema": RECORD_SCHEMA, **fields})
 
 
+def infra_instead(record: dict, reason: str) -> dict:
+    """An infra record in place of `record`, which failed validation: its identity kept as far as it is one."""
+    sample, sha = record.get("sample"), record.get("config_sha")
+    return build(
+        model=str(record.get("model")),
+        suite=str(record.get("suite")),
+        task=str(record.get("task")),
+        sample=sample if type(sample) is int and sample >= 0 else 0,
+        config_sha=sha if isinstance(sha, str) else None,
+        status=Status.INFRA.value,
+        reason=reason,
+    )
+
+
 def move_to_plugins(record: dict) -> list[str]:
     """Move the top-level keys of `record` that a record does not declare under `record["plugins"]` (what a hook
     wrote where v2 let it); returns their names."""

@@ -196,12 +196,8 @@ class Controller:
             )
         try:
             record = records.Record.check(record)
-        except HarnessError as exc:
-            record = records.build(
-                **{k: record.get(k) for k in ("model", "suite", "task", "sample", "config_sha")},
-                status=Status.INFRA.value,
-                reason=str(exc),
-            )
+        except HarnessError as exc:  # a hook broke it: the sample counts as infra, saying why
+            record = records.infra_instead(record, str(exc))
         try:
             self._records_log().append(record)
         except OSError as exc:

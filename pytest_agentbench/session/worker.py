@@ -258,16 +258,13 @@ class Worker:
     def record(self, case: Case, fields: dict[str, Any], wall_s: float, started_at: float | None = None) -> dict:
         """The sample's record; `started_at`: the wall-clock Unix time it started (default: now)."""
         params = self.run.params_for(case.model).for_sample(case.sample)
+        fields = {**fields, **{k: round(fields.get(k, 0.0), 6) for k in ("model_s", "sandbox_s")}}
         return records.build(
             model=case.model.name,
             suite=case.suite.name,
             task=case.task.id,
             sample=case.sample,
-            **{
-                **fields,
-                "model_s": round(fields.get("model_s", 0.0), 6),
-                "sandbox_s": round(fields.get("sandbox_s", 0.0), 6),
-            },
+            **fields,
             wall_s=round(wall_s, 6),
             started_at=round(time.time() if started_at is None else started_at, 6),
             params=asdict(params),

@@ -207,3 +207,14 @@ def test_the_json_schemas_in_docs_are_the_models():
         "docs/record.schema.json is stale: scripts/write_schemas.py"
     )
     assert schema["additionalProperties"] is False and "plugins" in schema["properties"]
+
+
+def test_a_hook_that_breaks_a_declared_key_makes_the_sample_infra_saying_why(arith):
+    arith.makeconftest(
+        (arith.path / "conftest.py").read_text()
+        + '\ndef pytest_agentbench_record(record, config):\n    record["wall_s"] = "slow"\n'
+    )
+    arith.runpytest("--model", "good", "--sandbox", "unconfined", "-k", "arith/1]")
+    (rec,) = read_records(arith)
+    assert rec["status"] == "infra" and rec["task"] == "arith/1" and rec["schema"] == RECORD_SCHEMA
+    assert rec["reason"].startswith("malformed record for 'arith/1': wall_s: Input should be a valid number")
