@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, with_config
 from typing_extensions import TypedDict
 
 from ..errors import AgentbenchError, HarnessError
@@ -28,45 +28,45 @@ _STRICT = ConfigDict(extra="forbid")
 
 
 # -- the parts of a record (TypedDicts: a record keeps exactly the keys it was given, as before) ------------------
+@with_config(_STRICT)
 class Reply(TypedDict, total=False):
     """One model reply, as it came (re-grading replays them)."""
 
-    __pydantic_config__ = _STRICT  # type: ignore[misc]
     text: str
     continues_prompt: bool
 
 
+@with_config(_STRICT)
 class TraceRef(TypedDict):
     """The agent's trace file (trace.py) and its sha256."""
 
-    __pydantic_config__ = _STRICT  # type: ignore[misc]
     path: str
     sha256: str
 
 
+@with_config(_STRICT)
 class Limits(TypedDict, total=False):
     """agents.base.AgentLimits of an agent's run."""
 
-    __pydantic_config__ = _STRICT  # type: ignore[misc]
     max_steps: int
     tool_timeout: float
     output_cap: int
     total_s: Optional[float]
 
 
+@with_config(_STRICT)
 class Seeds(TypedDict):
     """The seeds the sample's generators got (session.worker.seed_generators)."""
 
-    __pydantic_config__ = _STRICT  # type: ignore[misc]
     python: int
     numpy: int
     torch: int
 
 
+@with_config(_STRICT)
 class Resources(TypedDict, total=False):
     """The memory of what runs the model, measured after the sample (Backend.resources)."""
 
-    __pydantic_config__ = _STRICT  # type: ignore[misc]
     process: str  # which process ("in-process (gw0)", "llamacpp server")
     peak_rss_mb: Optional[float]
     cuda_peak_mb: Optional[float]
@@ -74,19 +74,19 @@ class Resources(TypedDict, total=False):
     alongside: list[str]  # other models the same process holds
 
 
+@with_config(_STRICT)
 class ServedBy(TypedDict, total=False):
     """The run's model server that answered (serving/)."""
 
-    __pydantic_config__ = _STRICT  # type: ignore[misc]
     engine: str
     pid: Optional[int]
     base_url: str
 
 
+@with_config(_STRICT)
 class CacheCounts(TypedDict):
     """Replies of this sample served from the generation cache, and asked of the model."""
 
-    __pydantic_config__ = _STRICT  # type: ignore[misc]
     hits: int
     misses: int
 
