@@ -125,7 +125,7 @@ class Record(BaseModel):
     program: Optional[str] = None
     tests: Optional[str] = None
     replies: list[Reply] = []  # every model reply, as it came (re-grading)
-    # what the worker adds (session/worker.py); absent where it does not apply
+    # what the worker adds (session/worker.py); those in OPTIONAL are absent where they do not apply
     agent_limits: Optional[Limits] = None  # an agent's limits (agent suites)
     trace: Optional[TraceRef] = None  # the trace file (suites that write traces)
     seeds: Optional[Seeds] = None
@@ -162,19 +162,7 @@ def _first_error(exc: ValidationError) -> str:
 
 
 #: keys a record holds only where they apply (absent rather than null or empty)
-OPTIONAL = (
-    "agent_limits",
-    "trace",
-    "seeds",
-    "quantization",
-    "resources",
-    "ttft_s",
-    "memory_bound",
-    "worker",
-    "served_by",
-    "cache",
-    "plugins",
-)
+OPTIONAL = ("agent_limits", "trace", "resources", "ttft_s", "served_by", "cache", "plugins")
 #: every top-level key of a record, as written
 KEYS = frozenset(f.alias or name for name, f in Record.model_fields.items())
 

@@ -77,7 +77,7 @@ def test_building_a_record_with_an_undeclared_key_or_a_wrong_type_names_it():
 def test_keys_that_do_not_apply_are_absent_not_null():
     rec = records.build(model="m", suite="s", task="t", sample=0, status="infra", reason="x")
     assert not set(records.OPTIONAL) & set(rec)
-    assert rec["started_at"] is None and rec["program"] is None  # always written, as in v2
+    assert rec["started_at"] is None and rec["quantization"] is None  # always written, as in v2
 
 
 # -- through pytest: hooks, resume, gate, compare, the page --------------------------------------------------------
