@@ -218,3 +218,16 @@ def test_a_hook_that_breaks_a_declared_key_makes_the_sample_infra_saying_why(ari
     (rec,) = read_records(arith)
     assert rec["status"] == "infra" and rec["task"] == "arith/1" and rec["schema"] == RECORD_SCHEMA
     assert rec["reason"].startswith("malformed record for 'arith/1': wall_s: Input should be a valid number")
+
+
+def test_the_v2_reference_run_resumes(pytester):
+    """The real run's v2 records as an earlier run of this one: its HumanEval samples are not run again."""
+    he_project(pytester)
+    (pytester.path / ".agentbench").mkdir()
+    shutil.copy(V2_RUN / "report.jsonl", pytester.path / ".agentbench" / "report.jsonl")
+    result = pytester.runpytest("--model", "reference", "-k", "HumanEval/0] or HumanEval/2]", "--agentbench-resume")
+    assert result.ret == 0, result.stdout.str()[-2000:]
+    result.stdout.fnmatch_lines(["*resuming: 7 sample(s) already done*", "*164 deselected / 0 selected*"])
+    kept = read_records(pytester)
+    assert len(kept) == 7 and {r["schema"] for r in kept} == {RECORD_SCHEMA}
+    assert {r["suite"] for r in kept} == {"humaneval", "humanevalfix", "scenarios", "tool_use"}
