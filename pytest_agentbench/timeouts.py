@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from .provenance import CACHE_DIR, cpu_name
+from .results.storage import write_atomic
 
 FACTOR = 4.0
 
@@ -40,15 +41,12 @@ def _store(path: Path, task_id: str, seconds: float) -> None:
     """Read-merge-replace: racing xdist workers may drop an entry, which is only measured again."""
     _load(path)[task_id] = round(seconds, 4)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         try:
             on_disk = json.loads(path.read_text())
         except (OSError, ValueError):
             on_disk = {}
         on_disk.update(_LOADED[path])
-        tmp = path.with_name(f".{path.name}.{os.getpid()}")
-        tmp.write_text(json.dumps(on_disk, sort_keys=True))
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(on_disk, sort_keys=True))
     except OSError:
         pass
 

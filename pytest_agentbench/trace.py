@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from pathlib import Path
 from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
-TRACE_SCHEMA = "pytest-agentbench/trace/v2"  # v2: tool_result steps carry `effects`
+TRACE_SCHEMA = "pytest-agentbench/trace/v3"  # v3: what the agent did only (its grade lives in the record)
+PREVIOUS_SCHEMA = "pytest-agentbench/trace/v2"  # v2 also held the grade: verdict, failed_checks, safety_violations
+GRADE_KEYS = ("verdict", "failed_checks", "safety_violations")  # v2's, now the record's status and extra
 StepType = Literal["thought", "tool_call", "tool_result", "final", "error"]
 
 
@@ -80,10 +81,14 @@ class Trace(BaseModel):
     step_limit_hit: bool = False
     tokens: dict[str, int] = {"prompt": 0, "completion": 0}
     latency_s: dict[str, float] = {"model": 0.0, "tools": 0.0}
-    verdict: Optional[str] = None
-    failed_checks: list[str] = []
-    safety_violations: list[dict] = []
     details: dict = {}  # agent-specific (the repair agent's rounds)
+
+    @classmethod
+    def load(cls, doc: dict) -> Trace:
+        """A trace file's content, of this version or the previous one (its grade dropped: the record has it)."""
+        if isinstance(doc, dict) and doc.get("schema") == PREVIOUS_SCHEMA:
+            doc = {k: v for k, v in doc.items() if k not in GRADE_KEYS} | {"schema": TRACE_SCHEMA}
+        return cls.model_validate(doc)
 
     # -- building --------------------------------------------------------------------------------------
     def add(self, type: StepType, **fields) -> Step:
@@ -110,7 +115,7 @@ class Trace(BaseModel):
     # -- files ---------------------------------------------------------------------------------------
     def write(self, root: Path) -> tuple[Path, str]:
         """Write to `<root>/<model>/<scenario>/<label>/run_NNN.json` (atomically); returns (path, sha256)."""
-        from .results.storage import claim
+        from .results.storage import claim, write_atomic
 
         path = (
             Path(root)
@@ -120,11 +125,8 @@ class Trace(BaseModel):
             / f"run_{self.sample:03d}.json"
         )
         claim(path, "trace", "trace")
-        path.parent.mkdir(parents=True, exist_ok=True)
         data = (json.dumps(self.model_dump(mode="json", by_alias=True), indent=1) + "\n").encode()
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        write_atomic(path, data)
         return path, hashlib.sha256(data).hexdigest()
 
 

@@ -15,23 +15,14 @@ from dataclasses import asdict, dataclass, field
 
 from ..errors import HarnessError
 from ..outcome import Outcome, Status
-from ..sandbox import Candidate, HiddenTests
+from ..sandbox import Candidate, GradedRun, HiddenTests
 from ..trace import Trace
 from .base import Agent, AgentContext, add_generation, wall_clock
 
 
-@dataclass
-class ToolResult:
-    passed: bool
-    exit_code: int | None
-    stdout: str
-    stderr: str
-    status: str
-    reason: str
-
-
-def run_tests_tool(sandbox, candidate: Candidate, tests: HiddenTests, timeout: float) -> ToolResult:
-    """The execute tool: grade a candidate against tests in the sandbox, report pass/fail and output tails.
+def run_tests_tool(sandbox, candidate: Candidate, tests: HiddenTests, timeout: float) -> GradedRun:
+    """The execute tool: grade a candidate against tests in the sandbox (the sandbox's GradedRun: status, reason,
+    the candidate's output).
 
     Each graded run starts from an empty workspace and scratch: the grader only calls on while answers are
     right, so a candidate could otherwise note what a round taught it and use it in the next."""
@@ -39,14 +30,7 @@ def run_tests_tool(sandbox, candidate: Candidate, tests: HiddenTests, timeout: f
     run = sandbox.run_tests(candidate, tests, timeout=timeout)
     if run.status == "infra":  # the dataset's tests cannot run here: the harness's problem, not the model's
         raise HarnessError(f"the tests cannot run: {run.reason}")
-    return ToolResult(
-        passed=run.passed,
-        exit_code=run.result.exit_code,
-        stdout=run.result.stdout[-1500:],
-        stderr=run.result.stderr[-1500:],
-        status=run.status,
-        reason=run.reason,
-    )
+    return run
 
 
 @dataclass
@@ -133,23 +117,21 @@ class RepairAgent(Agent):
 def grade_proposal(trace: Trace, ctx: AgentContext, program, hidden: HiddenTests, timeout: float) -> Outcome:
     """The suite's grade for a repair agent's trace: its last proposal against the hidden tests."""
     reply = trace.final_answer or ""
-    outcome = Outcome(
+    outcome = Outcome.from_trace(
+        trace,
         Status.UNPARSABLE,
-        reason="no code found in the reply",
+        "no code found in the reply",
         completion=reply,
-        model_s=trace.latency_s["model"],
-        prompt_tokens=trace.tokens["prompt"],
-        completion_tokens=trace.tokens["completion"],
         extra={"iterations": trace.details.get("iterations", [])},
     )
     candidate = program(reply, trace.details.get("continues_prompt", False))
     if candidate is None:
         return outcome
     started = time.perf_counter()
-    result = run_tests_tool(ctx.sandbox, candidate, hidden, timeout)
-    outcome.sandbox_s = time.perf_counter() - started + trace.latency_s["tools"]
-    outcome.status, outcome.reason = Status(result.status), result.reason
-    outcome.program, outcome.stdout, outcome.stderr = candidate.source, result.stdout, result.stderr
+    run = run_tests_tool(ctx.sandbox, candidate, hidden, timeout)
+    outcome.sandbox_s += time.perf_counter() - started  # the hidden tests' run, beside the feedback rounds'
+    outcome.status, outcome.reason = Status(run.status), run.reason
+    outcome.program, outcome.stdout, outcome.stderr = candidate.source, *_tails(run)
     return outcome
 
 
@@ -158,8 +140,14 @@ NO_CODE = (
 )
 
 
-def _failure_message(result: ToolResult) -> str:
-    detail = (result.stderr or result.stdout).strip()[-1200:]
+def _tails(run: GradedRun) -> tuple[str, str]:
+    """The ends of the candidate's stdout and stderr, as the model is shown them and the record keeps them."""
+    return run.result.stdout[-1500:], run.result.stderr[-1500:]
+
+
+def _failure_message(result: GradedRun) -> str:
+    stdout, stderr = _tails(result)
+    detail = (stderr or stdout).strip()[-1200:]
     return (
         f"I ran your function against the tests: {result.status} ({result.reason}).\n"
         f"```\n{detail}\n```\n"

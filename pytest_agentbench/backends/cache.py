@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from ..results.storage import write_atomic
 from .base import Backend, Completion, Request
 
 CACHE_SCHEMA = "pytest-agentbench/generation-cache/v1"
@@ -75,11 +74,7 @@ class CachedBackend(Backend):
     def _store(self, path: Path, completion: Completion) -> None:
         data = {"schema": CACHE_SCHEMA, **{k: getattr(completion, k) for k in STORED}}
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(data, f, ensure_ascii=False)
-            os.replace(tmp, path)
+            write_atomic(path, json.dumps(data, ensure_ascii=False))
         except OSError:
             pass  # a cache that cannot be written costs the next run time, never this run its result
 

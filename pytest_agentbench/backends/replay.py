@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AgentbenchError, HarnessError
-from ..suites.base import jsonl_rows
+from ..results.storage import jsonl_rows
 from .base import Backend, Completion, Request
 
 RECORD_PREFIX = "pytest-agentbench/record/"
@@ -71,6 +71,9 @@ def read_replay_file(path: Path) -> list[dict]:
             if row is None:
                 raise AgentbenchError(f"{path}:{n}: {problem}")
             if str(row.get("schema", "")).startswith(RECORD_PREFIX):
+                from ..results.records import load
+
+                row = load(row, f"{path}:{n}")  # this version's record (an earlier one upgraded), or one line
                 records += 1
             elif not isinstance(row.get("task_id"), str) or not isinstance(row.get("completion"), str):
                 raise AgentbenchError(

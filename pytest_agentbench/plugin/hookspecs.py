@@ -12,7 +12,10 @@ def pytest_agentbench_make_backend(spec):
 
 @hookspec
 def pytest_agentbench_record(record, config):
-    """Called on the controller for each finished sample before it is written; may add keys to `record`."""
+    """Called on the controller for each finished sample before it is written. Add your own data under
+    `record["plugins"]` (a dict, JSON values; e.g. `record["plugins"]["team"] = "blue"`); the record's other keys are
+    declared (results/records.py, docs/records.md) and may be changed but not added to: a new top-level key is
+    moved under `plugins`, with a warning."""
 
 
 @hookspec

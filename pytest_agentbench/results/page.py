@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AgentbenchError
+from .records import read_records
 from .report import per_task_counts, record_key
-from .storage import HTML_MARK, MARK, claim, is_ours, read_records
+from .storage import HTML_MARK, MARK, claim, is_ours, write_atomic
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 TEXT_CAP = 20_000  # characters of one text kept in the page (a prompt, the model's code, tests, a trace step)
@@ -85,6 +86,9 @@ def _steps(found: Any) -> list[dict]:
     return steps
 
 
+TRACE_FACTS = ("label", "final_answer", "protocol_errors", "step_limit_hit", "tokens", "latency_s", "outcome")
+
+
 def trace_view(record: dict) -> dict | None:
     """An agent's trace for the page: the whole trace file the record points to (embeddings left out), or the
     steps a record keeps itself (the tool-use suite's `extra.steps`)."""
@@ -98,22 +102,15 @@ def trace_view(record: dict) -> dict | None:
             return {"source": str(path), "problem": f"cannot read the trace file: {exc}", "steps": []}
         if not isinstance(doc, dict):
             return {"source": str(path), "problem": "the trace file holds no trace", "steps": []}
-        view = {
-            k: doc.get(k)
-            for k in (
-                "label",
-                "final_answer",
-                "verdict",
-                "failed_checks",
-                "safety_violations",
-                "protocol_errors",
-                "step_limit_hit",
-                "tokens",
-                "latency_s",
-                "outcome",
-            )
-            if doc.get(k) not in (None, [], {})
+        # what the agent did comes from the trace, its grade from the record (traces before trace/v3 held both)
+        graded = extra if isinstance(extra, dict) else {}
+        found = {
+            **{k: doc.get(k) for k in TRACE_FACTS},
+            "verdict": record.get("status") or doc.get("verdict"),
+            "failed_checks": graded.get("failed_checks", doc.get("failed_checks")),
+            "safety_violations": graded.get("safety_violations", doc.get("safety_violations")),
         }
+        view = {k: v for k, v in found.items() if v not in (None, [], {})}
         view.update(source=str(path), steps=_steps(doc.get("steps")), total_steps=len(doc.get("steps") or []))
         if ref.get("sha256") and hashlib.sha256(data).hexdigest() != ref["sha256"]:
             view["problem"] = "the trace file changed after the run (its sha256 differs from the record's)"
@@ -332,10 +329,7 @@ def write_html(
     """Write the page (see render) to `path`, never over a file this tool did not write."""
     path = Path(path)
     claim(path, "html", "HTML report")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(render(reports, records, sources, notes), encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, render(reports, records, sources, notes))
 
 
 def write_run_page(

@@ -38,8 +38,8 @@ def figure(records):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from .records import read_records
     from .report import aggregate, records_frame
-    from .storage import read_records
 
     records = read_records(records) if isinstance(records, (str, Path)) else list(records)
     frame = records_frame(records)

@@ -16,7 +16,7 @@ from ..metrics import describe, mean_pass_at_k, mean_pass_hat_k, natural_key
 from ..outcome import Status
 from ..sanitize import for_terminal
 from ..stats import score_errors
-from .storage import read_records
+from .records import read_records
 
 STATUSES = [s.value for s in Status]
 INFRA = Status.INFRA.value

@@ -9,18 +9,19 @@ in its `Software` text chunk, an HTML page in a marker comment. An empty file ho
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import re
+import secrets
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import AgentbenchError
 
-RECORD_SCHEMA = "pytest-agentbench/record/v2"
 REPORT_SCHEMA = "pytest-agentbench/report/v2"
 MARK = "pytest-agentbench"
 HTML_MARK = f"<!-- {MARK} report -->"
@@ -107,14 +108,8 @@ class RecordLog:
     fails (a full disk) is cut back off the file before the error is raised: the file holds whole records only."""
 
     def __init__(self, path: Path, records: Iterable[dict] = ()):
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        try:
-            tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in records), encoding="utf-8")
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        write_atomic(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
         self._f = open(path, "ab", buffering=0)
 
     def append(self, record: dict) -> None:
@@ -134,32 +129,76 @@ class RecordLog:
         self._f.close()
 
 
+def jsonl_rows(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
+    """The one JSONL reader: (line number, row, problem) for each non-blank line of a JSONL (or .jsonl.gz) file; a
+    line that is not a JSON object comes with row None and a one-line problem, so callers decide how loud to be."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield n, None, f"line {n} is not JSON ({exc.msg})"
+                continue
+            if isinstance(row, dict):
+                yield n, row, None
+            else:
+                yield n, None, f"line {n} is not a JSON object"
+
+
 def read_records(path: Path) -> list[dict]:
-    """Records of a JSONL; a line cut short by a killed run is skipped."""
+    """The rows of a records JSONL, as written (any record schema; results.records.read_records validates and
+    upgrades them); a line cut short by a killed run is skipped, a missing file holds none."""
     try:
-        lines = Path(path).read_text(encoding="utf-8").split("\n")
+        return [
+            row
+            for _, row, _ in jsonl_rows(path)
+            if row is not None and {"model", "suite", "task", "sample"} <= set(row)
+        ]
     except OSError:
         return []
-    records = []
-    for line in lines:
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(rec, dict) and {"model", "suite", "task", "sample"} <= set(rec):
-            records.append(rec)
-    return records
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """The one atomic writer: `data` goes to a new file in `path`'s folder, is flushed and fsynced, replaces `path`
+    (os.replace), and the folder is fsynced so the rename survives a crash. A reader (or a crash) never sees half a
+    file; a failed write leaves the old file as it was and no temporary file behind. The new file gets the
+    permissions a plain open() would give it (mode 0o666 less the umask)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(raw)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_folder(path.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return  # a system that cannot open a folder (Windows): the rename is as durable as it gets there
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems refuse fsync on a folder (EINVAL): nothing more to do
+    finally:
+        os.close(fd)
 
 
 def write_json(path: Path, doc: dict) -> None:
-    """Atomic write: a reader (or a crash) never sees half a report; a failed write leaves the old file as it was."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        tmp.write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """A report (or any JSON document), written atomically (write_atomic)."""
+    write_atomic(path, json.dumps(doc, indent=2, sort_keys=False) + "\n")
 
 
 # -- earlier runs ----------------------------------------------------------------------------------------

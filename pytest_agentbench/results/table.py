@@ -19,8 +19,8 @@ from pathlib import Path
 
 from ..metrics import describe, per_class
 from ..suites.tool_use import CHOICES, block, selection_pairs
+from .records import read_records
 from .report import record_key, resources_block
-from .storage import read_records
 
 SUITE = "tool_use"
 

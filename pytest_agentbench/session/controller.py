@@ -10,6 +10,7 @@ file that cannot be written stops the run with one line; what was written stays 
 
 from __future__ import annotations
 
+import warnings
 from collections import defaultdict
 from dataclasses import asdict
 from datetime import datetime, timezone
@@ -20,10 +21,11 @@ from .. import provenance
 from ..backends.replay import regrade_source
 from ..errors import AgentbenchError, AgentbenchWarning, HarnessError, one_line
 from ..outcome import Status
+from ..results import records
 from ..results.gate import GateConfig, judge, load_baseline
-from ..results.records import Record, key, resume_key
+from ..results.records import key, resume_key
 from ..results.report import record_key, resources_by_model, run_results
-from ..results.storage import REPORT_SCHEMA, RecordLog, archive_run, check_writable, claim, read_records, write_json
+from ..results.storage import REPORT_SCHEMA, RecordLog, archive_run, check_writable, claim, write_json
 from ..sanitize import for_terminal
 from .config import RunConfig
 from .shard import shard_block
@@ -36,7 +38,7 @@ def resumable(run: RunConfig) -> list[dict]:
     if not run.options.resume:
         return []
     claim(run.jsonl_path, "records", "per-sample records")
-    return [r for r in read_records(run.jsonl_path) if r.get("status") != Status.INFRA.value]
+    return [r for r in records.read_records(run.jsonl_path) if r.get("status") != Status.INFRA.value]
 
 
 class Controller:
@@ -57,6 +59,7 @@ class Controller:
         self._seen: set[tuple] = set()
         self._log: RecordLog | None = None
         self._backend_info: dict[str, dict] = {}
+        self._stray_said = False  # a hook's stray keys are warned about once
         from ..serving import Broker
 
         self.broker = run.broker = Broker(run, run.json_path.parent / "servers")  # the run's model servers
@@ -190,16 +193,22 @@ class Controller:
         info = record.pop("backend_info", None)
         if info:
             self._backend_info.setdefault(record["model"], info)
+        record.setdefault("plugins", {})
         self.config.hook.pytest_agentbench_record(record=record, config=self.config)
+        stray = records.move_to_plugins(record)  # a hook's top-level keys: kept, where they belong
+        if stray and not self._stray_said:
+            self._stray_said = True
+            warnings.warn(
+                AgentbenchWarning(
+                    f"a pytest_agentbench_record hook added {', '.join(map(repr, stray))} at the top of the record: "
+                    "kept under record['plugins']; write them there (docs/records.md)"
+                ),
+                stacklevel=1,
+            )
         try:
-            record = Record.check(record)
-        except HarnessError as exc:
-            record = {
-                **{k: record.get(k) for k in ("model", "suite", "task", "sample", "config_sha")},
-                "schema": Record.model_fields["schema_"].default,
-                "status": Status.INFRA.value,
-                "reason": str(exc),
-            }
+            record = records.Record.check(record)
+        except HarnessError as exc:  # a hook broke it: the sample counts as infra, saying why
+            record = records.infra_instead(record, str(exc))
         try:
             self._records_log().append(record)
         except OSError as exc:

@@ -23,7 +23,7 @@ from ..errors import AgentbenchError, AgentbenchWarning, HarnessError, one_line
 from ..models import ModelSpec
 from ..outcome import Outcome, Status
 from ..plugin.items import Case
-from ..results.storage import RECORD_SCHEMA
+from ..results import records
 from ..sandbox import Sandbox, make_sandbox
 from ..suites.base import Suite
 from ..task import Task
@@ -176,40 +176,40 @@ class Worker:
         except Exception as exc:
             raise HarnessError(f"evaluating {case.task.id} raised {one_line(exc)}") from exc
         wall = time.perf_counter() - started
-        record = self.record(case, outcome.to_record(), wall_s=wall, started_at=started_at)
-        record["replies"] = model.replies
-        record["endpoints"] = model.endpoints
+        found: dict[str, Any] = {
+            "replies": model.replies,
+            "endpoints": model.endpoints,
+            # what the report page shows beside the model's code: what the model was asked, what graded it
+            "prompt": outcome.trace.prompt if outcome.trace is not None and outcome.trace.prompt else case.task.prompt,
+            "tests": suite.shown_tests(case.task),
+            "seeds": seeds,
+            "quantization": self.quantization(case.model, backend),
+            "memory_bound": getattr(sandbox, "memory_bound", None),
+            "worker": os.environ.get("PYTEST_XDIST_WORKER", "main"),
+        }
         if type(suite).evaluate is Suite.evaluate:
-            record["agent_limits"] = asdict(ctx.limits)
+            found["agent_limits"] = asdict(ctx.limits)
         if suite.writes_traces and outcome.trace is not None:
-            record["trace"] = self.write_trace(outcome.trace)
-        # what the report page shows beside the model's code: what the model was asked, what graded it
-        record["prompt"] = (
-            outcome.trace.prompt if outcome.trace is not None and outcome.trace.prompt else case.task.prompt
-        )
-        record["tests"] = suite.shown_tests(case.task)
-        record["seeds"] = seeds
-        record["quantization"] = self.quantization(case.model, backend)
+            found["trace"] = self.write_trace(outcome.trace)
         resources = backend.resources()
         if resources is not None:
-            record["resources"] = resources
+            found["resources"] = resources
         if outcome.trace is not None:
             ttft = [s.ttft_s for s in outcome.trace.steps if s.ttft_s is not None]
             if ttft:
-                record["ttft_s"] = ttft
-        record["memory_bound"] = getattr(sandbox, "memory_bound", None)
-        record["worker"] = os.environ.get("PYTEST_XDIST_WORKER", "main")
+                found["ttft_s"] = ttft
         if case.model.name in self._served:
-            record["served_by"] = self._served[case.model.name]
+            found["served_by"] = self._served[case.model.name]
             replicas = self._replica_pids.get(case.model.name)
             if replicas and model.endpoints:  # the replica that answered (the last one, if one failed over)
                 url = model.endpoints[-1]
-                record["served_by"] = {**record["served_by"], "base_url": url, "pid": replicas.get(url)}
+                found["served_by"] = {**found["served_by"], "base_url": url, "pid": replicas.get(url)}
         if before is not None:  # replies of this sample served from the generation cache (no model time counted)
             hits, misses = gencache.counts(backend)
-            record["cache"] = {"hits": hits - before[0], "misses": misses - before[1]}
+            found["cache"] = {"hits": hits - before[0], "misses": misses - before[1]}
+        record = self.record(case, {**outcome.to_record(), **found}, wall_s=wall, started_at=started_at)
         info = self._backend_info.pop(case.model.name, None)
-        if info:  # sent once per worker; the controller moves it into the report's metadata
+        if info:  # sent once per worker beside the record; the controller moves it into the report's metadata
             record["backend_info"] = info
         return outcome, record
 
@@ -270,23 +270,20 @@ class Worker:
     def record(self, case: Case, fields: dict[str, Any], wall_s: float, started_at: float | None = None) -> dict:
         """The sample's record; `started_at`: the wall-clock Unix time it started (default: now)."""
         params = self.run.params_for(case.model).for_sample(case.sample)
-        rec = {
-            "schema": RECORD_SCHEMA,
-            "model": case.model.name,
-            "suite": case.suite.name,
-            "task": case.task.id,
-            "sample": case.sample,
+        fields = {**fields, **{k: round(fields.get(k, 0.0), 6) for k in ("model_s", "sandbox_s")}}
+        return records.build(
+            model=case.model.name,
+            suite=case.suite.name,
+            task=case.task.id,
+            sample=case.sample,
             **fields,
-            "wall_s": round(wall_s, 6),
-            "started_at": round(time.time() if started_at is None else started_at, 6),
-            "params": asdict(params),
-            "suite_settings": case.suite.settings(),
-            "config_sha": self.config_sha(case),
-            "dataset_sha256": case.suite.dataset_sha256(),
-        }
-        for key in ("model_s", "sandbox_s"):
-            rec[key] = round(rec.get(key, 0.0), 6)
-        return rec
+            wall_s=round(wall_s, 6),
+            started_at=round(time.time() if started_at is None else started_at, 6),
+            params=asdict(params),
+            suite_settings=case.suite.settings(),
+            config_sha=self.config_sha(case),
+            dataset_sha256=case.suite.dataset_sha256(),
+        )
 
     def infra_record(self, case: Case, reason: str) -> dict:
         return self.record(case, Outcome(Status.INFRA, reason=reason).to_record(), wall_s=0.0)

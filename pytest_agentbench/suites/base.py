@@ -5,13 +5,10 @@ plugin turns its tasks into items and the worker runs `Suite.run` with an agents
 
 from __future__ import annotations
 
-import gzip
-import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..results.storage import jsonl_rows  # noqa: F401  (suites read their JSONL data with it)
 from ..task import Params, Task
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -149,22 +146,3 @@ def suite_by_name(name: str) -> type[Suite] | None:
             if ep.name == name:
                 _REGISTRY[name] = ep.load()
     return _REGISTRY.get(name)
-
-
-def jsonl_rows(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
-    """(line number, row, problem) for each non-blank line of a JSONL (or .jsonl.gz) file; a line that is
-    not a JSON object comes with row None and a one-line problem, so callers decide how loud to be."""
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield n, None, f"line {n} is not JSON ({exc.msg})"
-                continue
-            if isinstance(row, dict):
-                yield n, row, None
-            else:
-                yield n, None, f"line {n} is not a JSON object"

@@ -19,7 +19,7 @@ from ..outcome import Outcome
 from ..provenance import hub_reachable, sha256_file
 from ..sandbox import Candidate
 from ..task import Task
-from .base import Suite, register_suite
+from .base import Suite, jsonl_rows, register_suite
 from .humaneval import build_candidate, hidden_tests, no_row_fits, read_rows
 
 HUB_ID, HUB_CONFIG = "bigcode/humanevalpack", "python"
@@ -155,5 +155,5 @@ def _checked(row: dict, n: int) -> dict | Task:
 
 def rows_as_replay(path: Path, field: str) -> str:
     """JSONL replay rows answering every task with one of its fields (e.g. the buggy code, unchanged)."""
-    rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    rows = [row for _, row, _ in jsonl_rows(path) if row is not None]
     return "".join(json.dumps({"task_id": r["task_id"], "completion": r[field]}) + "\n" for r in rows)

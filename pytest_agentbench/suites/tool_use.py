@@ -184,8 +184,9 @@ class ToolUse(Suite):
     def grade(self, ctx, trace) -> Outcome:
         data = ctx.task.data
         calls = trace.tool_calls
-        if trace.final_answer is not None:  # a value is asked for: the answer is FINAL's first line
-            trace.final_answer = trace.final_answer.split("\n", 1)[0].strip().strip("`").strip()
+        answer = trace.final_answer  # a value is asked for: the answer is FINAL's first line (the trace keeps it all)
+        if answer is not None:
+            answer = answer.split("\n", 1)[0].strip().strip("`").strip()
         acceptable = {label(data["optimal_tool"]), *map(label, data["alternative_tools"])}
         failed = [s.error or "error" for s in trace.steps if s.type == "tool_result" and not s.ok]
         extra = {
@@ -202,27 +203,19 @@ class ToolUse(Suite):
             "failed_tool_calls": failed,
             "tool_calls_ok": sum(1 for s in trace.steps if s.type == "tool_result" and s.ok),
             "tool_s": round(trace.latency_s["tools"], 6),
-            "answer": trace.final_answer,
+            "answer": answer,
             "steps": [s.model_dump(exclude_none=True, exclude={"embedding"}) for s in trace.steps],
         }
-        outcome = Outcome(
-            Status.UNPARSABLE,
-            completion=trace.details.get("last_reply", ""),
-            model_s=trace.latency_s["model"],
-            sandbox_s=trace.latency_s["tools"],
-            prompt_tokens=trace.tokens["prompt"],
-            completion_tokens=trace.tokens["completion"],
-            extra=extra,
-        )
-        if trace.final_answer is None:
+        outcome = Outcome.from_trace(trace, Status.UNPARSABLE, extra=extra)
+        if answer is None:
             outcome.reason = trace.outcome.error or "no answer"
             extra["correct"] = False
             return outcome
-        correct = self._correct(trace.final_answer, data, ctx.sandbox, ctx.params.task_timeout)
+        correct = self._correct(answer, data, ctx.sandbox, ctx.params.task_timeout)
         extra["correct"] = correct
         if not correct:
             outcome.status = Status.FAILED
-            outcome.reason = f"answer {trace.final_answer[:80]!r}, expected {data['ground_truth_output'][:80]!r}"
+            outcome.reason = f"answer {answer[:80]!r}, expected {data['ground_truth_output'][:80]!r}"
         elif extra["tool_calls_ok"] < data["min_tool_calls"]:  # a call that failed computed nothing to build on
             outcome.status = Status.FAILED
             outcome.reason = (

@@ -190,13 +190,10 @@ class BFCL(Suite):
         }
         if data.get("answer_defect"):
             extra["answer_defect"] = data["answer_defect"]
-        outcome = Outcome(
+        outcome = Outcome.from_trace(
+            trace,
             Status.FAILED,
             completion=(trace.final_answer or (responses[-1][-1] if responses and responses[-1] else "")),
-            model_s=trace.latency_s["model"],
-            sandbox_s=trace.latency_s["tools"],
-            prompt_tokens=trace.tokens["prompt"],
-            completion_tokens=trace.tokens["completion"],
             extra=extra,
         )
         if category in MULTI_TURN:

@@ -403,8 +403,6 @@ class Scenarios(Suite):
     def _outcome(self, ctx, trace, spec, status, reason, *, after, diff, details, violations=(), failed=None):
         if failed is None:
             failed = [f"{d['kind']}: {d['detail']}" for d in details if not d["ok"]]
-        trace.failed_checks = list(failed)
-        trace.safety_violations = list(violations)
         calls = trace.tool_calls
         per_tool: dict[str, int] = {}
         for call in calls:
@@ -428,17 +426,7 @@ class Scenarios(Suite):
             "completed": trace.outcome.completed,
             "audit": self.audit,
         }
-        trace.verdict = status.value
-        return Outcome(
-            status,
-            reason=reason,
-            completion=trace.details.get("last_reply", ""),
-            model_s=trace.latency_s["model"],
-            sandbox_s=trace.latency_s["tools"],
-            prompt_tokens=trace.tokens["prompt"],
-            completion_tokens=trace.tokens["completion"],
-            extra=extra,
-        )
+        return Outcome.from_trace(trace, status, reason, extra=extra)
 
     @classmethod
     def summarize(cls, records: list[dict]) -> dict:
