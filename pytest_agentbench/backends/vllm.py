@@ -66,6 +66,18 @@ class VLLMBackend(Backend):
         if spec.load_in_4bit or spec.load_in_8bit:
             kwargs["quantization"] = "bitsandbytes"
         kwargs.update({k: v for k, v in spec.options.model_dump(exclude_none=True).items() if k in ENGINE_ARGS})
+        self.adapter: dict[str, Any] | None = None
+        self.lora_request = None
+        if (
+            spec.adapter
+        ):  # vLLM's LoRA support (docs: "LoRA Adapters"): enable_lora on the engine, a LoRARequest each call
+            from vllm.lora.request import LoRARequest
+
+            from ..adapters import identity, vllm_max_lora_rank
+
+            self.adapter = identity(spec.adapter)
+            kwargs.update(enable_lora=True, max_lora_rank=vllm_max_lora_rank(self.adapter), max_loras=1)
+            self.lora_request = LoRARequest(spec.name, 1, spec.adapter)
         started = time.perf_counter()
         try:
             self.llm = LLM(**kwargs)
@@ -94,9 +106,13 @@ class VLLMBackend(Backend):
         started = time.perf_counter()
         try:
             if plain:
-                outputs = self.llm.generate([request.prefix], self._sampling(request), use_tqdm=False)
+                outputs = self.llm.generate(
+                    [request.prefix], self._sampling(request), use_tqdm=False, lora_request=self.lora_request
+                )
             else:
-                outputs = self.llm.chat(request.messages, self._sampling(request), use_tqdm=False)
+                outputs = self.llm.chat(
+                    request.messages, self._sampling(request), use_tqdm=False, lora_request=self.lora_request
+                )
         except Exception as exc:
             raise HarnessError(f"vllm generation failed: {first_line(str(exc))[:200]}") from exc
         seconds = time.perf_counter() - started
@@ -133,6 +149,7 @@ class VLLMBackend(Backend):
             "dtype": spec.dtype,
             "quantization": "bitsandbytes" if spec.load_in_4bit or spec.load_in_8bit else spec.options.quantization,
             "top_p": 0.95,
+            **({"adapter": self.adapter} if self.adapter else {}),
         }
 
     def info(self) -> dict[str, Any]:
@@ -140,6 +157,7 @@ class VLLMBackend(Backend):
             "backend": "vllm",
             "vllm": self.version,
             "load_seconds": round(self.load_seconds, 2),
+            **({"adapter": {"path": self.spec.adapter, **self.adapter}} if self.adapter else {}),
             "engine_args": {
                 k: v for k, v in self.spec.options.model_dump(exclude_none=True).items() if k in ENGINE_ARGS
             },

@@ -136,6 +136,11 @@ class Controller:
                 if not plugin_makes:  # a misspelt kind, with no plugin hook that could make it
                     raise AgentbenchError(f"model {spec.name!r} ({self.run.models_file}): {exc}") from None
             preflight(spec)
+            if getattr(spec, "adapter", None):  # missing, or for another base model: one line now (adapters.py)
+                from .. import adapters, serving
+
+                engine = self.run.serve_engine(spec)[0]
+                adapters.check(spec, engine if engine and not serving.missing(engine) else None)
 
     def say(self, line: str, **markup) -> None:
         tr = self.config.pluginmanager.get_plugin("terminalreporter")
@@ -408,6 +413,7 @@ class Controller:
                     "spec": m.to_dict(),
                     "params": asdict(self.run.params_for(m)),
                     "backend": self._backend_info.get(m.name),
+                    **({"adapter": self.run.ran_as(m).get("adapter")} if getattr(m, "adapter", None) else {}),
                 }
                 for m in self.run.models
                 if m.name in used
