@@ -48,6 +48,7 @@ class Completion:
     finish_reason: str = ""
     started_at: float | None = None  # wall-clock Unix times of the request (set by the agent's context)
     ended_at: float | None = None
+    endpoint: str | None = None  # which of a pool's endpoints answered (backends/pool.py)
 
 
 class Backend(ABC):

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AgentbenchError, HarnessError, first_line
-from ..plugin.live import step
 from ..provenance import CACHE_DIR, sha256_file
+from ..steps import step
 from .base import IN_PROCESS, Backend, Completion, Request, in_process_resources
 
 log = logging.getLogger(__name__)
