@@ -1,13 +1,14 @@
 """Shared helpers: a tiny arithmetic suite and scripted backends, written into pytester projects."""
 
 import json
+import os
 import string
 from pathlib import Path
 
 import pytest
 import scipy.stats  # noqa: F401  (loaded once here: pytester's in-process runs would otherwise import numpy twice)
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+from pytest_agentbench.benchmarks import TOOL_USE
 
 ARITH_PROJECT = {
     "test_arith.py": """
@@ -96,13 +97,18 @@ def read_records(pytester, name=".agentbench/report.jsonl"):
 
 @pytest.fixture
 def humanevalfix_path():
-    path = SHARED / "data" / "humanevalfix_python.jsonl"
+    """HumanEvalFix's data (bigcode/humanevalpack, Python split, as JSONL): never copied into the project, found
+    through $AGENTBENCH_HUMANEVALFIX_PATH (.ci/run sets it to the machine's staged copy)."""
+    given = os.environ.get("AGENTBENCH_HUMANEVALFIX_PATH")
+    if not given:
+        pytest.skip("HumanEvalFix data: set AGENTBENCH_HUMANEVALFIX_PATH to humanevalfix_python.jsonl")
+    path = Path(given)
     if not path.is_file():
-        pytest.skip(f"HumanEvalFix data not staged at {path}")
+        pytest.skip(f"HumanEvalFix data not staged at {path} (AGENTBENCH_HUMANEVALFIX_PATH)")
     return path
 
 
-TOOL_USE_DATA = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "tool_use.jsonl"
+TOOL_USE_DATA = TOOL_USE
 TOOL_USE_TEST = f"""
 import pytest
 from pytest_agentbench.suites.tool_use import ToolUse

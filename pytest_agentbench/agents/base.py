@@ -56,7 +56,14 @@ class AgentContext:
         self.audit = False  # record what each tool call did (ToolEnv.audit; the agent scenarios)
         self.started = time.perf_counter()
 
-    def generate(self, messages: list[dict], *, prefix: str | None = None, stop: tuple[str, ...] = ()) -> Completion:
+    def generate(
+        self,
+        messages: list[dict],
+        *,
+        prefix: str | None = None,
+        stop: tuple[str, ...] = (),
+        end_after: str | None = None,
+    ) -> Completion:
         who = SampleRef(
             task_id=self.task.id,
             index=self.sample,
@@ -71,6 +78,7 @@ class AgentContext:
             max_new_tokens=self.params.max_new_tokens,
             seed=self.params.seed,
             sample=who,
+            end_after=end_after,
         )
         started, started_at = time.perf_counter(), time.time()
         completion = self.backend.generate(request)

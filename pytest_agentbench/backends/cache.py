@@ -9,7 +9,8 @@ they answer from data) is not cached.
 
 Content-addressed files, written to a temporary name and renamed (atomic), so xdist workers that race on one key
 each write a whole file and the last rename wins with the same content. Errors never reach the cache (an exception
-is not a reply); a reply cut by the token limit or a stream that ended without a finish reason is not stored.
+is not a reply), nor does a stream that ended without a finish reason (incomplete). A reply cut by the token limit is
+stored: it is the reply at that limit, and the limit (`max_new_tokens`) is in the key.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ def request_key(identity: dict[str, Any], request: Request) -> str:
         "seed": request.seed,
         "sample": request.sample.index,
     }
+    if request.end_after:  # only when set: keys of requests without it stay those of earlier runs
+        what["end_after"] = request.end_after
     return hashlib.sha256(json.dumps(what, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
@@ -65,7 +68,7 @@ class CachedBackend(Backend):
             return Completion(**{k: stored[k] for k in STORED if k in stored}, seconds=0.0, cached=True)
         completion = self.inner.generate(request)
         self.misses += 1
-        if completion.finish_reason not in ("", "length"):
+        if completion.finish_reason:  # "" : the stream ended without saying why (cut off): not a whole reply
             self._store(path, completion)
         return completion
 

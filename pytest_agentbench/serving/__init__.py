@@ -184,7 +184,7 @@ def plan(spec, engine: str, port: int | None = None, threads: int | None = None)
             from ..adapters import gguf_lora
 
             argv += ["--lora", str(gguf_lora(spec))]
-        return Plan("llamacpp", argv, port, spec.name, health_path="/health")
+        return Plan("llamacpp", argv, port, spec.name, health_path="/health", env=omp_env())
     if engine == "transformers":
         folder = serve_folder(spec)
         exe = Path(sys.executable).with_name("transformers")
@@ -197,7 +197,7 @@ def plan(spec, engine: str, port: int | None = None, threads: int | None = None)
             "--port",
             str(port),
         ]
-        return Plan("transformers", argv, port, str(folder), health_path="/health")
+        return Plan("transformers", argv, port, str(folder), health_path="/health", env=omp_env())
     if engine == "vllm":
         source = spec.path or spec.hf_id
         if not source:
@@ -237,6 +237,13 @@ def plan(spec, engine: str, port: int | None = None, threads: int | None = None)
             argv += ["--enable-lora", "--lora-modules", f"{spec.name}={spec.adapter}", "--max-lora-rank", str(rank)]
         return Plan("vllm", argv, port, spec.name, health_path="/health")
     raise AgentbenchError(f"unknown serving engine {engine!r} (known: {', '.join(ENGINES)})")
+
+
+def omp_env() -> dict[str, str]:
+    """The engines' OpenMP threads sleep while they wait (backends.base.omp_wait_policy)."""
+    from ..backends.base import omp_wait_policy
+
+    return {"OMP_WAIT_POLICY": omp_wait_policy()}
 
 
 def check(spec, engine: str) -> None:
@@ -348,7 +355,7 @@ class ModelServer:
 
     def start(self) -> Served:
         with open(self.log_path, "x", encoding="utf-8") as log:  # "x": a new file, never someone else's
-            log.write("$ " + " ".join(self.plan.argv) + "\n")
+            log.write("$ " + " ".join([*(f"{k}={v}" for k, v in self.plan.env.items()), *self.plan.argv]) + "\n")
             log.flush()
             env = {**os.environ, **self.plan.env}
             try:

@@ -1,4 +1,4 @@
-"""HumanEvalFix: self-checks on the real data (from ../shared, never copied here), the reflect loop,
+"""HumanEvalFix: self-checks on the real data (from $AGENTBENCH_HUMANEVALFIX_PATH, never copied here), the reflect loop,
 resume after SIGKILL, plots and the pandas loader."""
 
 import json
@@ -8,16 +8,15 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from conftest import SCRIPTED, SLOW_SUITE, fix_project, read_records, read_report
+from pytest_agentbench.benchmarks import HUMANEVALFIX_UNWINNABLE
 from pytest_agentbench.results.report import records_frame
 from pytest_agentbench.suites.humanevalfix import rows_as_replay
 
-ROOT = Path(__file__).resolve().parents[2]
-UNWINNABLE = ROOT / "benchmarks" / "data" / "humanevalfix_unwinnable.jsonl"
+UNWINNABLE = HUMANEVALFIX_UNWINNABLE
 
 
 def test_reference_fixes_all_164(pytester, humanevalfix_path):
@@ -68,7 +67,7 @@ def test_reflect_loop_feeds_the_failure_back(pytester, humanevalfix_path):
         assert len(rounds) == 2 and rounds[0]["feedback"] == "failed"
         assert all(r["propose_s"] >= 0 and r["prompt_tokens"] == 10 for r in rounds)
         assert rec["prompt_tokens"] == 20 and rec["completion_tokens"] == 10
-        assert rec["suite_settings"] == {"iters": 1, "feedback": "example"}
+        assert rec["suite_settings"] == {"iters": 1, "feedback": "example", "end_after": "code_block"}
 
 
 def test_offline_without_data_skips_with_a_reason_and_other_suites_run(pytester, monkeypatch):

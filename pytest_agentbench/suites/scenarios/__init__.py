@@ -1,7 +1,7 @@
 """Agent scenarios: multi-step tasks in a sandboxed workspace, driven through the THOUGHT / TOOL_CALL / FINAL
 protocol with six workspace tools, verified after the agent by checks it never sees.
 
-A scenario is a folder (benchmarks/scenarios/<name>/, and any `--scenarios-dir`):
+A scenario is a folder (pytest_agentbench/benchmarks/scenarios/<name>/, and any `--scenarios-dir`):
 
     scenario.yaml   prompt, category, variants, checks, forbidden actions, gold trajectory (spec.py)
     workspace/      the files the agent starts from (made a git repository with one commit)
@@ -26,6 +26,7 @@ from pathlib import Path
 from ...agents.base import AgentContext
 from ...agents.toolloop import ToolLoopAgent
 from ...agents.tools import GIT, GIT_ENV, WORKSPACE_TOOLS, describe, tools
+from ...benchmarks import SCENARIOS
 from ...errors import AgentbenchError, HarnessError, one_line
 from ...outcome import Outcome, Status
 from ...task import Task
@@ -36,7 +37,7 @@ from .checks import CheckContext, UnchangedCheck, Unreadable, is_cache, matches
 from .metrics import scenario_metrics
 from .spec import Forbidden, Gold, GoldStep, ScenarioSpec, Variant, gold_replies, load_spec, reply_for
 
-SHIPPED = Path(__file__).resolve().parents[3] / "benchmarks" / "scenarios"
+SHIPPED = SCENARIOS  # the scenarios shipped in the package (pytest_agentbench/benchmarks/scenarios/)
 
 SYSTEM = """You are a careful software engineer working in a repository (your current directory). You act one step
 at a time with these tools, all inside the repository:
