@@ -37,6 +37,8 @@ def unavailable() -> str | None:
 
 
 class VLLMBackend(Backend):
+    adapter: dict[str, Any] | None = None
+    lora_request: Any = None  # vllm.lora.request.LoRARequest for a model with an adapter
     preflight = staticmethod(check_weights)  # the same weights, whether vLLM or its transformers fallback loads them
 
     @classmethod
@@ -66,11 +68,8 @@ class VLLMBackend(Backend):
         if spec.load_in_4bit or spec.load_in_8bit:
             kwargs["quantization"] = "bitsandbytes"
         kwargs.update({k: v for k, v in spec.options.model_dump(exclude_none=True).items() if k in ENGINE_ARGS})
-        self.adapter: dict[str, Any] | None = None
-        self.lora_request = None
-        if (
-            spec.adapter
-        ):  # vLLM's LoRA support (docs: "LoRA Adapters"): enable_lora on the engine, a LoRARequest each call
+        # vLLM's LoRA support (docs: "LoRA Adapters"): enable_lora on the engine, a LoRARequest with each call
+        if spec.adapter:
             from vllm.lora.request import LoRARequest
 
             from ..adapters import identity, vllm_max_lora_rank
@@ -89,6 +88,10 @@ class VLLMBackend(Backend):
 
         self.version = vllm.__version__
 
+    def _lora(self) -> dict[str, Any]:
+        """The adapter's LoRARequest for generate/chat, when the model has one."""
+        return {"lora_request": self.lora_request} if self.lora_request is not None else {}
+
     def _sampling(self, request: Request, max_tokens: int | None = None, stop: list[str] | None = None):
         from vllm import SamplingParams
 
@@ -106,15 +109,11 @@ class VLLMBackend(Backend):
         started = time.perf_counter()
         try:
             if plain:
-                outputs = self.llm.generate(
-                    [request.prefix], self._sampling(request), use_tqdm=False, lora_request=self.lora_request
-                )
+                outputs = self.llm.generate([request.prefix], self._sampling(request), use_tqdm=False, **self._lora())
             elif request.end_after:
                 return self._chat_until_complete(request, started)
             else:
-                outputs = self.llm.chat(
-                    request.messages, self._sampling(request), use_tqdm=False, lora_request=self.lora_request
-                )
+                outputs = self.llm.chat(request.messages, self._sampling(request), use_tqdm=False, **self._lora())
         except HarnessError:
             raise
         except Exception as exc:
@@ -139,9 +138,7 @@ class VLLMBackend(Backend):
         where the rule says: a stop string may end inside a token (` ```python `), the tokens do not."""
         tokenizer = self.llm.get_tokenizer()
         budget = request.max_new_tokens
-        out = self.llm.chat(
-            request.messages, self._sampling(request, stop=["```"]), use_tqdm=False, lora_request=self.lora_request
-        )[0]
+        out = self.llm.chat(request.messages, self._sampling(request, stop=["```"]), use_tqdm=False, **self._lora())[0]
         prompt_ids, ids = list(out.prompt_token_ids), list(out.outputs[0].token_ids)
         choice = out.outputs[0]
         while True:
@@ -157,7 +154,7 @@ class VLLMBackend(Backend):
                 [{"prompt_token_ids": prompt_ids + ids}],
                 self._sampling(request, max_tokens=budget - len(ids), stop=["```"]),
                 use_tqdm=False,
-                lora_request=self.lora_request,
+                **self._lora(),
             )[0]
             choice = more.outputs[0]
             ids += list(choice.token_ids)
