@@ -259,8 +259,8 @@ def gguf_lora(spec) -> Path:
             f"{_where(spec)}: llama-server needs it as a GGUF LoRA, and llama.cpp's converter is not installed: "
             f"bash scripts/llama-server.sh keeps it in .venv/share/llama.cpp-convert (or set {CONVERTER_ENV})"
         )
-    from .plugin.live import step
     from .serving import serve_folder
+    from .steps import step
 
     base = serve_folder(spec)  # a folder with the base's config.json (the dequantized copy of a GGUF)
     target.parent.mkdir(parents=True, exist_ok=True)
