@@ -85,6 +85,7 @@ class WeightsSpec(ModelSpec):
     trust_remote_code: bool = False
     serve: Optional[Literal["llamacpp", "transformers", "vllm"]] = None  # one server for the run (serving.py)
     replicas: Optional[PositiveInt] = None  # with serve: N servers behind a pool (serving/replicas.py)
+    adapter: Optional[str] = None  # a LoRA/PEFT adapter folder, or a GGUF LoRA for llama.cpp (adapters.py)
     options: EngineOptions = EngineOptions()
 
     @model_validator(mode="after")
@@ -97,6 +98,8 @@ class WeightsSpec(ModelSpec):
             raise ValueError("replicas are servers: set serve (llamacpp, transformers or vllm) too")
         if self.serve == "llamacpp" and not self.gguf_file:
             raise ValueError("serve: llamacpp serves a GGUF file: set gguf_file")
+        if self.adapter and self.adapter.endswith(".gguf") and self.serve != "llamacpp":
+            raise ValueError("a GGUF LoRA adapter is applied by llama-server only: set serve: llamacpp")
         return self
 
 
@@ -254,6 +257,8 @@ def load_models_file(path: Path) -> dict[str, ModelSpec]:
         raw = {k: v for k, v in raw.items() if k != "name" and v is not None}
         if raw.get("backend") == "scripted" and isinstance(raw.get("replies"), str):
             raw["replies"] = str((path.parent / Path(raw["replies"]).expanduser()).resolve())
+        if isinstance(raw.get("adapter"), str):  # relative to models.yaml, like a scripted model's replies
+            raw["adapter"] = str((path.parent / Path(raw["adapter"]).expanduser()).resolve())
         specs[str(name)] = spec_of({**raw, "name": str(name)}, where)
     return specs
 
@@ -286,6 +291,8 @@ def resolve(name: str, specs: dict[str, ModelSpec], models_file: Path) -> ModelS
         if local.is_file() and local.suffix == ".gguf":
             return WeightsSpec(name=name, path=str(local.parent.resolve()), gguf_file=local.name)
         return WeightsSpec(name=name, path=str(local.resolve()))
+    if "+" in name:
+        return with_adapter(name, specs, models_file)
     if name.startswith((".", "/", "~")) or local.suffix == ".gguf":  # a path (a hub id starts with a letter or digit)
         where = str(local.resolve())
         raise AgentbenchError(f"model file not found: {name}" + (f" ({where})" if where != name else ""))
@@ -296,6 +303,21 @@ def resolve(name: str, specs: dict[str, ModelSpec], models_file: Path) -> ModelS
         f"unknown model {name!r}: not an alias in {models_file} (known: {known}), "
         "not 'reference' or 'replay:PATH', not a local path, not a hub id like org/name"
     )
+
+
+def with_adapter(name: str, specs: dict[str, ModelSpec], models_file: Path) -> ModelSpec:
+    """`BASE+ADAPTER`: the model BASE (any name --model takes) with the adapter at path ADAPTER applied, named
+    `BASE+ADAPTER` in the report (docs/adapters.md)."""
+    base_name, _, adapter = name.partition("+")
+    base = resolve(base_name, specs, models_file)
+    if not isinstance(base, WeightsSpec):
+        raise AgentbenchError(f"model {name!r}: {base_name} is not a model with weights here, it takes no adapter")
+    if base.adapter:
+        raise AgentbenchError(f"model {name!r}: {base_name} already has an adapter ({base.adapter}); one per model")
+    path = Path(adapter.strip()).expanduser()
+    if not adapter.strip() or not _exists(path):
+        raise AgentbenchError(f"model {name!r}: adapter not found: {adapter.strip() or '(empty)'}")
+    return spec_of({**base.model_dump(), "name": name, "adapter": str(path.resolve())}, f"model {name!r}")
 
 
 _GGUF_TYPE = re.compile(r"(?:^|[.\-_])((?:I?Q\d(?:_[A-Z0-9]+)*)|F16|F32|BF16)(?=[.\-_]|$)", re.I)

@@ -11,8 +11,19 @@ VERSION=${LLAMA_CPP_PYTHON_VERSION:-0.3.36}   # pinned: the server's build is pa
 target=.venv/bin/llama-server
 stamp="$target.source"   # which sdist it was built from: another pin rebuilds it
 [ -x .venv/bin/python ] || { echo "llama-server.sh: no .venv (run scripts/setup.sh)" >&2; exit 1; }
+# llama.cpp's LoRA converter (convert_lora_to_gguf.py and the conversion/ and gguf-py/ sources it imports, about
+# 2 MB; PyPI's gguf lacks what it needs) is kept from the same sdist: a PEFT adapter served by llama-server is
+# converted with it once (pytest_agentbench/adapters.py, docs/adapters.md).
+kit=.venv/share/llama.cpp-convert
+keep_kit() {  # $1: the unpacked sdist's vendor/llama.cpp
+  rm -rf "$kit" && mkdir -p "$kit"
+  cp -r "$1/convert_lora_to_gguf.py" "$1/conversion" "$1/gguf-py" "$kit/"
+  echo "$VERSION" >"$kit/.source"
+}
+built=0
 if [ -x "$target" ] && "$target" --version >/dev/null 2>&1 && [ "$(cat "$stamp" 2>/dev/null)" = "$VERSION" ]; then
-  exit 0
+  [ "$(cat "$kit/.source" 2>/dev/null)" = "$VERSION" ] && exit 0
+  built=1
 fi
 if ! command -v cmake >/dev/null || ! command -v g++ >/dev/null || ! command -v make >/dev/null; then
   if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq cmake g++ make >/dev/null
@@ -20,12 +31,21 @@ if ! command -v cmake >/dev/null || ! command -v g++ >/dev/null || ! command -v 
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+if [ "$built" = 1 ]; then
+  run_step "downloading the llama-cpp-python $VERSION sources from PyPI (llama.cpp's LoRA converter)" \
+    "$work/download.log" .venv/bin/python -m pip download --disable-pip-version-check --no-deps \
+    --no-binary llama-cpp-python "llama-cpp-python==$VERSION" -d "$work"
+  tar -xzf "$work"/llama_cpp_python-*.tar.gz -C "$work"
+  keep_kit "$(echo "$work"/llama_cpp_python-*/vendor/llama.cpp)"
+  exit 0
+fi
 echo "llama-server.sh: building llama.cpp's llama-server $VERSION into $target (once; about 5 minutes on 2 free cores)"
 run_step "downloading the llama-cpp-python $VERSION sources from PyPI" "$work/download.log" \
   .venv/bin/python -m pip download --disable-pip-version-check --no-deps \
   --no-binary llama-cpp-python "llama-cpp-python==$VERSION" -d "$work"
 tar -xzf "$work"/llama_cpp_python-*.tar.gz -C "$work"
 src=$(echo "$work"/llama_cpp_python-*/vendor/llama.cpp)
+keep_kit "$src"
 flags=$(grep -m1 '^flags' /proc/cpuinfo || true)
 cpu=(-DGGML_NATIVE=OFF)
 for pair in avx:AVX avx2:AVX2 fma:FMA f16c:F16C avx512f:AVX512 avx512_vnni:AVX512_VNNI avx_vnni:AVX_VNNI; do

@@ -103,6 +103,13 @@ class TransformersBackend(Backend):
             raise HarnessError(
                 f"cannot load model {spec.name!r} from {source}: {first_line(str(exc))[:200]}{hint}"
             ) from exc
+        self.adapter: dict[str, Any] | None = None
+        if spec.adapter:  # after the (cached, adapter-free) base is loaded: a mismatch is one line, the model dropped
+            from ..adapters import apply_peft, identity
+
+            self.adapter = identity(spec.adapter)
+            with step(f"applying the adapter of {spec.name} with peft"):
+                self.model = apply_peft(spec, self.model, merge=not (spec.load_in_4bit or spec.load_in_8bit))
         self.load_seconds = time.perf_counter() - started
         IN_PROCESS.add(spec.name)
         self.model.eval()
@@ -155,6 +162,7 @@ class TransformersBackend(Backend):
             "chat_template_sha256": self._template_sha256(),
             "top_p": 0.95,
             "quantization": "4bit" if spec.load_in_4bit else "8bit" if spec.load_in_8bit else None,
+            **({"adapter": self.adapter} if self.adapter else {}),
         }
 
     def _template_sha256(self) -> str | None:
@@ -172,6 +180,7 @@ class TransformersBackend(Backend):
             "chat_template_sha256": self._template_sha256(),
             "load_seconds": round(self.load_seconds, 2),
             "torch_threads": self._torch.get_num_threads(),
+            **({"adapter": {"path": self.spec.adapter, **self.adapter}} if self.adapter else {}),
             **({"fallback_from": self.fallback} if self.fallback else {}),
         }
 

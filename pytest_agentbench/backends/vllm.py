@@ -37,6 +37,8 @@ def unavailable() -> str | None:
 
 
 class VLLMBackend(Backend):
+    adapter: dict[str, Any] | None = None
+    lora_request: Any = None  # vllm.lora.request.LoRARequest for a model with an adapter
     preflight = staticmethod(check_weights)  # the same weights, whether vLLM or its transformers fallback loads them
 
     @classmethod
@@ -66,6 +68,15 @@ class VLLMBackend(Backend):
         if spec.load_in_4bit or spec.load_in_8bit:
             kwargs["quantization"] = "bitsandbytes"
         kwargs.update({k: v for k, v in spec.options.model_dump(exclude_none=True).items() if k in ENGINE_ARGS})
+        # vLLM's LoRA support (docs: "LoRA Adapters"): enable_lora on the engine, a LoRARequest with each call
+        if spec.adapter:
+            from vllm.lora.request import LoRARequest
+
+            from ..adapters import identity, vllm_max_lora_rank
+
+            self.adapter = identity(spec.adapter)
+            kwargs.update(enable_lora=True, max_lora_rank=vllm_max_lora_rank(self.adapter), max_loras=1)
+            self.lora_request = LoRARequest(spec.name, 1, spec.adapter)
         started = time.perf_counter()
         try:
             self.llm = LLM(**kwargs)
@@ -76,6 +87,10 @@ class VLLMBackend(Backend):
         import vllm
 
         self.version = vllm.__version__
+
+    def _lora(self) -> dict[str, Any]:
+        """The adapter's LoRARequest for generate/chat, when the model has one."""
+        return {"lora_request": self.lora_request} if self.lora_request is not None else {}
 
     def _sampling(self, request: Request, max_tokens: int | None = None, stop: list[str] | None = None):
         from vllm import SamplingParams
@@ -94,11 +109,11 @@ class VLLMBackend(Backend):
         started = time.perf_counter()
         try:
             if plain:
-                outputs = self.llm.generate([request.prefix], self._sampling(request), use_tqdm=False)
+                outputs = self.llm.generate([request.prefix], self._sampling(request), use_tqdm=False, **self._lora())
             elif request.end_after:
                 return self._chat_until_complete(request, started)
             else:
-                outputs = self.llm.chat(request.messages, self._sampling(request), use_tqdm=False)
+                outputs = self.llm.chat(request.messages, self._sampling(request), use_tqdm=False, **self._lora())
         except HarnessError:
             raise
         except Exception as exc:
@@ -123,7 +138,7 @@ class VLLMBackend(Backend):
         where the rule says: a stop string may end inside a token (` ```python `), the tokens do not."""
         tokenizer = self.llm.get_tokenizer()
         budget = request.max_new_tokens
-        out = self.llm.chat(request.messages, self._sampling(request, stop=["```"]), use_tqdm=False)[0]
+        out = self.llm.chat(request.messages, self._sampling(request, stop=["```"]), use_tqdm=False, **self._lora())[0]
         prompt_ids, ids = list(out.prompt_token_ids), list(out.outputs[0].token_ids)
         choice = out.outputs[0]
         while True:
@@ -139,6 +154,7 @@ class VLLMBackend(Backend):
                 [{"prompt_token_ids": prompt_ids + ids}],
                 self._sampling(request, max_tokens=budget - len(ids), stop=["```"]),
                 use_tqdm=False,
+                **self._lora(),
             )[0]
             choice = more.outputs[0]
             ids += list(choice.token_ids)
@@ -173,6 +189,7 @@ class VLLMBackend(Backend):
             "dtype": spec.dtype,
             "quantization": "bitsandbytes" if spec.load_in_4bit or spec.load_in_8bit else spec.options.quantization,
             "top_p": 0.95,
+            **({"adapter": self.adapter} if self.adapter else {}),
         }
 
     def info(self) -> dict[str, Any]:
@@ -180,6 +197,7 @@ class VLLMBackend(Backend):
             "backend": "vllm",
             "vllm": self.version,
             "load_seconds": round(self.load_seconds, 2),
+            **({"adapter": {"path": self.spec.adapter, **self.adapter}} if self.adapter else {}),
             "engine_args": {
                 k: v for k, v in self.spec.options.model_dump(exclude_none=True).items() if k in ENGINE_ARGS
             },

@@ -180,6 +180,10 @@ def plan(spec, engine: str, port: int | None = None, threads: int | None = None)
         # No host-RAM copies of old prompts in either mode: benchmark prompts are never asked twice, and that cache
         # grew the one-slot server to 1.5 GB and the four-slot one to 3 GB over the main job.
         argv += ["--cache-ram", "0"]
+        if spec.adapter:  # a GGUF LoRA (a PEFT folder is converted once and cached: adapters.gguf_lora)
+            from ..adapters import gguf_lora
+
+            argv += ["--lora", str(gguf_lora(spec))]
         return Plan("llamacpp", argv, port, spec.name, health_path="/health", env=omp_env())
     if engine == "transformers":
         folder = serve_folder(spec)
@@ -224,6 +228,13 @@ def plan(spec, engine: str, port: int | None = None, threads: int | None = None)
                 argv += ["--" + key.replace("_", "-"), str(engine_args[key])]
         if engine_args.get("enforce_eager"):
             argv.append("--enforce-eager")
+        if spec.adapter:  # docs.vllm.ai "LoRA Adapters": requests name the adapter as their model; the base is apart
+            from ..adapters import identity, vllm_max_lora_rank
+
+            name = argv.index("--served-model-name") + 1
+            argv[name] = f"{spec.name}:base"
+            rank = vllm_max_lora_rank(identity(spec.adapter))
+            argv += ["--enable-lora", "--lora-modules", f"{spec.name}={spec.adapter}", "--max-lora-rank", str(rank)]
         return Plan("vllm", argv, port, spec.name, health_path="/health")
     raise AgentbenchError(f"unknown serving engine {engine!r} (known: {', '.join(ENGINES)})")
 
@@ -306,6 +317,10 @@ def identity(spec, engine: str) -> dict[str, Any]:
         ident["weights"] = spec.hf_id or spec.path
         ident["revision"] = spec.revision
         ident["dtype"] = spec.dtype
+    if getattr(spec, "adapter", None):  # a converted GGUF LoRA is named by its PEFT source (adapters.py)
+        from ..adapters import identity as adapter_identity
+
+        ident["adapter"] = adapter_identity(spec.adapter)
     return ident
 
 
@@ -400,8 +415,12 @@ class ModelServer:
             text = self.log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
         except OSError:
             text = []
+        # llama-server says why it could not load (a LoRA of another base: "tensor ... has incorrect shape") a few
+        # lines before its generic last ones: that line first
+        cause = next((line.strip() for line in text if " failed to apply " in line or " failed to open " in line), "")
         last = " | ".join(line.strip() for line in text[-lines:] if line.strip())[-400:]
-        return f"last log lines ({self.log_path}): {last}" if last else f"log: {self.log_path}"
+        shown = f"{cause[:300]} | {last}" if cause else last
+        return f"last log lines ({self.log_path}): {shown}" if shown else f"log: {self.log_path}"
 
     def stop(self, grace: float = 5.0) -> None:
         proc, self.proc = self.proc, None

@@ -98,6 +98,10 @@ class RunConfig:
                 ran = {"backend": "transformers", "fallback_from": "vllm"} if why else {"backend": "vllm"}
             else:
                 ran = {"backend": spec.backend}
+            if getattr(spec, "adapter", None):  # the adapter's content, not its path (rebuilt in place: not resumed)
+                from ..adapters import identity
+
+                ran["adapter"] = identity(spec.adapter)
             self._ran_as[spec.name] = ran
         return self._ran_as[spec.name]
 

@@ -150,6 +150,11 @@ class Controller:
                     say(f"agentbench: WARNING {warning.message}")
                 else:
                     warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+            if getattr(spec, "adapter", None):  # missing, or for another base model: one line now (adapters.py)
+                from .. import adapters, serving
+
+                engine = self.run.serve_engine(spec)[0]
+                adapters.check(spec, engine if engine and not serving.missing(engine) else None)
 
     def say(self, line: str, **markup) -> None:
         tr = self.config.pluginmanager.get_plugin("terminalreporter")
@@ -418,6 +423,7 @@ class Controller:
                     "spec": m.to_dict(),
                     "params": asdict(self.run.params_for(m)),
                     "backend": self._backend_info.get(m.name),
+                    **({"adapter": self.run.ran_as(m).get("adapter")} if getattr(m, "adapter", None) else {}),
                 }
                 for m in self.run.models
                 if m.name in used
