@@ -56,7 +56,15 @@ class AgentContext:
         self.audit = False  # record what each tool call did (ToolEnv.audit; the agent scenarios)
         self.started = time.perf_counter()
 
-    def generate(self, messages: list[dict], *, prefix: str | None = None, stop: tuple[str, ...] = ()) -> Completion:
+    def generate(
+        self,
+        messages: list[dict],
+        *,
+        prefix: str | None = None,
+        stop: tuple[str, ...] = (),
+        tools: tuple[dict, ...] = (),
+        tool_choice: str = "auto",
+    ) -> Completion:
         who = SampleRef(
             task_id=self.task.id,
             index=self.sample,
@@ -71,6 +79,8 @@ class AgentContext:
             max_new_tokens=self.params.max_new_tokens,
             seed=self.params.seed,
             sample=who,
+            tools=tuple(tools),
+            tool_choice=tool_choice,
         )
         started, started_at = time.perf_counter(), time.time()
         completion = self.backend.generate(request)

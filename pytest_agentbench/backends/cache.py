@@ -24,7 +24,7 @@ from typing import Any
 from .base import Backend, Completion, Request
 
 CACHE_SCHEMA = "pytest-agentbench/generation-cache/v1"
-STORED = ("text", "continues_prompt", "prompt_tokens", "completion_tokens", "finish_reason")
+STORED = ("text", "continues_prompt", "prompt_tokens", "completion_tokens", "finish_reason", "tool_calls")
 
 
 def request_key(identity: dict[str, Any], request: Request) -> str:
@@ -39,6 +39,8 @@ def request_key(identity: dict[str, Any], request: Request) -> str:
         "seed": request.seed,
         "sample": request.sample.index,
     }
+    if request.tools:  # native function calling (only then: the keys of text requests stay what they were)
+        what["tools"], what["tool_choice"] = list(request.tools), request.tool_choice
     return hashlib.sha256(json.dumps(what, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
@@ -65,7 +67,7 @@ class CachedBackend(Backend):
             return Completion(**{k: stored[k] for k in STORED if k in stored}, seconds=0.0, cached=True)
         completion = self.inner.generate(request)
         self.misses += 1
-        if completion.finish_reason not in ("", "length"):
+        if completion.finish_reason not in ("", "length") and completion.protocol_error is None:
             self._store(path, completion)
         return completion
 

@@ -8,7 +8,11 @@ module sets how many retries and maps what is left to this project's errors:
 - the server cannot be reached, refuses the key, or does not serve the model: `check_endpoint` says so in one
   line before any item runs (never 164 identical tracebacks);
 - a request that still fails after its retries (the server died mid-run): `HarnessError`, so the sample is infra
-  (outside every score) and `--agentbench-resume` finishes it later.
+  (outside every score) and `--agentbench-resume` finishes it later;
+- native function calling (`Request.tools`, docs/function-calling.md): the tools go out as `tools`/`tool_choice`,
+  the calls come back from `message.tool_calls` (or the stream's `delta.tool_calls`). A call the server cannot
+  parse is llama-server's HTTP 500 "... does not match the expected ... format" (or the same error mid-stream):
+  the model's reply, so a `Completion.protocol_error`, and never retried (the client would retry any 5xx).
 
 The API key is read from the environment variable named by `api_key_env` and never stored in the spec, the
 report or a log line; `info()` reports the variable's name only.
@@ -62,6 +66,19 @@ def api_key(spec) -> str:
     return key
 
 
+#: what llama-server answers (HTTP 500, or an error event mid-stream) when the model's native call does not parse
+MALFORMED_CALL = "does not match the expected"
+
+
+def _malformed_not_retried(response) -> None:
+    """httpx response hook: a 5xx that says the model's native call is malformed is marked `x-should-retry: false`
+    (the openai client obeys it), so the reply is read once as the protocol error it is; other 5xx retry as before."""
+    if response.status_code >= 500:
+        response.read()  # an error body: short
+        if MALFORMED_CALL in response.text:
+            response.headers["x-should-retry"] = "false"
+
+
 def _client(spec, settings: OpenAISettings, *, retries: int | None = None, timeout: float | None = None):
     try:
         import openai
@@ -74,6 +91,7 @@ def _client(spec, settings: OpenAISettings, *, retries: int | None = None, timeo
         api_key=api_key(spec),
         max_retries=settings.max_retries if retries is None else retries,
         timeout=settings.timeout if timeout is None else timeout,
+        http_client=openai.DefaultHttpxClient(event_hooks={"response": [_malformed_not_retried]}),
     )
 
 
@@ -162,25 +180,28 @@ class OpenAIBackend(Backend):
             params["stop"] = list(request.stop)[:4]  # stops are for plain completion; the API takes at most four
         if self.settings.extra_body:
             params["extra_body"] = dict(self.settings.extra_body)
+        if request.tools:
+            params["tools"] = list(request.tools)
+            params["tool_choice"] = request.tool_choice  # the string forms only: llama-server ignores the object form
         return params
 
     def generate(self, request: Request) -> Completion:
         import openai
 
         plain = self.settings.api == "completions" and request.prefix is not None
+        calls: list[dict[str, Any]] = []
         with self._slots:
             started = time.perf_counter()
             try:
                 if plain:
                     text, usage, finish, first, timings = self._complete(request, started)
                 else:
-                    text, usage, finish, first, timings = self._chat(request, started)
-            except openai.APIStatusError as exc:
-                raise HarnessError(
-                    f"{self.spec.base_url} answered HTTP {exc.status_code}: {first_line(str(exc.message))[:160]}"
-                ) from None
-            except openai.APIError as exc:  # connection lost, timeout, a reply that is not the API's
-                raise HarnessError(f"{self.spec.base_url}: {first_line(str(exc.__cause__ or exc))[:160]}") from None
+                    text, usage, finish, first, timings, calls = self._chat(request, started)
+            except openai.APIError as exc:
+                malformed = _malformed(request, exc)
+                if malformed is None:
+                    raise self._harness_error(exc) from None
+                return Completion(text="", protocol_error=malformed, seconds=time.perf_counter() - started)
             seconds = time.perf_counter() - started
         if timings:  # the server's own compute time (llama-server): a request queued behind another's is not slower
             seconds = (float(timings.get("prompt_ms") or 0) + float(timings.get("predicted_ms") or 0)) / 1000.0
@@ -194,7 +215,18 @@ class OpenAIBackend(Backend):
             seconds=seconds,
             ttft_s=first,
             finish_reason=finish or "",
+            tool_calls=calls,
         )
+
+    def _harness_error(self, exc) -> HarnessError:
+        import openai
+
+        if isinstance(exc, openai.APIStatusError):
+            return HarnessError(
+                f"{self.spec.base_url} answered HTTP {exc.status_code}: {first_line(str(exc.message))[:160]}"
+            )
+        # connection lost, timeout, a reply that is not the API's
+        return HarnessError(f"{self.spec.base_url}: {first_line(str(exc.__cause__ or exc))[:160]}")
 
     # -- the two APIs, streamed or not -----------------------------------------------------------------
     def _chat(self, request: Request, started: float):
@@ -203,11 +235,20 @@ class OpenAIBackend(Backend):
         if not self.settings.stream:
             reply = self.client.chat.completions.create(messages=messages, **params)
             choice = reply.choices[0]
-            return choice.message.content or "", reply.usage, choice.finish_reason, None, _timings(reply)
+            calls = [
+                {"name": c.function.name, "arguments": c.function.arguments or ""}
+                for c in choice.message.tool_calls or ()
+                if getattr(c, "function", None) is not None
+            ]
+            return choice.message.content or "", reply.usage, choice.finish_reason, None, _timings(reply), calls
         stream = self._open(
             lambda **extra: self.client.chat.completions.create(messages=messages, stream=True, **params, **extra)
         )
-        return self._drain(stream, started, lambda choice: getattr(choice.delta, "content", None))
+        calls_by_index: dict[int, dict[str, Any]] = {}
+        drained = self._drain(
+            stream, started, lambda choice: getattr(choice.delta, "content", None), _call_deltas(calls_by_index)
+        )
+        return (*drained, [calls_by_index[i] for i in sorted(calls_by_index)])
 
     def _complete(self, request: Request, started: float):
         params = self._params(request)
@@ -232,7 +273,8 @@ class OpenAIBackend(Backend):
         return create()
 
     @staticmethod
-    def _drain(stream, started: float, piece_of):
+    def _drain(stream, started: float, piece_of, calls_of=None):
+        """Read a stream: the text pieces, usage, finish reason, time to the first token (text or native call)."""
         parts, usage, finish, first, timings = [], None, None, None, None
         for chunk in stream:
             if getattr(chunk, "usage", None):
@@ -240,13 +282,40 @@ class OpenAIBackend(Backend):
             timings = _timings(chunk) or timings
             for choice in chunk.choices or ():
                 piece = piece_of(choice)
-                if piece:
+                called = calls_of(choice) if calls_of is not None else False
+                if piece or called:
                     if first is None:
                         first = time.perf_counter() - started
-                    parts.append(piece)
+                    if piece:
+                        parts.append(piece)
                 if choice.finish_reason:
                     finish = choice.finish_reason
         return "".join(parts), usage, finish, first, timings
+
+
+def _call_deltas(calls: dict[int, dict[str, Any]]):
+    """A stream reader's step for native calls: `delta.tool_calls` pieces gathered by index (name from the first
+    piece that has one, arguments concatenated); True when the chunk held any."""
+
+    def add(choice) -> bool:
+        deltas = getattr(choice.delta, "tool_calls", None) or ()
+        for delta in deltas:
+            call = calls.setdefault(getattr(delta, "index", 0) or 0, {"name": "", "arguments": ""})
+            fn = getattr(delta, "function", None)
+            if fn is not None:
+                call["name"] = call["name"] or (fn.name or "")
+                call["arguments"] += fn.arguments or ""
+        return bool(deltas)
+
+    return add
+
+
+def _malformed(request: Request, exc) -> str | None:
+    """The server's words when `exc` says the model's native call did not parse (a request with tools only)."""
+    message = first_line(str(getattr(exc, "message", None) or exc))
+    if request.tools and MALFORMED_CALL in message:
+        return message[:300]
+    return None
 
 
 def _timings(reply) -> dict | None:
@@ -275,6 +344,31 @@ class ServedBackend(OpenAIBackend):
     @classmethod
     def preflight(cls, spec) -> None:
         pass
+
+    def generate(self, request: Request) -> Completion:
+        if request.tools and not getattr(self, "_tools_checked", False):
+            self._check_tools()
+        return super().generate(request)
+
+    def _check_tools(self) -> None:
+        """llama-server drops `tools` without a word when the model's chat template does not use them (its
+        /props says so): a native run on such a template would measure nothing. One line instead."""
+        if self.served.engine == "llamacpp":
+            import json
+            import urllib.request
+
+            url = self.served.base_url.removesuffix("/v1") + "/props"
+            try:
+                with urllib.request.urlopen(url, timeout=30) as resp:
+                    caps = json.loads(resp.read()).get("chat_template_caps") or {}
+            except (OSError, ValueError):
+                caps = {"supports_tools": True}  # cannot tell: the replies will
+            if not caps.get("supports_tools", False):
+                raise AgentbenchError(
+                    f"model {self.spec.name!r}: its chat template does not describe tools, and llama-server ignores "
+                    "them; set tool_template in models.yaml (docs/function-calling.md)"
+                )
+        self._tools_checked = True
 
     def cache_identity(self) -> dict[str, Any]:
         return {**self.served.identity, "api": self.settings.api, "top_p": self.settings.top_p}

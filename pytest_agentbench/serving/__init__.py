@@ -178,6 +178,13 @@ def plan(spec, engine: str, port: int | None = None, threads: int | None = None)
         # No host-RAM copies of old prompts in either mode: benchmark prompts are never asked twice, and that cache
         # grew the one-slot server to 1.5 GB and the four-slot one to 3 GB over the main job.
         argv += ["--cache-ram", "0"]
+        # Jinja chat templates: OpenAI `tools` are rendered and calls parsed (native function calling). A model whose
+        # own template ignores tools names a tool template (models.yaml), used on every request: it renders exactly
+        # like the model's own without tools, so a run's formats never change another format's prompts.
+        argv.append("--jinja")
+        template = _tool_template(spec)
+        if template is not None:
+            argv += ["--chat-template-file", str(template)]
         return Plan("llamacpp", argv, port, spec.name, health_path="/health")
     if engine == "transformers":
         folder = serve_folder(spec)
@@ -222,12 +229,24 @@ def plan(spec, engine: str, port: int | None = None, threads: int | None = None)
                 argv += ["--" + key.replace("_", "-"), str(engine_args[key])]
         if engine_args.get("enforce_eager"):
             argv.append("--enforce-eager")
+        if engine_args.get("tool_call_parser"):  # native function calling: vllm serve parses the calls itself
+            argv += ["--enable-auto-tool-choice", "--tool-call-parser", engine_args["tool_call_parser"]]
+        template = _tool_template(spec)
+        if template is not None:
+            argv += ["--chat-template", str(template)]
         return Plan("vllm", argv, port, spec.name, health_path="/health")
     raise AgentbenchError(f"unknown serving engine {engine!r} (known: {', '.join(ENGINES)})")
 
 
+def _tool_template(spec) -> Path | None:
+    from ..backends.native import tool_template_path
+
+    return tool_template_path(spec)
+
+
 def check(spec, engine: str) -> None:
     """What `plan` would refuse, found cheaply before any item runs (nothing is loaded or started)."""
+    _tool_template(spec)
     if engine == "llamacpp":
         gguf_path(spec)
     elif engine == "transformers" and not spec.gguf_file:
@@ -297,6 +316,13 @@ def identity(spec, engine: str) -> dict[str, Any]:
         ident["weights"] = spec.hf_id or spec.path
         ident["revision"] = spec.revision
         ident["dtype"] = spec.dtype
+        if spec.options.tool_call_parser:
+            ident["tool_call_parser"] = spec.options.tool_call_parser
+    from ..backends.native import tool_template_sha256
+
+    template = tool_template_sha256(spec)
+    if template is not None:  # it renders every prompt: part of what decides the replies
+        ident["tool_template"] = "sha256:" + template
     return ident
 
 

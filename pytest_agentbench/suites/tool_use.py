@@ -179,7 +179,7 @@ class ToolUse(Suite):
         fmt = get_format(ctx.task.data["prompt_format"])
         system = fmt.render(tools=describe(self.tools), tool_guide=guide(self.tools))
         messages = [{"role": "system", "content": system}, {"role": "user", "content": ctx.task.prompt}]
-        return ToolLoopAgent(on_protocol_error="stop", bad_args="tool_error"), messages, fmt.name
+        return ToolLoopAgent(on_protocol_error="stop", bad_args="tool_error", native=fmt.native), messages, fmt.name
 
     def grade(self, ctx, trace) -> Outcome:
         data = ctx.task.data
@@ -202,6 +202,7 @@ class ToolUse(Suite):
             "failed_tool_calls": failed,
             "tool_calls_ok": sum(1 for s in trace.steps if s.type == "tool_result" and s.ok),
             "tool_s": round(trace.latency_s["tools"], 6),
+            "protocol_errors": trace.protocol_errors,
             "answer": trace.final_answer,
             "steps": [s.model_dump(exclude_none=True, exclude={"embedding"}) for s in trace.steps],
         }
