@@ -1,7 +1,8 @@
 """The harness self-check: answers every task with the dataset's reference solution (pass@1 must be 1.0).
 
 A request with native tools (--prompt-format native) gets a reference written in the text protocol as the native
-reply it stands for: `TOOL_CALL: {"tool": t, "args": a}` becomes one native call, `FINAL: x` the content x."""
+reply it stands for: `TOOL_CALL: {"tool": t, "args": a}` becomes one native call, `FINAL: x` the content x, and
+`NATIVE_CALLS: [{"name": n, "arguments": {...}}, ...]` (a suite's native reference, BFCL's) those calls."""
 
 from __future__ import annotations
 
@@ -27,10 +28,18 @@ class ReferenceBackend(Backend):
 
 
 _DIRECTIVE = re.compile(r"^[ \t>*`]*(TOOL_CALL|FINAL)\s*:\s*", re.M)
+NATIVE_CALLS = "NATIVE_CALLS: "
 
 
 def native(reply: str) -> Completion:
     """A text-protocol reply as the native reply it stands for (anything else stays text)."""
+    if reply.startswith(NATIVE_CALLS):
+        calls = json.loads(reply[len(NATIVE_CALLS) :])
+        return Completion(
+            text="",
+            tool_calls=[{"name": c["name"], "arguments": json.dumps(c["arguments"])} for c in calls],
+            finish_reason="reference",
+        )
     found = _DIRECTIVE.search(reply)
     if found is None:
         return Completion(text=reply, finish_reason="reference")
