@@ -325,6 +325,8 @@ def block(group: list[dict]) -> dict:
         "failed_tool_calls": dict(sorted(Counter(k for e in ex for k in e.get("failed_tool_calls", ())).items())),
         "error_recovery": ratio(sum(bool(e.get("correct")) for e in failing), len(failing)),
         "multi_step_success": ratio(sum(r["status"] == "passed" for r in multi), len(multi)),
+        # samples that ended on a reply no protocol reads (a text reply without TOOL_CALL/FINAL, a malformed native call)
+        "protocol_errors": ratio(sum(r["status"] == "unparsable" for r in group), n),
         "latency_s": {
             "model": round(sum(r["model_s"] for r in group) / n, 6) if n else 0.0,
             "tool": round(sum(e["tool_s"] for e in ex) / n, 6) if n else 0.0,

@@ -299,4 +299,8 @@ def test_tool_use(outcome):
     assert rec["status"] == "unparsable" and "malformed native call" in rec["reason"]
     assert rec["extra"]["first_choice"] == "unparsable" and rec["extra"]["protocol_errors"] == 1
     assert len(server.seen) == 1
+    from pytest_agentbench.results.table import study_table
+
+    (row,) = study_table([pytester.path / ".agentbench" / "report.jsonl"]).to_dict("records")
+    assert (row["prompt_format"], row["protocol_errors"], row["protocol_error_rate"]) == ("native", 1, 1.0)
     server.shutdown()

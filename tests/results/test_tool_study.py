@@ -402,6 +402,14 @@ def test_table_equals_the_reports_and_combines_runs(pytester):
             assert row["runs_with_failed_calls"] == block["error_recovery"]["denominator"]
             assert row["multi_step_runs"] == block["multi_step_success"]["denominator"] == 3
             assert row["prompt_tokens_mean"] == block["tokens_per_task"]["prompt"]
+            err = block["correctness_error"]
+            assert (row["correctness_lo"], row["correctness_se"], row["correctness_hi"]) == (
+                err["lo"],
+                err["se"],
+                err["hi"],
+            )
+            assert row["correctness_lo"] <= row["correctness"] <= row["correctness_hi"]
+            assert row["protocol_errors"] == block["protocol_errors"]["numerator"]
     cot_a = frame[(frame["model"] == "a") & (frame["prompt_format"] == "cot")].iloc[0]
     assert (cot_a["correctness"], cot_a["tool_selection_accuracy"]) == (1.0, 1.0)
     direct_a = frame[(frame["model"] == "a") & (frame["prompt_format"] == "direct")].iloc[0]
