@@ -40,6 +40,19 @@ def test_formats_say_what_they_promise():
     assert all(describe(TOOLS) in text for text in render.values())
 
 
+def test_the_native_format_has_no_text_protocol():
+    native = get_format("native")
+    text = native.render(describe(TOOLS), guide(TOOLS))
+    assert native.native and "TOOL_CALL" not in text and "FINAL" not in text and describe(TOOLS) not in text
+    assert native.sha256() != PromptFormat("x", native.system).sha256()  # native-ness is part of its identity
+    with pytest.raises(ValueError, match="unknown template field {protocol}"):
+        register_format(PromptFormat("native2", "{protocol}", native=True))
+    from pytest_agentbench.prompts import native_requested
+
+    assert native_requested(None) == (True, False) and native_requested("native") == (False, True)
+    assert native_requested("cot,native") == (True, True)
+
+
 def test_format_names_and_templates_are_checked():
     assert parse_formats(None) is None and parse_formats("cot, direct,cot") == ("cot", "direct")
     with pytest.raises(ValueError, match="unknown format 'socratic' \\(known: default, direct, cot, tools"):
@@ -109,7 +122,7 @@ def test_reference_scores_one_in_every_format(pytester):
         "--model",
         "reference",
         "--prompt-format",
-        "default,direct,cot,tools",
+        "default,direct,cot,tools,native",
         "-k",
         "/000- or /001-",
         "-n",
@@ -121,12 +134,18 @@ def test_reference_scores_one_in_every_format(pytester):
     assert result.ret == 0, result.stdout.str()[-2000:]
     (res,) = read_report(pytester)["results"]
     by_format = res["metrics"]["by_prompt_format"]
-    assert sorted(by_format) == ["cot", "default", "direct", "tools"]
+    assert sorted(by_format) == ["cot", "default", "direct", "native", "tools"]
     for name, block in by_format.items():
         assert (block["tasks"], block["correctness"], block["tool_selection_accuracy"]) == (10, 1.0, 1.0), name
         assert all(v["f1"] == 1.0 for v in block["per_tool"].values()), name
-    assert set(res["suite_settings"]["prompt_templates"]) >= {"default", "direct", "cot", "tools"}
-    assert {r["extra"]["prompt_format"] for r in read_records(pytester)} == {"default", "direct", "cot", "tools"}
+    assert set(res["suite_settings"]["prompt_templates"]) >= {"default", "direct", "cot", "tools", "native"}
+    assert {r["extra"]["prompt_format"] for r in read_records(pytester)} == {
+        "default",
+        "direct",
+        "cot",
+        "tools",
+        "native",
+    }
 
 
 PROMPT_SPY = '''
