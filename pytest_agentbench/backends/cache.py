@@ -9,7 +9,8 @@ they answer from data) is not cached.
 
 Content-addressed files, written to a temporary name and renamed (atomic), so xdist workers that race on one key
 each write a whole file and the last rename wins with the same content. Errors never reach the cache (an exception
-is not a reply); a reply cut by the token limit or a stream that ended without a finish reason is not stored.
+is not a reply); a reply cut by the token limit, a stream that ended without a finish reason, or a native call the
+engine could not read is not stored. A request with native tools has them (and `tool_choice`) in its key.
 """
 
 from __future__ import annotations
