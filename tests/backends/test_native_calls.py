@@ -4,10 +4,11 @@ http.server in a thread): tools go out as `tools`, calls come back from `message
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from test_openai_backend import Handler as TextHandler  # its _send and quiet log
 
 from conftest import read_records
 from pytest_agentbench.agents.tools import (
@@ -47,18 +48,7 @@ class Scripted(ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}/v1"
 
 
-class Handler(BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-    def _send(self, status, body):
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
+class Handler(TextHandler):
     def do_GET(self):
         self._send(
             200, {"object": "list", "data": [{"id": "served", "object": "model", "created": 0, "owned_by": "x"}]}
@@ -238,11 +228,9 @@ MODELS = """models:
 """
 
 
-def test_a_native_tool_use_item_end_to_end_through_the_endpoint(pytester):
-    """The whole path: the suite's native format, the tool loop, the tool in the sandbox, the history the next request
-    carries (the call under a stable id, its result as a `tool` message), the record."""
+def native_item(pytester, server):
+    """Run tool_use/execution/000 in the native format against `server`."""
     data = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "tool_use.jsonl"
-    server = Scripted([("calls", [("code_executor", '{"code": "print(6 * 7)"}')]), ("text", "42")])
     pytester.makefile(".yaml", models=MODELS.format(url=server.url))
     pytester.makepyfile(
         test_tu=f"""
@@ -254,9 +242,16 @@ def test_tool_use(outcome):
     outcome.check()
 """
     )
-    result = pytester.runpytest_subprocess(
+    return pytester.runpytest_subprocess(
         "--model", "remote", "--prompt-format", "native", "-k", "execution/000", "-p", "no:cacheprovider"
     )
+
+
+def test_a_native_tool_use_item_end_to_end_through_the_endpoint(pytester):
+    """The whole path: the suite's native format, the tool loop, the tool in the sandbox, the history the next request
+    carries (the call under a stable id, its result as a `tool` message), the record."""
+    server = Scripted([("calls", [("code_executor", '{"code": "print(6 * 7)"}')]), ("text", "42")])
+    result = native_item(pytester, server)
     assert result.ret in (0, 1), result.stdout.str()[-2000:]
     (rec,) = read_records(pytester)
     assert rec["task"].endswith("-native") and rec["extra"]["prompt_format"] == "native"
@@ -278,22 +273,8 @@ def test_tool_use(outcome):
 
 
 def test_a_malformed_native_call_ends_a_tool_use_item_as_unparsable(pytester):
-    data = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "tool_use.jsonl"
     server = Scripted([("malformed",)])
-    pytester.makefile(".yaml", models=MODELS.format(url=server.url))
-    pytester.makepyfile(
-        test_tu=f"""
-import pytest
-from pytest_agentbench.suites.tool_use import ToolUse
-
-@pytest.mark.agentbench(ToolUse({str(data)!r}))
-def test_tool_use(outcome):
-    outcome.check()
-"""
-    )
-    result = pytester.runpytest_subprocess(
-        "--model", "remote", "--prompt-format", "native", "-k", "execution/000", "-p", "no:cacheprovider"
-    )
+    result = native_item(pytester, server)
     assert result.ret == 1, result.stdout.str()[-2000:]
     (rec,) = read_records(pytester)
     assert rec["status"] == "unparsable" and "malformed native call" in rec["reason"]
