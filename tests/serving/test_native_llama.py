@@ -105,7 +105,8 @@ class Forced(Backend):
         if request.tools and first:
             request = replace(request, messages=request.messages + [{"role": "assistant", "content": "<tool_call>\\n"}],
                               tool_choice="required")
-        request = replace(request, max_new_tokens=min(request.max_new_tokens, 48))
+        # room for a forced call (SmolLM2 repeats it; a cut repeat breaks BFCL's decoding), little after it
+        request = replace(request, max_new_tokens=min(request.max_new_tokens, 96 if first else 16))
         with open(os.environ["SEEN"], "a") as f:
             f.write(json.dumps({"messages": request.messages, "tools": [t["function"]["name"] for t in request.tools],
                                 "tool_choice": request.tool_choice}) + "\\n")
@@ -162,18 +163,20 @@ def test_forced_native_calls_through_the_whole_path(served, pytester, monkeypatc
     for rec in records.values():
         assert rec["status"] != "infra" and rec["task"].endswith("-native"), rec["reason"]
     tool_use = records["tool_use"]["extra"]
-    assert tool_use["first_choice"] in ("code_executor", "symbolic_math") and tool_use["protocol_errors"] == 0
-    assert records["bfcl"]["extra"]["called"] and records["bfcl"]["extra"]["handler"] == "native"
+    ran = tool_use["first_choice"] in ("code_executor", "symbolic_math")
+    # the model may write a long argument that the token limit cuts: then the read call is a protocol error, no infra
+    assert ran or "arguments are not JSON" in records["tool_use"]["reason"], records["tool_use"]["reason"]
+    assert records["bfcl"]["extra"]["handler"] == "native" and records["bfcl"]["extra"]["calls"] >= 1
     scenario = records["scenarios"]["extra"]
     assert scenario["prompt_format"] == "native" and sum(scenario["tool_calls"].values()) >= 1
     requests = [json.loads(line) for line in seen.read_text().splitlines()]
-    by_tools = {tuple(sorted(r["tools"])): r for r in requests if r["tool_choice"] == "auto"}
-    # the request after a forced call: the call under a stable id, its result as a `tool` message
-    for later in by_tools.values():
-        assistant, tool = later["messages"][-2:]
+    later = {tuple(sorted(r["tools"])): r for r in requests if r["tool_choice"] == "auto"}
+    # the request after a forced call that ran: the call under a stable id, its result as a `tool` message
+    assert tuple(sorted(_workspace())) in later and (ran or ("code_executor", "symbolic_math") not in later)
+    for after in later.values():
+        assistant, tool = after["messages"][-2:]
         assert assistant["tool_calls"][0]["id"] == "call_0" and tool["role"] == "tool"
         assert tool["tool_call_id"] == "call_0" and tool["content"]
-    assert {("code_executor", "symbolic_math"), tuple(sorted(_workspace()))} <= set(by_tools)
 
 
 def _workspace():
