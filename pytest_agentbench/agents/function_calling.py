@@ -16,15 +16,29 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
+from ..backends.base import Completion
 from ..trace import Trace
 from .base import Agent, AgentContext, add_generation
+
+
+class Handler(Protocol):
+    """What the agent asks of a protocol (suites/bfcl/handler.py)."""
+
+    name: str
+
+    def response(self, reply: Completion) -> Any: ...
+    def assistant_message(self, reply: Completion, ids: list[str]) -> dict: ...
+    def decode_execute(self, result: Any, has_tool_call_tag: bool = False) -> list[str]: ...
+    def results_messages(self, results: list[str], decoded: list[str], ids: list[str]) -> list[dict]: ...
+    def more_functions(self, functions: list[dict]) -> tuple[dict, list[dict]]: ...
 
 
 @dataclass
 class CallAgent(Agent):
     name = "calls"
-    handler: object
+    handler: Handler
     turns: list[list[dict]] = field(default_factory=list)  # the user messages of turns 2..n (multi-turn)
     holdout: dict[str, list] = field(default_factory=dict)  # turn index -> function docs first shown then
     execute: Callable[[list[list[str]], list[str]], list[str]] | None = None
@@ -58,7 +72,7 @@ class CallAgent(Agent):
                     message, more = self.handler.more_functions(held)
                     messages, self.tools = messages + [message], self.tools + more
                 else:
-                    messages = messages + turn
+                    messages = messages + (turn or [])
             replies: list = []
             responses.append(replies)
             steps = 0

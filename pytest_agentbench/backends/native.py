@@ -78,7 +78,7 @@ def tool_template_sha256(spec) -> str | None:
 
 def renders_tools(template: str | None) -> bool:
     """Whether a chat template reads `tools` at all (one that does not drops them without a word)."""
-    return bool(template) and "tools" in template
+    return template is not None and "tools" in template
 
 
 def read_calls(tokenizer, text: str, prompt: str, tools: list[dict]) -> tuple[str, list[dict[str, Any]], str | None]:

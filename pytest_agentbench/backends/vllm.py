@@ -116,7 +116,8 @@ class VLLMBackend(Backend):
         seconds = time.perf_counter() - started
         out = outputs[0]
         choice = out.outputs[0]
-        text, calls, malformed = choice.text, [], None
+        text, malformed = choice.text, None
+        calls: list[dict[str, Any]] = []
         if request.tools:
             from .native import read_calls
 
