@@ -368,6 +368,11 @@ class ServedBackend(OpenAIBackend):
                     f"model {self.spec.name!r}: its chat template does not describe tools, and llama-server ignores "
                     "them; set tool_template in models.yaml (docs/function-calling.md)"
                 )
+        if self.served.engine == "vllm" and not self.served.identity.get("tool_call_parser"):
+            raise AgentbenchError(
+                f"model {self.spec.name!r}: vllm serve reads native calls only with a tool parser; set "
+                "options.tool_call_parser in models.yaml (e.g. hermes; docs/function-calling.md)"
+            )
         self._tools_checked = True
 
     def cache_identity(self) -> dict[str, Any]:

@@ -285,3 +285,14 @@ def test_a_malformed_native_call_ends_a_tool_use_item_as_unparsable(pytester):
     (row,) = study_table([pytester.path / ".agentbench" / "report.jsonl"]).to_dict("records")
     assert (row["prompt_format"], row["protocol_errors"], row["protocol_error_rate"]) == ("native", 1, 1.0)
     server.shutdown()
+
+
+def test_vllm_serve_without_a_tool_parser_is_refused_in_one_line():
+    from pytest_agentbench.backends.openai_api import ServedBackend
+    from pytest_agentbench.errors import AgentbenchError
+    from pytest_agentbench.serving import Served
+
+    spec = spec_of({"name": "q", "backend": "vllm", "hf_id": "Qwen/Qwen2.5-0.5B-Instruct"})
+    served = Served("q", "vllm", "http://127.0.0.1:9/v1", "q", 1, [], "log", {"kind": "served", "engine": "vllm"})
+    with pytest.raises(AgentbenchError, match="options.tool_call_parser"):
+        ServedBackend(spec, served).generate(ask())
