@@ -201,6 +201,7 @@ def test_a_native_reply_is_read_with_the_text_protocols_checks():
         "read_file", {"path": "a.py"}
     )
     assert read(text="done: 42") == Final("done: 42")
+    assert read(text="2**10 is\nFINAL: 1024") == Final("1024")  # the line a task asks for, read as the protocol does
     assert "empty reply" in read().reason
     assert "unknown tool 'rm'" in read(tool_calls=[{"name": "rm", "arguments": "{}"}]).reason
     bad = read(tool_calls=[{"name": "read_file", "arguments": '{"file": "a.py"}'}])

@@ -207,11 +207,15 @@ def function_of(tool: Tool) -> dict[str, Any]:
 def read_native(completion, available: dict[str, Tool]) -> ToolCall | Final | Unparsable:
     """A native reply (Completion.tool_calls / .text / .protocol_error) as the protocol's ToolCall, Final or
     Unparsable, checked like `parse_reply`. One call per step, as in the text protocol: the first call is the step
-    (`len(completion.tool_calls)` says how many the model made)."""
+    (`len(completion.tool_calls)` says how many the model made). A reply without calls is the answer; when it holds
+    a `FINAL:` line (the tool-use tasks ask for one), what follows it, as the text protocol reads it."""
     if completion.protocol_error:
         return Unparsable(f"malformed native call: {completion.protocol_error}")
     if not completion.tool_calls:
         text = (completion.text or "").strip()
+        found = _DIRECTIVE.search(text)
+        if found is not None and found.group(1) == "FINAL":  # a task that asks for a `FINAL:` line gets it read
+            text = text[found.end() :].strip().strip("`").strip() or text
         return Final(text) if text else Unparsable("an empty reply (no content, no function call)")
     call = completion.tool_calls[0]
     name, raw = call.get("name"), call.get("arguments")
