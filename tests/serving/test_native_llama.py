@@ -153,7 +153,7 @@ def test_forced_native_calls_through_the_whole_path(served, pytester, monkeypatc
         "--max-steps",
         "2",
         "-k",
-        "execution/010 or simple_python_1-native or repo_question",
+        "symbolic/010 or simple_python_1-native or repo_question",
         "-p",
         "no:cacheprovider",
     )
@@ -162,21 +162,24 @@ def test_forced_native_calls_through_the_whole_path(served, pytester, monkeypatc
     assert set(records) == {"tool_use", "bfcl", "scenarios"}, result.stdout.str()[-3000:]
     for rec in records.values():
         assert rec["status"] != "infra" and rec["task"].endswith("-native"), rec["reason"]
-    tool_use = records["tool_use"]["extra"]
-    ran = tool_use["first_choice"] in ("code_executor", "symbolic_math")
-    # the model may write a long argument that the token limit cuts: then the read call is a protocol error, no infra
-    assert ran or "arguments are not JSON" in records["tool_use"]["reason"], records["tool_use"]["reason"]
     assert records["bfcl"]["extra"]["handler"] == "native" and records["bfcl"]["extra"]["calls"] >= 1
-    scenario = records["scenarios"]["extra"]
-    assert scenario["prompt_format"] == "native" and sum(scenario["tool_calls"].values()) >= 1
     requests = [json.loads(line) for line in seen.read_text().splitlines()]
-    later = {tuple(sorted(r["tools"])): r for r in requests if r["tool_choice"] == "auto"}
-    # the request after a forced call that ran: the call under a stable id, its result as a `tool` message
-    assert tuple(sorted(_workspace())) in later and (ran or ("code_executor", "symbolic_math") not in later)
-    for after in later.values():
-        assistant, tool = after["messages"][-2:]
-        assert assistant["tool_calls"][0]["id"] == "call_0" and tool["role"] == "tool"
-        assert tool["tool_call_id"] == "call_0" and tool["content"]
+    ran = {
+        "tool_use": records["tool_use"]["extra"]["first_choice"] in ("code_executor", "symbolic_math"),
+        "scenarios": sum(records["scenarios"]["extra"]["tool_calls"].values()) >= 1,
+    }
+    assert records["scenarios"]["extra"]["prompt_format"] == "native"
+    for suite, names in (("tool_use", ("code_executor", "symbolic_math")), ("scenarios", tuple(sorted(_workspace())))):
+        after = [r for r in requests if r["tool_choice"] == "auto" and tuple(sorted(r["tools"])) == names]
+        if ran[suite]:  # the next request: the call under a stable id, its result as a `tool` message
+            assistant, tool = after[0]["messages"][-2:]
+            assert assistant["tool_calls"][0]["id"] == "call_0" and tool["role"] == "tool"
+            assert tool["tool_call_id"] == "call_0" and tool["content"]
+        elif suite == "tool_use":  # SmolLM2 repeats a character until the token limit cuts the arguments
+            assert "arguments are not JSON" in records[suite]["reason"], records[suite]["reason"]
+        else:  # the scenarios show the protocol error to the model and go on
+            shown = after[0]["messages"][-1]["content"]
+            assert shown.startswith("PROTOCOL ERROR:") and "arguments are not JSON" in shown, shown
 
 
 def _workspace():
