@@ -237,7 +237,8 @@ class BFCL(Suite):
             outcome.reason += f" [no reply can match this possible answer: {data['answer_defect']}]"
         return outcome
 
-    def _check_single_turn(self, data, reply, extra: dict, handler) -> tuple[Status, str]:
+    def _check_single_turn(self, data, reply, extra: dict, handler=None) -> tuple[Status, str]:
+        handler = handler or self.handler
         b = bfcl()
         category, entry = data["category"], data["entry"]
         lang = language(category)
@@ -277,12 +278,12 @@ class BFCL(Suite):
         )
         return status, f"{kind}: {_first_error(found.get('error'))}"
 
-    def _check_multi_turn(self, ctx, trace, responses: list[list], extra: dict, handler) -> tuple[Status, str]:
+    def _check_multi_turn(self, ctx, trace, responses: list[list], extra: dict, handler=None) -> tuple[Status, str]:
         """bfcl-eval's `_evaluate_single_multi_turn_entry`: a conversation cut short fails; the steps that decode
         to calls go to `multi_turn_checker`, which here runs in the sandbox."""
         data = ctx.task.data
         truth = data["answer"]
-        decoded = [[calls for calls in (_decode_step(handler, r) for r in turn) if calls] for turn in responses]
+        decoded = [[calls for calls in (self._decode_step(r, handler) for r in turn) if calls] for turn in responses]
         extra.update(
             turns=len(responses),
             steps=sum(len(t) for t in responses),
@@ -304,6 +305,13 @@ class BFCL(Suite):
             return Status.PASSED, ""
         extra["error_type"] = found["error_type"]
         return Status.FAILED, f"{found['error_type']}: {first_line(found['error_message'])[:300]}"
+
+    def _decode_step(self, reply, handler=None) -> list[str]:
+        try:
+            calls = (handler or self.handler).decode_execute(reply)
+        except Exception:
+            return []
+        return [] if not calls or calls == [""] else calls
 
     @classmethod
     def summarize(cls, records: list[dict]) -> dict:
@@ -364,14 +372,6 @@ def _native_reference(task: Task):
     if ref is None:
         return None
     return one(ref) if isinstance(ref, str) else tuple(one(r) for r in ref)
-
-
-def _decode_step(handler, reply) -> list[str]:
-    try:
-        calls = handler.decode_execute(reply)
-    except Exception:
-        return []
-    return [] if not calls or calls == [""] else calls
 
 
 # -- data helpers -------------------------------------------------------------------------------------------------
