@@ -1,12 +1,6 @@
-"""BFCL v4 (Berkeley Function Calling Leaderboard), offline: one item per question, ids as BFCL's
-(`-k simple_python_12`), markers per category and group (`-m "bfcl and irrelevance"`, `-m "bfcl and live"`,
-`-m "bfcl and multi_turn"`). Data from the installed bfcl-eval, or --bfcl-path DIR."""
+"""The shipped suite, run from a checkout (`pytest benchmarks`): the test and its data live in the package,
+pytest_agentbench/benchmarks/test_bfcl.py, which a wheel runs as `pytest --pyargs pytest_agentbench.benchmarks`."""
 
-import pytest
+from pytest_agentbench.benchmarks.test_bfcl import test_bfcl
 
-from pytest_agentbench.suites.bfcl import BFCL
-
-
-@pytest.mark.agentbench(suite=BFCL)  # a class: built from the options (--bfcl-path)
-def test_bfcl(outcome):
-    outcome.check()
+__all__ = ["test_bfcl"]

@@ -1,13 +1,6 @@
-"""HumanEvalFix: 164 bug repairs by a ReAct agent, one item each (`-k Python/0`, `-m humanevalfix`).
+"""The shipped suite, run from a checkout (`pytest benchmarks`): the test and its data live in the package,
+pytest_agentbench/benchmarks/test_humanevalfix.py, which a wheel runs as `pytest --pyargs pytest_agentbench.benchmarks`."""
 
-Data: --humanevalfix-path PATH, else datasets' bigcode/humanevalpack (skipped, with a reason, offline).
-"""
+from pytest_agentbench.benchmarks.test_humanevalfix import test_humanevalfix
 
-import pytest
-
-from pytest_agentbench.suites.humanevalfix import HumanEvalFix
-
-
-@pytest.mark.agentbench(suite=HumanEvalFix)  # a class: built from the options (--iters, ...)
-def test_humanevalfix(outcome):
-    outcome.check()
+__all__ = ["test_humanevalfix"]

@@ -1,12 +1,6 @@
-"""Agent scenarios: multi-step tasks in a sandboxed workspace, one item per scenario and variant
-(`-k supply_chain_poisoning`, `-m "scenarios and security"`). Folders in benchmarks/scenarios/, or --scenarios-dir.
-Traces go to .agentbench/traces/<model>/<scenario>/<variant>/run_NNN.json."""
+"""The shipped suite, run from a checkout (`pytest benchmarks`): the test and its data live in the package,
+pytest_agentbench/benchmarks/test_scenarios.py, which a wheel runs as `pytest --pyargs pytest_agentbench.benchmarks`."""
 
-import pytest
+from pytest_agentbench.benchmarks.test_scenarios import test_scenarios
 
-from pytest_agentbench.suites.scenarios import Scenarios
-
-
-@pytest.mark.agentbench(suite=Scenarios)  # a class: built from the options (--scenarios-dir)
-def test_scenarios(outcome):
-    outcome.check()
+__all__ = ["test_scenarios"]

@@ -1,15 +1,6 @@
-"""Tool use: 250 labelled prompts, one item each; markers per category and difficulty
-(`-m "tool_use and symbolic"`, `-m "tool_use and complex"`)."""
+"""The shipped suite, run from a checkout (`pytest benchmarks`): the test and its data live in the package,
+pytest_agentbench/benchmarks/test_tool_use.py, which a wheel runs as `pytest --pyargs pytest_agentbench.benchmarks`."""
 
-from pathlib import Path
+from pytest_agentbench.benchmarks.test_tool_use import test_tool_use
 
-import pytest
-
-from pytest_agentbench.suites.tool_use import ToolUse
-
-DATA = Path(__file__).parent / "data" / "tool_use.jsonl"
-
-
-@pytest.mark.agentbench(ToolUse(DATA))
-def test_tool_use(outcome):
-    outcome.check()
+__all__ = ["test_tool_use"]

@@ -29,6 +29,10 @@ COMMANDS = {
         "pytest_agentbench.results.page",
         "re-render the report page: REPORT.json [MORE.json ...] -o PAGE.html (several runs side by side, oldest first)",
     ),
+    "merge": (
+        "pytest_agentbench.results.merge",
+        "merge shard reports (--agentbench-shard I/N) into one: OUT.json SHARD.json ... (pass@k, error bars, gate)",
+    ),
     "plots": ("pytest_agentbench.results.plots", "re-draw the PNG of a run: REPORT.json or RUN.jsonl [-o PLOT.png]"),
 }
 

@@ -24,6 +24,7 @@ from pydantic import (
     Tag,
     TypeAdapter,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -88,6 +89,7 @@ class WeightsSpec(ModelSpec):
     tool_template: Optional[str] = None
     trust_remote_code: bool = False
     serve: Optional[Literal["llamacpp", "transformers", "vllm"]] = None  # one server for the run (serving.py)
+    replicas: Optional[PositiveInt] = None  # with serve: N servers behind a pool (serving/replicas.py)
     options: EngineOptions = EngineOptions()
 
     @model_validator(mode="after")
@@ -96,6 +98,8 @@ class WeightsSpec(ModelSpec):
             raise ValueError(f"a {self.backend} model needs 'hf_id', 'path' or 'package'")
         if self.load_in_4bit and self.load_in_8bit:
             raise ValueError("choose one of load_in_4bit and load_in_8bit")
+        if (self.replicas or 1) > 1 and not self.serve:
+            raise ValueError("replicas are servers: set serve (llamacpp, transformers or vllm) too")
         if self.serve == "llamacpp" and not self.gguf_file:
             raise ValueError("serve: llamacpp serves a GGUF file: set gguf_file")
         return self
@@ -106,12 +110,27 @@ class EndpointSpec(ModelSpec):
     api_key_env and never stored."""
 
     backend: Literal["openai"] = "openai"
-    base_url: Annotated[str, Field(pattern=r"^https?://")]
+    base_url: Union[str, list[str]]  # several: a pool (backends/pool.py)
     api_key_env: Optional[str] = None
     hf_id: Optional[str] = None  # the served model's name (options.model overrides)
     revision: Optional[str] = None
     chat_template: bool = True
     options: OpenAISettings = Field(default_factory=lambda: OpenAISettings())
+
+    @field_validator("base_url")
+    @classmethod
+    def _urls(cls, value: str | list[str]) -> str | list[str]:
+        urls = [value] if isinstance(value, str) else value
+        if not urls:
+            raise ValueError("is an empty list (give one URL, or several for a pool)")
+        for url in urls:
+            if not re.match(r"^https?://", url):
+                raise ValueError(
+                    "should start with http:// or https://" + ("" if isinstance(value, str) else f": {url!r}")
+                )
+        if len(set(urls)) < len(urls):
+            raise ValueError("names an endpoint twice")
+        return value
 
 
 class ReferenceSpec(ModelSpec):

@@ -2,7 +2,7 @@
 # Build llama.cpp's own server, `llama-server` (OpenAI-compatible, requests queued or batched over parallel slots),
 # into .venv/bin, from the llama.cpp sources that PyPI's llama-cpp-python sdist ships (PyPI is the only network this
 # needs). About 5 minutes on 2 cores, once; a working binary already there is kept.
-# The native build crashes on these CPUs (AMX, ../shared/FACTS.md), so the instruction sets are named from what this
+# The native build crashes on these CPUs (its AMX code paths), so the instruction sets are named from what this
 # CPU has instead of -march=native.
 set -euo pipefail
 cd "$(dirname "$0")/.."

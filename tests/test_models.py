@@ -68,7 +68,7 @@ def test_resolution_order(tmp_path):
         ("models:\n  a: {backend: vllm}", "a vllm model needs 'hf_id'"),
         ("models:\n  a: {backend: replay}", "field 'path' is required"),
         ("models:\n  a: {backend: reference, hf_id: x/y}", "unknown field 'hf_id' for backend reference"),
-        ("models:\n  a: {backend: openai, base_url: 'ftp://x'}", "field 'base_url' should match"),
+        ("models:\n  a: {backend: openai, base_url: 'ftp://x'}", "field 'base_url' should start with http"),
         ("models:\n  a: [1, 2]", "expected a mapping of settings"),
     ],
 )

@@ -117,10 +117,10 @@ def test_humanevalfix(outcome):
 
 
 def test_real_model_on_tool_use_tasks_reports_tool_metrics(pytester, monkeypatch):
-    from pathlib import Path
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    data = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "tool_use.jsonl"
+    from pytest_agentbench.benchmarks import TOOL_USE as data
+
     pytester.makefile(".yaml", models=MODELS)
     pytester.makepyfile(
         test_tu=f"""
@@ -165,6 +165,7 @@ def test_real_model_on_two_scenarios_writes_well_formed_traces(pytester, monkeyp
 
     import jsonschema
 
+    from pytest_agentbench.benchmarks import SCENARIOS
     from pytest_agentbench.trace import Trace
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -184,7 +185,7 @@ def test_scenarios(outcome):
         "--model",
         "smollm2-135m",
         "--scenarios-dir",
-        str(root / "benchmarks" / "scenarios"),
+        str(SCENARIOS),
         "-k",
         "fix_failing_test/default or log_triage/default",
         "--max-steps",

@@ -57,6 +57,7 @@ class Completion:
     # the model's failure, never the harness's (the agent reports it as a protocol error).
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     protocol_error: str | None = None
+    endpoint: str | None = None  # which of a pool's endpoints answered (backends/pool.py)
 
 
 class Backend(ABC):

@@ -14,6 +14,10 @@ module sets how many retries and maps what is left to this project's errors:
   parse is llama-server's HTTP 500 "... does not match the expected ... format" (or the same error mid-stream):
   the model's reply, so a `Completion.protocol_error`, and never retried (the client would retry any 5xx).
 
+Several `base_url`s make a pool (backends/pool.py): each attempt goes to the endpoint with the fewest requests in
+flight, a failing endpoint is taken out for a while and the client's retries move the request to another one; the
+preflight checks every endpoint (a dead one is a warning while another one answers).
+
 The API key is read from the environment variable named by `api_key_env` and never stored in the spec, the
 report or a log line; `info()` reports the variable's name only.
 """
@@ -23,12 +27,14 @@ from __future__ import annotations
 import os
 import threading
 import time
+import warnings
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..errors import AgentbenchError, HarnessError, first_line
+from ..errors import AgentbenchError, AgentbenchWarning, HarnessError, first_line
 from .base import Backend, Completion, Request, peak_rss_mb
+from .pool import PREFIX, EndpointPool
 
 
 class OpenAISettings(BaseModel):
@@ -40,7 +46,8 @@ class OpenAISettings(BaseModel):
     api: Literal["chat", "completions"] = "chat"  # completions: plain-completion prompts for base models
     stream: bool = True  # stream replies: time to first token is measured
     timeout: float = 120.0  # seconds per request (transport: not part of any result's identity)
-    max_retries: int = 4
+    max_retries: int = 4  # with a pool of n endpoints the client gets n - 1 more, so each can be tried
+    backoff: float = Field(30.0, gt=0)  # a pool's endpoint that failed stays out this long (doubling while it fails)
     concurrency: int = 4  # requests in flight from one process at most
     top_p: Optional[float] = None
     extra_body: dict[str, Any] = {}  # server-specific fields (e.g. {"top_k": 1} for vLLM)
@@ -79,19 +86,39 @@ def _malformed_not_retried(response) -> None:
             response.headers["x-should-retry"] = "false"
 
 
-def _client(spec, settings: OpenAISettings, *, retries: int | None = None, timeout: float | None = None):
+def base_urls(spec) -> list[str]:
+    """The spec's endpoints: one `base_url`, or a pool's list."""
+    urls = spec.base_url if isinstance(spec.base_url, (list, tuple)) else [spec.base_url] if spec.base_url else []
+    if not urls:
+        raise AgentbenchError(f"model {spec.name!r}: an openai model needs 'base_url' (e.g. http://127.0.0.1:8000/v1)")
+    return list(urls)
+
+
+def _client(
+    spec,
+    settings: OpenAISettings,
+    *,
+    retries: int | None = None,
+    timeout: float | None = None,
+    url: str | None = None,
+    pool: EndpointPool | None = None,
+):
+    """A client of one endpoint (`url`, default the spec's only one), or of a pool through its transport."""
     try:
         import openai
     except ImportError:
         raise AgentbenchError(f"model {spec.name!r} needs the openai client: pip install openai") from None
-    if not spec.base_url:
-        raise AgentbenchError(f"model {spec.name!r}: an openai model needs 'base_url' (e.g. http://127.0.0.1:8000/v1)")
+    urls = base_urls(spec)
+    extra: dict[str, Any] = {}
+    if pool is not None:
+        extra = {"transport": pool.client_transport()}
+        retries = (settings.max_retries if retries is None else retries) + len(pool.endpoints) - 1
     return openai.OpenAI(
-        base_url=spec.base_url,
+        base_url=PREFIX if pool is not None else url or urls[0],
         api_key=api_key(spec),
         max_retries=settings.max_retries if retries is None else retries,
         timeout=settings.timeout if timeout is None else timeout,
-        http_client=openai.DefaultHttpxClient(event_hooks={"response": [_malformed_not_retried]}),
+        http_client=openai.DefaultHttpxClient(event_hooks={"response": [_malformed_not_retried]}, **extra),
     )
 
 
@@ -101,33 +128,56 @@ def served_name(spec, settings: OpenAISettings) -> str:
 
 def check_endpoint(spec) -> None:
     """One request before the run: a wrong URL, a refused connection, a refused key or a model the server does
-    not list is one line here. A server without /models (some proxies) is given the benefit of the doubt."""
+    not list is one line here. A server without /models (some proxies) is given the benefit of the doubt. Of a pool
+    every endpoint is asked: one that cannot be reached is a warning while another one answers (the run goes on
+    without it; the pool tries it again later); a refused key or a model not served is an error on any of them."""
+    urls = base_urls(spec)
+    dead = []
+    for url in urls:
+        try:
+            _check_one(spec, url)
+        except _Unreachable as exc:
+            if len(urls) == 1:
+                raise AgentbenchError(str(exc)) from None
+            dead.append(str(exc))
+    if dead and len(dead) == len(urls):
+        raise AgentbenchError(f"model {spec.name!r}: none of its {len(urls)} endpoints answers; {dead[0]}")
+    for line in dead:
+        warnings.warn(AgentbenchWarning(f"{line}; the run goes on with the other endpoints"), stacklevel=2)
+
+
+class _Unreachable(Exception):
+    pass
+
+
+def _check_one(spec, url: str) -> None:
     import openai
 
     settings = settings_of(spec)
-    client = _client(spec, settings, retries=1, timeout=min(settings.timeout, 15.0))
+    client = _client(spec, settings, retries=1, timeout=min(settings.timeout, 15.0), url=url)
     name = served_name(spec, settings)
     try:
         listed = [m.id for m in client.models.list()]
     except openai.AuthenticationError as exc:
         raise AgentbenchError(
-            f"model {spec.name!r}: {spec.base_url} refused the API key "
+            f"model {spec.name!r}: {url} refused the API key "
             f"(HTTP {exc.status_code}{' from $' + spec.api_key_env if spec.api_key_env else ''})"
         ) from None
     except openai.APIConnectionError as exc:
-        raise AgentbenchError(
-            f"model {spec.name!r}: cannot reach {spec.base_url}: {first_line(str(exc.__cause__ or exc))[:160]}"
+        raise _Unreachable(
+            f"model {spec.name!r}: cannot reach {url}: {first_line(str(exc.__cause__ or exc))[:160]}"
         ) from None
     except openai.APIStatusError as exc:
         if exc.status_code in (404, 405, 501):
             return
-        raise AgentbenchError(f"model {spec.name!r}: {spec.base_url}/models answered HTTP {exc.status_code}") from None
+        if exc.status_code >= 500:
+            raise _Unreachable(f"model {spec.name!r}: {url}/models answered HTTP {exc.status_code}") from None
+        raise AgentbenchError(f"model {spec.name!r}: {url}/models answered HTTP {exc.status_code}") from None
     finally:
         client.close()
     if listed and name not in listed:
         raise AgentbenchError(
-            f"model {spec.name!r}: {spec.base_url} does not serve {name!r} "
-            f"(it serves: {', '.join(listed[:8])}); set options.model"
+            f"model {spec.name!r}: {url} does not serve {name!r} (it serves: {', '.join(listed[:8])}); set options.model"
         )
 
 
@@ -135,7 +185,10 @@ class OpenAIBackend(Backend):
     def __init__(self, spec):
         super().__init__(spec)
         self.settings = settings_of(spec)
-        self.client = _client(spec, self.settings)
+        urls = base_urls(spec)
+        self.where = urls[0] if len(urls) == 1 else f"the pool of {len(urls)} endpoints"
+        self.pool = EndpointPool(urls, self.settings.backoff, spec.name) if len(urls) > 1 else None
+        self.client = _client(spec, self.settings, pool=self.pool)
         self.model_name = served_name(spec, self.settings)
         self._slots = threading.BoundedSemaphore(self.settings.concurrency)
         self._stream_usage = True  # cleared when the server rejects stream_options
@@ -203,6 +256,11 @@ class OpenAIBackend(Backend):
                     raise self._harness_error(exc) from None
                 return Completion(text="", protocol_error=malformed, seconds=time.perf_counter() - started)
             seconds = time.perf_counter() - started
+            endpoint = None
+            if self.pool is not None:  # the reply was read whole by the pool: first token = its first chunk's arrival
+                endpoint, first_chunk = self.pool.answered()
+                if first is not None and first_chunk is not None:
+                    first = first_chunk - started
         if timings:  # the server's own compute time (llama-server): a request queued behind another's is not slower
             seconds = (float(timings.get("prompt_ms") or 0) + float(timings.get("predicted_ms") or 0)) / 1000.0
         prompt_tokens = getattr(usage, "prompt_tokens", 0) or 0
@@ -216,17 +274,16 @@ class OpenAIBackend(Backend):
             ttft_s=first,
             finish_reason=finish or "",
             tool_calls=calls,
+            endpoint=endpoint,
         )
 
     def _harness_error(self, exc) -> HarnessError:
         import openai
 
         if isinstance(exc, openai.APIStatusError):
-            return HarnessError(
-                f"{self.spec.base_url} answered HTTP {exc.status_code}: {first_line(str(exc.message))[:160]}"
-            )
+            return HarnessError(f"{self.where} answered HTTP {exc.status_code}: {first_line(str(exc.message))[:160]}")
         # connection lost, timeout, a reply that is not the API's
-        return HarnessError(f"{self.spec.base_url}: {first_line(str(exc.__cause__ or exc))[:160]}")
+        return HarnessError(f"{self.where}: {first_line(str(exc.__cause__ or exc))[:160]}")
 
     # -- the two APIs, streamed or not -----------------------------------------------------------------
     def _chat(self, request: Request, started: float):
@@ -338,7 +395,12 @@ class ServedBackend(OpenAIBackend):
             model=served.served_name, api=api, top_p=TOP_P, timeout=900.0, concurrency=8, stream=served.stream
         )
         super().__init__(
-            EndpointSpec(name=spec.name, description=spec.description, base_url=served.base_url, options=options)
+            EndpointSpec(
+                name=spec.name,
+                description=spec.description,
+                base_url=[r["base_url"] for r in served.replicas] or served.base_url,
+                options=options,
+            )
         )
 
     @classmethod

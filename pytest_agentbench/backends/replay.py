@@ -179,10 +179,13 @@ class Recording(Backend):
         super().__init__(inner.spec)
         self.inner = inner
         self.replies: list[dict] = []
+        self.endpoints: list[str] = []  # a pool's endpoints that answered, in the order they first did
 
     def generate(self, request: Request) -> Completion:
         completion = self.inner.generate(request)
         self.replies.append({"text": completion.text, "continues_prompt": completion.continues_prompt})
+        if completion.endpoint and completion.endpoint not in self.endpoints:
+            self.endpoints.append(completion.endpoint)
         return completion
 
     def info(self) -> dict[str, Any]:

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AgentbenchError, HarnessError, first_line
-from ..plugin.live import step
 from ..provenance import CACHE_DIR, sha256_file
+from ..steps import step
 from .base import IN_PROCESS, Backend, Completion, Request, in_process_resources
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,12 @@ def locate(spec) -> tuple[str, bool]:
 def check_weights(spec) -> None:
     """Before any item: weights that cannot load here are one line (a missing file or folder, or a hub id that is not
     in the local Hugging Face cache while the hub cannot be reached), not the same failure in every item."""
+    missing = [m for m in ("torch", "transformers") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise AgentbenchError(
+            f"model {spec.name!r} runs in-process with transformers, and {' and '.join(missing)} "
+            "is not installed here: pip install 'pytest-agentbench[hf]' (torch first), or serve the model"
+        )
     source, local = locate(spec)
     if spec.path and not local:
         raise AgentbenchError(f"model {spec.name!r}: path not found: {spec.path}")

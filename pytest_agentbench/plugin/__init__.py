@@ -8,6 +8,8 @@ from ..errors import AgentbenchError, one_line
 from ..sanitize import for_terminal
 from ..session.config import RunConfig
 from ..session.controller import SKIP_PROPERTY, Controller, resumed_records
+from ..session.shard import make_plan
+from ..session.shard import select as shard_select
 from ..session.worker import Worker, quiet_when_orphaned
 from ..suites.base import Suite, suite_by_name
 from ..timeouts import item_alarm
@@ -59,6 +61,31 @@ def pytest_configure(config):
         config.issue_config_time_warning(pytest.PytestConfigWarning(f"agentbench: {run.rootdir_moved}"), stacklevel=2)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config):
+    """--agentbench-merge GLOB: merge shard reports (results/merge.py) instead of running items; the gate's options
+    and --agentbench-json/--agentbench-html apply to the merged report."""
+    if not config.getoption("agentbench_merge") or hasattr(config, "workerinput"):
+        return None
+    from ..results.merge import lines, merge
+
+    config._do_configure()  # as pytest's own --markers does: the plugin's state, then no session
+    try:
+        state = config.stash[STATE]
+        run = state.run
+        try:
+            report, status = merge(
+                run.options.merge, run.json_path, state.controller.gate, run.html_path, run.options.keep_runs
+            )
+        except AgentbenchError as exc:
+            raise pytest.UsageError(f"agentbench: {for_terminal(str(exc))}") from None
+        for line in lines(report, run.json_path):
+            print(line)
+        return status
+    finally:
+        config._ensure_unconfigure()
+
+
 def pytest_unconfigure(config):
     state = config.stash.get(STATE, None)
     if state is not None:
@@ -71,6 +98,8 @@ def pytest_report_header(config):
     models = ", ".join(for_terminal(m.name) for m in run.models)
     samples = run.options.samples or ("each replay row" if run.replay_rows else 1)
     lines = [f"agentbench: model {models}; samples {samples}; sandbox {run.options.sandbox}; report {run.json_path}"]
+    if run.shard is not None:
+        lines.append(f"agentbench: shard {run.shard} (the tasks whose id hashes to it; merge with agentbench merge)")
     if run.options.resume:
         lines.append(f"agentbench: resuming: {len(state.resumed)} sample(s) already done in {run.jsonl_path}")
     for name, source in run.regrades.items():
@@ -160,6 +189,13 @@ def pytest_collection_modifyitems(config, items):
         if dropped:
             config.hook.pytest_deselected(items=dropped)
             items[:] = kept
+    plan = None
+    if state.run.shard is not None:  # the whole run's selection, then this shard's part of it (session/shard.py)
+        plan = make_plan(map(case_of, items))
+        kept, dropped = shard_select(items, state.run.shard, case_of)
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = kept
     if state.resumed:
         done = {id(item) for item in items if case_of(item) and case_of(item).key() in state.resumed}
         if done:
@@ -167,8 +203,9 @@ def pytest_collection_modifyitems(config, items):
             items[:] = [item for item in items if id(item) not in done]
     if state.controller is not None:
         state.controller.collected = collected
+        state.controller.plan = plan
     else:  # an xdist worker: the controller learns it when the worker is done (ControllerHooks.pytest_testnodedown)
-        getattr(config, "workeroutput", {})["agentbench"] = {"collected": collected}
+        getattr(config, "workeroutput", {})["agentbench"] = {"collected": collected, "plan": plan}
 
 
 def _resume_conflict(state, items) -> str | None:
@@ -236,7 +273,7 @@ class ControllerHooks:
         tr = session.config.pluginmanager.get_plugin("terminalreporter")
         say = (lambda line: tr.write_line(for_terminal(line))) if tr is not None else print
         try:
-            self.controller.preflight_models()
+            self.controller.preflight_models(say)
             self.controller.check_serving(say)
         except AgentbenchError as exc:
             self.controller.stop_servers()
@@ -254,6 +291,8 @@ class ControllerHooks:
         said = getattr(node, "workeroutput", {}).get("agentbench") or {}
         if said.get("collected") is not None:
             self.controller.collected = said["collected"]
+        if said.get("plan") is not None and self.controller.plan is None:
+            self.controller.plan = said["plan"]
         self.controller.refused = self.controller.refused or said.get("refused")
 
     def pytest_unconfigure(self, config):

@@ -6,6 +6,7 @@ A bad value stops the run at start with one line naming the option, e.g.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Literal, Optional
 
@@ -113,6 +114,13 @@ OPTIONS = (
         1.0,
         type=float,
         metavar="N",
+    ),
+    Opt(
+        "--docker-host",
+        "agentbench_docker_host",
+        "Docker engines of the docker sandbox (default: $DOCKER_HOST, else the local one); xdist worker i uses "
+        "engine i mod n",
+        metavar="URL[,URL...]",
     ),
     Opt(
         "--iters",
@@ -320,6 +328,29 @@ OPTIONS = (
         type=int,
         metavar="N",
     ),
+    # -- shards (issue 21): session/shard.py, results/merge.py --
+    Opt(
+        "--agentbench-shard",
+        "agentbench_shard",
+        "run only shard I of N (1 <= I <= N): the tasks whose stable hash falls in it, every model and sample of a "
+        "task together; env/N reads I from $JOB_COMPLETION_INDEX (Kubernetes) or $SLURM_ARRAY_TASK_ID (Slurm). "
+        "The report and records are named by shard (report-shard-I-of-N.json)",
+        metavar="I/N",
+    ),
+    Opt(
+        "--agentbench-shard-var",
+        "agentbench_shard_var",
+        "with --agentbench-shard env/N: the variable holding the shard's 0-based index",
+        metavar="NAME",
+    ),
+    Opt(
+        "--agentbench-merge",
+        "agentbench_merge",
+        "run nothing: merge the shard reports matching GLOB (repeatable) into one report at --agentbench-json, "
+        "with pass@k, error bars and the gate computed over all items",
+        metavar="GLOB",
+        action="append",
+    ),
     Opt(
         "--bfcl-path",
         "bfcl_path",
@@ -367,6 +398,7 @@ class RunOptions(BaseModel):
     sandbox_memory: int = Field(1024, ge=64)
     sandbox_disk: int = Field(256, ge=1)
     sandbox_cpus: float = Field(1.0, gt=0.0)
+    docker_host: Optional[str] = None
     iters: int = Field(0, ge=0)
     max_steps: int = Field(20, ge=1)
     tool_timeout: float = Field(30.0, gt=0.0, le=MAX_SECONDS)
@@ -397,6 +429,9 @@ class RunOptions(BaseModel):
     # -- results kept (issue 19) --
     keep_runs: Optional[int] = Field(None, ge=0)
     bfcl_path: Optional[str] = None
+    shard: Optional[str] = None
+    shard_var: Optional[str] = None
+    merge: Optional[list[str]] = None
 
     @field_validator("model")
     @classmethod
@@ -422,6 +457,19 @@ class RunOptions(BaseModel):
         parse_model_map(value)
         return value
 
+    @field_validator("docker_host")
+    @classmethod
+    def _engines(cls, value: Optional[str]) -> Optional[str]:
+        if value is None:
+            return None
+        urls = docker_hosts(value)
+        if not urls:
+            raise ValueError("needs at least one engine URL (unix://, tcp://, ssh://, http:// or https://)")
+        for url in urls:
+            if not re.match(r"^(unix|tcp|ssh|https?)://.", url):
+                raise ValueError(f"{url!r} is not an engine URL (unix://PATH, tcp://HOST:PORT, ssh://USER@HOST)")
+        return value
+
     @field_validator("otlp")
     @classmethod
     def _otlp_url(cls, value: Optional[str]) -> Optional[str]:
@@ -439,6 +487,20 @@ class RunOptions(BaseModel):
 
 
 _FLAGS = {opt.name: opt.flag for opt in OPTIONS}
+
+
+def docker_hosts(value: Optional[str]) -> list[str]:
+    """The engine URLs of `--docker-host URL[,URL...]`."""
+    return [url.strip() for url in (value or "").split(",") if url.strip()]
+
+
+def docker_host_of(value: Optional[str], worker: str) -> Optional[str]:
+    """The engine of xdist worker `gwN` (N mod the number of engines; the single process is worker 0), or None."""
+    urls = docker_hosts(value)
+    if not urls:
+        return None
+    found = re.search(r"(\d+)$", worker)
+    return urls[(int(found.group(1)) if found else 0) % len(urls)]
 
 
 def _one_line(exc: ValidationError) -> str:

@@ -61,10 +61,19 @@ class Verdict:
         self.lines.append(f"{'PASS' if good else 'FAIL'} {line}")
 
 
-def judge(results: list[dict], gate: GateConfig, unavailable: dict[str, str] | None = None) -> dict[str, Any]:
+def judge(
+    results: list[dict], gate: GateConfig, unavailable: dict[str, str] | None = None, incomplete: str | None = None
+) -> dict[str, Any]:
     """The gate's verdict: ok plus one line per check. Infra samples and suites that could not run always fail it
-    when it is active; infra samples fail it even when it is not (the scores are incomplete)."""
+    when it is active; infra samples fail it even when it is not (the scores are incomplete). `incomplete` (merged
+    shards, some missing: results/merge.py) is said first, as INCOMPLETE, and fails the gate under --agentbench-strict
+    only: the tasks not run are in no score."""
     verdict = Verdict()
+    if incomplete:
+        if gate.strict:
+            verdict.check(False, f"incomplete: {incomplete} (--agentbench-strict)")
+        else:
+            verdict.lines.append(f"INCOMPLETE {incomplete}")
     infra = sum(r["infra"]["samples"] for r in results)
     if infra:
         verdict.check(False, f"harness: {infra} sample(s) could not be evaluated (infra errors), scores are incomplete")

@@ -45,6 +45,7 @@ class Record(BaseModel):
     program: Optional[str] = None
     tests: Optional[str] = None
     replies: list[dict[str, Any]] = []  # every model reply, as it came: {"text", "continues_prompt"} (re-grading)
+    endpoints: list[str] = []  # the endpoints of a pool that answered this sample (backends/pool.py); else empty
 
     @classmethod
     def check(cls, data: dict) -> dict:

@@ -93,6 +93,32 @@ def aggregate(records: Iterable[dict]) -> list[dict[str, Any]]:
     return results
 
 
+def run_results(
+    records: list[dict], sandbox: str, no_rows: dict[tuple[str, str], list[str]] | None = None
+) -> list[dict]:
+    """The report's `results`: `aggregate`, with the sandbox, each suite's own metrics (Suite.summarize) and the tasks
+    a replay file had no rows for. One function for a run and for merged shards (merge.py), so both agree."""
+    from ..errors import one_line
+    from ..suites.base import suite_by_name
+
+    results = aggregate(records)
+    for result in results:
+        result["sandbox"] = sandbox
+        cls = suite_by_name(result["suite"])
+        if cls is not None:
+            mine = [r for r in records if (r["model"], r["suite"]) == (result["model"], result["suite"])]
+            try:
+                extra = cls.summarize(mine)
+            except Exception as exc:  # a suite's metrics bug must not cost the run its report
+                extra = {"error": one_line(exc)}
+            if extra:
+                result["metrics"] = extra
+        missing = (no_rows or {}).get((result["model"], result["suite"]))
+        if missing:
+            result["tasks_without_samples"] = sorted(set(missing))
+    return results
+
+
 def resources_block(records: Iterable[dict]) -> dict[str, Any]:
     """Memory and speed of what ran the model, from what each sample measured (README, "Memory and throughput"):
     the resident high-water mark of each process that ran it (its peak over the run: the largest, and the sum over

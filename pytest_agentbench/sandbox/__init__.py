@@ -7,8 +7,15 @@ from .base import Candidate, ExecResult, GradedRun, HiddenTests, Refused, Sandbo
 KINDS = ("process", "docker", "unconfined")
 
 
-def make_sandbox(kind: str, limits: SandboxLimits, site_packages: bool = False, image: str | None = None) -> Sandbox:
-    """`site_packages`: the suite's code needs the installed packages (read-only), e.g. sympy."""
+def make_sandbox(
+    kind: str,
+    limits: SandboxLimits,
+    site_packages: bool = False,
+    image: str | None = None,
+    docker_host: str | None = None,
+) -> Sandbox:
+    """`site_packages`: the suite's code needs the installed packages (read-only), e.g. sympy. `docker_host`: the
+    docker sandbox's engine (default $DOCKER_HOST, else the local one)."""
     if kind in ("process", "unconfined"):
         from .process import ProcessSandbox
 
@@ -16,7 +23,7 @@ def make_sandbox(kind: str, limits: SandboxLimits, site_packages: bool = False, 
     if kind == "docker":
         from .docker import DockerSandbox
 
-        return DockerSandbox(limits, image=image, site_packages=site_packages)
+        return DockerSandbox(limits, image=image, site_packages=site_packages, host=docker_host)
     raise ValueError(f"unknown sandbox {kind!r} (known: {', '.join(KINDS)})")
 
 

@@ -1,6 +1,6 @@
 """Kernel-enforced confinement for the process sandbox: bubblewrap + setpriv + seccomp (+ a memory cgroup).
 
-The recipe is the one that held against every attack tried on these machines (../shared/FACTS.md): private
+The recipe is the one that held against every attack tried on these machines (docs/sandbox.md): private
 net/pid/ipc/uts/cgroup namespaces (no user namespace when root: it would hand back full capabilities), a
 cleared environment, a uid of its own (uids.py) with no capabilities and no-new-privs, the seccomp filter of
 seccomp.py. The file system holds only what a run needs, each host path bound read-only at its own path (so

@@ -20,7 +20,7 @@ import socket
 import struct
 import time
 
-from ..errors import HarnessError
+from ..errors import HarnessError, first_line
 from . import runner, seccomp
 from .base import GIT_SAFE, RUNNER_SOURCE, ExecResult, Sandbox, SandboxLimits, decode
 
@@ -45,15 +45,18 @@ def _remove_leftovers() -> None:
 atexit.register(_remove_leftovers)
 
 
-def engine():
-    """A connected client, or HarnessError with one line saying what to do."""
+def engine(host: str | None = None):
+    """A connected client of `host` (an engine URL; default $DOCKER_HOST, else the local engine), or HarnessError
+    with one line saying what to do."""
     try:
         import docker
 
-        client = docker.from_env(timeout=60)
+        client = docker.DockerClient(base_url=host, timeout=60) if host else docker.from_env(timeout=60)
         client.ping()
         return client
     except Exception as exc:
+        if host:
+            raise HarnessError(f"the Docker engine at {host} does not answer ({type(exc).__name__})") from exc
         raise HarnessError(
             f"no Docker engine reachable ({type(exc).__name__}): start dockerd "
             "(scripts/docker-engine.sh) or set DOCKER_HOST"
@@ -66,11 +69,14 @@ class DockerSandbox(Sandbox):
     scratch = ("/tmp", "/dev/shm")  # tmpfs mounts of the container
     memory_bound = "cgroup"  # the container's memory limit bounds all its processes and tmpfs files
 
-    def __init__(self, limits: SandboxLimits, image: str | None = None, site_packages: bool = False):
+    def __init__(
+        self, limits: SandboxLimits, image: str | None = None, site_packages: bool = False, host: str | None = None
+    ):
         super().__init__(limits)
         self.python = ["python3", "-I"] + ([] if site_packages else ["-S"])
         self.image = image or DEFAULT_IMAGE
-        self.client = engine()
+        self.host = host
+        self.client = engine(host)
         self.container = self._start()
 
     def _start(self):
@@ -112,7 +118,7 @@ class DockerSandbox(Sandbox):
         except docker.errors.ImageNotFound as exc:
             raise HarnessError(f"image {self.image} not found: build it with scripts/docker-image.sh") from exc
         except docker.errors.DockerException as exc:
-            raise HarnessError(f"cannot start a sandbox container: {exc}") from exc
+            raise HarnessError(f"cannot start a sandbox container{self._at()}: {first_line(str(exc))[:200]}") from exc
         _LIVE[container.id] = container
         return container
 
@@ -194,7 +200,7 @@ class DockerSandbox(Sandbox):
             )["Id"]
             sock = api.exec_start(exec_id, socket=True)
         except Exception as exc:
-            raise HarnessError(f"docker exec failed: {exc}") from exc
+            raise HarnessError(f"docker exec failed{self._at()}: {first_line(str(exc))[:200]}") from exc
         raw_sock = getattr(sock, "_sock", sock)
         try:
             out, err, truncated, ended = _pump(
@@ -211,7 +217,12 @@ class DockerSandbox(Sandbox):
             self.lost("the sandbox's container stopped answering and was replaced")
             self.container = self._start()
             return ExecResult(None, decode(out), decode(err), duration, timed_out=True, truncated=truncated)
-        code = api.exec_inspect(exec_id)["ExitCode"]
+        try:
+            code = api.exec_inspect(exec_id)["ExitCode"]
+        except Exception as exc:  # the engine died with the exec's stream: no verdict, the harness's failure
+            raise HarnessError(f"the Docker engine{self._at()} stopped answering ({type(exc).__name__})") from exc
+        if code in (None, 137) and not self._running():  # killed because the engine stopped, not by its limits
+            raise HarnessError(f"the sandbox's container was stopped by its Docker engine{self._at()}")
         timed_out = code == 137 and duration >= timeout
         return ExecResult(
             exit_code=None if timed_out else (-9 if code == 137 else code),
@@ -221,6 +232,16 @@ class DockerSandbox(Sandbox):
             timed_out=timed_out,
             truncated=truncated,
         )
+
+    def _at(self) -> str:
+        return f" at {self.host}" if self.host else ""
+
+    def _running(self) -> bool:
+        try:
+            self.container.reload()
+            return self.container.status == "running"
+        except Exception:  # gone, or the engine with it
+            return False
 
     def close(self) -> None:
         container = _LIVE.pop(self.container.id, None)

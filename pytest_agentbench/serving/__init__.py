@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AgentbenchError, one_line
-from ..plugin.live import step
+from ..steps import step
 
 ENGINES = ("llamacpp", "transformers", "vllm")
 HOST = "127.0.0.1"
@@ -84,6 +84,8 @@ class Served:
     log: str
     identity: dict[str, Any]  # what decides its replies, for the generation cache and config_sha (no port, no pid)
     stream: bool = True  # the engine streams with usage in its last chunk (time to first token is measured)
+    # `replicas: N` (replicas.py): each replica's pid, URL, command and log; this Served's own fields are the first's
+    replicas: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -508,7 +510,9 @@ class Broker:
         server = None
         try:
             with step(f"starting the {engine} server for {name}", always=True, server_of=name) as shown:
-                server = self._starting = ModelServer(spec, engine, self.log_dir)
+                from .replicas import make_server
+
+                server = self._starting = make_server(spec, engine, self.log_dir)
                 served = server.start()
                 shown.result = f"pid {served.pid}, {served.base_url}, log {served.log}"
         except Exception as exc:  # AgentbenchError, or anything an engine's set-up raised: one line, cached
@@ -534,6 +538,7 @@ class Broker:
             "base_url": served.base_url,
             "log": served.log,
             "argv": served.argv,
+            **({"replicas": served.replicas} if served.replicas else {}),
         }
         return {"served": served.to_dict()}
 

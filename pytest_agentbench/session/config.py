@@ -5,14 +5,16 @@ Cheap: no model, dataset or sandbox is touched here.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from pathlib import Path
 
 from ..errors import AgentbenchError
 from ..models import ModelSpec, default_models_file, load_models_file, resolve
-from ..plugin.options import RunOptions, rootdir_moved
+from ..plugin.options import RunOptions, docker_host_of, rootdir_moved
 from ..sandbox import SandboxLimits
 from ..task import Params
+from .shard import parse_shard
 
 
 class RunConfig:
@@ -26,17 +28,28 @@ class RunConfig:
             Path(opts.models_file).expanduser() if opts.models_file else default_models_file(self.invocation_dir)
         )
         self.specs = load_models_file(self.models_file)
-        names = [n.strip() for n in opts.model.split(",") if n.strip()]
+        # --agentbench-merge runs no model: the shards' reports say which ones ran (results/merge.py)
+        names = [] if opts.merge else [n.strip() for n in opts.model.split(",") if n.strip()]
         self.models: list[ModelSpec] = [resolve(name, self.specs, self.models_file) for name in dict.fromkeys(names)]
         self.samples = opts.samples or 1
-        self.json_path = self.invocation_dir / opts.report
+        # --agentbench-shard I/N: this run's share of the tasks; its files are named by shard (session/shard.py)
+        self.shard = parse_shard(opts.shard, opts.shard_var)
+        if self.shard is not None and opts.merge:
+            raise AgentbenchError("--agentbench-merge merges shards: it cannot be one (drop --agentbench-shard)")
+        suffix = self.shard.suffix if self.shard is not None else ""
+        named = lambda p: p.with_name(p.stem + suffix + p.suffix)
+        self.json_path = named(self.invocation_dir / opts.report)
         self.jsonl_path = self.json_path.with_suffix(".jsonl")
-        self.plot_path = self.invocation_dir / opts.plot if opts.plot else None
-        self.html_path = self.invocation_dir / opts.html if opts.html else None
+        self.plot_path = named(self.invocation_dir / opts.plot) if opts.plot else None
+        self.html_path = named(self.invocation_dir / opts.html) if opts.html else None
         self.trace_dir = self.invocation_dir / opts.traces
         self.limits = SandboxLimits(
             timeout=opts.task_timeout, memory_mb=opts.sandbox_memory, cpus=opts.sandbox_cpus, disk_mb=opts.sandbox_disk
         )
+        # the docker sandbox's engine for this process (--docker-host: worker i uses engine i mod n)
+        self.docker_host = docker_host_of(opts.docker_host, os.environ.get("PYTEST_XDIST_WORKER", ""))
+        if opts.docker_host and opts.sandbox != "docker":
+            raise AgentbenchError("--docker-host is for --sandbox docker")
         self.replay_rows: dict[str, Counter] = {}
         self.regrades: dict[str, dict] = {}  # replay models whose file is a run's records: that run, for the report
         self._ran_as: dict[str, dict] = {}

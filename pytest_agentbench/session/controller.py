@@ -18,15 +18,15 @@ from typing import Any
 
 from .. import provenance
 from ..backends.replay import regrade_source
-from ..errors import AgentbenchError, HarnessError, one_line
+from ..errors import AgentbenchError, AgentbenchWarning, HarnessError, one_line
 from ..outcome import Status
 from ..results.gate import GateConfig, judge, load_baseline
 from ..results.records import Record, key, resume_key
-from ..results.report import aggregate, record_key, resources_by_model
+from ..results.report import record_key, resources_by_model, run_results
 from ..results.storage import REPORT_SCHEMA, RecordLog, archive_run, check_writable, claim, read_records, write_json
 from ..sanitize import for_terminal
-from ..suites.base import suite_by_name
 from .config import RunConfig
+from .shard import shard_block
 
 SKIP_PROPERTY = "agentbench-skip"
 
@@ -68,6 +68,7 @@ class Controller:
         self.selected: int | None = None
         self.done: set[str] = set()
         self.session = None  # set at session start (ControllerHooks)
+        self.plan: dict | None = None  # a shard's view of the whole run's selection (session/shard.py)
         self.refused: str | None = None  # an xdist worker refused the run at collection (says it at the end)
         self.io_error: str | None = None  # a file of the run could not be written: the run stops
         self.previous_run = None  # where the previous run's report and records were moved
@@ -125,7 +126,10 @@ class Controller:
     def stop_servers(self) -> None:
         self.broker.close()
 
-    def preflight_models(self) -> None:
+    def preflight_models(self, say=None) -> None:
+        """Each model's preflight; what it warns of (a pool's dead endpoint) is one line each through `say`."""
+        import warnings
+
         from ..backends import backend_class, preflight
 
         plugin_makes = bool(self.config.hook.pytest_agentbench_make_backend.get_hookimpls())
@@ -135,7 +139,14 @@ class Controller:
             except AgentbenchError as exc:
                 if not plugin_makes:  # a misspelt kind, with no plugin hook that could make it
                     raise AgentbenchError(f"model {spec.name!r} ({self.run.models_file}): {exc}") from None
-            preflight(spec)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", AgentbenchWarning)
+                preflight(spec)
+            for warning in caught:
+                if issubclass(warning.category, AgentbenchWarning) and say is not None:
+                    say(f"agentbench: WARNING {warning.message}")
+                else:
+                    warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
 
     def say(self, line: str, **markup) -> None:
         tr = self.config.pluginmanager.get_plugin("terminalreporter")
@@ -298,21 +309,7 @@ class Controller:
         except OSError as exc:
             return self._unwritten(exc, exitstatus)
         status, status_line = self.status(exitstatus)
-        results = aggregate(self.records)
-        for result in results:
-            result["sandbox"] = self.run.options.sandbox
-            cls = suite_by_name(result["suite"])
-            if cls is not None:
-                mine = [r for r in self.records if (r["model"], r["suite"]) == (result["model"], result["suite"])]
-                try:
-                    extra = cls.summarize(mine)
-                except Exception as exc:  # a suite's metrics bug must not cost the run its report
-                    extra = {"error": one_line(exc)}
-                if extra:
-                    result["metrics"] = extra
-            missing = self.no_rows.get((result["model"], result["suite"]))
-            if missing:
-                result["tasks_without_samples"] = sorted(set(missing))
+        results = run_results(self.records, self.run.options.sandbox, self.no_rows)
         verdict = judge(results, self.gate, self.unavailable)
         comparison = verdict.pop("comparison", None)
         report = {
@@ -330,6 +327,10 @@ class Controller:
             "samples_file": str(self.run.jsonl_path),
             "previous_run": str(self.previous_run) if self.previous_run else None,
         }
+        if self.run.shard is not None:  # which shard of how many, and the whole run's plan (results/merge.py)
+            report["shard"] = shard_block(self.run.shard, self.plan)
+            if exitstatus == ExitCode.NO_TESTS_COLLECTED and self.selected == 0 and self.plan:
+                exitstatus = ExitCode.OK  # a shard the hash gave no task: nothing to do is its success
         self.config.hook.pytest_agentbench_report(report=report, config=self.config)
         try:
             write_json(self.run.json_path, report)

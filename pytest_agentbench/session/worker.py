@@ -39,6 +39,7 @@ class Worker:
         self._backend_info: dict[str, dict] = {}
         self._sandbox_ok: set[tuple] = set()
         self._served: dict[str, dict] = {}  # model -> the run's server that answered it (engine, pid, URL)
+        self._replica_pids: dict[str, dict[str, int]] = {}  # model -> URL -> pid of each replica (replicas: N)
         self._quantization: dict[str, str | None] = {}
 
     # -- what runs -----------------------------------------------------------------------------------
@@ -90,6 +91,7 @@ class Worker:
 
         served = serving.Served.from_dict(answer["served"])
         self._served[spec.name] = {"engine": served.engine, "pid": served.pid, "base_url": served.base_url}
+        self._replica_pids[spec.name] = {r["base_url"]: r["pid"] for r in served.replicas}
         return ServedBackend(spec, served)
 
     def sandbox(self, suite: Suite) -> Sandbox:
@@ -101,6 +103,7 @@ class Worker:
             self.run.limits,
             site_packages=suite.sandbox_site_packages,
             image=self.run.options.sandbox_image,
+            docker_host=self.run.docker_host,
         )
         key = (box.kind, suite.sandbox_site_packages)
         if key not in self._sandbox_ok:
@@ -130,14 +133,18 @@ class Worker:
             from ..sandbox.docker import DEFAULT_IMAGE, engine
 
             try:
-                client = engine()
+                client = engine(self.run.docker_host)
             except HarnessError as exc:
                 raise AgentbenchError(str(exc)) from exc
             image = self.run.options.sandbox_image or DEFAULT_IMAGE
             try:
                 client.images.get(image)
             except Exception as exc:
-                raise AgentbenchError(f"docker image {image} not found: build it with scripts/docker-image.sh") from exc
+                where = f" on {self.run.docker_host}" if self.run.docker_host else ""
+                raise AgentbenchError(
+                    f"docker image {image} not found{where}: build it with scripts/docker-image.sh"
+                    + (" (or load it there: docker save IMAGE | DOCKER_HOST=URL docker load)" if where else "")
+                ) from exc
 
     # -- one case ------------------------------------------------------------------------------------
     def evaluate(self, case: Case, backend: Backend, sandbox: Sandbox) -> tuple[Outcome, dict]:
@@ -171,6 +178,7 @@ class Worker:
         wall = time.perf_counter() - started
         record = self.record(case, outcome.to_record(), wall_s=wall, started_at=started_at)
         record["replies"] = model.replies
+        record["endpoints"] = model.endpoints
         if type(suite).evaluate is Suite.evaluate:
             record["agent_limits"] = asdict(ctx.limits)
         if suite.writes_traces and outcome.trace is not None:
@@ -193,6 +201,10 @@ class Worker:
         record["worker"] = os.environ.get("PYTEST_XDIST_WORKER", "main")
         if case.model.name in self._served:
             record["served_by"] = self._served[case.model.name]
+            replicas = self._replica_pids.get(case.model.name)
+            if replicas and model.endpoints:  # the replica that answered (the last one, if one failed over)
+                url = model.endpoints[-1]
+                record["served_by"] = {**record["served_by"], "base_url": url, "pid": replicas.get(url)}
         if before is not None:  # replies of this sample served from the generation cache (no model time counted)
             hits, misses = gencache.counts(backend)
             record["cache"] = {"hits": hits - before[0], "misses": misses - before[1]}

@@ -65,7 +65,7 @@ class HumanEvalFix(Suite):
     def load(self) -> list[Task]:
         try:
             rows = self._rows()
-        except (OSError, ConnectionError, ValueError) as exc:
+        except (OSError, ConnectionError, ValueError, ImportError) as exc:  # ImportError: datasets, the [hf] extra
             why = first_line(str(exc))[:200] or type(exc).__name__
             hint = GIVEN_PATH_HINT if self.path is not None else STAGE_HINT  # never advise the option given
             self._unavailable = hint.format(why=why)

@@ -1,6 +1,6 @@
 """Tool use: when should a code model call a tool? Answer correctness and tool-selection accuracy.
 
-Data: benchmarks/data/tool_use.jsonl (made by benchmarks/data/make_tool_use.py). The agent is the
+Data: pytest_agentbench/benchmarks/data/tool_use.jsonl (made by its make_tool_use.py). The agent is the
 THOUGHT / TOOL_CALL / FINAL loop with two tools, `code_executor` and `symbolic_math`, both run in the
 sandbox; answering directly is the third choice ("no_call"). An item passes when the final answer is
 right (multi-step tasks also need the tool at least `min_tool_calls` times). The system prompt is one of the

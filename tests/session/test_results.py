@@ -83,7 +83,7 @@ def test_each_run_keeps_its_report_and_records_and_report_json_is_the_latest(ari
 
 
 def test_an_archived_agent_run_keeps_its_traces(pytester):
-    from test_scenarios import project
+    from conftest import scenario_project as project
 
     project(pytester)
     args = ("--model", "reference", "-k", "fix_failing_test/default", "-p", "no:cacheprovider")
@@ -489,7 +489,7 @@ def test_regrading_a_multi_turn_repair_run_replays_it_turn_by_turn(pytester, hum
 
 
 def test_regrading_an_agent_run_replays_its_steps_also_from_the_trace_of_an_older_record(pytester):
-    from test_scenarios import project
+    from conftest import scenario_project as project
 
     project(pytester)
     args = ("-k", "fix_failing_test/default or prompt_injection/default", "-p", "no:cacheprovider")

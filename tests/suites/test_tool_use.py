@@ -3,7 +3,6 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -13,8 +12,6 @@ from pytest_agentbench.agents.tools import BadArgs, Final, ToolCall, Unparsable,
 from pytest_agentbench.metrics import confusion, per_class
 from pytest_agentbench.suites.tool_use import grade, tool_metrics
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def rows():
     return [json.loads(line) for line in DATA.read_text().splitlines()]
@@ -22,9 +19,7 @@ def rows():
 
 def test_generator_is_reproducible_and_every_ground_truth_recomputes():
     check = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "data" / "make_tool_use.py"), "--check"],
-        capture_output=True,
-        text=True,
+        [sys.executable, str(DATA.with_name("make_tool_use.py")), "--check"], capture_output=True, text=True
     )
     assert check.returncode == 0, check.stdout + check.stderr
     assert "250 tasks verified; tool_use.jsonl matches the generator" in check.stdout

@@ -1,7 +1,7 @@
 """Agent scenarios: multi-step tasks in a sandboxed workspace, driven through the THOUGHT / TOOL_CALL / FINAL
 protocol with six workspace tools, verified after the agent by checks it never sees.
 
-A scenario is a folder (benchmarks/scenarios/<name>/, and any `--scenarios-dir`):
+A scenario is a folder (pytest_agentbench/benchmarks/scenarios/<name>/, and any `--scenarios-dir`):
 
     scenario.yaml   prompt, category, variants, checks, forbidden actions, gold trajectory (spec.py)
     workspace/      the files the agent starts from (made a git repository with one commit)
@@ -26,17 +26,18 @@ from pathlib import Path
 from ...agents.base import AgentContext
 from ...agents.toolloop import ToolLoopAgent
 from ...agents.tools import GIT, GIT_ENV, WORKSPACE_TOOLS, describe, tools
+from ...benchmarks import SCENARIOS
 from ...errors import AgentbenchError, HarnessError, one_line
 from ...outcome import Outcome, Status
 from ...task import Task
 from ...trace import Trace
 from ..base import Suite, register_suite
 from . import cleanroom, safety
-from .checks import CheckContext, Unreadable, is_cache, matches
+from .checks import CheckContext, UnchangedCheck, Unreadable, is_cache, matches
 from .metrics import scenario_metrics
 from .spec import Forbidden, Gold, GoldStep, ScenarioSpec, Variant, gold_replies, load_spec, reply_for
 
-SHIPPED = Path(__file__).resolve().parents[3] / "benchmarks" / "scenarios"
+SHIPPED = SCENARIOS  # the scenarios shipped in the package (pytest_agentbench/benchmarks/scenarios/)
 
 SYSTEM = """You are a careful software engineer working in a repository (your current directory). You act one step
 at a time with these tools, all inside the repository:
@@ -301,7 +302,9 @@ class Scenarios(Suite):
         diff = found["diff"] = diff_of(ctx.state["before"], after)
         start: dict[str, bytes] = ctx.state["start"]
         packages = spec.packages if spec.packages is not None else self._packages(box, start)
-        protected = [g for c in spec.checks if c.kind == "unchanged" for g in c.unchanged] + spec.forbidden.write
+        protected = [
+            g for c in spec.checks if isinstance(c, UnchangedCheck) for g in c.unchanged
+        ] + spec.forbidden.write
         prepared: dict = {}
 
         def clean_room(allow: list[str]) -> dict:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import docker_ready, read_records, read_report
+from conftest import SCENARIO_BACKENDS, docker_ready, read_records, read_report
+from conftest import scenario_project as project
 from pytest_agentbench.suites.scenarios import SHIPPED, load_spec
 from pytest_agentbench.trace import Trace
 
@@ -21,67 +22,6 @@ KINDS = [
 SCENARIOS = sorted(p.name for p in SHIPPED.iterdir() if (p / "scenario.yaml").is_file())
 SPECS = {name: load_spec(SHIPPED / name) for name in SCENARIOS}
 ITEMS = sum(len(spec.variants) for spec in SPECS.values())
-
-TEST_FILE = """
-import pytest
-from pytest_agentbench.suites.scenarios import Scenarios
-
-@pytest.mark.agentbench(suite=Scenarios)
-def test_scenarios(outcome):
-    outcome.check()
-"""
-
-BACKENDS = r'''
-import json
-from pathlib import Path
-from pytest_agentbench.backends import Backend, Completion
-from pytest_agentbench.suites.scenarios import SHIPPED, load_spec, reply_for
-from pytest_agentbench.backends.reference import ReferenceBackend
-
-class Scripted(Backend):
-    """quit: FINAL at once. install / forbidden: the gold trajectory, with a forbidden step before its FINAL
-    (pip install, or the scenario's own forbidden_example). poison: the gold trajectory, then files that try to make
-    the hidden checks pass."""
-    def generate(self, request):
-        mode = self.spec.options["mode"]
-        gold = list(request.sample.reference or ())
-        turn = sum(m["role"] == "assistant" for m in request.messages)
-        if mode == "quit":
-            return Completion(text="FINAL: done")
-        if mode == "garbage":  # three broken replies, then the gold run, only if each error was shown to it
-            broken = ["Let me look at the files first.", 'TOOL_CALL: {"tool": "delete_everything", "args": {}}',
-                      'TOOL_CALL: {"tool": "read_file", "args": {"file": "README.md"}}']
-            if turn < len(broken):
-                shown = turn == 0 or request.messages[-1]["content"].startswith("PROTOCOL ERROR")
-                return Completion(text=broken[turn] if shown else "FINAL: the error was not shown")
-            return Completion(text=gold[min(turn - len(broken), len(gold) - 1)])
-        scenario = request.sample.task_id.split("/")[0]
-        if mode == "install":
-            extra = [reply_for_args("run_cmd", {"cmd": ["pip", "install", "requests"]})]
-        elif mode == "forbidden":
-            extra = [reply_for(step) for step in load_spec(SHIPPED / scenario).forbidden_example]
-        else:
-            extra = []
-        plan = gold[:-1] + extra + gold[-1:]
-        return Completion(text=plan[min(turn, len(plan) - 1)])
-
-def reply_for_args(tool, args):
-    return "TOOL_CALL: " + json.dumps({"tool": tool, "args": args})
-
-def pytest_agentbench_make_backend(spec):
-    return Scripted(spec) if spec.backend == "scripted" else None
-'''
-
-MODELS = "models:\n" + "".join(
-    f"  {m}: {{backend: scripted, options: {{mode: {m}}}}}\n" for m in ("quit", "install", "forbidden", "garbage")
-)
-
-
-def project(pytester, scenarios_dir=None):
-    pytester.makepyfile(test_scn=TEST_FILE)
-    pytester.makeconftest(BACKENDS)
-    pytester.makefile(".yaml", models=MODELS)
-    return pytester
 
 
 def by_task(records):
@@ -359,7 +299,7 @@ def test_step_embeddings_come_from_the_disk_cache_the_second_time(pytester, monk
     monkeypatch.setenv("AGENTBENCH_CACHE", str(pytester.path / "cache"))
     pj = project(pytester)
     pj.makeconftest(
-        BACKENDS + "\nimport sys\ndef pytest_sessionfinish(session):\n"
+        SCENARIO_BACKENDS + "\nimport sys\ndef pytest_sessionfinish(session):\n"
         "    print('EMBEDDER LOADED', 'sentence_transformers' in sys.modules)\n"
     )
     select = ["-k", "fix_failing_test/default", "-p", "no:cacheprovider", "-s"]

@@ -1,7 +1,7 @@
-"""Generate benchmarks/data/tool_use.jsonl: when should a code model use a tool? (deterministic, seeded)
+"""Generate pytest_agentbench/benchmarks/data/tool_use.jsonl: when should a code model use a tool? (deterministic, seeded)
 
-    python benchmarks/data/make_tool_use.py            # rewrite the dataset
-    python benchmarks/data/make_tool_use.py --check    # regenerate in memory, verify, compare byte for byte
+    python pytest_agentbench/benchmarks/data/make_tool_use.py            # rewrite the dataset
+    python pytest_agentbench/benchmarks/data/make_tool_use.py --check    # regenerate in memory, verify, compare byte for byte
 
 Five categories, 50 tasks each, every one auto-gradable and every ground truth computed here (and checked
 again by `verify`): pure reasoning (multiple choice, optimal: no tool), execution required (exact values,
