@@ -5,7 +5,6 @@ http.server in a thread): tools go out as `tools`, calls come back from `message
 import json
 import threading
 from http.server import ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 from test_openai_backend import Handler as TextHandler  # its _send and quiet log
@@ -22,6 +21,7 @@ from pytest_agentbench.agents.tools import (
     tools,
 )
 from pytest_agentbench.backends import Completion, Request
+from pytest_agentbench.benchmarks import TOOL_USE
 from pytest_agentbench.errors import HarnessError
 from pytest_agentbench.models import spec_of
 
@@ -231,7 +231,7 @@ MODELS = """models:
 
 def native_item(pytester, server):
     """Run tool_use/execution/000 in the native format against `server`."""
-    data = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "tool_use.jsonl"
+    data = TOOL_USE
     pytester.makefile(".yaml", models=MODELS.format(url=server.url))
     pytester.makepyfile(
         test_tu=f"""
