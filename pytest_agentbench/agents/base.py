@@ -64,6 +64,7 @@ class AgentContext:
         stop: tuple[str, ...] = (),
         tools: tuple[dict, ...] = (),
         tool_choice: str = "auto",
+        end_after: str | None = None,
     ) -> Completion:
         who = SampleRef(
             task_id=self.task.id,
@@ -81,6 +82,7 @@ class AgentContext:
             sample=who,
             tools=tuple(tools),
             tool_choice=tool_choice,
+            end_after=end_after,
         )
         started, started_at = time.perf_counter(), time.time()
         completion = self.backend.generate(request)

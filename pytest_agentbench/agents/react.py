@@ -75,13 +75,14 @@ class RepairAgent(Agent):
     iters: int = 0
     prefix: str | None = None  # plain-completion form for models without a chat template
     stop: tuple[str, ...] = ()
+    end_after: str | None = None  # Request.end_after: a chat reply ends once the code the suite reads is there
     rounds: list[Round] = field(default_factory=list)
 
     def run(self, ctx: AgentContext, messages: list[dict], trace: Trace) -> Trace:
         for n in range(self.iters + 1):
             rnd = Round()
             self.rounds.append(rnd)
-            reply = ctx.generate(messages, prefix=self.prefix, stop=self.stop)
+            reply = ctx.generate(messages, prefix=self.prefix, stop=self.stop, end_after=self.end_after)
             metrics = add_generation(trace, reply)
             rnd.propose_s, rnd.prompt_tokens, rnd.completion_tokens = (
                 reply.seconds,

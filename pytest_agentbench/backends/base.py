@@ -38,6 +38,7 @@ class Request:
     # passed through the model API's own interface, and how free the model is to call one (auto, required, none).
     tools: tuple[dict[str, Any], ...] = ()
     tool_choice: str = "auto"
+    end_after: str | None = None  # a chat reply may end early: "code_block[:ENTRY]" (extract.code_block_end)
 
 
 @dataclass
@@ -58,6 +59,18 @@ class Completion:
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     protocol_error: str | None = None
     endpoint: str | None = None  # which of a pool's endpoints answered (backends/pool.py)
+
+
+def reply_end(request: Request, text: str) -> int | None:
+    """Where a chat reply to `request` may stop (its `end_after` rule), or None: generate on."""
+    if request.end_after is None:
+        return None
+    from ..extract import CODE_BLOCK, code_block_end
+
+    rule, _, entry_point = request.end_after.partition(":")
+    if rule != CODE_BLOCK:
+        raise ValueError(f"unknown end_after rule {request.end_after!r}")
+    return code_block_end(text, entry_point or None)
 
 
 class Backend(ABC):
@@ -126,6 +139,17 @@ def _tree(pid: int) -> list[int]:
             except (OSError, ValueError):
                 pass
     return found
+
+
+def omp_wait_policy() -> str:
+    """OMP_WAIT_POLICY for what computes a model on this host's CPUs (llama-server, torch): `passive` unless the user
+    set it. llama-server's threads (and torch's) meet at an OpenMP barrier after every operation of the graph, hundreds
+    per token; GNU OpenMP's default is to spin there (about 300,000 iterations) before sleeping. Where other jobs hold
+    the cores, the thread that arrives first spins through its time slice while the one it waits for is descheduled:
+    decoding fell from about 90 to 2 tokens/s at load 10 on 2 cores (llama-server; torch from 18 to 0.7).
+    `passive` sleeps at once: the same computation (byte-identical replies), and on a machine with free cores no
+    measurable loss (benchmarks/perf/bench_contention.py)."""
+    return os.environ.get("OMP_WAIT_POLICY") or "passive"
 
 
 IN_PROCESS: set[str] = set()  # models whose weights this process holds (in-process backends register at load)

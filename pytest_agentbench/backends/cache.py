@@ -9,8 +9,9 @@ they answer from data) is not cached.
 
 Content-addressed files, written to a temporary name and renamed (atomic), so xdist workers that race on one key
 each write a whole file and the last rename wins with the same content. Errors never reach the cache (an exception
-is not a reply); a reply cut by the token limit, a stream that ended without a finish reason, or a native call the
-engine could not read is not stored. A request with native tools has them (and `tool_choice`) in its key.
+is not a reply), nor does a stream that ended without a finish reason (incomplete), nor a native call the
+engine could not read. A reply cut by the token limit is stored: it is the reply at that limit, and the
+limit (`max_new_tokens`) is in the key. A request with native tools has them (and `tool_choice`) in its key.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ def request_key(identity: dict[str, Any], request: Request) -> str:
     }
     if request.tools:  # native function calling (only then: the keys of text requests stay what they were)
         what["tools"], what["tool_choice"] = list(request.tools), request.tool_choice
+    if request.end_after:  # only when set: keys of requests without it stay those of earlier runs
+        what["end_after"] = request.end_after
     return hashlib.sha256(json.dumps(what, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
@@ -68,7 +71,7 @@ class CachedBackend(Backend):
             return Completion(**{k: stored[k] for k in STORED if k in stored}, seconds=0.0, cached=True)
         completion = self.inner.generate(request)
         self.misses += 1
-        if completion.finish_reason not in ("", "length") and completion.protocol_error is None:
+        if completion.finish_reason and completion.protocol_error is None:  # "": a stream cut off
             self._store(path, completion)
         return completion
 

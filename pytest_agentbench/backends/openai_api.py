@@ -28,12 +28,13 @@ import os
 import threading
 import time
 import warnings
+from dataclasses import dataclass
 from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import AgentbenchError, AgentbenchWarning, HarnessError, first_line
-from .base import Backend, Completion, Request, peak_rss_mb
+from .base import Backend, Completion, Request, peak_rss_mb, reply_end
 from .pool import PREFIX, EndpointPool
 
 
@@ -192,6 +193,9 @@ class OpenAIBackend(Backend):
         self.model_name = served_name(spec, self.settings)
         self._slots = threading.BoundedSemaphore(self.settings.concurrency)
         self._stream_usage = True  # cleared when the server rejects stream_options
+        # llama-server: ask for `timings` in every chunk, so a stream closed once the reply is complete (end_after)
+        # still has the server's token counts; without them a stream is read to its end
+        self.per_token_timings = False
 
     preflight = staticmethod(check_endpoint)
 
@@ -231,8 +235,11 @@ class OpenAIBackend(Backend):
             params["top_p"] = self.settings.top_p
         if request.stop and request.prefix is not None and self.settings.api == "completions":
             params["stop"] = list(request.stop)[:4]  # stops are for plain completion; the API takes at most four
-        if self.settings.extra_body:
-            params["extra_body"] = dict(self.settings.extra_body)
+        extra = dict(self.settings.extra_body)
+        if request.end_after and self.per_token_timings:
+            extra["timings_per_token"] = True  # a stream we close early still has the server's counts and times
+        if extra:
+            params["extra_body"] = extra
         if request.tools:
             params["tools"] = list(request.tools)
             params["tool_choice"] = request.tool_choice  # the string forms only: llama-server ignores the object form
@@ -247,9 +254,9 @@ class OpenAIBackend(Backend):
             started = time.perf_counter()
             try:
                 if plain:
-                    text, usage, finish, first, timings = self._complete(request, started)
+                    (text, finish), usage, first, timings = self._complete(request, started)
                 else:
-                    text, usage, finish, first, timings, calls = self._chat(request, started)
+                    (text, finish), usage, first, timings, calls = self._chat(request, started)
             except openai.APIError as exc:
                 malformed = _malformed(request, exc)
                 if malformed is None:
@@ -265,6 +272,9 @@ class OpenAIBackend(Backend):
             seconds = (float(timings.get("prompt_ms") or 0) + float(timings.get("predicted_ms") or 0)) / 1000.0
         prompt_tokens = getattr(usage, "prompt_tokens", 0) or 0
         completion_tokens = getattr(usage, "completion_tokens", 0) or 0
+        if usage is None and timings:  # a stream closed early: the server's counts so far
+            prompt_tokens = int(timings.get("prompt_n") or 0)
+            completion_tokens = int(timings.get("predicted_n") or 0)
         return Completion(
             text=text,
             continues_prompt=plain,
@@ -289,30 +299,46 @@ class OpenAIBackend(Backend):
     def _chat(self, request: Request, started: float):
         params = self._params(request)
         messages = request.messages
-        if not self.settings.stream:
+        if not self.settings.stream:  # the whole reply is generated; with end_after it is cut where a stream stops
             reply = self.client.chat.completions.create(messages=messages, **params)
             choice = reply.choices[0]
+            text, finish = choice.message.content or "", choice.finish_reason
             calls = [
                 {"name": c.function.name, "arguments": c.function.arguments or ""}
                 for c in choice.message.tool_calls or ()
                 if getattr(c, "function", None) is not None
             ]
-            return choice.message.content or "", reply.usage, choice.finish_reason, None, _timings(reply), calls
+            end = reply_end(request, text)
+            return (text, finish) if end is None else (text[:end], "stop"), reply.usage, None, _timings(reply), calls
         stream = self._open(
             lambda **extra: self.client.chat.completions.create(messages=messages, stream=True, **params, **extra)
         )
         calls_by_index: dict[int, dict[str, Any]] = {}
-        drained = self._drain(
-            stream, started, lambda choice: getattr(choice.delta, "content", None), _call_deltas(calls_by_index)
+        add_calls = _call_deltas(calls_by_index)
+
+        def gathered() -> list[dict[str, Any]]:
+            return [calls_by_index[i] for i in sorted(calls_by_index)]
+
+        if self.per_token_timings:  # the server counts every token as it goes: the stream may close mid-reply
+            ends = (lambda text: reply_end(request, text)) if request.end_after else None
+            drained = self._drain(
+                stream, started, lambda choice: getattr(choice.delta, "content", None), ends, add_calls
+            )
+            return (*drained, gathered())
+        # Any other endpoint reports its counts (usage) only at the end of the stream: it is read whole, so prompt
+        # and completion tokens stay the server's own, and the reply is cut where a closed stream would have ended.
+        (text, finish), usage, first, timings = self._drain(
+            stream, started, lambda choice: getattr(choice.delta, "content", None), None, add_calls
         )
-        return (*drained, [calls_by_index[i] for i in sorted(calls_by_index)])
+        end = reply_end(request, text)
+        return (text, finish) if end is None else (text[:end], "stop"), usage, first, timings, gathered()
 
     def _complete(self, request: Request, started: float):
         params = self._params(request)
         if not self.settings.stream:
             reply = self.client.completions.create(prompt=request.prefix, **params)
             choice = reply.choices[0]
-            return choice.text or "", reply.usage, choice.finish_reason, None, _timings(reply)
+            return (choice.text or "", choice.finish_reason), reply.usage, None, _timings(reply)
         stream = self._open(
             lambda **extra: self.client.completions.create(prompt=request.prefix, stream=True, **params, **extra)
         )
@@ -330,13 +356,18 @@ class OpenAIBackend(Backend):
         return create()
 
     @staticmethod
-    def _drain(stream, started: float, piece_of, calls_of=None):
-        """Read a stream: the text pieces, usage, finish reason, time to the first token (text or native call)."""
-        parts, usage, finish, first, timings = [], None, None, None, None
+    def _drain(stream, started: float, piece_of, end_of=None, calls_of=None):
+        """Read a stream to its end, or with `end_of` (text -> where the reply may stop, or None) until the reply is
+        complete: the stream is then closed, which makes llama-server and vLLM stop generating, and the reply is the
+        text up to that point, finished as "stop". A closed stream carries no usage: its counts are then the server's
+        per-token `timings` (llama-server) or, failing those, one completion token per streamed piece. `calls_of`
+        gathers native calls (their first delta is the first token)."""
+        text, pieces, usage, finish, first, timings = "", 0, None, None, None, None
         for chunk in stream:
             if getattr(chunk, "usage", None):
                 usage = chunk.usage
             timings = _timings(chunk) or timings
+            fence = False
             for choice in chunk.choices or ():
                 piece = piece_of(choice)
                 called = calls_of(choice) if calls_of is not None else False
@@ -344,10 +375,25 @@ class OpenAIBackend(Backend):
                     if first is None:
                         first = time.perf_counter() - started
                     if piece:
-                        parts.append(piece)
+                        text += piece
+                        pieces += 1
+                        fence = fence or "`" in piece  # only a backtick can close a fence
                 if choice.finish_reason:
                     finish = choice.finish_reason
-        return "".join(parts), usage, finish, first, timings
+            if fence and end_of is not None and finish is None:
+                end = end_of(text)
+                if end is not None:
+                    stream.close()
+                    if usage is None and not timings:
+                        usage = _Usage(0, pieces)
+                    return (text[:end], "stop"), usage, first, timings
+        return (text, finish), usage, first, timings
+
+
+@dataclass
+class _Usage:
+    prompt_tokens: int
+    completion_tokens: int
 
 
 def _call_deltas(calls: dict[int, dict[str, Any]]):
@@ -402,6 +448,7 @@ class ServedBackend(OpenAIBackend):
                 options=options,
             )
         )
+        self.per_token_timings = served.engine == "llamacpp"
 
     @classmethod
     def preflight(cls, spec) -> None:

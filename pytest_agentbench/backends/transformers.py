@@ -22,7 +22,7 @@ from typing import Any
 from ..errors import AgentbenchError, HarnessError, first_line
 from ..provenance import CACHE_DIR, sha256_file
 from ..steps import step
-from .base import IN_PROCESS, Backend, Completion, Request, in_process_resources
+from .base import IN_PROCESS, Backend, Completion, Request, in_process_resources, omp_wait_policy, reply_end
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,9 @@ class TransformersBackend(Backend):
 
     def __init__(self, spec):
         super().__init__(spec)
+        # Read by torch's OpenMP when torch loads (here, unless something imported it before): sleeping threads
+        # instead of spinning ones on a shared machine.
+        os.environ["OMP_WAIT_POLICY"] = omp_wait_policy()
         import torch
         from transformers.utils import logging as hf_logging
 
@@ -228,6 +231,8 @@ class TransformersBackend(Backend):
             gen.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         if stop:
             gen.update(stop_strings=stop, tokenizer=tok)
+        elif request.end_after:
+            gen["stopping_criteria"] = _reply_complete(request, tok, enc["input_ids"].shape[1])
         started = time.perf_counter()
         try:
             with torch.inference_mode():
@@ -238,8 +243,11 @@ class TransformersBackend(Backend):
         prompt_len = enc["input_ids"].shape[1]
         new = out[0][prompt_len:]
         text = tok.decode(new, skip_special_tokens=True)
+        finish = "length" if len(new) >= request.max_new_tokens else "stop"
         if stop:
             text = _cut_at_stop(text, stop)
+        elif request.end_after and (end := reply_end(request, text)) is not None:
+            text, finish = text[:end], "stop"  # the reply is complete (possibly on the last token the limit allowed)
         n_new = int((new != tok.pad_token_id).sum()) if tok.pad_token_id is not None else len(new)
         calls: list[dict[str, Any]] = []
         malformed = None
@@ -256,7 +264,7 @@ class TransformersBackend(Backend):
             prompt_tokens=int(prompt_len),
             completion_tokens=max(n_new, 1 if len(new) else 0),
             seconds=seconds,
-            finish_reason="length" if len(new) >= request.max_new_tokens else "stop",
+            finish_reason=finish,
         )
 
 
@@ -284,6 +292,24 @@ def _revision(spec, source: str, local: bool) -> str | None:
             ).hexdigest()
         )
     return None  # a hub id without a pinned revision: the cache trusts the name
+
+
+def _reply_complete(request: Request, tok, prompt_len: int):
+    """A stopping criterion: the new tokens, decoded, hold a complete reply (`Request.end_after`). Checked after each
+    token whose text has a backtick, the only character that can close a fence."""
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class ReplyComplete(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            last = tok.decode(input_ids[0, -1:], skip_special_tokens=True)
+            done = (
+                "`" in last
+                and reply_end(request, tok.decode(input_ids[0, prompt_len:], skip_special_tokens=True)) is not None
+            )
+            return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
+
+    return StoppingCriteriaList([ReplyComplete()])
 
 
 def _cut_at_stop(text: str, stops: list[str]) -> str:

@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 from ..errors import HarnessError, first_line
-from .base import IN_PROCESS, Backend, Completion, Request, in_process_resources
+from .base import IN_PROCESS, Backend, Completion, Request, in_process_resources, reply_end
 from .transformers import _tool_template_identity, check_weights
 
 ENGINE_ARGS = ("max_model_len", "gpu_memory_utilization", "tensor_parallel_size", "quantization", "enforce_eager")
@@ -81,16 +81,16 @@ class VLLMBackend(Backend):
 
         self.version = vllm.__version__
 
-    def _sampling(self, request: Request):
+    def _sampling(self, request: Request, max_tokens: int | None = None, stop: list[str] | None = None):
         from vllm import SamplingParams
 
         greedy = request.temperature <= 0
         return SamplingParams(
             temperature=0.0 if greedy else request.temperature,
             top_p=1.0 if greedy else 0.95,
-            max_tokens=request.max_new_tokens,
+            max_tokens=max_tokens or request.max_new_tokens,
             seed=request.seed,
-            stop=list(request.stop) or None,
+            stop=stop or list(request.stop) or None,
         )
 
     def generate(self, request: Request) -> Completion:
@@ -109,8 +109,12 @@ class VLLMBackend(Backend):
                     tools=list(request.tools),
                     chat_template=tool_template(self.spec),
                 )
+            elif request.end_after:
+                return self._chat_until_complete(request, started)
             else:
                 outputs = self.llm.chat(request.messages, self._sampling(request), use_tqdm=False)
+        except HarnessError:
+            raise
         except Exception as exc:
             raise HarnessError(f"vllm generation failed: {first_line(str(exc))[:200]}") from exc
         seconds = time.perf_counter() - started
@@ -131,6 +135,42 @@ class VLLMBackend(Backend):
             completion_tokens=len(choice.token_ids),
             seconds=seconds,
             finish_reason=choice.finish_reason or "",
+        )
+
+    def _chat_until_complete(self, request: Request, started: float) -> Completion:
+        """A chat reply that ends once complete (`Request.end_after`: the first closed code block), through vLLM's
+        documented stop strings: the engine stops at every fence (` ``` `); while the reply is not complete, the
+        generation goes on from the exact tokens so far (`LLM.generate` on `prompt_token_ids`, whose shared prefix
+        vLLM's prefix cache does not recompute). The reply is the tokens decoded once by the engine's tokenizer and cut
+        where the rule says: a stop string may end inside a token (` ```python `), the tokens do not."""
+        tokenizer = self.llm.get_tokenizer()
+        budget = request.max_new_tokens
+        out = self.llm.chat(request.messages, self._sampling(request, stop=["```"]), use_tqdm=False)[0]
+        prompt_ids, ids = list(out.prompt_token_ids), list(out.outputs[0].token_ids)
+        choice = out.outputs[0]
+        while True:
+            text = tokenizer.decode(ids, skip_special_tokens=True)
+            end = reply_end(request, text)
+            if end is not None:
+                text, finish = text[:end], "stop"
+                break
+            if choice.finish_reason != "stop" or choice.stop_reason != "```" or len(ids) >= budget:
+                finish = "length" if len(ids) >= budget else (choice.finish_reason or "")
+                break
+            more = self.llm.generate(
+                [{"prompt_token_ids": prompt_ids + ids}],
+                self._sampling(request, max_tokens=budget - len(ids), stop=["```"]),
+                use_tqdm=False,
+            )[0]
+            choice = more.outputs[0]
+            ids += list(choice.token_ids)
+        return Completion(
+            text=text,
+            continues_prompt=False,
+            prompt_tokens=len(prompt_ids),
+            completion_tokens=len(ids),
+            seconds=time.perf_counter() - started,
+            finish_reason=finish,
         )
 
     def resources(self) -> dict[str, Any]:

@@ -126,7 +126,6 @@ class LiveView:
 
     def _tick(self) -> None:
         every = self.controller.run.options.live_every
-        threading.Thread(target=self._import_estimators, name="agentbench-live-scipy", daemon=True).start()
         while not self._stop.wait(TICK_S):
             try:
                 self._serving_warnings()
@@ -136,11 +135,8 @@ class LiveView:
                         if not self.steps and not self.tally.groups:
                             continue
                     self._wake()
-                if (
-                    self.mode == "lines"
-                    and time.monotonic() - self._last_line >= every
-                    and self.tally.estimates_ready.is_set()
-                ):
+                # a line once a sample is in: before that it would say nothing but "0/N items"
+                if self.mode == "lines" and time.monotonic() - self._last_line >= every and self.tally.groups:
                     self._last_line = time.monotonic()
                     self._say(status_line(self.tally.parts(), self._serving()))
                 elif self.mode == "bar" and self.screen is not None:
@@ -149,14 +145,6 @@ class LiveView:
                 self.mode = "off"
                 self.queued.append((f"agentbench: live view stopped: {type(exc).__name__}: {exc}", True))
                 return
-
-    def _import_estimators(self) -> None:
-        from ..stats import wilson
-
-        try:
-            wilson(1, 2)  # imports scipy's statistics, off the drawing thread
-        finally:
-            self.tally.estimates_ready.set()
 
     # -- fed by the hooks -------------------------------------------------------------------------------------
     def set_total(self, total: int) -> None:

@@ -73,7 +73,6 @@ class Tally:
         self.started = time.monotonic()
         self.running: dict[str, float] = {}
         self.groups: dict[tuple[str, str], Group] = defaultdict(Group)
-        self.estimates_ready = threading.Event()
 
     def item_started(self, nodeid: str) -> None:
         with self.lock:
@@ -112,8 +111,7 @@ class Tally:
                     )
                 )
             longest = min(self.running.items(), key=lambda kv: kv[1], default=None)
-        ready = self.estimates_ready.is_set()  # scipy takes a second or two to import at start: no interval till then
-        groups = [dict(shown, **{"pass@1": g.pass_at_1(changed) if ready else None}) for g, changed, shown in groups]
+        groups = [dict(shown, **{"pass@1": g.pass_at_1(changed)}) for g, changed, shown in groups]
         return {
             "done": done,
             "total": total,

@@ -65,12 +65,16 @@ class ProcessSandbox(Sandbox):
         self.workdir = self.server.workdir
         self.scratch = self.server.scratch
         self.memory_bound = "cgroup" if self.server.cgroup is not None else "per-process"
+        # Confined, the workspace is empty until a run: a server is emptied when released (or replaced by a fresh
+        # one), and the server kills every process a run left before it answers, so nothing writes between runs.
+        self.empty = confine
 
     def _run(
         self, *, mode=None, argv=None, stdin=b"", timeout, env=None, nofork=False, verdict=False, audit=False, cap=None
     ):
         if self.server is None:
             raise HarnessError("the sandbox is closed")
+        self.empty = False
         req = self.server.request(mode, argv, env, nofork, self.limits, timeout)
         if audit and argv is not None:
             req["audit"] = self.audit_config()
@@ -90,9 +94,13 @@ class ProcessSandbox(Sandbox):
             super().lost(why, during_run)
 
     def wipe(self) -> None:
-        """The server empties the workspace (and, unconfined, the sandbox's own TMPDIR) itself."""
+        """The server empties the workspace (and, unconfined, the sandbox's own TMPDIR) itself; confined, a workspace
+        no run has touched since it was last emptied is left as it is (one round trip less per graded task)."""
+        if self.empty:
+            return
         if not self.server.wipe():
             self.server.stop()  # a fresh server brings a fresh, empty workspace
+        self.empty = self.confine
 
     def close(self) -> None:
         server, self.server = self.server, None
@@ -118,6 +126,7 @@ class _Server:
         self.zygote: int | None = None
         self.ctl: socket.socket | None = None
         self.busy = False
+        self.wiping = False  # a wipe was asked and its answer not read yet (wipe(wait=False))
         self.cgroup: MemoryCgroup | None = None
         self.claim: uids.UidClaim | None = None
         if confine:
@@ -243,6 +252,7 @@ class _Server:
 
     def stop(self) -> None:
         self.zygote = None
+        self.wiping = False
         if self.proc is not None:
             _killpg(self.proc.pid)
             self.proc.wait()
@@ -260,24 +270,42 @@ class _Server:
         if not self.confine:
             subprocess.run(["rm", "-rf", "--one-file-system", str(self.base)], check=False)
 
-    def wipe(self) -> bool:
-        """Empty the workspace (the server does it itself: no run of the test is alive any more)."""
-        if self.proc is None or self.proc.poll() is not None:
+    def wipe(self, wait: bool = True) -> bool:
+        """Empty the workspace (the server does it itself: no run of the test is alive any more). `wait=False` (a
+        released server): only ask, and read the answer before the next request (`settle`), so the server empties
+        the workspace while the host records the result and sets up the next item."""
+        if not self.settle() or self.ctl is None or self.proc is None or self.proc.poll() is not None:
             return self.confine  # a fresh confined server starts with a fresh tmpfs; a host folder must be emptied
         try:
             self.ctl.sendall(json.dumps({"op": "wipe", "cwd": self.workdir, "scratch": list(self.scratch)}).encode())
-            self.ctl.settimeout(60)
-            reply = self.ctl.recv(4096)
         except OSError:
             return False
+        self.wiping = True
+        return self.settle() if wait else True
+
+    def settle(self) -> bool:
+        """Read the answer to a wipe asked without waiting; one that failed stops the server (a fresh one brings an
+        empty workspace). False when it was stopped."""
+        ctl = self.ctl
+        if not self.wiping or ctl is None:
+            return True
+        self.wiping = False
+        try:
+            ctl.settimeout(60)
+            reply = ctl.recv(4096)
+        except OSError:
+            reply = b""
         finally:
-            if self.ctl is not None:
-                self.ctl.settimeout(None)
-        return b'"ok": true' in reply
+            ctl.settimeout(None)
+        if b'"ok": true' not in reply:
+            self.stop()
+            return False
+        return True
 
     def run(
         self, req: dict, stdin: bytes, timeout: float, verdict: bool, limits: SandboxLimits, audit: bool = False
     ) -> tuple[ExecResult, str]:
+        self.settle()  # the answer to the last wipe comes first on the socket
         if self.proc is None or self.proc.poll() is not None:
             self.stop()
             self.start()
@@ -363,8 +391,9 @@ def _acquire(confine: bool, site_packages: bool, disk_bytes: int) -> _Server:
 
 
 def _release(server: _Server) -> None:
-    """Empty the workspace for the next test; a server that cannot be emptied is stopped (its tmpfs goes)."""
-    if not server.wipe():
+    """Empty the workspace for the next test; a server that cannot be emptied is stopped (its tmpfs goes). The
+    answer is read when the server is next used (`_Server.settle`)."""
+    if not server.wipe(wait=False):
         server.stop()
     server.busy = False
 

@@ -187,7 +187,7 @@ def plan(spec, engine: str, port: int | None = None, threads: int | None = None)
         template = _tool_template(spec)
         if template is not None:
             argv += ["--chat-template-file", str(template)]
-        return Plan("llamacpp", argv, port, spec.name, health_path="/health")
+        return Plan("llamacpp", argv, port, spec.name, health_path="/health", env=omp_env())
     if engine == "transformers":
         folder = serve_folder(spec)
         exe = Path(sys.executable).with_name("transformers")
@@ -200,7 +200,7 @@ def plan(spec, engine: str, port: int | None = None, threads: int | None = None)
             "--port",
             str(port),
         ]
-        return Plan("transformers", argv, port, str(folder), health_path="/health")
+        return Plan("transformers", argv, port, str(folder), health_path="/health", env=omp_env())
     if engine == "vllm":
         source = spec.path or spec.hf_id
         if not source:
@@ -244,6 +244,13 @@ def _tool_template(spec) -> Path | None:
     from ..backends.native import tool_template_path
 
     return tool_template_path(spec)
+
+
+def omp_env() -> dict[str, str]:
+    """The engines' OpenMP threads sleep while they wait (backends.base.omp_wait_policy)."""
+    from ..backends.base import omp_wait_policy
+
+    return {"OMP_WAIT_POLICY": omp_wait_policy()}
 
 
 def check(spec, engine: str) -> None:
@@ -359,7 +366,7 @@ class ModelServer:
 
     def start(self) -> Served:
         with open(self.log_path, "x", encoding="utf-8") as log:  # "x": a new file, never someone else's
-            log.write("$ " + " ".join(self.plan.argv) + "\n")
+            log.write("$ " + " ".join([*(f"{k}={v}" for k, v in self.plan.env.items()), *self.plan.argv]) + "\n")
             log.flush()
             env = {**os.environ, **self.plan.env}
             try:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..agents.react import RepairAgent, grade_proposal
 from ..errors import first_line
+from ..extract import CODE_BLOCK, code_block_rule
 from ..outcome import Outcome
 from ..provenance import hub_reachable, sha256_file
 from ..sandbox import Candidate
@@ -59,7 +60,7 @@ class HumanEvalFix(Suite):
         return self.iters > 0
 
     def settings(self) -> dict:
-        return {"iters": self.iters, "feedback": self.feedback}
+        return {"iters": self.iters, "feedback": self.feedback, "end_after": CODE_BLOCK}
 
     # -- data ------------------------------------------------------------------------------------
     def load(self) -> list[Task]:
@@ -121,7 +122,9 @@ class HumanEvalFix(Suite):
             return build_candidate(task.prompt, reply, continues, entry)
 
         ctx.state.update(program=program, hidden=hidden, limit=limit)
-        agent = RepairAgent(program=program, feedback_tests=feedback, timeout=limit, iters=self.iters)
+        agent = RepairAgent(
+            program=program, feedback_tests=feedback, timeout=limit, iters=self.iters, end_after=code_block_rule(entry)
+        )
         prompt = INSTRUCTION.format(entry=entry, prompt=task.prompt, buggy=data["buggy_solution"])
         return agent, [{"role": "user", "content": prompt}], "default"
 

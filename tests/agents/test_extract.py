@@ -78,3 +78,37 @@ def test_no_code_is_none(reply):
 def test_without_entry_point_the_longest_code_wins():
     reply = "import os\n\nThen:\n\ndef a():\n    x = 1\n    return x\n"
     assert extract_code(reply) == "def a():\n    x = 1\n    return x\n"
+
+
+# -- where a chat reply may stop (Request.end_after): the backends stop generating there -----------------------------
+def test_code_block_end_is_the_close_of_the_block_extract_code_reads():
+    from pytest_agentbench.extract import code_block_end
+
+    end = code_block_end(SMOL_FENCED, "has_close_elements")
+    assert SMOL_FENCED[:end].endswith("numbers)\n```") and SMOL_FENCED[end:].startswith("\n\nThis function")
+    assert code_block_end(SMOL_TWO_BLOCKS, "has_close_elements") == SMOL_TWO_BLOCKS.index("```\n\nExample") + 3
+    usage_first = "```python\nprint(f(1))\n```\n\n```python\ndef f(x):\n    return x\n```\nmore"
+    assert code_block_end(usage_first, "f") == len(usage_first) - len("\nmore")  # the block defining f
+    assert code_block_end(usage_first) == len("```python\nprint(f(1))\n```")  # no entry point: the first
+    for open_ended in (
+        "```python\ndef f(x):\n    return x\n``",
+        "```text\ndef f(x): pass\n```",
+        "```python\n\n```",
+        "```python\ndef f(x:\n```",
+        "def f(x):\n    return x\n",
+    ):
+        assert code_block_end(open_ended, "f") is None, open_ended
+
+
+def test_a_reply_cut_where_it_may_stop_gives_the_same_code_and_the_cut_never_moves():
+    from pytest_agentbench.extract import code_block_end
+
+    for reply in (
+        SMOL_FENCED,
+        SMOL_TWO_BLOCKS,
+        "Sure:\n```py\r\ndef has_close_elements(a, b):\r\n    return 1\r\n```\r\nok",
+    ):
+        end = code_block_end(reply, "has_close_elements")
+        assert extract_code(reply[:end], "has_close_elements") == extract_code(reply, "has_close_elements")
+        seen = [code_block_end(reply[:n], "has_close_elements") for n in range(len(reply) + 1)]
+        assert seen[:end] == [None] * end and set(seen[end:]) == {end}  # as a stream grows token by token

@@ -1,6 +1,7 @@
 """The openai backend against real HTTP servers on loopback: a scripted OpenAI-compatible server (stdlib
 http.server in a thread) that streams, rate-limits, fails, hangs or refuses the key as each test asks."""
 
+import dataclasses
 import json
 import threading
 import time
@@ -29,8 +30,13 @@ class Scripted(ThreadingHTTPServer):
         hang=False,
         die_after=None,
         port=0,
+        finish="stop",
+        chunk=None,
     ):
         super().__init__(("127.0.0.1", port), Handler)
+        self.finish = finish  # the reply's finish_reason; None: a stream that ends without one
+        self.chunk = chunk  # stream the reply in pieces of this many characters, 20 ms apart
+        self.streamed = 0  # pieces written before the client went away
         self.answers = list(answers or [])  # statuses to answer first, e.g. [(429, {"Retry-After": "1"}), (503, {})]
         self.reply, self.key, self.models, self.hang = reply, key, models, hang
         self.die_after = die_after  # completions answered before the server dies (connection dropped, port closed)
@@ -99,7 +105,11 @@ class Handler(BaseHTTPRequestHandler):
                     "created": 0,
                     "model": body["model"],
                     "choices": [
-                        {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
+                        {
+                            "index": 0,
+                            "finish_reason": self.server.finish,
+                            "message": {"role": "assistant", "content": text},
+                        }
                     ],
                     "usage": usage,
                 },
@@ -107,16 +117,28 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.end_headers()
-        for i, piece in enumerate([text[:3], text[3:]]):
+        size = self.server.chunk
+        pieces = [text[i : i + size] for i in range(0, len(text), size)] if size else [text[:3], text[3:]]
+        self.server.streamed = 0
+        for i, piece in enumerate(pieces):
+            last = i == len(pieces) - 1
             chunk = {
                 "id": "x",
                 "object": "chat.completion.chunk",
                 "created": 0,
                 "model": body["model"],
-                "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": "stop" if i else None}],
+                "choices": [
+                    {"index": 0, "delta": {"content": piece}, "finish_reason": self.server.finish if last else None}
+                ],
             }
-            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
-            self.wfile.flush()
+            try:
+                self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                self.wfile.flush()
+            except OSError:  # the client closed the stream
+                return
+            self.server.streamed += 1
+            if size:
+                time.sleep(0.02)
         if body.get("stream_options", {}).get("include_usage"):
             last = {
                 "id": "x",
@@ -175,6 +197,41 @@ def test_streams_counts_usage_and_sends_every_sampling_parameter(key):
     path, body = server.seen[-1][1:]
     assert path == "/v1/completions" and body["prompt"] == "def f():\n"
     assert body["stop"] == ["\ndef ", "\nclass ", "\nif ", "\nprint("]  # the API takes at most four
+    server.shutdown()
+
+
+def test_a_stream_ends_once_the_code_block_is_closed_and_the_connection_is_closed(key):
+    from pytest_agentbench.extract import code_block_rule
+
+    code = "```python\ndef f(x):\n    return x\n```"
+    reply = (
+        "Here:\n" + code + "\n\nThis returns x. More prose that nobody reads, and another block:\n```python\nf(1)\n```"
+    )
+    server = Scripted(reply=reply, chunk=4)
+    backend = make(spec(server, key))
+    whole = backend.generate(request())
+    assert whole.text == reply and whole.finish_reason == "stop" and server.streamed == len(range(0, len(reply), 4))
+    # an endpoint that counts tokens only in its final usage: the stream is read whole, the reply cut, the counts
+    # are the server's
+    cut = backend.generate(request(end_after=code_block_rule("f")))
+    assert cut.text == "Here:\n" + code and cut.finish_reason == "stop"
+    assert (cut.prompt_tokens, cut.completion_tokens) == (11, 7)
+    assert server.streamed == len(range(0, len(reply), 4))
+    # a server that counts as it goes (a served llama-server's per-token timings): the stream is closed there
+    backend.per_token_timings = True
+    done = backend.generate(request(end_after=code_block_rule("f")))
+    assert (done.text, done.finish_reason) == (cut.text, "stop")
+    assert done.completion_tokens == -(-len(done.text) // 4)  # no counts in this scripted stream: one per piece read
+    time.sleep(0.3)
+    assert server.streamed < len(range(0, len(reply), 4)) - 5, "the server must see the stream closed early"
+    # a block that does not define the function asked for, or does not parse, does not end the reply
+    assert backend.generate(request(end_after=code_block_rule("g"))).text == reply
+    server.reply = "```python\ndef f(x:\n```\n" + code
+    assert backend.generate(request(end_after=code_block_rule("f"))).text == server.reply
+    # not streamed: the whole reply is generated, and cut at the same place
+    server.reply = reply
+    plain = make(spec(server, key, stream=False)).generate(request(end_after=code_block_rule("f")))
+    assert (plain.text, plain.finish_reason) == (done.text, "stop")
     server.shutdown()
 
 
@@ -421,16 +478,27 @@ def test_the_generation_cache_serves_a_second_run_and_misses_on_any_change(pytes
     server.shutdown()
 
 
-def test_truncated_replies_and_errors_are_not_cached(tmp_path, key):
+def test_errors_and_incomplete_streams_are_not_cached_and_replies_at_the_token_limit_are(tmp_path, key):
     from pytest_agentbench.backends.cache import wrap
 
-    server = Scripted(answers=[(503, {})])
+    server = Scripted(answers=[(503, {})], finish=None)
     backend = wrap(make(spec(server, key, max_retries=0)), str(tmp_path))
     with pytest.raises(HarnessError):
         backend.generate(request())
     assert not list(tmp_path.rglob("*.json"))
-    backend.generate(request())
-    assert len(list(tmp_path.rglob("*.json"))) == 1 and backend.generate(request()).cached
+    assert backend.generate(request()).finish_reason == ""  # the stream ended without a finish reason
+    assert not list(tmp_path.rglob("*.json")) and not backend.generate(request()).cached
+    server.finish = "length"  # cut by the token limit: the reply at that limit, which is in the key
+    first = backend.generate(request())
+    assert len(list(tmp_path.rglob("*.json"))) == 1
+    again = backend.generate(request())
+    assert again.cached
+    assert (again.text, again.finish_reason, again.completion_tokens) == (first.text, "length", first.completion_tokens)
+    other_limit = dataclasses.replace(request(), max_new_tokens=33)
+    assert not backend.generate(other_limit).cached  # another limit, another reply
+    server.finish = "stop"
+    backend.generate(dataclasses.replace(request(), seed=4))
+    assert len(list(tmp_path.rglob("*.json"))) == 3 and backend.generate(dataclasses.replace(request(), seed=4)).cached
     server.shutdown()
 
 
@@ -441,6 +509,11 @@ def test_the_key_changes_with_the_template_and_not_with_transport_settings(key):
     a = make(spec(server, key, timeout=5, max_retries=1, concurrency=1)).cache_identity()
     b = make(spec(server, key, timeout=50, max_retries=9, concurrency=8)).cache_identity()
     assert request_key(a, request()) == request_key(b, request())
+    assert (
+        request_key(a, request())
+        != request_key(a, request(end_after="code_block:f"))
+        != request_key(a, request(end_after="code_block:g"))
+    )
     c = make(spec(server, key, top_p=0.5)).cache_identity()
     assert request_key(a, request()) != request_key(c, request())
     templated = {"kind": "transformers", "chat_template_sha256": "0" * 64}

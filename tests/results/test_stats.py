@@ -28,6 +28,32 @@ def test_wilson_interval_by_hand():
     assert wilson(30, 100) == pytest.approx((centre - half, centre + half), rel=1e-9)
 
 
+@pytest.mark.parametrize("confidence", [0.5, 0.9, 0.95, 0.99])
+def test_wilson_and_the_normal_quantile_equal_scipy(confidence):
+    from scipy.stats import norm
+
+    from pytest_agentbench.stats import _z
+
+    assert _z(confidence) == pytest.approx(float(norm.ppf(0.5 + confidence / 2)), rel=1e-12)
+    for n in (1, 2, 3, 7, 40, 164, 1000):
+        for c in sorted({0, 1, n // 3, n // 2, n - 1, n}):
+            ci = binomtest(c, n).proportion_ci(confidence_level=confidence, method="wilson")
+            assert wilson(c, n, confidence) == pytest.approx((ci.low, ci.high), rel=1e-12, abs=1e-15), (c, n)
+
+
+def test_the_tasks_needed_and_exact_tails_on_many_discordant_tasks():
+    from scipy.stats import norm
+
+    assert mcnemar_drop_p(1100, 900, mid_p=False) == pytest.approx(
+        binomtest(1100, 2000, 0.5, alternative="greater").pvalue, rel=1e-9
+    )
+    assert mcnemar_drop_p(0, 3000, mid_p=False) == 1.0 and mcnemar_drop_p(3000, 0, mid_p=False) == 0.5**3000
+    z = float(norm.ppf(0.95)) + float(norm.ppf(0.8))
+    result = paired({f"t{i}": (1, i % 2) for i in range(40)}, {f"t{i}": (1, i % 3 == 0) for i in range(40)})
+    sd = result.se * math.sqrt(result.tasks)
+    assert tasks_needed(result, 0.05, 0.05) == max(40, math.ceil((z * sd / 0.05) ** 2))
+
+
 def test_clustered_standard_error_is_the_spread_of_task_scores():
     est = mean_estimate([1, 0, 1, 0])
     assert (est.value, est.tasks) == (0.5, 4) and est.se == pytest.approx(math.sqrt(1 / 12))

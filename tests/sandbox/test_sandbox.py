@@ -177,6 +177,44 @@ def test_wipe_empties_only_the_sandboxes_own_folders(box):
             path.unlink(missing_ok=True)
 
 
+def test_a_workspace_no_run_touched_is_not_emptied_again(box, monkeypatch):
+    """Confined, a sandbox is empty when opened and after a wipe until something runs in it: wiping it then asks the
+    server nothing (a round trip less per graded task). Unconfined, every wipe goes to the server."""
+    from pytest_agentbench.sandbox import process
+
+    asked = []
+    real = process._Server.wipe
+    monkeypatch.setattr(process._Server, "wipe", lambda server, **kw: asked.append(1) or real(server, **kw))
+    box.wipe()
+    box.wipe()
+    assert len(asked) == (2 if box.kind == "unconfined" else 0)
+    asked.clear()
+    box.write_file("left.txt", "x")  # a run (the fs mode): the next wipe must reach the server
+    box.wipe()
+    box.wipe()
+    assert len(asked) == (2 if box.kind == "unconfined" else 1)
+    assert box.list_dir(".") == []  # emptied, although the second wipe asked nothing
+
+
+@pytest.mark.parametrize("kind", ["process", "unconfined"])
+def test_a_released_workspace_is_emptied_while_the_host_goes_on(kind):
+    """Closing a sandbox asks its server to empty the workspace without waiting for the answer; the next sandbox on
+    that server reads it before its first request, and finds the workspace empty."""
+
+    first = make_sandbox(kind, SandboxLimits(timeout=3.0))
+    first.write_file("left.txt", "from the last test")
+    server = first.server
+    first.close()
+    assert server.wiping and not server.busy  # asked, answer not read yet
+    second = make_sandbox(kind, SandboxLimits(timeout=3.0))
+    try:
+        assert second.server is server
+        assert second.list_dir(".") == [] and not server.wiping
+        assert second.run_python("print('ok')\n").stdout == "ok\n"
+    finally:
+        second.close()
+
+
 def test_the_confined_user_has_a_name_so_listings_do_not_change_run_to_run():
     """The uid is claimed per sandbox; what the agent reads (ls -l, whoami) must not carry that number."""
     outputs = []

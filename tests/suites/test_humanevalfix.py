@@ -67,7 +67,7 @@ def test_reflect_loop_feeds_the_failure_back(pytester, humanevalfix_path):
         assert len(rounds) == 2 and rounds[0]["feedback"] == "failed"
         assert all(r["propose_s"] >= 0 and r["prompt_tokens"] == 10 for r in rounds)
         assert rec["prompt_tokens"] == 20 and rec["completion_tokens"] == 10
-        assert rec["suite_settings"] == {"iters": 1, "feedback": "example"}
+        assert rec["suite_settings"] == {"iters": 1, "feedback": "example", "end_after": "code_block"}
 
 
 def test_offline_without_data_skips_with_a_reason_and_other_suites_run(pytester, monkeypatch):
