@@ -65,6 +65,7 @@ class EngineOptions(BaseModel):
     tensor_parallel_size: Optional[PositiveInt] = None
     quantization: Optional[str] = None  # vllm's own (awq, gptq, fp8, ...)
     enforce_eager: Optional[bool] = None
+    tool_call_parser: Optional[str] = None  # vllm serve: --enable-auto-tool-choice --tool-call-parser (native calls)
 
 
 class WeightsSpec(ModelSpec):
@@ -82,6 +83,10 @@ class WeightsSpec(ModelSpec):
     load_in_4bit: bool = False  # bitsandbytes, CUDA only
     load_in_8bit: bool = False
     chat_template: bool = True  # use the tokenizer's chat template when it has one
+    # A chat template that renders tools (native function calling, docs/function-calling.md): a packaged one by name
+    # (`smollm2-tools`) or a .jinja file; for a model whose own template ignores tools. Used on every request (it must
+    # render exactly like the model's own template without tools), and part of the model's identity.
+    tool_template: Optional[str] = None
     trust_remote_code: bool = False
     serve: Optional[Literal["llamacpp", "transformers", "vllm"]] = None  # one server for the run (serving.py)
     replicas: Optional[PositiveInt] = None  # with serve: N servers behind a pool (serving/replicas.py)
@@ -259,6 +264,8 @@ def load_models_file(path: Path) -> dict[str, ModelSpec]:
             raw["replies"] = str((path.parent / Path(raw["replies"]).expanduser()).resolve())
         if isinstance(raw.get("adapter"), str):  # relative to models.yaml, like a scripted model's replies
             raw["adapter"] = str((path.parent / Path(raw["adapter"]).expanduser()).resolve())
+        if isinstance(raw.get("tool_template"), str) and raw["tool_template"].endswith(".jinja"):
+            raw["tool_template"] = str((path.parent / Path(raw["tool_template"]).expanduser()).resolve())
         specs[str(name)] = spec_of({**raw, "name": str(name)}, where)
     return specs
 

@@ -15,6 +15,10 @@ Add a format from a conftest.py or a plugin, before collection:
     from pytest_agentbench.prompts import PromptFormat, register_format
     register_format(PromptFormat("terse", "Tools:\\n{tools}\\n{protocol}\\nBe brief.", "fewest words"))
 
+A format with `native=True` gives the model no text protocol: the tools go through the model API's own function
+calling (docs/function-calling.md); its template may use {tool_guide} only. `native` is the one shipped; it runs
+in the BFCL and agent-scenario suites too (as their `-native` items).
+
 Every registered template's sha256 is part of the suite's settings (so a changed or added template never resumes
 or pairs with runs made before it), and each record names its format (`extra.prompt_format`).
 """
@@ -32,6 +36,7 @@ TOOL_CALL: {{"tool": "<tool name>", "args": {{...}}}}
 FINAL: <the answer only>
 After a TOOL_CALL you get an OBSERVATION with the tool's output."""
 FIELDS = frozenset({"tools", "tool_guide", "protocol"})
+NATIVE_FIELDS = frozenset({"tool_guide"})  # a native format's tools and protocol are the API's
 
 
 @dataclass(frozen=True)
@@ -39,12 +44,13 @@ class PromptFormat:
     name: str
     system: str  # the system prompt template (fields above)
     summary: str = ""  # one line for --help and the README
+    native: bool = False  # tools through the model API's function calling, not the text protocol
 
     def render(self, tools: str, tool_guide: str) -> str:
         return self.system.format(tools=tools, tool_guide=tool_guide, protocol=PROTOCOL.format())
 
     def sha256(self) -> str:
-        return hashlib.sha256(self.system.encode()).hexdigest()
+        return hashlib.sha256(self.system.encode() + (b"\0native" if self.native else b"")).hexdigest()
 
 
 FORMATS: dict[str, PromptFormat] = {}
@@ -58,10 +64,11 @@ def register_format(fmt: PromptFormat) -> PromptFormat:
             f"prompt format name {fmt.name!r}: letters, digits and _ only (it becomes an id suffix and a marker)"
         )
     used = {f for _, f, _, _ in string.Formatter().parse(fmt.system) if f is not None}
-    unknown = sorted(used - FIELDS)
+    unknown = sorted(used - (NATIVE_FIELDS if fmt.native else FIELDS))
     if unknown:
+        known = NATIVE_FIELDS if fmt.native else FIELDS
         raise ValueError(
-            f"prompt format {fmt.name!r}: unknown template field {{{unknown[0]}}} (known: {', '.join(sorted(FIELDS))})"
+            f"prompt format {fmt.name!r}: unknown template field {{{unknown[0]}}} (known: {', '.join(sorted(known))})"
         )
     FORMATS[fmt.name] = fmt
     return fmt
@@ -139,3 +146,24 @@ When each one helps, and when it does not:
         "each tool described: when it helps and when it does not",
     )
 )
+
+register_format(
+    PromptFormat(
+        "native",
+        """You solve problems, either directly or with one tool call at a time. The tools are given to you as
+functions: call one when it helps, one call at a time; you then get its result. When no tool is needed, or once you
+know the answer, reply with the answer only.""",
+        "the tools as functions, through the model API's own function calling (no text protocol)",
+        native=True,
+    )
+)
+
+
+def native_requested(value: str | None) -> tuple[bool, bool]:
+    """(text, native) for the suites with one protocol of their own (BFCL, agent scenarios): whether
+    `--prompt-format` asks for their text protocol (no option, or any text format) and for native items."""
+    names = parse_formats(value)
+    if names is None:
+        return True, False
+    native = any(get_format(n).native for n in names)
+    return any(not get_format(n).native for n in names), native

@@ -62,6 +62,8 @@ class AgentContext:
         *,
         prefix: str | None = None,
         stop: tuple[str, ...] = (),
+        tools: tuple[dict, ...] = (),
+        tool_choice: str = "auto",
         end_after: str | None = None,
     ) -> Completion:
         who = SampleRef(
@@ -78,6 +80,8 @@ class AgentContext:
             max_new_tokens=self.params.max_new_tokens,
             seed=self.params.seed,
             sample=who,
+            tools=tuple(tools),
+            tool_choice=tool_choice,
             end_after=end_after,
         )
         started, started_at = time.perf_counter(), time.time()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,13 +27,17 @@ class SampleRef:
 class Request:
     """What to generate, and (`sample`) for whom."""
 
-    messages: list[dict[str, str]]  # chat form: [{"role": ..., "content": ...}]
+    messages: list[dict[str, Any]]  # chat form: [{"role": ..., "content": ...}] (native calls: tool_calls, role tool)
     prefix: str | None = None  # plain-completion form, for models without a chat template
     temperature: float = 0.0
     max_new_tokens: int = 512
     seed: int = 0
     stop: tuple[str, ...] = ()  # stop strings for plain completion
     sample: SampleRef = SampleRef()
+    # Native function calling (--prompt-format native, docs/function-calling.md): OpenAI-style function schemas
+    # passed through the model API's own interface, and how free the model is to call one (auto, required, none).
+    tools: tuple[dict[str, Any], ...] = ()
+    tool_choice: str = "auto"
     end_after: str | None = None  # a chat reply may end early: "code_block[:ENTRY]" (extract.code_block_end)
 
 
@@ -49,6 +53,11 @@ class Completion:
     finish_reason: str = ""
     started_at: float | None = None  # wall-clock Unix times of the request (set by the agent's context)
     ended_at: float | None = None
+    # Native function calling: the calls the engine read from the reply, each {"name": ..., "arguments": JSON text}
+    # in the order given, and `protocol_error` when the reply held a call the engine could not read (malformed):
+    # the model's failure, never the harness's (the agent reports it as a protocol error).
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    protocol_error: str | None = None
     endpoint: str | None = None  # which of a pool's endpoints answered (backends/pool.py)
 
 

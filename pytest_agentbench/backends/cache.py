@@ -9,8 +9,9 @@ they answer from data) is not cached.
 
 Content-addressed files, written to a temporary name and renamed (atomic), so xdist workers that race on one key
 each write a whole file and the last rename wins with the same content. Errors never reach the cache (an exception
-is not a reply), nor does a stream that ended without a finish reason (incomplete). A reply cut by the token limit is
-stored: it is the reply at that limit, and the limit (`max_new_tokens`) is in the key.
+is not a reply), nor does a stream that ended without a finish reason (incomplete), nor a native call the
+engine could not read. A reply cut by the token limit is stored: it is the reply at that limit, and the
+limit (`max_new_tokens`) is in the key. A request with native tools has them (and `tool_choice`) in its key.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from ..results.storage import write_atomic
 from .base import Backend, Completion, Request
 
 CACHE_SCHEMA = "pytest-agentbench/generation-cache/v1"
-STORED = ("text", "continues_prompt", "prompt_tokens", "completion_tokens", "finish_reason")
+STORED = ("text", "continues_prompt", "prompt_tokens", "completion_tokens", "finish_reason", "tool_calls")
 
 
 def request_key(identity: dict[str, Any], request: Request) -> str:
@@ -39,6 +40,8 @@ def request_key(identity: dict[str, Any], request: Request) -> str:
         "seed": request.seed,
         "sample": request.sample.index,
     }
+    if request.tools:  # native function calling (only then: the keys of text requests stay what they were)
+        what["tools"], what["tool_choice"] = list(request.tools), request.tool_choice
     if request.end_after:  # only when set: keys of requests without it stay those of earlier runs
         what["end_after"] = request.end_after
     return hashlib.sha256(json.dumps(what, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
@@ -67,7 +70,7 @@ class CachedBackend(Backend):
             return Completion(**{k: stored[k] for k in STORED if k in stored}, seconds=0.0, cached=True)
         completion = self.inner.generate(request)
         self.misses += 1
-        if completion.finish_reason:  # "" : the stream ended without saying why (cut off): not a whole reply
+        if completion.finish_reason and completion.protocol_error is None:  # "": a stream cut off
             self._store(path, completion)
         return completion
 

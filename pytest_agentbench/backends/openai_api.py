@@ -8,7 +8,11 @@ module sets how many retries and maps what is left to this project's errors:
 - the server cannot be reached, refuses the key, or does not serve the model: `check_endpoint` says so in one
   line before any item runs (never 164 identical tracebacks);
 - a request that still fails after its retries (the server died mid-run): `HarnessError`, so the sample is infra
-  (outside every score) and `--agentbench-resume` finishes it later.
+  (outside every score) and `--agentbench-resume` finishes it later;
+- native function calling (`Request.tools`, docs/function-calling.md): the tools go out as `tools`/`tool_choice`,
+  the calls come back from `message.tool_calls` (or the stream's `delta.tool_calls`). A call the server cannot
+  parse is llama-server's HTTP 500 "... does not match the expected ... format" (or the same error mid-stream):
+  the model's reply, so a `Completion.protocol_error`, and never retried (the client would retry any 5xx).
 
 Several `base_url`s make a pool (backends/pool.py): each attempt goes to the endpoint with the fewest requests in
 flight, a failing endpoint is taken out for a while and the client's retries move the request to another one; the
@@ -70,6 +74,19 @@ def api_key(spec) -> str:
     return key
 
 
+#: what llama-server answers (HTTP 500, or an error event mid-stream) when the model's native call does not parse
+MALFORMED_CALL = "does not match the expected"
+
+
+def _malformed_not_retried(response) -> None:
+    """httpx response hook: a 5xx that says the model's native call is malformed is marked `x-should-retry: false`
+    (the openai client obeys it), so the reply is read once as the protocol error it is; other 5xx retry as before."""
+    if response.status_code >= 500:
+        response.read()  # an error body: short
+        if MALFORMED_CALL in response.text:
+            response.headers["x-should-retry"] = "false"
+
+
 def base_urls(spec) -> list[str]:
     """The spec's endpoints: one `base_url`, or a pool's list."""
     urls = spec.base_url if isinstance(spec.base_url, (list, tuple)) else [spec.base_url] if spec.base_url else []
@@ -95,14 +112,14 @@ def _client(
     urls = base_urls(spec)
     extra: dict[str, Any] = {}
     if pool is not None:
-        extra = {"http_client": openai.DefaultHttpxClient(transport=pool.client_transport())}
+        extra = {"transport": pool.client_transport()}
         retries = (settings.max_retries if retries is None else retries) + len(pool.endpoints) - 1
     return openai.OpenAI(
         base_url=PREFIX if pool is not None else url or urls[0],
         api_key=api_key(spec),
         max_retries=settings.max_retries if retries is None else retries,
         timeout=settings.timeout if timeout is None else timeout,
-        **extra,
+        http_client=openai.DefaultHttpxClient(event_hooks={"response": [_malformed_not_retried]}, **extra),
     )
 
 
@@ -223,25 +240,28 @@ class OpenAIBackend(Backend):
             extra["timings_per_token"] = True  # a stream we close early still has the server's counts and times
         if extra:
             params["extra_body"] = extra
+        if request.tools:
+            params["tools"] = list(request.tools)
+            params["tool_choice"] = request.tool_choice  # the string forms only: llama-server ignores the object form
         return params
 
     def generate(self, request: Request) -> Completion:
         import openai
 
         plain = self.settings.api == "completions" and request.prefix is not None
+        calls: list[dict[str, Any]] = []
         with self._slots:
             started = time.perf_counter()
             try:
                 if plain:
                     (text, finish), usage, first, timings = self._complete(request, started)
                 else:
-                    (text, finish), usage, first, timings = self._chat(request, started)
-            except openai.APIStatusError as exc:
-                raise HarnessError(
-                    f"{self.where} answered HTTP {exc.status_code}: {first_line(str(exc.message))[:160]}"
-                ) from None
-            except openai.APIError as exc:  # connection lost, timeout, a reply that is not the API's
-                raise HarnessError(f"{self.where}: {first_line(str(exc.__cause__ or exc))[:160]}") from None
+                    (text, finish), usage, first, timings, calls = self._chat(request, started)
+            except openai.APIError as exc:
+                malformed = _malformed(request, exc)
+                if malformed is None:
+                    raise self._harness_error(exc) from None
+                return Completion(text="", protocol_error=malformed, seconds=time.perf_counter() - started)
             seconds = time.perf_counter() - started
             endpoint = None
             if self.pool is not None:  # the reply was read whole by the pool: first token = its first chunk's arrival
@@ -263,8 +283,17 @@ class OpenAIBackend(Backend):
             seconds=seconds,
             ttft_s=first,
             finish_reason=finish or "",
+            tool_calls=calls,
             endpoint=endpoint,
         )
+
+    def _harness_error(self, exc) -> HarnessError:
+        import openai
+
+        if isinstance(exc, openai.APIStatusError):
+            return HarnessError(f"{self.where} answered HTTP {exc.status_code}: {first_line(str(exc.message))[:160]}")
+        # connection lost, timeout, a reply that is not the API's
+        return HarnessError(f"{self.where}: {first_line(str(exc.__cause__ or exc))[:160]}")
 
     # -- the two APIs, streamed or not -----------------------------------------------------------------
     def _chat(self, request: Request, started: float):
@@ -274,21 +303,35 @@ class OpenAIBackend(Backend):
             reply = self.client.chat.completions.create(messages=messages, **params)
             choice = reply.choices[0]
             text, finish = choice.message.content or "", choice.finish_reason
+            calls = [
+                {"name": c.function.name, "arguments": c.function.arguments or ""}
+                for c in choice.message.tool_calls or ()
+                if getattr(c, "function", None) is not None
+            ]
             end = reply_end(request, text)
-            return (text, finish) if end is None else (text[:end], "stop"), reply.usage, None, _timings(reply)
+            return (text, finish) if end is None else (text[:end], "stop"), reply.usage, None, _timings(reply), calls
         stream = self._open(
             lambda **extra: self.client.chat.completions.create(messages=messages, stream=True, **params, **extra)
         )
+        calls_by_index: dict[int, dict[str, Any]] = {}
+        add_calls = _call_deltas(calls_by_index)
+
+        def gathered() -> list[dict[str, Any]]:
+            return [calls_by_index[i] for i in sorted(calls_by_index)]
+
         if self.per_token_timings:  # the server counts every token as it goes: the stream may close mid-reply
             ends = (lambda text: reply_end(request, text)) if request.end_after else None
-            return self._drain(stream, started, lambda choice: getattr(choice.delta, "content", None), ends)
+            drained = self._drain(
+                stream, started, lambda choice: getattr(choice.delta, "content", None), ends, add_calls
+            )
+            return (*drained, gathered())
         # Any other endpoint reports its counts (usage) only at the end of the stream: it is read whole, so prompt
         # and completion tokens stay the server's own, and the reply is cut where a closed stream would have ended.
         (text, finish), usage, first, timings = self._drain(
-            stream, started, lambda choice: getattr(choice.delta, "content", None)
+            stream, started, lambda choice: getattr(choice.delta, "content", None), None, add_calls
         )
         end = reply_end(request, text)
-        return (text, finish) if end is None else (text[:end], "stop"), usage, first, timings
+        return (text, finish) if end is None else (text[:end], "stop"), usage, first, timings, gathered()
 
     def _complete(self, request: Request, started: float):
         params = self._params(request)
@@ -313,11 +356,12 @@ class OpenAIBackend(Backend):
         return create()
 
     @staticmethod
-    def _drain(stream, started: float, piece_of, end_of=None):
+    def _drain(stream, started: float, piece_of, end_of=None, calls_of=None):
         """Read a stream to its end, or with `end_of` (text -> where the reply may stop, or None) until the reply is
         complete: the stream is then closed, which makes llama-server and vLLM stop generating, and the reply is the
         text up to that point, finished as "stop". A closed stream carries no usage: its counts are then the server's
-        per-token `timings` (llama-server) or, failing those, one completion token per streamed piece."""
+        per-token `timings` (llama-server) or, failing those, one completion token per streamed piece. `calls_of`
+        gathers native calls (their first delta is the first token)."""
         text, pieces, usage, finish, first, timings = "", 0, None, None, None, None
         for chunk in stream:
             if getattr(chunk, "usage", None):
@@ -326,12 +370,14 @@ class OpenAIBackend(Backend):
             fence = False
             for choice in chunk.choices or ():
                 piece = piece_of(choice)
-                if piece:
+                called = calls_of(choice) if calls_of is not None else False
+                if piece or called:
                     if first is None:
                         first = time.perf_counter() - started
-                    text += piece
-                    pieces += 1
-                    fence = fence or "`" in piece  # only a backtick can close a fence
+                    if piece:
+                        text += piece
+                        pieces += 1
+                        fence = fence or "`" in piece  # only a backtick can close a fence
                 if choice.finish_reason:
                     finish = choice.finish_reason
             if fence and end_of is not None and finish is None:
@@ -348,6 +394,31 @@ class OpenAIBackend(Backend):
 class _Usage:
     prompt_tokens: int
     completion_tokens: int
+
+
+def _call_deltas(calls: dict[int, dict[str, Any]]):
+    """A stream reader's step for native calls: `delta.tool_calls` pieces gathered by index (name from the first
+    piece that has one, arguments concatenated); True when the chunk held any."""
+
+    def add(choice) -> bool:
+        deltas = getattr(choice.delta, "tool_calls", None) or ()
+        for delta in deltas:
+            call = calls.setdefault(getattr(delta, "index", 0) or 0, {"name": "", "arguments": ""})
+            fn = getattr(delta, "function", None)
+            if fn is not None:
+                call["name"] = call["name"] or (fn.name or "")
+                call["arguments"] += fn.arguments or ""
+        return bool(deltas)
+
+    return add
+
+
+def _malformed(request: Request, exc) -> str | None:
+    """The server's words when `exc` says the model's native call did not parse (a request with tools only)."""
+    message = first_line(str(getattr(exc, "message", None) or exc))
+    if request.tools and MALFORMED_CALL in message:
+        return message[:300]
+    return None
 
 
 def _timings(reply) -> dict | None:
@@ -382,6 +453,36 @@ class ServedBackend(OpenAIBackend):
     @classmethod
     def preflight(cls, spec) -> None:
         pass
+
+    def generate(self, request: Request) -> Completion:
+        if request.tools and not getattr(self, "_tools_checked", False):
+            self._check_tools()
+        return super().generate(request)
+
+    def _check_tools(self) -> None:
+        """llama-server drops `tools` without a word when the model's chat template does not use them (its
+        /props says so): a native run on such a template would measure nothing. One line instead."""
+        if self.served.engine == "llamacpp":
+            import json
+            import urllib.request
+
+            url = self.served.base_url.removesuffix("/v1") + "/props"
+            try:
+                with urllib.request.urlopen(url, timeout=30) as resp:
+                    caps = json.loads(resp.read()).get("chat_template_caps") or {}
+            except (OSError, ValueError):
+                caps = {"supports_tools": True}  # cannot tell: the replies will
+            if not caps.get("supports_tools", False):
+                raise AgentbenchError(
+                    f"model {self.spec.name!r}: its chat template does not describe tools, and llama-server ignores "
+                    "them; set tool_template in models.yaml (docs/function-calling.md)"
+                )
+        if self.served.engine == "vllm" and not self.served.identity.get("tool_call_parser"):
+            raise AgentbenchError(
+                f"model {self.spec.name!r}: vllm serve reads native calls only with a tool parser; set "
+                "options.tool_call_parser in models.yaml (e.g. hermes; docs/function-calling.md)"
+            )
+        self._tools_checked = True
 
     def cache_identity(self) -> dict[str, Any]:
         return {**self.served.identity, "api": self.settings.api, "top_p": self.settings.top_p}

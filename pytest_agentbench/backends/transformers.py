@@ -163,7 +163,20 @@ class TransformersBackend(Backend):
             "top_p": 0.95,
             "quantization": "4bit" if spec.load_in_4bit else "8bit" if spec.load_in_8bit else None,
             **({"adapter": self.adapter} if self.adapter else {}),
+            **_tool_template_identity(spec),
         }
+
+    def _tools_template(self) -> str | None:
+        """The template that renders tools: the model's tool_template, else its own when that one reads them."""
+        from .native import renders_tools, tool_template
+
+        template = tool_template(self.spec)
+        if template is None and not renders_tools(getattr(self.tokenizer, "chat_template", None)):
+            raise AgentbenchError(
+                f"model {self.spec.name!r}: its chat template does not describe tools (native function calling); "
+                "set tool_template in models.yaml (docs/function-calling.md)"
+            )
+        return template
 
     def _template_sha256(self) -> str | None:
         template = getattr(self.tokenizer, "chat_template", None) or ""
@@ -178,6 +191,7 @@ class TransformersBackend(Backend):
             "device": str(self.device),
             "chat_template": self.use_chat,
             "chat_template_sha256": self._template_sha256(),
+            **_tool_template_identity(self.spec),
             "load_seconds": round(self.load_seconds, 2),
             "torch_threads": self._torch.get_num_threads(),
             **({"adapter": {"path": self.spec.adapter, **self.adapter}} if self.adapter else {}),
@@ -191,7 +205,19 @@ class TransformersBackend(Backend):
     def generate(self, request: Request) -> Completion:
         torch = self._torch
         tok = self.tokenizer
-        if self.use_chat or request.prefix is None:
+        native = bool(request.tools)
+        if native:  # native function calling: the tools rendered by the (tool) template, the calls parsed back
+            template = self._tools_template()
+            enc = tok.apply_chat_template(
+                request.messages,
+                tools=list(request.tools),
+                chat_template=template,
+                add_generation_prompt=True,
+                return_tensors="pt",
+                return_dict=True,
+            )
+            continues, stop = False, None
+        elif self.use_chat or request.prefix is None:
             if self.use_chat:
                 enc = tok.apply_chat_template(
                     request.messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
@@ -232,7 +258,16 @@ class TransformersBackend(Backend):
         elif request.end_after and (end := reply_end(request, text)) is not None:
             text, finish = text[:end], "stop"  # the reply is complete (possibly on the last token the limit allowed)
         n_new = int((new != tok.pad_token_id).sum()) if tok.pad_token_id is not None else len(new)
+        calls: list[dict[str, Any]] = []
+        malformed = None
+        if native:
+            from .native import read_calls
+
+            prompt = tok.decode(enc["input_ids"][0], skip_special_tokens=False)
+            text, calls, malformed = read_calls(tok, text, prompt, list(request.tools))
         return Completion(
+            tool_calls=calls,
+            protocol_error=malformed,
             text=text,
             continues_prompt=continues,
             prompt_tokens=int(prompt_len),
@@ -240,6 +275,13 @@ class TransformersBackend(Backend):
             seconds=seconds,
             finish_reason=finish,
         )
+
+
+def _tool_template_identity(spec) -> dict[str, Any]:
+    from .native import tool_template_sha256
+
+    sha = tool_template_sha256(spec)
+    return {"tool_template_sha256": sha} if sha else {}
 
 
 def _revision(spec, source: str, local: bool) -> str | None:

@@ -6,6 +6,10 @@ sample's config_sha record the fallback). With `serve: vllm` the controller star
 Written against vLLM's documented API (`vllm.LLM`, `LLM.chat`, `LLM.generate`, `SamplingParams`). NOT EXECUTED in
 this project's CI or on its development machines (CPU only, vllm not installable): only the fallback and the
 command line of `vllm serve` are tested.
+
+Native function calling (`Request.tools`): `LLM.chat(..., tools=, chat_template=)` renders them (with the model's
+tool_template when it names one) and the reply is read with transformers' parser, as on the transformers backend
+(native.read_calls); with `serve: vllm`, vllm serve's own tool parser (`options.tool_call_parser`) reads them.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Any
 
 from ..errors import HarnessError, first_line
 from .base import IN_PROCESS, Backend, Completion, Request, in_process_resources, reply_end
-from .transformers import check_weights
+from .transformers import _tool_template_identity, check_weights
 
 ENGINE_ARGS = ("max_model_len", "gpu_memory_utilization", "tensor_parallel_size", "quantization", "enforce_eager")
 
@@ -110,6 +114,17 @@ class VLLMBackend(Backend):
         try:
             if plain:
                 outputs = self.llm.generate([request.prefix], self._sampling(request), use_tqdm=False, **self._lora())
+            elif request.tools:  # native function calling: LLM.chat renders the tools; the calls are parsed below
+                from .native import tool_template
+
+                outputs = self.llm.chat(
+                    request.messages,
+                    self._sampling(request),
+                    use_tqdm=False,
+                    tools=list(request.tools),
+                    chat_template=tool_template(self.spec),
+                    **self._lora(),
+                )
             elif request.end_after:
                 return self._chat_until_complete(request, started)
             else:
@@ -121,8 +136,16 @@ class VLLMBackend(Backend):
         seconds = time.perf_counter() - started
         out = outputs[0]
         choice = out.outputs[0]
+        text, malformed = choice.text, None
+        calls: list[dict[str, Any]] = []
+        if request.tools:
+            from .native import read_calls
+
+            text, calls, malformed = read_calls(self.llm.get_tokenizer(), text, out.prompt or "", list(request.tools))
         return Completion(
-            text=choice.text,
+            tool_calls=calls,
+            protocol_error=malformed,
+            text=text,
             continues_prompt=plain,
             prompt_tokens=len(out.prompt_token_ids or ()),
             completion_tokens=len(choice.token_ids),
@@ -190,6 +213,7 @@ class VLLMBackend(Backend):
             "quantization": "bitsandbytes" if spec.load_in_4bit or spec.load_in_8bit else spec.options.quantization,
             "top_p": 0.95,
             **({"adapter": self.adapter} if self.adapter else {}),
+            **_tool_template_identity(spec),
         }
 
     def info(self) -> dict[str, Any]:

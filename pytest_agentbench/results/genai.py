@@ -149,7 +149,8 @@ def from_rounds(rounds: list[dict], last_reply: str) -> list[Operation]:
             start, end = rnd["propose_at"]
             ops.append(
                 _chat(
-                    {**rnd, "started_at": start, "ended_at": end}, [text_part(last_reply)] if n == len(rounds) - 1 else []
+                    {**rnd, "started_at": start, "ended_at": end},
+                    [text_part(last_reply)] if n == len(rounds) - 1 else [],
                 )
             )
         if rnd.get("execute_at"):

@@ -70,8 +70,14 @@ def row(group: list[dict]) -> dict:
         "samples": b["tasks"],
         "correctness": b["correctness"],
         "correctness_se": b["correctness_error"]["se"],
+        "correctness_lo": b["correctness_error"]["lo"],
+        "correctness_hi": b["correctness_error"]["hi"],
         "tool_selection_accuracy": b["tool_selection_accuracy"],
         "tool_selection_se": b["tool_selection_accuracy_error"]["se"],
+        "tool_selection_lo": b["tool_selection_accuracy_error"]["lo"],
+        "tool_selection_hi": b["tool_selection_accuracy_error"]["hi"],
+        "protocol_errors": b["protocol_errors"]["numerator"],
+        "protocol_error_rate": b["protocol_errors"]["rate"],
     }
     for tool in CHOICES:
         out[f"f1_{tool}"] = f1[tool]["f1"]
@@ -95,7 +101,9 @@ def row(group: list[dict]) -> dict:
 
 
 def study_table(sources: Iterable, by_difficulty: bool = False) -> pandas.DataFrame:  # noqa: F821
-    """One row per model x prompt format (x difficulty): correctness, tool-selection accuracy, per-tool F1,
+    """One row per model x prompt format (x difficulty): correctness and tool-selection accuracy with their standard
+    errors and 95% intervals (task-clustered, the report's), samples that ended in a protocol error (text or native
+    alike: `native` is a prompt format like `direct`, `cot`, `tools`), per-tool F1,
     unnecessary calls, recovery rate, multi-step success, latency p50/p95 (wall per sample), tokens, throughput and
     memory, each with its count, and the model's quantization."""
     import pandas as pd

@@ -184,6 +184,13 @@ def plan(spec, engine: str, port: int | None = None, threads: int | None = None)
             from ..adapters import gguf_lora
 
             argv += ["--lora", str(gguf_lora(spec))]
+        # Jinja chat templates: OpenAI `tools` are rendered and calls parsed (native function calling). A model whose
+        # own template ignores tools names a tool template (models.yaml), used on every request: it renders exactly
+        # like the model's own without tools, so a run's formats never change another format's prompts.
+        argv.append("--jinja")
+        template = _tool_template(spec)
+        if template is not None:
+            argv += ["--chat-template-file", str(template)]
         return Plan("llamacpp", argv, port, spec.name, health_path="/health", env=omp_env())
     if engine == "transformers":
         folder = serve_folder(spec)
@@ -235,8 +242,19 @@ def plan(spec, engine: str, port: int | None = None, threads: int | None = None)
             argv[name] = f"{spec.name}:base"
             rank = vllm_max_lora_rank(identity(spec.adapter))
             argv += ["--enable-lora", "--lora-modules", f"{spec.name}={spec.adapter}", "--max-lora-rank", str(rank)]
+        if engine_args.get("tool_call_parser"):  # native function calling: vllm serve parses the calls itself
+            argv += ["--enable-auto-tool-choice", "--tool-call-parser", engine_args["tool_call_parser"]]
+        template = _tool_template(spec)
+        if template is not None:
+            argv += ["--chat-template", str(template)]
         return Plan("vllm", argv, port, spec.name, health_path="/health")
     raise AgentbenchError(f"unknown serving engine {engine!r} (known: {', '.join(ENGINES)})")
+
+
+def _tool_template(spec) -> Path | None:
+    from ..backends.native import tool_template_path
+
+    return tool_template_path(spec)
 
 
 def omp_env() -> dict[str, str]:
@@ -248,6 +266,7 @@ def omp_env() -> dict[str, str]:
 
 def check(spec, engine: str) -> None:
     """What `plan` would refuse, found cheaply before any item runs (nothing is loaded or started)."""
+    _tool_template(spec)
     if engine == "llamacpp":
         gguf_path(spec)
     elif engine == "transformers" and not spec.gguf_file:
@@ -317,6 +336,13 @@ def identity(spec, engine: str) -> dict[str, Any]:
         ident["weights"] = spec.hf_id or spec.path
         ident["revision"] = spec.revision
         ident["dtype"] = spec.dtype
+        if spec.options.tool_call_parser:
+            ident["tool_call_parser"] = spec.options.tool_call_parser
+    from ..backends.native import tool_template_sha256
+
+    template = tool_template_sha256(spec)
+    if template is not None:  # it renders every prompt: part of what decides the replies
+        ident["tool_template"] = "sha256:" + template
     if getattr(spec, "adapter", None):  # a converted GGUF LoRA is named by its PEFT source (adapters.py)
         from ..adapters import identity as adapter_identity
 

