@@ -19,27 +19,13 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Any, Literal, Optional
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from ..errors import AgentbenchError, HarnessError, first_line
+from ..models import EndpointSpec, OpenAISettings
 from .base import Backend, Completion, Request, peak_rss_mb
-
-
-class OpenAISettings(BaseModel):
-    """`options:` of an openai model in models.yaml (besides the common base_url, api_key_env and hf_id)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    model: Optional[str] = None  # the name the server knows the model by (default: hf_id, or the alias)
-    api: Literal["chat", "completions"] = "chat"  # completions: plain-completion prompts for base models
-    stream: bool = True  # stream replies: time to first token is measured
-    timeout: float = 120.0  # seconds per request (transport: not part of any result's identity)
-    max_retries: int = 4
-    concurrency: int = 4  # requests in flight from one process at most
-    top_p: Optional[float] = None
-    extra_body: dict[str, Any] = {}  # server-specific fields (e.g. {"top_k": 1} for vLLM)
 
 
 def settings_of(spec) -> OpenAISettings:
@@ -114,6 +100,8 @@ def check_endpoint(spec) -> None:
 
 
 class OpenAIBackend(Backend):
+    spec_class = EndpointSpec
+
     def __init__(self, spec):
         super().__init__(spec)
         self.settings = settings_of(spec)
@@ -261,8 +249,6 @@ class ServedBackend(OpenAIBackend):
     generation cache and config_sha hold across runs."""
 
     def __init__(self, spec, served):
-        from ..models import EndpointSpec
-
         self.served = served
         api = "chat" if getattr(spec, "chat_template", True) else "completions"
         options = OpenAISettings(

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AgentbenchError, HarnessError, first_line
+from ..models import WeightsSpec
 from ..plugin.live import step
 from ..provenance import CACHE_DIR, sha256_file
 from .base import IN_PROCESS, Backend, Completion, Request, in_process_resources
@@ -67,6 +68,7 @@ def check_weights(spec) -> None:
 
 
 class TransformersBackend(Backend):
+    spec_class = WeightsSpec
     fallback: dict[str, str] | None = None  # set when this runs in place of another backend (vllm)
     preflight = staticmethod(check_weights)
 

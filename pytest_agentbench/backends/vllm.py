@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from ..errors import HarnessError, first_line
+from ..models import WeightsSpec
 from .base import IN_PROCESS, Backend, Completion, Request, in_process_resources
 from .transformers import check_weights
 
@@ -37,6 +38,9 @@ def unavailable() -> str | None:
 
 
 class VLLMBackend(Backend):
+    spec_class = WeightsSpec
+    fallback = "transformers"
+    unavailable = staticmethod(unavailable)
     preflight = staticmethod(check_weights)  # the same weights, whether vLLM or its transformers fallback loads them
 
     @classmethod

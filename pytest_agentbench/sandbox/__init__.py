@@ -1,23 +1,16 @@
-"""Sandboxes run untrusted, model-written code. Pick one by name with `make_sandbox`."""
+"""Sandboxes run untrusted, model-written code. Pick one by name with `make_sandbox` (registry.sandboxes: process,
+docker, unconfined, and any registered one)."""
 
 from __future__ import annotations
 
+from .. import registry
 from .base import Candidate, ExecResult, GradedRun, HiddenTests, Refused, Sandbox, SandboxLimits
-
-KINDS = ("process", "docker", "unconfined")
 
 
 def make_sandbox(kind: str, limits: SandboxLimits, site_packages: bool = False, image: str | None = None) -> Sandbox:
     """`site_packages`: the suite's code needs the installed packages (read-only), e.g. sympy."""
-    if kind in ("process", "unconfined"):
-        from .process import ProcessSandbox
-
-        return ProcessSandbox(limits, confine=kind == "process", site_packages=site_packages)
-    if kind == "docker":
-        from .docker import DockerSandbox
-
-        return DockerSandbox(limits, image=image, site_packages=site_packages)
-    raise ValueError(f"unknown sandbox {kind!r} (known: {', '.join(KINDS)})")
+    cls: type[Sandbox] = registry.sandboxes.get(kind)
+    return cls.create(limits, site_packages=site_packages, image=image)
 
 
 __all__ = ["Candidate", "ExecResult", "GradedRun", "HiddenTests", "Refused", "Sandbox", "SandboxLimits", "make_sandbox"]

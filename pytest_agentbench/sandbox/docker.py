@@ -20,7 +20,7 @@ import socket
 import struct
 import time
 
-from ..errors import HarnessError
+from ..errors import AgentbenchError, HarnessError
 from . import runner, seccomp
 from .base import GIT_SAFE, RUNNER_SOURCE, ExecResult, Sandbox, SandboxLimits, decode
 
@@ -65,6 +65,22 @@ class DockerSandbox(Sandbox):
     workdir = "/work"
     scratch = ("/tmp", "/dev/shm")  # tmpfs mounts of the container
     memory_bound = "cgroup"  # the container's memory limit bounds all its processes and tmpfs files
+
+    @classmethod
+    def create(cls, limits: SandboxLimits, *, site_packages: bool = False, image: str | None = None) -> Sandbox:
+        return cls(limits, image=image, site_packages=site_packages)
+
+    @classmethod
+    def preflight(cls, image: str | None = None) -> None:
+        try:
+            client = engine()
+        except HarnessError as exc:
+            raise AgentbenchError(str(exc)) from exc
+        image = image or DEFAULT_IMAGE
+        try:
+            client.images.get(image)
+        except Exception as exc:
+            raise AgentbenchError(f"docker image {image} not found: build it with scripts/docker-image.sh") from exc
 
     def __init__(self, limits: SandboxLimits, image: str | None = None, site_packages: bool = False):
         super().__init__(limits)
