@@ -280,6 +280,15 @@ def resolve(name: str, specs: dict[str, ModelSpec], models_file: Path) -> ModelS
 _GGUF_TYPE = re.compile(r"(?:^|[.\-_])((?:I?Q\d(?:_[A-Z0-9]+)*)|F16|F32|BF16)(?=[.\-_]|$)", re.I)
 
 
+def _engine_class(name: str) -> Any:
+    from . import registry
+
+    try:
+        return registry.engines.find(name)
+    except AgentbenchError:
+        return None
+
+
 def quantization(spec: ModelSpec, ran_as: dict[str, Any], loaded_dtype: str | None = None) -> str | None:
     """How the weights are held where the model runs this run (the comparison table's quantization column): a
     bitsandbytes mode, vLLM's quantization, a GGUF type as llama.cpp runs it, a GGUF dequantized by transformers, or
@@ -297,7 +306,7 @@ def quantization(spec: ModelSpec, ran_as: dict[str, Any], loaded_dtype: str | No
         found = _GGUF_TYPE.search(Path(spec.gguf_file).stem)
         kind = f"gguf {found.group(1).upper()}" if found else "gguf"
         engine = (ran_as.get("served") or {}).get("engine")
-        if engine == "llamacpp":
+        if engine and getattr(_engine_class(engine), "runs_gguf", False):
             return kind
         dtype = loaded_dtype or ("float32" if spec.dtype == "auto" else spec.dtype)
         return f"{dtype} (dequantized {kind})"

@@ -19,7 +19,7 @@ summary lines, fallback): see docs/extending.md.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, Optional, TypeVar, overload
 
@@ -95,9 +95,6 @@ class Kind(Generic[T]):
         """Every name known now: registered, built-in, and those of installed packages' entry points."""
         return sorted({*self._added, *self._builtin, *(ep.name for ep in self._entry_points())})
 
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name in self.names()
-
     def find(self, name: str) -> Optional[type[T]]:
         """The class registered as `name`, or None."""
         if name in self._added:
@@ -127,11 +124,6 @@ class Kind(Generic[T]):
         if found is None:
             raise AgentbenchError(f"unknown {self.what} {name!r} (known: {', '.join(self.names()) or 'none'})")
         return found
-
-    def classes(self) -> Iterator[tuple[str, type[T]]]:
-        """(name, class) of every known name, importing each (option lists, markers)."""
-        for name in self.names():
-            yield name, self.get(name)
 
     def _entry_points(self) -> Any:
         from importlib.metadata import entry_points

@@ -6,6 +6,7 @@ A bad value stops the run at start with one line naming the option, e.g.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
@@ -399,7 +400,7 @@ def all_options() -> list[Opt]:
     return list(found.values())
 
 
-def _one_line(exc: ValidationError, extra: list[Opt] = ()) -> str:
+def _one_line(exc: ValidationError, extra: Sequence[Opt] = ()) -> str:
     err = exc.errors()[0]
     name = str(err["loc"][0]) if err["loc"] else "option"
     flag = {opt.name: opt.flag for opt in (*OPTIONS, *extra)}.get(name, name)

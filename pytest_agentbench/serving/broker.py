@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AgentbenchError, one_line
+from ..models import WeightsSpec
 from ..plugin.live import step
 from .engine import missing
 from .server import READY_TIMEOUT, ModelServer
@@ -31,7 +32,7 @@ class Broker:
         self._answers: dict[str, dict] = {}
         self._servers: list[ModelServer] = []
         self._lock = threading.Lock()
-        self._listener = None
+        self._listener: Any = None
         self._closed = False
         self._starting: ModelServer | None = None
 
@@ -73,8 +74,8 @@ class Broker:
         if self._closed:
             return {"error": "the run is over"}
         spec = next((m for m in self.run.models if m.name == name), None)
-        engine = self.run.serve_engine(spec)[0] if spec is not None else None
-        if engine is None:
+        engine = self.run.serve_engine(spec)[0] if isinstance(spec, WeightsSpec) else None
+        if engine is None or not isinstance(spec, WeightsSpec):
             return {"error": f"model {name!r} is not served in this run"}
         why = missing(engine)
         if why:

@@ -40,6 +40,7 @@ class Engine:
 
     name: ClassVar[str] = ""
     health_path: ClassVar[str] = "/health"  # answers HTTP 200 once the model is loaded
+    runs_gguf: ClassVar[bool] = False  # runs a GGUF file's own quantization (else a GGUF is dequantized first)
 
     def missing(self) -> str | None:
         """Why this engine cannot run here (a one-line install hint), or None."""

@@ -22,6 +22,7 @@ from .engine import HOST, Engine
 
 class LlamaCpp(Engine):
     name = "llamacpp"
+    runs_gguf = True
 
     def missing(self) -> str | None:
         if llama_server() is None:

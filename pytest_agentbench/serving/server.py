@@ -116,7 +116,7 @@ class ModelServer:
         url = f"http://{HOST}:{self.plan.port}{self.plan.health_path}"
         deadline = time.monotonic() + self.ready_timeout
         while time.monotonic() < deadline and not self.cancelled.is_set():
-            code = self.proc.poll()
+            code = self.proc.poll() if self.proc is not None else -1
             if code is not None:
                 raise AgentbenchError(
                     f"the {self.engine} server for {self.spec.name!r} exited with status {code} "

@@ -76,7 +76,7 @@ class RunConfig:
             from .. import serving
 
             engine = self.serve_engine(spec)[0]
-            if engine is not None and serving.missing(engine) is None:
+            if engine is not None and isinstance(spec, WeightsSpec) and serving.missing(engine) is None:
                 ran = {"backend": "openai", "served": serving.identity(spec, engine)}
             elif instead := self.fallback(spec):
                 ran = {"backend": instead[0], "fallback_from": spec.backend}
@@ -95,7 +95,9 @@ class RunConfig:
             cls = registry.backends.find(spec.backend)
         except AgentbenchError:
             return None
-        why = cls.unavailable() if cls is not None and cls.fallback else None
+        if cls is None or not cls.fallback:
+            return None
+        why = cls.unavailable()
         return (cls.fallback, why) if why else None
 
     def params_for(self, model: ModelSpec) -> Params:

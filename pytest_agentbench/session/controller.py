@@ -113,9 +113,7 @@ class Controller:
             if engine is not None and not serving.missing(engine):
                 serving.check(spec, engine)  # a model the engine cannot serve: one line now, not N failures
                 self.run.ran_as(spec)
-            fallback = (
-                self.run.fallback(spec) if engine is None and self.run.ran_as(spec).get("fallback_from") else None
-            )
+            fallback = self.run.fallback(spec) if engine is None else None  # as ran_as decides it
             if fallback:
                 instead, why = fallback
                 self.broker.notes[spec.name] = {
