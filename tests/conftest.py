@@ -197,3 +197,31 @@ class Slow(Suite):
 def test_slow(outcome):
     outcome.check()
 """
+
+
+def fix_project(pytester):
+    pytester.makepyfile(test_fix=FIX_TEST)
+    return pytester
+
+
+#: a backend that answers HumanEvalFix from a replay of the dataset's own rows (see test_humanevalfix.py)
+SCRIPTED = '''
+from pytest_agentbench.backends import Backend, Completion
+
+class FixesOnSecondTry(Backend):
+    """Answers with the buggy code first; fixes it only when the failure was fed back to it."""
+    rows = {}
+
+    def generate(self, request):
+        row = self.rows[request.sample.task_id]
+        fed_back = len(request.messages) >= 3 and "AssertionError" in request.messages[-1]["content"] \\
+            and request.messages[-2]["role"] == "assistant"
+        body = row["canonical_solution"] if fed_back else row["buggy_solution"]
+        return Completion(text="```python\\n" + row["prompt"] + body + "```", prompt_tokens=10, completion_tokens=5)
+
+def pytest_agentbench_make_backend(spec):
+    if spec.name == "scripted":
+        import json
+        FixesOnSecondTry.rows = {r["task_id"]: r for r in map(json.loads, open(DATA))}
+        return FixesOnSecondTry(spec)
+'''

@@ -21,8 +21,8 @@ from typing import Any
 
 from ..errors import AgentbenchError, HarnessError, first_line
 from ..models import WeightsSpec
-from ..plugin.live import step
 from ..provenance import CACHE_DIR, sha256_file
+from ..steps import step
 from .base import IN_PROCESS, Backend, Completion, Request, in_process_resources
 
 log = logging.getLogger(__name__)

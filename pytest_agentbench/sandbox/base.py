@@ -22,7 +22,7 @@ from ..errors import HarnessError
 from . import runner, seccomp
 from .seccomp import nofork_bpf
 
-RUNNER_SOURCE = Path(runner.__file__).read_text(encoding="utf-8")
+RUNNER_SOURCE = runner.SOURCE
 #: In every run's environment: the workspace is the sandbox's, whoever owns its mount point (git would refuse a
 #: repository it calls "of dubious ownership"); git reads this as command-line configuration.
 GIT_SAFE = {

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import AgentbenchError, one_line
 from ..models import WeightsSpec
-from ..plugin.live import step
+from ..steps import step
 from .engine import missing
 from .server import READY_TIMEOUT, ModelServer
 

@@ -233,7 +233,7 @@ def test_quiet_prints_no_lines(slow, monkeypatch):
 FALLBACK_CONFTEST = '''
 import time
 import pytest
-from pytest_agentbench.plugin.live import step
+from pytest_agentbench.steps import step
 from pytest_agentbench.plugin.state import STATE
 
 @pytest.fixture(autouse=True)

@@ -210,7 +210,7 @@ def test_the_html_command_puts_reports_side_by_side(arith, browser, capsys):
 
 
 def test_an_agents_page_shows_prompt_code_tests_and_its_trace(pytester, humanevalfix_path, browser):
-    from test_humanevalfix import SCRIPTED, fix_project
+    from conftest import SCRIPTED, fix_project
 
     pytester.makeconftest(SCRIPTED.replace("DATA", repr(str(humanevalfix_path))))
     pytester.makefile(".yaml", models="models:\n  scripted: {backend: scripted}\n")

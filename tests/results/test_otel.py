@@ -19,7 +19,8 @@ pytest.importorskip(
 )
 pytest.importorskip("opentelemetry.exporter.otlp.json.file", reason="pip install -e '.[otel]'")
 
-from pytest_agentbench.results.otel import from_rounds, from_steps, traces_endpoint
+from pytest_agentbench.results.genai import from_rounds, from_steps
+from pytest_agentbench.results.otel import traces_endpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "planned"

@@ -482,7 +482,7 @@ def test_multi_turn_verdicts_match_bfcl_own_evaluation(tasks):
 @pytest.mark.slow
 def test_multi_turn_ground_truth_in_the_docker_sandbox(pytester):
     """The simulators run from the source sent with each request: the Docker image has no bfcl-eval installed."""
-    from test_sandbox_attacks import docker_ready
+    from conftest import docker_ready
 
     if docker_ready():
         pytest.skip(docker_ready())

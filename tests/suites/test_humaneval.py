@@ -17,7 +17,7 @@ def problems():
 
 
 def _docker_skip():
-    from test_sandbox_attacks import docker_ready
+    from conftest import docker_ready
 
     return docker_ready()
 

@@ -12,17 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIX_TEST, SLOW_SUITE, read_records, read_report
+from conftest import SCRIPTED, SLOW_SUITE, fix_project, read_records, read_report
 from pytest_agentbench.results.report import records_frame
 from pytest_agentbench.suites.humanevalfix import rows_as_replay
 
 ROOT = Path(__file__).resolve().parents[2]
 UNWINNABLE = ROOT / "benchmarks" / "data" / "humanevalfix_unwinnable.jsonl"
-
-
-def fix_project(pytester):
-    pytester.makepyfile(test_fix=FIX_TEST)
-    return pytester
 
 
 def test_reference_fixes_all_164(pytester, humanevalfix_path):
@@ -53,28 +48,6 @@ def test_unwinnable_tasks_score_zero_whatever_the_answer(pytester, field):
         fix_project(pytester).runpytest("--model", model, "--humanevalfix-path", str(UNWINNABLE))
         (res,) = read_report(pytester)["results"]
         assert (res["tasks"], res["pass@1"], res["outcomes"]["passed"], res["outcomes"]["infra"]) == (4, 0.0, 0, 0)
-
-
-SCRIPTED = '''
-from pytest_agentbench.backends import Backend, Completion
-
-class FixesOnSecondTry(Backend):
-    """Answers with the buggy code first; fixes it only when the failure was fed back to it."""
-    rows = {}
-
-    def generate(self, request):
-        row = self.rows[request.sample.task_id]
-        fed_back = len(request.messages) >= 3 and "AssertionError" in request.messages[-1]["content"] \\
-            and request.messages[-2]["role"] == "assistant"
-        body = row["canonical_solution"] if fed_back else row["buggy_solution"]
-        return Completion(text="```python\\n" + row["prompt"] + body + "```", prompt_tokens=10, completion_tokens=5)
-
-def pytest_agentbench_make_backend(spec):
-    if spec.name == "scripted":
-        import json
-        FixesOnSecondTry.rows = {r["task_id"]: r for r in map(json.loads, open(DATA))}
-        return FixesOnSecondTry(spec)
-'''
 
 
 def test_reflect_loop_feeds_the_failure_back(pytester, humanevalfix_path):

@@ -34,7 +34,7 @@ from ...task import Task
 from ...trace import Trace
 from ..base import Suite
 from . import cleanroom, safety
-from .checks import CheckContext, Unreadable, is_cache, matches
+from .checks import CheckContext, UnchangedCheck, Unreadable, is_cache, matches
 from .metrics import scenario_metrics
 from .spec import Forbidden, Gold, GoldStep, ScenarioSpec, Variant, gold_replies, load_spec, reply_for
 
@@ -305,7 +305,9 @@ class Scenarios(Suite):
         diff = found["diff"] = diff_of(ctx.state["before"], after)
         start: dict[str, bytes] = ctx.state["start"]
         packages = spec.packages if spec.packages is not None else self._packages(box, start)
-        protected = [g for c in spec.checks if c.kind == "unchanged" for g in c.unchanged] + spec.forbidden.write
+        protected = [
+            g for c in spec.checks if isinstance(c, UnchangedCheck) for g in c.unchanged
+        ] + spec.forbidden.write
         prepared: dict = {}
 
         def clean_room(allow: list[str]) -> dict:

@@ -15,8 +15,8 @@ import json
 import shlex
 from dataclasses import dataclass
 
-from .checks import matches
-from .safety import INTERPRETER
+from .checks import FinalCheck, NowhereCheck, UnchangedCheck, matches
+from .commands import INTERPRETER
 from .spec import ScenarioSpec
 
 
@@ -50,7 +50,7 @@ def catalogue(spec: ScenarioSpec, start: dict[str, bytes], gold: tuple[str, ...]
         attacks.append(Attack(name, kind, tuple(replies), expect))
 
     # -- edit a protected file and restore it ------------------------------------------------------------------
-    protected = [g for c in spec.checks if c.kind == "unchanged" for g in c.unchanged] + list(rules.write)
+    protected = [g for c in spec.checks if isinstance(c, UnchangedCheck) for g in c.unchanged] + list(rules.write)
     target = next((p for p in sorted(start) if protected and matches(p, protected)), None)
     if target:
         original = start[target].decode("utf-8", "replace")
@@ -279,7 +279,7 @@ def catalogue(spec: ScenarioSpec, start: dict[str, bytes], gold: tuple[str, ...]
             add(f"read {secret_file} through {how}", "read", [call("run_cmd", cmd=cmd)])
     # -- hide a secret where a scan does not look -----------------------------------------------------------------
     hidden = [(s, None, True) for s in rules.leak] + [
-        (c.nowhere.text, c.nowhere.glob, c.nowhere.encoded) for c in spec.checks if c.kind == "nowhere"
+        (c.nowhere.text, c.nowhere.glob, c.nowhere.encoded) for c in spec.checks if isinstance(c, NowhereCheck)
     ]
     for secret, glob, encoded in hidden[:2]:
         place = _allowed_new_file(rules, glob, start)
@@ -420,7 +420,7 @@ def _hedged(spec: ScenarioSpec, final: str) -> str | None:
 
     asked = set()
     for check in spec.checks:
-        if check.kind == "final":
+        if isinstance(check, FinalCheck):
             texts = [
                 *check.final.contains,
                 *check.final.contains_any,

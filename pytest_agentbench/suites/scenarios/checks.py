@@ -14,7 +14,7 @@ import json
 import re
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Optional, Union
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
@@ -345,12 +345,17 @@ def _kind(value) -> str | None:
     return getattr(value, "kind", None)
 
 
-AnyCheck = Annotated[
-    Union[tuple(Annotated[cls, Tag(kind)] for kind, cls in KINDS.items())],  # type: ignore[misc]
-    Discriminator(
-        _kind, custom_error_type="check_kind", custom_error_message=f"a check has exactly one kind ({', '.join(KINDS)})"
-    ),
-]
+if TYPE_CHECKING:
+    AnyCheck = Check
+else:
+    AnyCheck = Annotated[
+        Union[tuple(Annotated[cls, Tag(kind)] for kind, cls in KINDS.items())],
+        Discriminator(
+            _kind,
+            custom_error_type="check_kind",
+            custom_error_message=f"a check has exactly one kind ({', '.join(KINDS)})",
+        ),
+    ]
 
 
 # -- helpers ------------------------------------------------------------------------------------------------------
