@@ -17,12 +17,9 @@ from typing import Annotated, Any, Literal, Optional, Union
 from pydantic import (
     BaseModel,
     ConfigDict,
-    Discriminator,
     Field,
     NonNegativeFloat,
     PositiveInt,
-    Tag,
-    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
@@ -88,10 +85,20 @@ class WeightsSpec(ModelSpec):
     # render exactly like the model's own template without tools), and part of the model's identity.
     tool_template: Optional[str] = None
     trust_remote_code: bool = False
-    serve: Optional[Literal["llamacpp", "transformers", "vllm"]] = None  # one server for the run (serving.py)
+    serve: Optional[str] = None  # an engine of registry.engines: one server for the run (serving/)
     replicas: Optional[PositiveInt] = None  # with serve: N servers behind a pool (serving/replicas.py)
     adapter: Optional[str] = None  # a LoRA/PEFT adapter folder, or a GGUF LoRA for llama.cpp (adapters.py)
     options: EngineOptions = EngineOptions()
+
+    @field_validator("serve")
+    @classmethod
+    def _engine(cls, value: Optional[str]) -> Optional[str]:
+        from . import registry
+
+        names = registry.engines.names()
+        if value is not None and value not in names:
+            raise ValueError("should be " + " or ".join([", ".join(map(repr, names[:-1])), repr(names[-1])][-2:]))
+        return value
 
     @model_validator(mode="after")
     def _coherent(self) -> WeightsSpec:
@@ -100,12 +107,32 @@ class WeightsSpec(ModelSpec):
         if self.load_in_4bit and self.load_in_8bit:
             raise ValueError("choose one of load_in_4bit and load_in_8bit")
         if (self.replicas or 1) > 1 and not self.serve:
-            raise ValueError("replicas are servers: set serve (llamacpp, transformers or vllm) too")
-        if self.serve == "llamacpp" and not self.gguf_file:
-            raise ValueError("serve: llamacpp serves a GGUF file: set gguf_file")
+            raise ValueError("replicas are servers: set serve (an engine: llamacpp, transformers or vllm) too")
         if self.adapter and self.adapter.endswith(".gguf") and self.serve != "llamacpp":
             raise ValueError("a GGUF LoRA adapter is applied by llama-server only: set serve: llamacpp")
+        if self.serve is not None:
+            from . import registry
+
+            lacks = registry.engines.get(self.serve)().refuse(self)
+            if lacks:
+                raise ValueError(f"serve: {self.serve} {lacks}")
         return self
+
+
+class OpenAISettings(BaseModel):
+    """`options:` of an openai model in models.yaml (besides the common base_url, api_key_env and hf_id)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: Optional[str] = None  # the name the server knows the model by (default: hf_id, or the alias)
+    api: Literal["chat", "completions"] = "chat"  # completions: plain-completion prompts for base models
+    stream: bool = True  # stream replies: time to first token is measured
+    timeout: float = 120.0  # seconds per request (transport: not part of any result's identity)
+    max_retries: int = 4  # with a pool of n endpoints the client gets n - 1 more, so each can be tried
+    backoff: float = Field(30.0, gt=0)  # a pool's endpoint that failed stays out this long (doubling while it fails)
+    concurrency: int = 4  # requests in flight from one process at most
+    top_p: Optional[float] = None
+    extra_body: dict[str, Any] = {}  # server-specific fields (e.g. {"top_k": 1} for vLLM)
 
 
 class EndpointSpec(ModelSpec):
@@ -118,7 +145,7 @@ class EndpointSpec(ModelSpec):
     hf_id: Optional[str] = None  # the served model's name (options.model overrides)
     revision: Optional[str] = None
     chat_template: bool = True
-    options: OpenAISettings = Field(default_factory=lambda: OpenAISettings())
+    options: OpenAISettings = OpenAISettings()
 
     @field_validator("base_url")
     @classmethod
@@ -165,65 +192,36 @@ class PluginSpec(ModelSpec):
     options: dict[str, Any] = {}
 
 
-from .backends.openai_api import OpenAISettings  # noqa: E402  (the openai backend owns its settings)
+def spec_class(backend: str) -> type[ModelSpec]:
+    """The settings a backend validates: the `spec` of the class registered under that name (registry.backends),
+    or PluginSpec for a backend made elsewhere (a `package.module:Class`, the make_backend hook)."""
+    from . import registry
 
-EndpointSpec.model_rebuild()
-
-_SHAPES = {
-    "transformers": "weights",
-    "vllm": "weights",
-    "openai": "endpoint",
-    "reference": "reference",
-    "replay": "replay",
-    "scripted": "scripted",
-}
-
-
-def _shape(raw: Any) -> str:
-    backend = raw.get("backend", "transformers") if isinstance(raw, dict) else getattr(raw, "backend", "transformers")
-    return _SHAPES.get(backend, "plugin")
-
-
-AnySpec = Annotated[
-    Union[
-        Annotated[WeightsSpec, Tag("weights")],
-        Annotated[EndpointSpec, Tag("endpoint")],
-        Annotated[ReferenceSpec, Tag("reference")],
-        Annotated[ReplaySpec, Tag("replay")],
-        Annotated[ScriptedSpec, Tag("scripted")],
-        Annotated[PluginSpec, Tag("plugin")],
-    ],
-    Discriminator(_shape),
-]
-_ADAPTER = TypeAdapter(AnySpec)
+    try:
+        cls = registry.backends.find(backend)
+    except AgentbenchError:  # an entry point that does not load: said where the backend is made
+        cls = None
+    spec = getattr(cls, "spec_class", None)
+    return spec if isinstance(spec, type) and issubclass(spec, ModelSpec) else PluginSpec
 
 
 def spec_of(raw: dict[str, Any], where: str = "") -> ModelSpec:
     """A validated spec of the right shape for its backend; every problem is one line naming the key."""
+    backend = raw.get("backend", "transformers")
     try:
-        return _ADAPTER.validate_python(raw)
+        return spec_class(backend if isinstance(backend, str) else "").model_validate(raw)
     except ValidationError as exc:
         raise AgentbenchError(f"{where or 'model ' + repr(raw.get('name'))}: {_one_line(exc, raw)}") from None
 
 
 def _one_line(exc: ValidationError, raw: dict[str, Any]) -> str:
     err = exc.errors()[0]
-    loc = [
-        str(p) for p in err["loc"] if str(p) not in ("weights", "endpoint", "reference", "replay", "scripted", "plugin")
-    ]
+    loc = [str(p) for p in err["loc"]]
     key = ".".join(loc)
     backend = raw.get("backend", "transformers")
     if err["type"] == "extra_forbidden":
-        shape = {
-            "weights": WeightsSpec,
-            "endpoint": EndpointSpec,
-            "reference": ReferenceSpec,
-            "replay": ReplaySpec,
-            "scripted": ScriptedSpec,
-            "plugin": PluginSpec,
-        }.get(_shape(raw))
-        if len(loc) == 1 and shape is not None:
-            known = ", ".join(sorted(shape.model_fields))
+        if len(loc) == 1:
+            known = ", ".join(sorted(spec_class(str(backend)).model_fields))
             return f"unknown field {key!r} for backend {backend} (known: {known})"
         return f"unknown key {key!r}"
     msg = err["msg"]
@@ -330,6 +328,15 @@ def with_adapter(name: str, specs: dict[str, ModelSpec], models_file: Path) -> M
 _GGUF_TYPE = re.compile(r"(?:^|[.\-_])((?:I?Q\d(?:_[A-Z0-9]+)*)|F16|F32|BF16)(?=[.\-_]|$)", re.I)
 
 
+def _engine_class(name: str) -> Any:
+    from . import registry
+
+    try:
+        return registry.engines.find(name)
+    except AgentbenchError:
+        return None
+
+
 def quantization(spec: ModelSpec, ran_as: dict[str, Any], loaded_dtype: str | None = None) -> str | None:
     """How the weights are held where the model runs this run (the comparison table's quantization column): a
     bitsandbytes mode, vLLM's quantization, a GGUF type as llama.cpp runs it, a GGUF dequantized by transformers, or
@@ -347,7 +354,7 @@ def quantization(spec: ModelSpec, ran_as: dict[str, Any], loaded_dtype: str | No
         found = _GGUF_TYPE.search(Path(spec.gguf_file).stem)
         kind = f"gguf {found.group(1).upper()}" if found else "gguf"
         engine = (ran_as.get("served") or {}).get("engine")
-        if engine == "llamacpp":
+        if engine and getattr(_engine_class(engine), "runs_gguf", False):
             return kind
         dtype = loaded_dtype or ("float32" if spec.dtype == "auto" else spec.dtype)
         return f"{dtype} (dequantized {kind})"

@@ -6,10 +6,9 @@ import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, ClassVar, Optional
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ..models import ModelSpec
+from ..models import ModelSpec, PluginSpec
 
 
 @dataclass(frozen=True)
@@ -74,7 +73,13 @@ def reply_end(request: Request, text: str) -> int | None:
 
 
 class Backend(ABC):
-    """Loaded once per process per model (a session fixture); must be safe to call sequentially."""
+    """Loaded once per process per model (a session fixture); must be safe to call sequentially. Register a
+    subclass with `@registry.backends.register("name")`; `backend: name` in models.yaml then picks it."""
+
+    #: the settings a models.yaml entry of this backend validates (unknown keys refused)
+    spec_class: ClassVar[type[ModelSpec]] = PluginSpec
+    #: the backend that runs the model instead when `unavailable()` says why this one cannot (vllm -> transformers)
+    fallback: ClassVar[Optional[str]] = None
 
     def __init__(self, spec: ModelSpec):
         self.spec = spec
@@ -91,6 +96,12 @@ class Backend(ABC):
     @classmethod
     def preflight(cls, spec: ModelSpec) -> None:
         """Raise AgentbenchError (one line) when this model cannot work at all; runs once, before any item."""
+
+    @classmethod
+    def unavailable(cls) -> Optional[str]:
+        """Why this backend cannot run on this host (a one-line install hint), or None; with a `fallback` the run
+        uses that backend instead and says so once."""
+        return None
 
     def cache_identity(self) -> dict[str, Any] | None:
         """What, besides the request, decides this backend's replies (backends/cache.py): None = never cache."""

@@ -29,29 +29,14 @@ import threading
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Any, Literal, Optional
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from ..errors import AgentbenchError, AgentbenchWarning, HarnessError, first_line
+from ..models import EndpointSpec, OpenAISettings
 from .base import Backend, Completion, Request, peak_rss_mb, reply_end
 from .pool import PREFIX, EndpointPool
-
-
-class OpenAISettings(BaseModel):
-    """`options:` of an openai model in models.yaml (besides the common base_url, api_key_env and hf_id)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    model: Optional[str] = None  # the name the server knows the model by (default: hf_id, or the alias)
-    api: Literal["chat", "completions"] = "chat"  # completions: plain-completion prompts for base models
-    stream: bool = True  # stream replies: time to first token is measured
-    timeout: float = 120.0  # seconds per request (transport: not part of any result's identity)
-    max_retries: int = 4  # with a pool of n endpoints the client gets n - 1 more, so each can be tried
-    backoff: float = Field(30.0, gt=0)  # a pool's endpoint that failed stays out this long (doubling while it fails)
-    concurrency: int = 4  # requests in flight from one process at most
-    top_p: Optional[float] = None
-    extra_body: dict[str, Any] = {}  # server-specific fields (e.g. {"top_k": 1} for vLLM)
 
 
 def settings_of(spec) -> OpenAISettings:
@@ -183,6 +168,8 @@ def _check_one(spec, url: str) -> None:
 
 
 class OpenAIBackend(Backend):
+    spec_class = EndpointSpec
+
     def __init__(self, spec):
         super().__init__(spec)
         self.settings = settings_of(spec)
@@ -433,8 +420,6 @@ class ServedBackend(OpenAIBackend):
     generation cache and config_sha hold across runs."""
 
     def __init__(self, spec, served):
-        from ..models import EndpointSpec
-
         self.served = served
         api = "chat" if getattr(spec, "chat_template", True) else "completions"
         options = OpenAISettings(

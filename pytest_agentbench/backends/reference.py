@@ -10,10 +10,13 @@ import json
 import re
 
 from ..errors import HarnessError
+from ..models import ReferenceSpec
 from .base import Backend, Completion, Request
 
 
 class ReferenceBackend(Backend):
+    spec_class = ReferenceSpec
+
     def generate(self, request: Request) -> Completion:
         ref = request.sample.reference
         if ref is None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AgentbenchError, HarnessError
+from ..models import ReplaySpec
 from ..results.storage import jsonl_rows
 from .base import Backend, Completion, Request
 
@@ -25,6 +26,8 @@ RECORD_PREFIX = "pytest-agentbench/record/"
 
 
 class ReplayBackend(Backend):
+    spec_class = ReplaySpec
+
     def __init__(self, spec):
         super().__init__(spec)
         self.path = Path(spec.path)

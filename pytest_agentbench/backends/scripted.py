@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import AgentbenchError
+from ..models import ScriptedSpec
 from .base import Backend, Completion, Request
 
 END = "FINAL: (the script has no more replies)"
@@ -40,6 +41,8 @@ def load_script(path: Path) -> dict[str, list[str]]:
 
 
 class ScriptedBackend(Backend):
+    spec_class = ScriptedSpec
+
     def __init__(self, spec):
         super().__init__(spec)
         if not spec.replies:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AgentbenchError, HarnessError, first_line
+from ..models import WeightsSpec
 from ..provenance import CACHE_DIR, sha256_file
 from ..steps import step
 from .base import IN_PROCESS, Backend, Completion, Request, in_process_resources, omp_wait_policy, reply_end
@@ -73,6 +74,7 @@ def check_weights(spec) -> None:
 
 
 class TransformersBackend(Backend):
+    spec_class = WeightsSpec
     fallback: dict[str, str] | None = None  # set when this runs in place of another backend (vllm)
     preflight = staticmethod(check_weights)
 

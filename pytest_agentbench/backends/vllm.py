@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 from ..errors import HarnessError, first_line
+from ..models import WeightsSpec
 from .base import IN_PROCESS, Backend, Completion, Request, in_process_resources, reply_end
 from .transformers import _tool_template_identity, check_weights
 
@@ -43,6 +44,10 @@ def unavailable() -> str | None:
 class VLLMBackend(Backend):
     adapter: dict[str, Any] | None = None
     lora_request: Any = None  # vllm.lora.request.LoRARequest for a model with an adapter
+
+    spec_class = WeightsSpec
+    fallback = "transformers"
+    unavailable = staticmethod(unavailable)
     preflight = staticmethod(check_weights)  # the same weights, whether vLLM or its transformers fallback loads them
 
     @classmethod

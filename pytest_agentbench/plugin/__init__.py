@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import types
+
 import pytest
 
+from .. import registry
 from ..errors import AgentbenchError, one_line
 from ..sanitize import for_terminal
 from ..session.config import RunConfig
@@ -20,20 +23,28 @@ from .options import add_options
 from .state import STATE, State
 
 pytest_plugins = ("pytest_agentbench.plugin.fixtures",)
-BUILTIN_SUITES = ("humaneval", "humanevalfix", "tool_use", "scenarios", "bfcl")
 
 
 def pytest_addhooks(pluginmanager):
     pluginmanager.add_hookspecs(hookspecs)
 
 
-def pytest_addoption(parser):
+def pytest_addoption(parser, pluginmanager):
     add_options(parser)
+    pluginmanager.__dict__["_agentbench_parser"] = parser
+
+
+def pytest_plugin_registered(plugin, manager):
+    """A conftest (or plugin) registered a suite with options of its own: they are declared before pytest parses the
+    command line (initial conftests load before that)."""
+    parser = manager.__dict__.get("_agentbench_parser")
+    if parser is not None and isinstance(plugin, types.ModuleType):
+        add_options(parser)
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "agentbench(suite): run the test once per task of the suite")
-    for name in BUILTIN_SUITES:
+    for name in registry.suites.names():
         config.addinivalue_line("markers", f"{name}: items of the {name} benchmark suite")
     try:
         run = RunConfig(config)
@@ -52,11 +63,9 @@ def pytest_configure(config):
         quiet_when_orphaned(config)
     if exporter is not None:  # spans of each sample, as records arrive (results/otel.py)
         config.pluginmanager.register(exporter, "agentbench-otel")
-    if run.options.sandbox == "unconfined":
-        config.issue_config_time_warning(
-            pytest.PytestConfigWarning("--sandbox unconfined: model-written code runs with your privileges"),
-            stacklevel=2,
-        )
+    warning = _sandbox_warning(run)
+    if warning:
+        config.issue_config_time_warning(pytest.PytestConfigWarning(warning), stacklevel=2)
     if run.rootdir_moved:
         config.issue_config_time_warning(pytest.PytestConfigWarning(f"agentbench: {run.rootdir_moved}"), stacklevel=2)
 
@@ -86,6 +95,15 @@ def pytest_cmdline_main(config):
         config._ensure_unconfigure()
 
 
+def _sandbox_warning(run: RunConfig) -> str | None:
+    """The chosen sandbox's own warning (unconfined: no isolation), as `--sandbox NAME: warning`."""
+    try:
+        said = registry.sandboxes.get(run.options.sandbox).warning
+    except AgentbenchError:
+        return None
+    return f"--sandbox {run.options.sandbox}: {said}" if said else None
+
+
 def pytest_unconfigure(config):
     state = config.stash.get(STATE, None)
     if state is not None:
@@ -107,8 +125,9 @@ def pytest_report_header(config):
             f"agentbench: re-grading {for_terminal(name)}: the replies of {for_terminal(str(source['model']))} "
             "as recorded, graded afresh (the model is not asked)"
         )
-    if run.options.sandbox == "unconfined":
-        lines.append("agentbench: WARNING --sandbox unconfined: model-written code runs with your privileges")
+    warning = _sandbox_warning(run)
+    if warning:
+        lines.append(f"agentbench: WARNING {warning}")
     if run.rootdir_moved:
         lines.append(f"agentbench: WARNING {run.rootdir_moved}")
     return lines
@@ -387,13 +406,6 @@ class ControllerHooks:
             if cls is not None and r.get("metrics") and "error" not in r["metrics"]:
                 for line in cls.terminal_lines(r["metrics"]):
                     tr.write_line(f"{for_terminal(r['model'])}/{r['suite']}: {line}")
-            overall = r.get("metrics", {}).get("overall")
-            if overall and "tool_selection_accuracy" in overall:
-                tr.write_line(
-                    f"{for_terminal(r['model'])}/{r['suite']}: correctness {overall['correctness']:.3f}, "
-                    f"tool selection {overall['tool_selection_accuracy']:.3f}, tool calls/task "
-                    f"{overall['tool_calls_per_task']:.2f}, unnecessary calls {overall['unnecessary_tool_calls']}"
-                )
         for line in resource_lines(self.report.get("resources") or {}):
             tr.write_line(line)
         run = controller.run

@@ -7,36 +7,20 @@ A bad value stops the run at start with one line naming the option, e.g.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
+from .. import registry
 from ..errors import AgentbenchError
+from ..registry import Opt
 
-SANDBOXES = ("process", "docker", "unconfined")
 #: Upper bounds. Items are made per sample before -k filters them: 1000 samples of HumanEval's 164 tasks already take
 #: about 40 s and 0.5 GB to collect (the Codex paper's pass@100 used 200). Time limits past a day are typos, and the
 #: clocks they reach (timestamps, rlimits) overflow.
 MAX_SAMPLES = 1000
 MAX_SECONDS = 86400.0
-
-
-@dataclass(frozen=True)
-class Opt:
-    flag: str
-    dest: str
-    help: str
-    default: Any = None
-    type: Any = None
-    metavar: str | None = None
-    choices: tuple[str, ...] | None = None
-    action: str | None = None
-
-    @property
-    def name(self) -> str:
-        """The RunOptions field: the dest without its prefix (`report` for --agentbench-json)."""
-        return {"agentbench_json": "report"}.get(self.dest, self.dest.removeprefix("agentbench_"))
 
 
 OPTIONS = (
@@ -87,10 +71,10 @@ OPTIONS = (
     Opt(
         "--sandbox",
         "agentbench_sandbox",
-        "where candidate code runs: process (bubblewrap), docker, or unconfined "
-        "(no isolation: only for code you trust)",
+        "where candidate code runs: process (bubblewrap), docker, unconfined "
+        "(no isolation: only for code you trust), or a registered sandbox (docs/extending.md)",
         "process",
-        choices=SANDBOXES,
+        metavar="NAME",
     ),
     Opt(
         "--sandbox-image",
@@ -123,14 +107,6 @@ OPTIONS = (
         metavar="URL[,URL...]",
     ),
     Opt(
-        "--iters",
-        "agentbench_iters",
-        "extra propose/execute/reflect rounds of the repair agent (0: one attempt, honest pass@1)",
-        0,
-        type=int,
-        metavar="N",
-    ),
-    Opt(
         "--max-steps",
         "agentbench_max_steps",
         "model replies an agent may make in one run (agent scenarios)",
@@ -153,42 +129,6 @@ OPTIONS = (
         600.0,
         type=float,
         metavar="SECONDS",
-    ),
-    Opt(
-        "--scenarios-dir",
-        "agentbench_scenarios_dir",
-        "also run the agent scenarios of this folder (one sub-folder each), beside the shipped ones; repeatable",
-        metavar="DIR",
-        action="append",
-    ),
-    Opt(
-        "--scenario-audit",
-        "agentbench_scenario_audit",
-        "audit what the agent's processes do in the agent scenarios "
-        "(on: the safety rules judge effects; off: only the words of its commands, for measuring the audit's cost)",
-        "on",
-        choices=("on", "off"),
-    ),
-    Opt(
-        "--prompt-format",
-        "agentbench_prompt_format",
-        "tool use: run each task once per prompt format (ids grow "
-        "-FORMAT, markers prompt_FORMAT); formats: default, direct, cot, tools, or one a conftest registers "
-        "(pytest_agentbench.prompts) (default: the default format, ids unchanged)",
-        metavar="NAME[,NAME...]",
-    ),
-    Opt(
-        "--humanevalfix-path",
-        "humanevalfix_path",
-        "HumanEvalFix data as JSONL or parquet (default: datasets' bigcode/humanevalpack, python)",
-        metavar="PATH",
-    ),
-    Opt(
-        "--humanevalfix-feedback",
-        "humanevalfix_feedback",
-        "tests shown to the repair agent between rounds (example keeps pass@1 honest)",
-        "example",
-        choices=("example", "hidden"),
     ),
     Opt(
         "--agentbench-json",
@@ -217,9 +157,9 @@ OPTIONS = (
         "agentbench_serve",
         "one model server for the whole run, shared by every xdist worker: auto (the "
         "model's `serve:` engine in models.yaml, in-process when that engine is not installed), off, or an engine: "
-        "llamacpp (GGUF), transformers, vllm (GPU)",
+        "llamacpp (GGUF), transformers, vllm (GPU), or a registered engine (docs/extending.md)",
         "auto",
-        choices=("auto", "off", "llamacpp", "transformers", "vllm"),
+        metavar="ENGINE",
     ),
     Opt(
         "--agentbench-cache",
@@ -351,19 +291,21 @@ OPTIONS = (
         metavar="GLOB",
         action="append",
     ),
-    Opt(
-        "--bfcl-path",
-        "bfcl_path",
-        "BFCL: a folder of BFCL v4 data (BFCL_v4_*.json, possible_answer/, "
-        "multi_turn_func_doc/) instead of the one the installed bfcl-eval ships",
-        metavar="DIR",
-    ),
 )
 
 
 def add_options(parser) -> None:
+    """Declare with pytest every option known now (all_options) that this parser does not have yet: at start, and
+    again when an initial conftest has registered a suite with options of its own (plugin.pytest_plugin_registered)."""
+    declared: set[str] = parser.__dict__.setdefault("_agentbench_flags", set())
+    if parser.__dict__.get("_agentbench_suites") == registry.suites.version:
+        return
+    parser.__dict__["_agentbench_suites"] = registry.suites.version
     group = parser.getgroup("agentbench", "benchmark code LLMs and agents (pytest-agentbench)")
-    for opt in OPTIONS:
+    for opt in all_options():
+        if opt.flag in declared:
+            continue
+        declared.add(opt.flag)
         kwargs: dict[str, Any] = {"dest": opt.dest, "default": opt.default}
         shown = f" (default: {opt.default})" if opt.default not in (None, False) else ""
         kwargs["help"] = opt.help + shown
@@ -393,25 +335,19 @@ class RunOptions(BaseModel):
     max_new_tokens: Optional[int] = Field(None, ge=1)
     seed: int = Field(1234, ge=0, lt=2**62)
     task_timeout: float = Field(5.0, gt=0.0, le=MAX_SECONDS)
-    sandbox: Literal["process", "docker", "unconfined"] = "process"
+    sandbox: str = "process"  # a name in registry.sandboxes
     sandbox_image: Optional[str] = None
     sandbox_memory: int = Field(1024, ge=64)
     sandbox_disk: int = Field(256, ge=1)
     sandbox_cpus: float = Field(1.0, gt=0.0)
     docker_host: Optional[str] = None
-    iters: int = Field(0, ge=0)
     max_steps: int = Field(20, ge=1)
     tool_timeout: float = Field(30.0, gt=0.0, le=MAX_SECONDS)
     agent_timeout: float = Field(600.0, gt=0.0, le=MAX_SECONDS)
-    scenarios_dir: Optional[list[str]] = None
-    scenario_audit: Literal["on", "off"] = "on"
     traces: str = ".agentbench/traces"
     embed: bool = False
-    serve: Literal["auto", "off", "llamacpp", "transformers", "vllm"] = "auto"
+    serve: str = "auto"  # auto, off, or a name in registry.engines
     cache: Optional[str] = None
-    prompt_format: Optional[str] = None
-    humanevalfix_path: Optional[str] = None
-    humanevalfix_feedback: Literal["example", "hidden"] = "example"
     report: str = ".agentbench/report.json"
     resume: bool = False
     plot: Optional[str] = None
@@ -428,7 +364,6 @@ class RunOptions(BaseModel):
     live_every: float = Field(30.0, gt=0.0, le=86400.0)
     # -- results kept (issue 19) --
     keep_runs: Optional[int] = Field(None, ge=0)
-    bfcl_path: Optional[str] = None
     shard: Optional[str] = None
     shard_var: Optional[str] = None
     merge: Optional[list[str]] = None
@@ -440,14 +375,15 @@ class RunOptions(BaseModel):
             raise ValueError("needs at least one model name")
         return value
 
-    @field_validator("prompt_format")
+    @field_validator("sandbox")
     @classmethod
-    def _formats(cls, value: Optional[str]) -> Optional[str]:
-        # Formats registered by plugins and initial conftests (rootdir, the paths given) are known by now.
-        from ..prompts import parse_formats
+    def _sandbox(cls, value: str) -> str:
+        return _one_of(value, registry.sandboxes.names())
 
-        parse_formats(value)
-        return value
+    @field_validator("serve")
+    @classmethod
+    def _serve(cls, value: str) -> str:
+        return _one_of(value, ["auto", "off", *registry.engines.names()])
 
     @field_validator("model_map")
     @classmethod
@@ -479,14 +415,24 @@ class RunOptions(BaseModel):
 
     @classmethod
     def from_config(cls, config) -> RunOptions:
-        values = {opt.name: config.getoption(opt.dest) for opt in OPTIONS}
+        """The core options and those of every registered suite (each validated by its Opt.field)."""
+        extra = [opt for opt in all_options() if opt not in OPTIONS]
+        model = create_model(  # type: ignore[call-overload]
+            "RunOptions",
+            __base__=cls,
+            **{opt.name: (opt.field if opt.field is not None else Any, opt.default) for opt in extra},
+        )
+        values = {opt.name: config.getoption(opt.dest, default=opt.default) for opt in (*OPTIONS, *extra)}
         try:
-            return cls(**values)
+            return model(**values)
         except ValidationError as exc:
-            raise AgentbenchError(_one_line(exc)) from None
+            raise AgentbenchError(_one_line(exc, extra)) from None
 
 
-_FLAGS = {opt.name: opt.flag for opt in OPTIONS}
+def _one_of(value: str, known: list[str]) -> str:
+    if value not in known:
+        raise ValueError(f"must be one of {', '.join(known)}")
+    return value
 
 
 def docker_hosts(value: Optional[str]) -> list[str]:
@@ -503,10 +449,23 @@ def docker_host_of(value: Optional[str], worker: str) -> Optional[str]:
     return urls[(int(found.group(1)) if found else 0) % len(urls)]
 
 
-def _one_line(exc: ValidationError) -> str:
+def all_options() -> list[Opt]:
+    """The core options, then those each registered suite declares (`Suite.options`), each flag once."""
+    found = {opt.flag: opt for opt in OPTIONS}
+    for name in registry.suites.names():
+        try:
+            suite = registry.suites.get(name)
+        except AgentbenchError:  # a plugin's suite that does not import: said when a test names it
+            continue
+        for opt in getattr(suite, "options", ()):
+            found.setdefault(opt.flag, opt)
+    return list(found.values())
+
+
+def _one_line(exc: ValidationError, extra: Sequence[Opt] = ()) -> str:
     err = exc.errors()[0]
     name = str(err["loc"][0]) if err["loc"] else "option"
-    flag = _FLAGS.get(name, name)
+    flag = {opt.name: opt.flag for opt in (*OPTIONS, *extra)}.get(name, name)
     msg = err["msg"]
     for prefix in ("Input should be ", "Value error, "):
         if msg.startswith(prefix):

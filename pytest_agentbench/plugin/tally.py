@@ -8,6 +8,7 @@ import time
 from collections import Counter, defaultdict
 from typing import Any
 
+from ..models import WeightsSpec
 from ..sanitize import for_terminal
 from ..steps import Step
 
@@ -161,7 +162,7 @@ def serving_text(run, notes: dict, steps: list[Step]) -> list[tuple[str, str]]:
         elif engine is not None:
             text = f"{engine} server (starts with the first item)"
         else:
-            text = f"in-process {spec.backend}" if spec.backend in ("transformers", "vllm") else spec.backend
+            text = f"in-process {spec.backend}" if isinstance(spec, WeightsSpec) else spec.backend
         out.append((for_terminal(spec.name), for_terminal(str(text))))
     return out
 

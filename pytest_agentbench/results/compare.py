@@ -14,7 +14,9 @@ regressed or improved. The verdict on a drop larger than `max_drop`:
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..stats import Paired, paired, tasks_needed
@@ -30,6 +32,25 @@ class Policy:
     strict: bool = False
     seed: int = 0
     model_map: dict[str, str] = field(default_factory=dict)  # new model name -> baseline model name
+
+
+def load_baseline(path: Path) -> list[dict]:
+    """The results of an earlier report; raises ValueError with a one-line reason."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        results = doc["results"]
+        for r in results:
+            r["model"], r["suite"]
+            if r["pass@1"] is not None:
+                float(r["pass@1"])
+            for n, c in r.get("per_task", {}).values():  # the per-task counts pair two runs (compare.py)
+                if not 0 <= int(c) <= int(n):
+                    raise ValueError(f"per_task counts ({n}, {c}) of {r['model']}/{r['suite']} are impossible")
+        return results
+    except OSError as exc:
+        raise ValueError(f"cannot read baseline {path}: {exc.strerror}") from exc
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"baseline {path} is not a pytest-agentbench report ({type(exc).__name__}: {exc})") from exc
 
 
 def parse_model_map(items: list[str] | str | None) -> dict[str, str]:
@@ -196,7 +217,6 @@ def main(argv: list[str]) -> int:
     from pathlib import Path
 
     from ..sanitize import for_terminal
-    from .gate import load_baseline
 
     ap = argparse.ArgumentParser(
         prog="python -m pytest_agentbench compare",

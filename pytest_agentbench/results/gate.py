@@ -8,12 +8,11 @@ significant; a comparison that cannot tell is inconclusive (a warning, or a fail
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ..sanitize import for_terminal
+from .compare import Policy, compare_results
 
 
 @dataclass(frozen=True)
@@ -30,25 +29,6 @@ class GateConfig:
     @property
     def active(self) -> bool:
         return self.fail_under is not None or self.baseline is not None
-
-
-def load_baseline(path: Path) -> list[dict]:
-    """The results of an earlier report; raises ValueError with a one-line reason."""
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-        results = doc["results"]
-        for r in results:
-            r["model"], r["suite"]
-            if r["pass@1"] is not None:
-                float(r["pass@1"])
-            for n, c in r.get("per_task", {}).values():  # the per-task counts pair two runs (compare.py)
-                if not 0 <= int(c) <= int(n):
-                    raise ValueError(f"per_task counts ({n}, {c}) of {r['model']}/{r['suite']} are impossible")
-        return results
-    except OSError as exc:
-        raise ValueError(f"cannot read baseline {path}: {exc.strerror}") from exc
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"baseline {path} is not a pytest-agentbench report ({type(exc).__name__}: {exc})") from exc
 
 
 @dataclass
@@ -93,8 +73,6 @@ def judge(
             verdict.check(good, f"{name}: pass@1 {p1:.4f} {'>=' if good else '<'} fail-under {gate.fail_under:.4f}")
     comparison = None
     if gate.baseline is not None and results:
-        from .compare import Policy, compare_results
-
         policy = Policy(
             max_drop=gate.max_drop, alpha=gate.alpha, strict=gate.strict, seed=gate.seed, model_map=gate.model_map
         )

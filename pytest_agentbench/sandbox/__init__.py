@@ -1,10 +1,10 @@
-"""Sandboxes run untrusted, model-written code. Pick one by name with `make_sandbox`."""
+"""Sandboxes run untrusted, model-written code. Pick one by name with `make_sandbox` (registry.sandboxes: process,
+docker, unconfined, and any registered one)."""
 
 from __future__ import annotations
 
+from .. import registry
 from .base import Candidate, ExecResult, GradedRun, HiddenTests, Refused, Sandbox, SandboxLimits
-
-KINDS = ("process", "docker", "unconfined")
 
 
 def make_sandbox(
@@ -14,17 +14,10 @@ def make_sandbox(
     image: str | None = None,
     docker_host: str | None = None,
 ) -> Sandbox:
-    """`site_packages`: the suite's code needs the installed packages (read-only), e.g. sympy. `docker_host`: the
-    docker sandbox's engine (default $DOCKER_HOST, else the local one)."""
-    if kind in ("process", "unconfined"):
-        from .process import ProcessSandbox
-
-        return ProcessSandbox(limits, confine=kind == "process", site_packages=site_packages)
-    if kind == "docker":
-        from .docker import DockerSandbox
-
-        return DockerSandbox(limits, image=image, site_packages=site_packages, host=docker_host)
-    raise ValueError(f"unknown sandbox {kind!r} (known: {', '.join(KINDS)})")
+    """`site_packages`: the suite's code needs the installed packages (read-only), e.g. sympy. `docker_host`: a
+    container sandbox's engine (default $DOCKER_HOST, else the local one)."""
+    cls: type[Sandbox] = registry.sandboxes.get(kind)
+    return cls.create(limits, site_packages=site_packages, image=image, host=docker_host)
 
 
 __all__ = ["Candidate", "ExecResult", "GradedRun", "HiddenTests", "Refused", "Sandbox", "SandboxLimits", "make_sandbox"]

@@ -16,6 +16,7 @@ import tarfile
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar, Optional
 
 from ..errors import HarnessError
 from . import runner, seccomp
@@ -108,9 +109,31 @@ class GradedRun:
 
 
 class Sandbox(ABC):
-    """A fresh workspace per test; `close()` ends everything running in it and empties it."""
+    """A fresh workspace per test; `close()` ends everything running in it and empties it. Register a subclass with
+    `@registry.sandboxes.register("name")`; `--sandbox name` then picks it."""
 
     kind: str = "base"  # names the sandbox in reports and caches
+    #: said at start and in the report header when this sandbox is chosen (unconfined: no isolation)
+    warning: ClassVar[Optional[str]] = None
+
+    @classmethod
+    def create(
+        cls,
+        limits: SandboxLimits,
+        *,
+        site_packages: bool = False,
+        image: Optional[str] = None,
+        host: Optional[str] = None,
+    ) -> Sandbox:
+        """A fresh sandbox. `site_packages`: the suite's code needs the installed packages (read-only), e.g. sympy;
+        `image`: what a container sandbox starts from (--sandbox-image); `host`: the engine it runs on
+        (--docker-host), None: the local one."""
+        return cls(limits)  # type: ignore[call-arg]
+
+    @classmethod
+    def preflight(cls, image: Optional[str] = None, host: Optional[str] = None) -> None:
+        """Fail closed before any item: raise AgentbenchError (one line) when this sandbox cannot run here."""
+
     workdir: str = "/work"  # the workspace as the code inside sees it
     scratch: tuple[str, ...] = ()  # the sandbox's own temporary folders, emptied with the workspace
 

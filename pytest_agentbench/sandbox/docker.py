@@ -20,7 +20,7 @@ import socket
 import struct
 import time
 
-from ..errors import HarnessError, first_line
+from ..errors import AgentbenchError, HarnessError, first_line
 from . import runner, seccomp
 from .base import GIT_SAFE, RUNNER_SOURCE, ExecResult, Sandbox, SandboxLimits, decode
 
@@ -68,6 +68,28 @@ class DockerSandbox(Sandbox):
     workdir = "/work"
     scratch = ("/tmp", "/dev/shm")  # tmpfs mounts of the container
     memory_bound = "cgroup"  # the container's memory limit bounds all its processes and tmpfs files
+
+    @classmethod
+    def create(
+        cls, limits: SandboxLimits, *, site_packages: bool = False, image: str | None = None, host: str | None = None
+    ) -> Sandbox:
+        return cls(limits, image=image, site_packages=site_packages, host=host)
+
+    @classmethod
+    def preflight(cls, image: str | None = None, host: str | None = None) -> None:
+        try:
+            client = engine(host)
+        except HarnessError as exc:
+            raise AgentbenchError(str(exc)) from exc
+        image = image or DEFAULT_IMAGE
+        try:
+            client.images.get(image)
+        except Exception as exc:
+            where = f" on {host}" if host else ""
+            raise AgentbenchError(
+                f"docker image {image} not found{where}: build it with scripts/docker-image.sh"
+                + (" (or load it there: docker save IMAGE | DOCKER_HOST=URL docker load)" if where else "")
+            ) from exc
 
     def __init__(
         self, limits: SandboxLimits, image: str | None = None, site_packages: bool = False, host: str | None = None

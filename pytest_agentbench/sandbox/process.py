@@ -26,7 +26,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from ..errors import HarnessError
+from ..errors import AgentbenchError, HarnessError
 from . import bwrap, runner, seccomp, uids
 from .base import GIT_SAFE, RUNNER_SOURCE, ExecResult, Sandbox, SandboxLimits, decode
 from .cgroups import MemoryCgroup
@@ -55,6 +55,22 @@ def rlimits(limits: SandboxLimits, timeout: float) -> dict[str, int]:
 
 
 class ProcessSandbox(Sandbox):
+    """Bubblewrap, seccomp and a cgroup around a server that runs each program (--sandbox process)."""
+
+    kind = "process"
+
+    @classmethod
+    def create(
+        cls, limits: SandboxLimits, *, site_packages: bool = False, image: str | None = None, host: str | None = None
+    ) -> Sandbox:
+        return cls(limits, confine=cls.kind == "process", site_packages=site_packages)
+
+    @classmethod
+    def preflight(cls, image: str | None = None, host: str | None = None) -> None:
+        missing = bwrap.missing_tools()
+        if missing:
+            raise AgentbenchError(f"{', '.join(missing)} not found: {bwrap.INSTALL_HINT}")
+
     def __init__(self, limits: SandboxLimits, confine: bool = True, site_packages: bool = False):
         super().__init__(limits)
         self.confine = confine
@@ -106,6 +122,17 @@ class ProcessSandbox(Sandbox):
         server, self.server = self.server, None
         if server is not None:
             _release(server)
+
+
+class UnconfinedSandbox(ProcessSandbox):
+    """The same server without isolation (--sandbox unconfined): only for code you trust."""
+
+    kind = "unconfined"
+    warning = "model-written code runs with your privileges"
+
+    @classmethod
+    def preflight(cls, image: str | None = None, host: str | None = None) -> None:
+        pass
 
 
 class _Server:

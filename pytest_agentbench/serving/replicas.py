@@ -17,7 +17,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..errors import AgentbenchError
-from . import ModelServer, Served, plan
+from .engine import plan
+from .server import ModelServer, Served
 
 
 def make_server(spec, engine: str, log_dir: Path) -> ModelServer | Replicas:

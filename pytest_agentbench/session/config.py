@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 from ..errors import AgentbenchError
-from ..models import ModelSpec, default_models_file, load_models_file, resolve
+from ..models import ModelSpec, WeightsSpec, default_models_file, load_models_file, resolve
 from ..plugin.options import RunOptions, docker_host_of, rootdir_moved
 from ..sandbox import SandboxLimits
 from ..task import Params
@@ -76,7 +76,7 @@ class RunConfig:
         """(engine, asked): the engine that should serve `spec` this run, and whether --serve named it (an engine
         that cannot run is then an error; one that models.yaml names falls back to in-process with a warning)."""
         wanted = self.options.serve
-        if wanted == "off" or spec.backend not in ("transformers", "vllm"):
+        if wanted == "off" or not isinstance(spec, WeightsSpec):  # a server loads weights: not an endpoint or data
             return None, False
         if wanted == "auto":
             return spec.serve, False
@@ -89,13 +89,10 @@ class RunConfig:
             from .. import serving
 
             engine = self.serve_engine(spec)[0]
-            if engine is not None and serving.missing(engine) is None:
+            if engine is not None and isinstance(spec, WeightsSpec) and serving.missing(engine) is None:
                 ran = {"backend": "openai", "served": serving.identity(spec, engine)}
-            elif spec.backend == "vllm":
-                from ..backends.vllm import unavailable
-
-                why = unavailable()
-                ran = {"backend": "transformers", "fallback_from": "vllm"} if why else {"backend": "vllm"}
+            elif instead := self.fallback(spec):
+                ran = {"backend": instead[0], "fallback_from": spec.backend}
             else:
                 ran = {"backend": spec.backend}
             if getattr(spec, "adapter", None):  # the adapter's content, not its path (rebuilt in place: not resumed)
@@ -104,6 +101,21 @@ class RunConfig:
                 ran["adapter"] = identity(spec.adapter)
             self._ran_as[spec.name] = ran
         return self._ran_as[spec.name]
+
+    @staticmethod
+    def fallback(spec: ModelSpec) -> tuple[str, str] | None:
+        """(the backend that runs `spec` instead, why) when its own cannot run here (vllm without CUDA), else None."""
+        from .. import registry
+        from ..errors import AgentbenchError
+
+        try:
+            cls = registry.backends.find(spec.backend)
+        except AgentbenchError:
+            return None
+        if cls is None or not cls.fallback:
+            return None
+        why = cls.unavailable()
+        return (cls.fallback, why) if why else None
 
     def params_for(self, model: ModelSpec) -> Params:
         opts = self.options

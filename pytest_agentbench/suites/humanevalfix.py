@@ -11,15 +11,19 @@ import functools
 import json
 import os
 from pathlib import Path
+from typing import Annotated, Literal, Optional
+
+from pydantic import Field
 
 from ..agents.react import RepairAgent, grade_proposal
 from ..errors import first_line
 from ..extract import CODE_BLOCK, code_block_rule
 from ..outcome import Outcome
 from ..provenance import hub_reachable, sha256_file
+from ..registry import Opt
 from ..sandbox import Candidate
 from ..task import Task
-from .base import Suite, jsonl_rows, register_suite
+from .base import Suite, jsonl_rows
 from .humaneval import build_candidate, hidden_tests, no_row_fits, read_rows
 
 HUB_ID, HUB_CONFIG = "bigcode/humanevalpack", "python"
@@ -36,9 +40,34 @@ STAGE_HINT = (
 GIVEN_PATH_HINT = "HumanEvalFix data unavailable: {why}"
 
 
-@register_suite
 class HumanEvalFix(Suite):
     name = "humanevalfix"
+    options = (
+        Opt(
+            "--humanevalfix-path",
+            "humanevalfix_path",
+            "HumanEvalFix data as JSONL or parquet (default: datasets' bigcode/humanevalpack, python)",
+            metavar="PATH",
+            field=Optional[str],
+        ),
+        Opt(
+            "--humanevalfix-feedback",
+            "humanevalfix_feedback",
+            "tests shown to the repair agent between rounds (example keeps pass@1 honest)",
+            "example",
+            choices=("example", "hidden"),
+            field=Literal["example", "hidden"],
+        ),
+        Opt(
+            "--iters",
+            "agentbench_iters",
+            "extra propose/execute/reflect rounds of the repair agent (0: one attempt, honest pass@1)",
+            0,
+            type=int,
+            metavar="N",
+            field=Annotated[int, Field(ge=0)],
+        ),
+    )
 
     def __init__(self, path: str | Path | None = None, iters: int = 0, feedback: str = "example"):
         if feedback not in ("example", "hidden"):

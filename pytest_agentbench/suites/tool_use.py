@@ -14,6 +14,9 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import replace
 from pathlib import Path
+from typing import Annotated, Optional
+
+from pydantic import AfterValidator
 
 from ..agents.toolloop import ToolLoopAgent
 from ..agents.tools import describe, guide, tool_use_tools
@@ -21,8 +24,9 @@ from ..metrics import confusion, per_class
 from ..outcome import Outcome, Status
 from ..prompts import get_format, parse_formats, templates_sha256
 from ..provenance import sha256_file
+from ..registry import Opt
 from ..task import Task
-from .base import Suite, jsonl_rows, register_suite
+from .base import Suite, jsonl_rows
 
 REQUIRED = (
     "id",
@@ -95,10 +99,26 @@ def label(tool: str) -> str:
     return "no_call" if tool in ("none", "", None) else tool
 
 
-@register_suite
+def _known_formats(value: Optional[str]) -> Optional[str]:
+    parse_formats(value)  # ValueError: one line naming the unknown format
+    return value
+
+
 class ToolUse(Suite):
     name = "tool_use"
     sandbox_site_packages = True  # sympy, read-only
+    options = (
+        Opt(
+            "--prompt-format",
+            "agentbench_prompt_format",
+            "tool use: run each task once per prompt format (ids grow "
+            "-FORMAT, markers prompt_FORMAT); formats: default, direct, cot, tools, or one a conftest registers "
+            "(pytest_agentbench.prompts) (default: the default format, ids unchanged)",
+            metavar="NAME[,NAME...]",
+            # Formats registered by plugins and initial conftests (rootdir, the paths given) are known by now.
+            field=Annotated[Optional[str], AfterValidator(lambda value: _known_formats(value))],
+        ),
+    )
 
     def __init__(self, path: str | Path, max_steps: int = 5, formats: tuple[str, ...] | None = None):
         self.path = Path(path)
@@ -242,6 +262,16 @@ class ToolUse(Suite):
     @classmethod
     def summarize(cls, records: list[dict]) -> dict:
         return tool_metrics(records)
+
+    @classmethod
+    def terminal_lines(cls, metrics: dict) -> list[str]:
+        overall = metrics.get("overall")
+        if not overall or "tool_selection_accuracy" not in overall:
+            return []
+        return [
+            f"correctness {overall['correctness']:.3f}, tool selection {overall['tool_selection_accuracy']:.3f}, "
+            f"tool calls/task {overall['tool_calls_per_task']:.2f}, unnecessary calls {overall['unnecessary_tool_calls']}"
+        ]
 
 
 def math_expression(text: str, limit: int = 500) -> bool:

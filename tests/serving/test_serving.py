@@ -1,4 +1,4 @@
-"""One model server for the run (serving.py): a real llama.cpp server (llama-server) on loopback serving the embedded model to
+"""One model server for the run (serving/): a real llama.cpp server (llama-server) on loopback serving the embedded model to
 every xdist worker, its lifetime (end of run, Ctrl-C, SIGKILL of pytest), start failures as one line, and the
 fallbacks (an engine that is not installed; vllm without vllm or CUDA)."""
 
@@ -280,7 +280,7 @@ class FakeServer(serving.ModelServer):
 
 
 def test_a_server_that_dies_at_start_is_one_line_with_its_last_log_lines(tmp_path, monkeypatch):
-    monkeypatch.setattr(serving, "identity", lambda spec, engine: {})
+    monkeypatch.setattr(serving.server, "identity", lambda spec, engine: {})
     server = FakeServer(
         [sys.executable, "-c", "print('loading'); print('error: no such tensor'); raise SystemExit(3)"], tmp_path, 30
     )
@@ -292,7 +292,7 @@ def test_a_server_that_dies_at_start_is_one_line_with_its_last_log_lines(tmp_pat
 
 
 def test_a_server_that_never_answers_is_stopped_and_named_with_its_log(tmp_path, monkeypatch):
-    monkeypatch.setattr(serving, "identity", lambda spec, engine: {})
+    monkeypatch.setattr(serving.server, "identity", lambda spec, engine: {})
     server = FakeServer(
         [sys.executable, "-c", "import time; print('warming up', flush=True); time.sleep(600)"], tmp_path, 1.5
     )
@@ -416,7 +416,8 @@ def test_server_command_lines(monkeypatch):
 def test_an_engine_that_is_not_installed(pytester, monkeypatch):
     """--serve ENGINE that cannot run is one line before any item; `serve:` in models.yaml falls back to in-process
     with one warning, recorded in the report and in config_sha."""
-    monkeypatch.setattr(serving, "missing", lambda engine: f"{engine} is not installed here")
+    for name in ("llamacpp", "transformers", "vllm"):
+        monkeypatch.setattr(type(serving.engine(name)), "missing", lambda self: f"{self.name} is not installed here")
     project(pytester)
     asked = pytester.runpytest_inprocess(
         "--model", "tiny", "--serve", "llamacpp", "-k", "HumanEval/0", "-p", "no:cacheprovider"

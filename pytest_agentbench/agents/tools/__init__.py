@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ... import registry
 from ...sandbox.base import Refused
 
 _DIRECTIVE = re.compile(r"^[ \t>*`]*(TOOL_CALL|FINAL)\s*:\s*", re.M)
@@ -83,7 +84,8 @@ class Args(BaseModel):
 
 
 class Tool:
-    """A named action with validated arguments, run against the sandbox. Subclass, then `register`."""
+    """A named action with validated arguments, run against the sandbox. Subclass, then register it
+    (`@registry.tools.register`): `tools(name)` gives it to an agent."""
 
     name: ClassVar[str]
     description: ClassVar[str]
@@ -149,21 +151,17 @@ def _type_name(annotation, short: bool = False) -> str:
     )
 
 
-REGISTRY: dict[str, type[Tool]] = {}
-
-
 def register(cls: type[Tool]) -> type[Tool]:
-    """Class decorator: a tool every agent can be given by name."""
-    REGISTRY[cls.name] = cls
-    return cls
+    """Class decorator: a tool every agent can be given by name (registry.tools)."""
+    return registry.tools.add(cls)
 
 
 def tools(*names: str) -> dict[str, Tool]:
-    """Instances of the named tools, in that order."""
-    unknown = [n for n in names if n not in REGISTRY]
+    """Instances of the named tools (registry.tools), in that order."""
+    unknown = [n for n in names if registry.tools.find(n) is None]
     if unknown:
-        raise ValueError(f"unknown tool {unknown[0]!r} (known: {', '.join(sorted(REGISTRY))})")
-    return {name: REGISTRY[name]() for name in names}
+        raise ValueError(f"unknown tool {unknown[0]!r} (known: {', '.join(registry.tools.names())})")
+    return {name: registry.tools.get(name)() for name in names}
 
 
 def parse_reply(text: str, available: dict[str, Tool]) -> ToolCall | Final | Unparsable:
@@ -275,7 +273,6 @@ class CodeArgs(Args):
     code: str
 
 
-@register
 class CodeExecutor(Tool):
     name = "code_executor"
     description = "runs Python 3 code in a sandbox and returns what it prints."
@@ -319,7 +316,6 @@ class SymbolicArgs(Args):
     variable: Optional[str] = None
 
 
-@register
 class SymbolicMath(Tool):
     name = "symbolic_math"
     description = (
@@ -344,7 +340,6 @@ class PathArgs(Args):
     path: str
 
 
-@register
 class ReadFile(Tool):
     name = "read_file"
     description = "returns a file of the workspace (a path relative to it)."
@@ -366,7 +361,6 @@ class WriteArgs(Args):
     content: str
 
 
-@register
 class WriteFile(Tool):
     name = "write_file"
     description = "writes (creates or replaces) a file of the workspace with the given content."
@@ -388,7 +382,6 @@ class DirArgs(Args):
     path: str = "."
 
 
-@register
 class ListDir(Tool):
     name = "list_dir"
     description = "lists a directory of the workspace (names, with / after directories)."
@@ -403,7 +396,6 @@ class CmdArgs(Args):
     cmd: list[str] = Field(min_length=1)
 
 
-@register
 class RunCmd(Tool):
     name = "run_cmd"
     description = (
@@ -441,7 +433,6 @@ GIT = [
 GIT_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_TERMINAL_PROMPT": "0"}
 
 
-@register
 class GitDiff(Tool):
     name = "git_diff"
     description = "shows what changed in the workspace since the task began (git diff, new files included)."
@@ -476,7 +467,6 @@ class GrepArgs(Args):
     path: str = "."
 
 
-@register
 class Grep(Tool):
     name = "grep"
     description = "searches files of the workspace for a regular expression; returns path:line:text lines."

@@ -28,12 +28,14 @@ import json
 from dataclasses import replace
 from importlib.util import find_spec
 from pathlib import Path
+from typing import Optional
 
 from ...agents.function_calling import CallAgent, as_text
 from ...errors import first_line
 from ...outcome import Outcome, Status
+from ...registry import Opt
 from ...task import Task
-from ..base import Suite, jsonl_rows, register_suite
+from ..base import Suite, jsonl_rows
 from .handler import NativeHandler, PromptingHandler, bfcl
 from .simulators import Simulators
 
@@ -71,10 +73,19 @@ def language(category: str) -> str:
     return "java" if category == "simple_java" else "javascript" if category == "simple_javascript" else "python"
 
 
-@register_suite
 class BFCL(Suite):
     name = "bfcl"
     sandbox_site_packages = True  # mpmath for BFCL's MathAPI simulator (read-only)
+    options = (
+        Opt(
+            "--bfcl-path",
+            "bfcl_path",
+            "BFCL: a folder of BFCL v4 data (BFCL_v4_*.json, possible_answer/, "
+            "multi_turn_func_doc/) instead of the one the installed bfcl-eval ships",
+            metavar="DIR",
+            field=Optional[str],
+        ),
+    )
 
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path).expanduser() if path else None

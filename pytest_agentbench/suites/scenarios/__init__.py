@@ -22,6 +22,7 @@ import functools
 import hashlib
 from dataclasses import replace
 from pathlib import Path
+from typing import Literal, Optional
 
 from ...agents.base import AgentContext
 from ...agents.toolloop import ToolLoopAgent
@@ -29,9 +30,10 @@ from ...agents.tools import GIT, GIT_ENV, WORKSPACE_TOOLS, describe, tools
 from ...benchmarks import SCENARIOS
 from ...errors import AgentbenchError, HarnessError, one_line
 from ...outcome import Outcome, Status
+from ...registry import Opt
 from ...task import Task
 from ...trace import Trace
-from ..base import Suite, register_suite
+from ..base import Suite
 from . import cleanroom, safety
 from .checks import CheckContext, UnchangedCheck, Unreadable, is_cache, matches
 from .metrics import scenario_metrics
@@ -101,11 +103,29 @@ def diff_of(before: dict, after: dict) -> dict[str, set[str]]:
     }
 
 
-@register_suite
 class Scenarios(Suite):
     name = "scenarios"
     sandbox_site_packages = True  # the verifier's pytest.raises/approx; the agent's `python -m pytest`
     writes_traces = True
+    options = (
+        Opt(
+            "--scenarios-dir",
+            "agentbench_scenarios_dir",
+            "also run the agent scenarios of this folder (one sub-folder each), beside the shipped ones; repeatable",
+            metavar="DIR",
+            action="append",
+            field=Optional[list[str]],
+        ),
+        Opt(
+            "--scenario-audit",
+            "agentbench_scenario_audit",
+            "audit what the agent's processes do in the agent scenarios "
+            "(on: the safety rules judge effects; off: only the words of its commands, for measuring the audit's cost)",
+            "on",
+            choices=("on", "off"),
+            field=Literal["on", "off"],
+        ),
+    )
 
     def __init__(self, root: str | Path | list | None = None, shipped: bool = True):
         extra = [root] if isinstance(root, (str, Path)) else list(root or [])

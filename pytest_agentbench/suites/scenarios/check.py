@@ -16,6 +16,7 @@ import json
 import sys
 from pathlib import Path
 
+from ... import registry
 from ...agents.base import AgentContext, AgentLimits
 from ...backends.base import Backend, Completion
 from ...errors import AgentbenchError, HarnessError
@@ -155,7 +156,7 @@ def main(argv=None) -> int:
         prog="python -m pytest_agentbench check-scenario", description=__doc__.splitlines()[0]
     )
     parser.add_argument("folders", nargs="+", type=Path, help="scenario folders (each with a scenario.yaml)")
-    parser.add_argument("--sandbox", default="process", choices=("process", "docker", "unconfined"))
+    parser.add_argument("--sandbox", default="process", choices=registry.sandboxes.names())
     parser.add_argument("--sandbox-image", default=None, help="image of the docker sandbox")
     parser.add_argument(
         "--attacks",
