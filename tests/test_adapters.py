@@ -17,6 +17,7 @@ from pytest_agentbench.backends import Request
 from pytest_agentbench.backends.cache import request_key
 from pytest_agentbench.errors import AgentbenchError
 from pytest_agentbench.models import PACKAGED_MODELS_FILE, WeightsSpec, load_models_file, resolve
+from pytest_agentbench.serving import lora as gguf_lora_mod
 
 pytest.importorskip("peft")
 
@@ -157,11 +158,11 @@ def test_llama_server_serves_it_with_lora(lora, tmp_path):
 
     if serving.missing("llamacpp"):
         pytest.skip(serving.missing("llamacpp"))
-    if adapters.converter() is None:
+    if gguf_lora_mod.converter() is None:
         pytest.skip("llama.cpp's LoRA converter is not installed (bash scripts/llama-server.sh keeps it)")
     spec = variant(SERVED, lora)
-    gguf = adapters.gguf_lora(spec)  # converted once, cached under the PEFT identity
-    assert gguf.name.startswith(adapters.identity(lora)["sha256"][:24]) and adapters.gguf_lora(spec) == gguf
+    gguf = gguf_lora_mod.gguf_lora(spec)  # converted once, cached under the PEFT identity
+    assert gguf.name.startswith(adapters.identity(lora)["sha256"][:24]) and gguf_lora_mod.gguf_lora(spec) == gguf
     replies, idents = [], []
     for model in (SERVED, spec):
         server = serving.ModelServer(model, "llamacpp", tmp_path)
@@ -217,7 +218,7 @@ def test_llama_server_names_the_wrong_shape(other_lora, base_folder, tmp_path):
     """A GGUF LoRA of another base: the preflight refuses it, and llama-server's own exit names the tensor."""
     from pytest_agentbench import serving
 
-    if serving.missing("llamacpp") or adapters.converter() is None:
+    if serving.missing("llamacpp") or gguf_lora_mod.converter() is None:
         pytest.skip("llama-server or llama.cpp's LoRA converter is not installed")
     import subprocess
     import sys
@@ -229,7 +230,15 @@ def test_llama_server_names_the_wrong_shape(other_lora, base_folder, tmp_path):
 
     gguf = tmp_path / "other-lora.gguf"
     subprocess.run(
-        [sys.executable, str(adapters.converter()), "--base", str(other_base), "--outfile", str(gguf), str(other_lora)],
+        [
+            sys.executable,
+            str(gguf_lora_mod.converter()),
+            "--base",
+            str(other_base),
+            "--outfile",
+            str(gguf),
+            str(other_lora),
+        ],
         check=True,
         capture_output=True,
     )

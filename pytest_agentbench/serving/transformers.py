@@ -9,8 +9,8 @@ from typing import Any
 
 from ..errors import AgentbenchError
 from ..models import WeightsSpec
+from ..weights import gguf_cache_dir, gguf_path, locate
 from .engine import HOST, Engine, executable, omp_env
-from .llama_cpp import gguf_path
 
 
 class TransformersServe(Engine):
@@ -23,8 +23,6 @@ class TransformersServe(Engine):
 
     def check(self, spec: WeightsSpec) -> None:
         if not spec.gguf_file:
-            from ..backends.transformers import locate
-
             if not locate(spec)[1]:
                 raise AgentbenchError(
                     f"model {spec.name!r}: transformers serve is given local folders here (hub ids need network)"
@@ -53,8 +51,6 @@ class TransformersServe(Engine):
 def serve_folder(spec: WeightsSpec) -> Path:
     """A folder `transformers serve` can load: the model's own, or for a GGUF the dequantized copy the
     transformers backend caches (made here once if it is missing)."""
-    from ..backends.transformers import _gguf_cache_dir, locate
-
     source, local = locate(spec)
     if not spec.gguf_file:
         if not local:
@@ -62,7 +58,7 @@ def serve_folder(spec: WeightsSpec) -> Path:
                 f"model {spec.name!r}: transformers serve is given local folders here (hub ids need network)"
             )
         return Path(source)
-    cached = _gguf_cache_dir(source, spec.gguf_file)
+    cached = gguf_cache_dir(source, spec.gguf_file)
     if not (cached / "config.json").is_file():
         from ..backends.transformers import TransformersBackend
 

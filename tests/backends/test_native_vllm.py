@@ -36,7 +36,7 @@ class Engine:
 def test_the_offline_engine_gets_the_tools_and_the_template_and_the_reply_is_parsed(monkeypatch):
     from transformers import AutoTokenizer
 
-    from pytest_agentbench.backends.transformers import _gguf_cache_dir, locate
+    from pytest_agentbench.weights import gguf_cache_dir, locate
 
     spec = spec_of(
         {
@@ -47,7 +47,7 @@ def test_the_offline_engine_gets_the_tools_and_the_template_and_the_reply_is_par
             "tool_template": "smollm2-tools",
         }
     )
-    folder = _gguf_cache_dir(locate(spec)[0], spec.gguf_file)
+    folder = gguf_cache_dir(locate(spec)[0], spec.gguf_file)
     if not (folder / "tokenizer_config.json").is_file():
         pytest.skip("the dequantized folder is made by the transformers backend's first load")
     backend = object.__new__(VLLMBackend)
