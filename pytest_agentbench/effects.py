@@ -102,7 +102,9 @@ def from_audit(audit: dict | None, workdir: str) -> list[dict[str, Any]]:
 
 def inside(path: str | None) -> bool:
     """A workspace path (relative), not /tmp or a pipe."""
-    return bool(path) and not path.startswith("/") and not path.startswith(("pipe:", "socket:", "anon_inode:"))
+    if not path:
+        return False
+    return not path.startswith("/") and not path.startswith(("pipe:", "socket:", "anon_inode:"))
 
 
 def written_paths(effect: dict) -> Iterator[str]:

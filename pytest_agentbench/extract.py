@@ -22,7 +22,9 @@ def _parses(code: str) -> bool:
 
 
 def _defines(code: str, name: str | None) -> bool:
-    return bool(name) and re.search(rf"^\s*(?:async\s+)?def\s+{re.escape(name)}\s*\(", code, re.M) is not None
+    if not name:
+        return False
+    return re.search(rf"^\s*(?:async\s+)?def\s+{re.escape(name)}\s*\(", code, re.M) is not None
 
 
 def _longest_parsing_prefix(lines: list[str]) -> str | None:

@@ -21,7 +21,7 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - math.prod(1.0 - k / i for i in range(n - c + 1, n + 1))
 
 
-def mean_pass_at_k(counts: Iterable[tuple[int, int]], k: int) -> float:
+def mean_pass_at_k(counts: Iterable[Sequence[int]], k: int) -> float:
     """Mean pass@k over tasks given (n, c) per task."""
     values = [pass_at_k(n, c, k) for n, c in counts]
     return sum(values) / len(values) if values else 0.0
@@ -35,7 +35,7 @@ def pass_hat_k(n: int, c: int, k: int) -> float:
     return math.prod((c - i) / (n - i) for i in range(k)) if c >= k else 0.0
 
 
-def mean_pass_hat_k(counts: Iterable[tuple[int, int]], k: int) -> float:
+def mean_pass_hat_k(counts: Iterable[Sequence[int]], k: int) -> float:
     values = [pass_hat_k(n, c, k) for n, c in counts]
     return sum(values) / len(values) if values else 0.0
 

@@ -58,7 +58,7 @@ class EngineOptions(BaseModel):
     n_ctx: Optional[PositiveInt] = None  # llamacpp server: context per slot (default 8192)
     parallel: Optional[PositiveInt] = None  # llamacpp server: requests batched at once (default 1)
     max_model_len: Optional[PositiveInt] = None  # vllm
-    gpu_memory_utilization: Optional[float] = Field(None, gt=0.0, le=1.0)
+    gpu_memory_utilization: Optional[float] = Field(default=None, gt=0.0, le=1.0)
     tensor_parallel_size: Optional[PositiveInt] = None
     quantization: Optional[str] = None  # vllm's own (awq, gptq, fp8, ...)
     enforce_eager: Optional[bool] = None
@@ -129,7 +129,8 @@ class OpenAISettings(BaseModel):
     stream: bool = True  # stream replies: time to first token is measured
     timeout: float = 120.0  # seconds per request (transport: not part of any result's identity)
     max_retries: int = 4  # with a pool of n endpoints the client gets n - 1 more, so each can be tried
-    backoff: float = Field(30.0, gt=0)  # a pool's endpoint that failed stays out this long (doubling while it fails)
+    # a pool's endpoint that failed stays out this long (doubling while it fails)
+    backoff: float = Field(default=30.0, gt=0)
     concurrency: int = 4  # requests in flight from one process at most
     top_p: Optional[float] = None
     extra_body: dict[str, Any] = {}  # server-specific fields (e.g. {"top_k": 1} for vLLM)

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from statistics import NormalDist
 
-Counts = Mapping[str, tuple[int, int]]  # task -> (n samples, c passed)
+Counts = Mapping[str, Sequence[int]]  # task -> (n samples, c passed), a pair or a list
 EXACT_SIGN_FLIP_TASKS = 15  # up to this many tasks, several samples: the exact sign-flip test
 
 

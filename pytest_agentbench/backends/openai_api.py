@@ -169,6 +169,7 @@ def _check_one(spec, url: str) -> None:
 
 class OpenAIBackend(Backend):
     spec_class = EndpointSpec
+    spec: EndpointSpec
 
     def __init__(self, spec):
         super().__init__(spec)

@@ -62,7 +62,8 @@ def check_weights(spec) -> None:
 
 class TransformersBackend(Backend):
     spec_class = WeightsSpec
-    fallback: dict[str, str] | None = None  # set when this runs in place of another backend (vllm)
+    spec: WeightsSpec
+    fallback_from: dict[str, str] | None = None  # set when this runs in place of another backend (vllm)
     preflight = staticmethod(check_weights)
 
     def __init__(self, spec):
@@ -184,7 +185,7 @@ class TransformersBackend(Backend):
             "load_seconds": round(self.load_seconds, 2),
             "torch_threads": self._torch.get_num_threads(),
             **({"adapter": {"path": self.spec.adapter, **self.adapter}} if self.adapter else {}),
-            **({"fallback_from": self.fallback} if self.fallback else {}),
+            **({"fallback_from": self.fallback_from} if self.fallback_from else {}),
         }
 
     def resources(self) -> dict[str, Any]:

@@ -46,6 +46,7 @@ class VLLMBackend(Backend):
     lora_request: Any = None  # vllm.lora.request.LoRARequest for a model with an adapter
 
     spec_class = WeightsSpec
+    spec: WeightsSpec
     fallback = "transformers"
     unavailable = staticmethod(unavailable)
     preflight = staticmethod(check_weights)  # the same weights, whether vLLM or its transformers fallback loads them
@@ -58,7 +59,7 @@ class VLLMBackend(Backend):
         from .transformers import TransformersBackend
 
         backend = TransformersBackend(spec)
-        backend.fallback = {"from": "vllm", "reason": why}
+        backend.fallback_from = {"from": "vllm", "reason": why}
         return backend
 
     def __init__(self, spec):

@@ -43,7 +43,7 @@ def join(folder: Path = Path(__file__).parent) -> str:
     for name in PARTS:
         text = (folder / f"{name}.py").read_text(encoding="utf-8")
         lines = text.splitlines(keepends=True)
-        drop = set()
+        drop: set[int] = set()
         for node in ast.parse(text).body:
             if isinstance(node, ast.ImportFrom) and node.level:
                 drop.update(range(node.lineno - 1, node.end_lineno or node.lineno))

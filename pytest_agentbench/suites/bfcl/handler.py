@@ -36,6 +36,7 @@ import os
 import sys
 import types
 from dataclasses import dataclass
+from typing import Union, cast
 
 from ...errors import AgentbenchError
 
@@ -73,7 +74,7 @@ def bfcl() -> types.SimpleNamespace:
     os.environ.setdefault("BFCL_PROJECT_ROOT", str(CACHE_DIR / "bfcl-eval"))
     name = "bfcl_eval.constants.model_config"
     stand_in = types.ModuleType(name)
-    stand_in.MODEL_CONFIG_MAPPING = MODEL_CONFIGS
+    vars(stand_in)["MODEL_CONFIG_MAPPING"] = MODEL_CONFIGS  # a module's attribute mypy cannot see
     placed = sys.modules.setdefault(name, stand_in) is stand_in
     try:
         from bfcl_eval import utils
@@ -316,7 +317,7 @@ def _number(node) -> float | int | None:
         inner = _number(node.operand)
         return None if inner is None else -inner if isinstance(node.op, ast.USub) else inner
     if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-        return node.value
+        return cast(Union[float, int], node.value)
     return None
 
 
