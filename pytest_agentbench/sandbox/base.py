@@ -16,7 +16,7 @@ import tarfile
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Optional
+from typing import Any, ClassVar, Optional
 
 from ..errors import HarnessError
 from . import runner, seccomp
@@ -128,7 +128,7 @@ class Sandbox(ABC):
         """A fresh sandbox. `site_packages`: the suite's code needs the installed packages (read-only), e.g. sympy;
         `image`: what a container sandbox starts from (--sandbox-image); `host`: the engine it runs on
         (--docker-host), None: the local one."""
-        return cls(limits)  # type: ignore[call-arg]
+        return cls(limits)
 
     @classmethod
     def preflight(cls, image: Optional[str] = None, host: Optional[str] = None) -> None:
@@ -245,7 +245,7 @@ class Sandbox(ABC):
         `packages`: the only top-level names the tests' imports take from the workspace (default: every module the
         workspace holds); every other import comes from the grader's own environment."""
         nonce = secrets.token_hex(16)
-        header = {"root": self.workdir, "nofork_bpf": nofork_bpf().hex()}
+        header: dict[str, Any] = {"root": self.workdir, "nofork_bpf": nofork_bpf().hex()}
         if packages is not None:
             header["packages"] = list(packages)
         data = runner.frame(json.dumps(header).encode()) + runner.frame(

@@ -19,6 +19,7 @@ import selectors
 import socket
 import struct
 import time
+from typing import Any
 
 from ..errors import AgentbenchError, HarnessError, first_line
 from . import runner, seccomp
@@ -26,7 +27,7 @@ from .base import GIT_SAFE, RUNNER_SOURCE, ExecResult, Sandbox, SandboxLimits, d
 
 DEFAULT_IMAGE = "agentbench-python:bookworm-2"
 RUN_USER = "65534:65534"
-_LIVE: dict[str, object] = {}
+_LIVE: dict[str, Any] = {}  # docker.models.containers.Container by id
 _BACKSTOP_S = 5.0
 _AUDIT_GRACE_S = 5.0  # the audited runner's own limit ends the command first; then it reports
 _AUDIT_CAP = 64 << 20

@@ -25,6 +25,7 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, cast
 
 from ..errors import AgentbenchError, HarnessError
 from . import bwrap, runner, seccomp, uids
@@ -114,6 +115,7 @@ class ProcessSandbox(Sandbox):
         no run has touched since it was last emptied is left as it is (one round trip less per graded task)."""
         if self.empty:
             return
+        assert self.server is not None  # a closed sandbox is not wiped
         if not self.server.wipe():
             self.server.stop()  # a fresh server brings a fresh, empty workspace
         self.empty = self.confine
@@ -196,6 +198,7 @@ class _Server:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         log = tempfile.TemporaryFile()
         program = [*self.python, "-c", RUNNER_SOURCE + "\nserve()\n"]
+        popen: dict[str, Any]
         if self.confine:
             missing = bwrap.missing_tools()
             if missing:
@@ -212,7 +215,7 @@ class _Server:
                 masks=self.masks,
                 seccomp_fd=fd,
                 uid=self.uid,
-                identity_fds=identity,
+                identity_fds=cast("tuple[int, int]", identity),  # identity_files: /etc/passwd and /etc/group
             )
             popen = dict(
                 pass_fds=(fd, *identity),
@@ -224,7 +227,7 @@ class _Server:
             popen = dict(cwd=self.workdir, env=run_env(self.workdir, {"TMPDIR": self.scratch[0]}))
         try:
             self.proc = subprocess.Popen(
-                cmd, stdin=theirs, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True, **popen
+                cmd, stdin=theirs.fileno(), stdout=subprocess.DEVNULL, stderr=log, start_new_session=True, **popen
             )
         except (OSError, subprocess.SubprocessError) as exc:
             raise HarnessError(f"cannot start the sandbox: {exc}") from exc
@@ -262,6 +265,7 @@ class _Server:
 
     def _find_zygote(self) -> int | None:
         """The host pid of runner.serve under bwrap (bwrap -> its init -> setpriv's exec)."""
+        assert self.proc is not None  # start() asks only once the server process is running
         todo = [self.proc.pid]
         for _ in range(64):
             if not todo:
@@ -336,6 +340,7 @@ class _Server:
         if self.proc is None or self.proc.poll() is not None:
             self.stop()
             self.start()
+        assert self.ctl is not None  # a running server has its socket (start() sets both, stop() clears both)
         if self.cgroup is not None:
             self.cgroup.set_limit((limits.memory_mb << 20) + _SERVER_ALLOWANCE)
         pipes = [os.pipe() for _ in range(4 if verdict or audit else 3)]
@@ -454,6 +459,7 @@ def pump(
     drain of what is still buffered (a child that escaped must not hold us)."""
     bufs = {fd: bytearray() for fd in reads}
     truncated = ended = False
+    in_fd: int | None
     in_fd, data = write
     view = memoryview(data)
     sel = selectors.DefaultSelector()
