@@ -64,7 +64,7 @@ class TraceOutcome(BaseModel):
 class Trace(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    schema_: str = Field(TRACE_SCHEMA, alias="schema")
+    schema_: str = Field(default=TRACE_SCHEMA, alias="schema")
     run_id: str
     scenario: str
     model: ModelRef

@@ -122,7 +122,7 @@ def add_generation(trace: Trace, completion: Completion) -> dict[str, Any]:
     trace.tokens["prompt"] += completion.prompt_tokens
     trace.tokens["completion"] += completion.completion_tokens
     trace.latency_s["model"] += completion.seconds
-    fields = {
+    fields: dict[str, Any] = {
         "latency_s": round(completion.seconds, 6),
         "prompt_tokens": completion.prompt_tokens,
         "completion_tokens": completion.completion_tokens,
@@ -132,6 +132,7 @@ def add_generation(trace: Trace, completion: Completion) -> dict[str, Any]:
     if completion.finish_reason:
         fields["finish_reason"] = completion.finish_reason
     if completion.started_at is not None:
+        assert completion.ended_at is not None  # the context sets both at once
         fields["started_at"], fields["ended_at"] = round(completion.started_at, 6), round(completion.ended_at, 6)
     return fields
 

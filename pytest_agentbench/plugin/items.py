@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import pytest
 
-from ..models import ModelSpec
+from ..models import ModelSpec, ReplaySpec
 from ..suites.base import Suite
 from ..task import Task
 
@@ -39,7 +40,8 @@ def params(models: list[ModelSpec], suite: Suite, tasks: list[Task], samples_for
             marks = [getattr(pytest.mark, m) for m in (suite.name, *suite.markers, *task.markers)]
             prefix = [model.name] if len(models) > 1 else []
             if n == 0:
-                why = f"replay file {model.path} has no rows for this task"
+                # only a replay model has a task without samples (RunConfig.samples_for)
+                why = f"replay file {cast(ReplaySpec, model).path} has no rows for this task"
                 out.append(
                     pytest.param(Case(model, suite, task, 0, no_rows=why), id="-".join(prefix + [task.id]), marks=marks)
                 )
@@ -75,7 +77,8 @@ def select_by_keyword(items: list, keyword: str) -> tuple[list, list]:
 
     expr = Expression.compile(keyword)
     task_ids = {c.task.id.lower() for c in map(case_of, items) if c is not None}
-    kept, dropped = [], []
+    kept: list = []
+    dropped: list = []
     for item in items:
         case = case_of(item)
         own = case.task.id.lower() if case is not None else None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter, defaultdict
-from typing import Any
+from typing import Any, cast
 
 from ..models import WeightsSpec
 from ..sanitize import for_terminal
@@ -37,7 +37,7 @@ class Group:
         self.version += 1
         if status == "infra":
             return
-        n_c = self.per_task.setdefault(rec.get("task"), [0, 0])
+        n_c = self.per_task.setdefault(cast(str, rec.get("task")), [0, 0])  # every record names its task
         n_c[0] += 1
         n_c[1] += status == "passed"
         if not (rec.get("cache") or {}).get("hits"):  # as the report's tokens/s: cached replies took no model time
@@ -95,10 +95,10 @@ class Tally:
             elapsed = now - self.started
             done, total = self.done, self.total
             eta = elapsed / done * (total - done) if done and total else None
-            groups = []
+            gathered = []
             for (model, suite), g in self.groups.items():
                 outcomes = {k: v for k, v in g.outcomes.items() if v and k != "passed"}
-                groups.append(
+                gathered.append(
                     (
                         g,
                         g.counts_if_changed(),
@@ -112,7 +112,7 @@ class Tally:
                     )
                 )
             longest = min(self.running.items(), key=lambda kv: kv[1], default=None)
-        groups = [dict(shown, **{"pass@1": g.pass_at_1(changed)}) for g, changed, shown in groups]
+        groups = [dict(shown, **{"pass@1": g.pass_at_1(changed)}) for g, changed, shown in gathered]
         return {
             "done": done,
             "total": total,

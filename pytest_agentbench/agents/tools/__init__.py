@@ -126,6 +126,7 @@ class Tool:
         if env.audit and result.effects is None:
             result.effects = []
         if env.audit and len(env.sandbox.losses) > losses:  # the sandbox lost the workspace during this call
+            assert result.effects is not None  # set to [] above when auditing
             for loss in env.sandbox.losses[losses:]:
                 result.effects.append({"op": "lost_workspace", **loss})
         result.seconds = time.perf_counter() - started
@@ -134,7 +135,7 @@ class Tool:
             result.output = result.output[: env.output_cap] + f"\n[output truncated: {cut} more characters]"
         return result
 
-    def call(self, args: Args, env: ToolEnv) -> ToolResult:
+    def call(self, args: BaseModel, env: ToolEnv) -> ToolResult:  # args: an instance of self.Args
         raise NotImplementedError
 
 
