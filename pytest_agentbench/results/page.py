@@ -126,7 +126,9 @@ def trace_view(record: dict) -> dict | None:
 
 
 def sample_row(record: dict, run: int, texts: Texts) -> dict[str, Any]:
-    extra = record.get("extra") if isinstance(record.get("extra"), dict) else {}
+    extra = record.get("extra")
+    if not isinstance(extra, dict):
+        extra = {}
     rounds = [
         {"feedback": _tail(it.get("feedback")), "completion_tokens": it.get("completion_tokens")}
         for it in extra.get("iterations", [])

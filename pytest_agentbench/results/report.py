@@ -10,13 +10,16 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..metrics import describe, mean_pass_at_k, mean_pass_hat_k, natural_key
 from ..outcome import Status
 from ..sanitize import for_terminal
 from ..stats import score_errors
 from .records import read_records
+
+if TYPE_CHECKING:
+    import pandas
 
 STATUSES = [s.value for s in Status]
 INFRA = Status.INFRA.value
@@ -307,7 +310,7 @@ def failure_lines(
     return lines
 
 
-def records_frame(path_or_records) -> pandas.DataFrame:  # noqa: F821
+def records_frame(path_or_records) -> pandas.DataFrame:
     """A run's samples as a pandas DataFrame, one row per sample.
 
     Takes the JSONL path (or the list of records). Columns: model, suite, task, sample, status, passed,

@@ -16,11 +16,17 @@ import sys
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 from ..metrics import describe, per_class
 from ..suites.tool_use import CHOICES, block, selection_pairs
 from .records import read_records
 from .report import record_key, resources_block
+
+if TYPE_CHECKING:
+    import pandas
+    from matplotlib.artist import Artist
+    from matplotlib.colors import ListedColormap
 
 SUITE = "tool_use"
 
@@ -100,7 +106,7 @@ def row(group: list[dict]) -> dict:
     return out
 
 
-def study_table(sources: Iterable, by_difficulty: bool = False) -> pandas.DataFrame:  # noqa: F821
+def study_table(sources: Iterable, by_difficulty: bool = False) -> pandas.DataFrame:
     """One row per model x prompt format (x difficulty): correctness and tool-selection accuracy with their standard
     errors and 95% intervals (task-clustered, the report's), samples that ended in a protocol error (text or native
     alike: `native` is a prompt format like `direct`, `cot`, `tools`), per-tool F1,
@@ -130,7 +136,7 @@ def plot(frame, path: Path) -> Path:
     models = list(dict.fromkeys(frame["model"]))
     formats = list(dict.fromkeys(frame["prompt_format"]))
     markers = "osD^vP*Xh<>"
-    palette = plt.cm.tab10.colors
+    palette: Any = cast("ListedColormap", plt.cm.tab10).colors  # ten RGB tuples
     for _, r in frame.iterrows():
         ax.errorbar(
             r["tool_selection_accuracy"],
@@ -144,7 +150,7 @@ def plot(frame, path: Path) -> Path:
         )
     from matplotlib.patches import Patch
 
-    handles = [Patch(color=palette[i % 10], label=m) for i, m in enumerate(models)]
+    handles: list[Artist] = [Patch(color=palette[i % 10], label=m) for i, m in enumerate(models)]
     handles += [
         ax.plot([], [], markers[i % len(markers)], color="gray", label=f"format: {f}")[0] for i, f in enumerate(formats)
     ]
