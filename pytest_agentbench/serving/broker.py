@@ -10,13 +10,16 @@ import shutil
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import AgentbenchError, one_line
 from ..models import WeightsSpec
 from ..steps import step
 from .engine import missing
 from .server import READY_TIMEOUT, ModelServer
+
+if TYPE_CHECKING:
+    from .replicas import Replicas
 
 
 class Broker:
@@ -30,11 +33,11 @@ class Broker:
         self.log_dir = log_dir
         self.notes: dict[str, dict] = {}  # model -> engine, pid, URL, log, or the fallback (the report's)
         self._answers: dict[str, dict] = {}
-        self._servers: list[ModelServer] = []
+        self._servers: list[ModelServer | Replicas] = []
         self._lock = threading.Lock()
         self._listener: Any = None
         self._closed = False
-        self._starting: ModelServer | None = None
+        self._starting: ModelServer | Replicas | None = None
 
     def address(self) -> dict[str, str]:
         """Where xdist workers ask (a Unix socket in a private folder, and its key)."""

@@ -107,10 +107,11 @@ def identity(spec: WeightsSpec, name: str) -> dict[str, Any]:
     template = tool_template_sha256(spec)
     if template is not None:  # it renders every prompt: part of what decides the replies
         ident["tool_template"] = "sha256:" + template
-    if getattr(spec, "adapter", None):  # a converted GGUF LoRA is named by its PEFT source (adapters.py)
+    adapter = getattr(spec, "adapter", None)
+    if adapter:  # a converted GGUF LoRA is named by its PEFT source (adapters.py)
         from ..adapters import identity as adapter_identity
 
-        ident["adapter"] = adapter_identity(spec.adapter)
+        ident["adapter"] = adapter_identity(adapter)
     return ident
 
 

@@ -95,10 +95,11 @@ class RunConfig:
                 ran = {"backend": instead[0], "fallback_from": spec.backend}
             else:
                 ran = {"backend": spec.backend}
-            if getattr(spec, "adapter", None):  # the adapter's content, not its path (rebuilt in place: not resumed)
+            adapter = getattr(spec, "adapter", None)
+            if adapter:  # the adapter's content, not its path (rebuilt in place: not resumed)
                 from ..adapters import identity
 
-                ran["adapter"] = identity(spec.adapter)
+                ran["adapter"] = identity(adapter)
             self._ran_as[spec.name] = ran
         return self._ran_as[spec.name]
 

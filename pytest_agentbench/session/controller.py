@@ -15,11 +15,12 @@ from collections import defaultdict
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from .. import provenance
 from ..backends.replay import regrade_source
 from ..errors import AgentbenchError, AgentbenchWarning, HarnessError, one_line
+from ..models import ReplaySpec, WeightsSpec
 from ..outcome import Status
 from ..results import records
 from ..results.compare import load_baseline
@@ -75,7 +76,7 @@ class Controller:
         self.plan: dict | None = None  # a shard's view of the whole run's selection (session/shard.py)
         self.refused: str | None = None  # an xdist worker refused the run at collection (says it at the end)
         self.io_error: str | None = None  # a file of the run could not be written: the run stops
-        self.previous_run = None  # where the previous run's report and records were moved
+        self.previous_run: Path | None = None  # where the previous run's report and records were moved
         self._kept = resumable(run)
         self.resumed = len(self._kept)
         for rec in self._kept:
@@ -115,7 +116,8 @@ class Controller:
             if engine is not None and asked and serving.missing(engine):
                 raise AgentbenchError(f"--serve {engine}: {serving.missing(engine)}")
             if engine is not None and not serving.missing(engine):
-                serving.check(spec, engine)  # a model the engine cannot serve: one line now, not N failures
+                # a model the engine cannot serve: one line now, not N failures (an engine serves a WeightsSpec only)
+                serving.check(cast(WeightsSpec, spec), engine)
                 self.run.ran_as(spec)
             fallback = self.run.fallback(spec) if engine is None else None  # as ran_as decides it
             if fallback:
@@ -285,9 +287,8 @@ class Controller:
         )
         if said:
             return str(said)
-        return {ExitCode.INTERRUPTED: "KeyboardInterrupt", ExitCode.INTERNAL_ERROR: "internal error"}.get(
-            exitstatus, f"pytest exit status {int(exitstatus)}"
-        )
+        said_by: dict[int, str] = {ExitCode.INTERRUPTED: "KeyboardInterrupt", ExitCode.INTERNAL_ERROR: "internal error"}
+        return said_by.get(exitstatus, f"pytest exit status {int(exitstatus)}")
 
     def _why_empty(self) -> str:
         opt = self.config.option
@@ -432,7 +433,10 @@ class Controller:
             "datasets_sha256": datasets,
             "serving": self.broker.notes,
             "regraded_from": {
-                m.name: regrade_source(Path(m.path)) for m in self.run.models if m.name in self.run.regrades
+                # regrades: replay models only (RunConfig)
+                m.name: regrade_source(Path(cast(ReplaySpec, m).path))
+                for m in self.run.models
+                if m.name in self.run.regrades
             },
         }
 

@@ -57,10 +57,9 @@ class Worker:
         if spec.name not in self._backends:
             try:
                 made = self.served_backend(spec) or self.hook.pytest_agentbench_make_backend(spec=spec)
-                self._backends[spec.name] = gencache.wrap(
-                    made if made is not None else make_backend(spec), self.run.options.cache
-                )
-                self._backend_info[spec.name] = self._backends[spec.name].info()
+                loaded = gencache.wrap(made if made is not None else make_backend(spec), self.run.options.cache)
+                self._backends[spec.name] = loaded
+                self._backend_info[spec.name] = loaded.info()
             except (HarnessError, AgentbenchError) as exc:
                 self._backends[spec.name] = HarnessError(str(exc))
             except Exception as exc:  # a backend library's own error: the harness's, never the model's
@@ -186,7 +185,9 @@ class Worker:
                 url = model.endpoints[-1]
                 found["served_by"] = {**found["served_by"], "base_url": url, "pid": replicas.get(url)}
         if before is not None:  # replies of this sample served from the generation cache (no model time counted)
-            hits, misses = gencache.counts(backend)
+            after = gencache.counts(backend)
+            assert after is not None  # the same cached backend that gave `before`
+            hits, misses = after
             found["cache"] = {"hits": hits - before[0], "misses": misses - before[1]}
         record = self.record(case, {**outcome.to_record(), **found}, wall_s=wall, started_at=started_at)
         info = self._backend_info.pop(case.model.name, None)
