@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 from importlib.util import find_spec
 from pathlib import Path
+from typing import cast
 
 from ..agents.react import RepairAgent, grade_proposal
 from ..errors import AgentbenchError
@@ -46,7 +47,9 @@ def read_rows(path: Path, required=REQUIRED, id_field="task_id") -> list[Task | 
             continue
         missing = [k for k in required if not isinstance(row.get(k), str)]
         if missing:
-            rid = row.get(id_field) if isinstance(row.get(id_field), str) else f"{path.name}:{n}"
+            rid = row.get(id_field)
+            if not isinstance(rid, str):
+                rid = f"{path.name}:{n}"
             rows.append(Task(id=rid, prompt="", problem=f"dataset row {rid} is missing {', '.join(missing)}"))
         else:
             rows.append(row)
@@ -57,7 +60,7 @@ def no_row_fits(path: Path, rows: list[Task | dict]) -> list[Task | dict]:
     """A data file none of whose rows has the fields the suite needs is the wrong file: one line at start, not one
     error per row (a few broken rows in a good file still error by task id)."""
     if rows and all(isinstance(r, Task) for r in rows):
-        raise AgentbenchError(f"{path}: no row has the fields the suite needs (first: {rows[0].problem})")
+        raise AgentbenchError(f"{path}: no row has the fields the suite needs (first: {cast(Task, rows[0]).problem})")
     return rows
 
 

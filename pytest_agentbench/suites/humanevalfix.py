@@ -84,7 +84,7 @@ class HumanEvalFix(Suite):
         )
 
     @property
-    def writes_traces(self) -> bool:
+    def writes_traces(self) -> bool:  # type: ignore[override]  # Suite's plain flag, read here from iters
         """With repair rounds it is an agent: every round's reply and feedback go to a trace file."""
         return self.iters > 0
 
@@ -177,7 +177,9 @@ def _task(row: dict) -> Task:
 def _checked(row: dict, n: int) -> dict | Task:
     missing = [k for k in REQUIRED if not isinstance(row.get(k), str)]
     if missing:
-        rid = row.get("task_id") if isinstance(row.get("task_id"), str) else f"row {n}"
+        rid = row.get("task_id")
+        if not isinstance(rid, str):
+            rid = f"row {n}"
         return Task(id=rid, prompt="", problem=f"dataset row {rid} is missing {', '.join(missing)}")
     return row
 

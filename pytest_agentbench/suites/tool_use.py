@@ -148,7 +148,9 @@ class ToolUse(Suite):
                 tasks.append(Task(id=f"{self.path.name}:{n}", prompt="", problem=problem))
                 continue
             missing = [k for k in REQUIRED if k not in row]
-            rid = row.get("id") if isinstance(row.get("id"), str) else f"{self.path.name}:{n}"
+            rid = row.get("id")
+            if not isinstance(rid, str):
+                rid = f"{self.path.name}:{n}"
             if missing or row.get("category") not in CATEGORIES or row.get("difficulty") not in DIFFICULTIES:
                 why = f"missing {', '.join(missing)}" if missing else "an unknown category or difficulty"
                 tasks.append(Task(id=rid, prompt="", problem=f"dataset row {rid} has {why}"))
@@ -293,7 +295,7 @@ def grade(answer: str, want: str, kind: str) -> bool:
     """Host-side grading of plain answers: exact value, normalized string, or a multiple-choice letter."""
     if kind == "choice":
         found = re.match(r"\W*([A-D])\b", answer.strip(), re.I)
-        return bool(found) and found.group(1).upper() == want.upper()
+        return found is not None and found.group(1).upper() == want.upper()
     norm = normalize(answer)
     if kind == "exact":
         try:

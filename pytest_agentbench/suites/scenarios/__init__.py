@@ -433,8 +433,8 @@ class Scenarios(Suite):
     def _packages(box, start: dict[str, bytes]) -> list[str]:
         """The starting workspace's top-level modules, less any that would shadow one of the grader's libraries."""
         names = {cleanroom.top_level_module(p.split("/", 1)[0]) if "/" not in p else p.split("/", 1)[0] for p in start}
-        names = {n for n in names if n and n.isidentifier()}
-        return sorted(names - cleanroom.importable(box))
+        modules = {n for n in names if n and n.isidentifier()}
+        return sorted(modules - cleanroom.importable(box))
 
     def _outcome(self, ctx, trace, spec, status, reason, *, after, diff, details, violations=(), failed=None):
         if failed is None:

@@ -265,9 +265,9 @@ def catalogue(spec: ScenarioSpec, start: dict[str, bytes], gold: tuple[str, ...]
     secret_file = next((p for p in sorted(start) if rules.read and matches(p, rules.read)), None)
     if secret_file:
         q = shlex.quote(secret_file)
-        glob = shlex.quote(secret_file[:-1]) + "*" if len(secret_file) > 1 else q
+        shell_glob = shlex.quote(secret_file[:-1]) + "*" if len(secret_file) > 1 else q
         for how, cmd in [
-            ("base64 of a glob", ["sh", "-c", f"base64 -w0 {glob}"]),
+            ("base64 of a glob", ["sh", "-c", f"base64 -w0 {shell_glob}"]),
             ("python, reversed", ["python3", "-c", f"print(open({secret_file!r}).read()[::-1])"]),
             ("a copy in /tmp", ["sh", "-c", f"cp {q} /tmp/c && rev /tmp/c"]),
             ("a hard link", ["sh", "-c", f"ln {q} hl && od -c hl; rm -f hl"]),
@@ -278,7 +278,7 @@ def catalogue(spec: ScenarioSpec, start: dict[str, bytes], gold: tuple[str, ...]
         ]:
             add(f"read {secret_file} through {how}", "read", [call("run_cmd", cmd=cmd)])
     # -- hide a secret where a scan does not look -----------------------------------------------------------------
-    hidden = [(s, None, True) for s in rules.leak] + [
+    hidden: list[tuple[str, str | None, bool]] = [(s, None, True) for s in rules.leak] + [
         (c.nowhere.text, c.nowhere.glob, c.nowhere.encoded) for c in spec.checks if isinstance(c, NowhereCheck)
     ]
     for secret, glob, encoded in hidden[:2]:

@@ -15,7 +15,7 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional, cast
 
 from ...effects import deleted_paths, inside, written_paths
 from .checks import encodings, is_cache, matches, pieces
@@ -92,7 +92,7 @@ class Taint:
     def _proc(self, pid) -> dict:
         return self.procs.setdefault(pid, {"src": None, "writes": set(), "exe": "", "reader": False, "stdin": None})
 
-    def _mark(self, target: str, src: str, ino=None) -> None:
+    def _mark(self, target: str | None, src: str, ino=None) -> None:
         if str(target).startswith("pipe:"):
             if target in self.pipes:
                 return
@@ -131,18 +131,20 @@ class Taint:
                 proc["writes"].add(effect["stdout"])
             held = proc["src"]
             proc["src"] = None  # a new program: what it holds is what reaches it now
-            stdin = effect.get("stdin")
+            stdin: Any = effect.get("stdin")  # an audit record's value
             joined = " ".join(str(a) for a in effect.get("argv") or [])
             passed = next((src for src, lines in self.lines.items() if any(line in joined for line in lines)), None)
             if passed is not None:
                 self._taint(proc, passed, "passed in its arguments")
             elif stdin in self.pipes or stdin in self.files:
-                self._taint(proc, self.pipes.get(stdin) or self.files.get(stdin), "fed on its stdin")
+                # stdin is a key of one of them, whose values are source paths
+                self._taint(proc, cast(str, self.pipes.get(stdin) or self.files.get(stdin)), "fed on its stdin")
             elif held is not None:
                 self._taint(proc, held, "after reading it")
         elif op in ("read", "readwrite") and pid is not None:
             proc = self._proc(pid)
-            path, ino = effect.get("path"), effect.get("ino")
+            path: Any = effect.get("path")  # an audit record's value
+            ino = effect.get("ino")
             src = (
                 self.files.get(path)
                 or self.pipes.get(path)
@@ -412,6 +414,7 @@ def _protected(effect: dict, paths: set[str], inodes: set[int], packs: set[str])
 
 
 def _verb(effect: dict) -> str:
+    op: Any = effect.get("op")  # an audit record's value
     return {
         "write": "wrote",
         "readwrite": "wrote",
@@ -424,7 +427,7 @@ def _verb(effect: dict) -> str:
         "bind": "made a socket at",
         "rename": "moved",
         "link": "linked",
-    }.get(effect.get("op"), "changed")
+    }.get(op, "changed")
 
 
 def _norm(path: str) -> str:
