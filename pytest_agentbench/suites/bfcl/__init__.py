@@ -125,6 +125,7 @@ class BFCL(Suite):
         if self.path is not None:
             return self.path
         spec = find_spec("bfcl_eval")
+        assert spec is not None and spec.submodule_search_locations is not None  # installed: load() checks first
         return Path(spec.submodule_search_locations[0]) / "data"
 
     def load(self) -> list[Task]:
@@ -157,6 +158,7 @@ class BFCL(Suite):
         ]
 
     def _load(self, root: Path) -> list[Task]:
+        assert self._sizes is not None  # load() empties it first
         if not root.is_dir():
             raise FileNotFoundError(
                 f"--bfcl-path {root}: no such folder (give the folder holding "
@@ -509,7 +511,7 @@ def _populate(entry: dict, docs: dict[str, list[dict]]) -> None:
     """bfcl_eval.utils.populate_test_cases_with_predefined_functions: the involved classes' docs, minus those of a
     miss-function turn, which move to `missed_function` (the docs are shared between entries: never mutated here)."""
     entry["function"] = [doc for cls in entry["involved_classes"] for doc in docs[cls]]
-    missed = {}
+    missed: dict[str, list[dict]] = {}
     for turn, names in (entry.get("missed_function") or {}).items():
         missed[turn] = []
         for name in names:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import json
+from typing import Any, cast
 
 from . import MULTI_TURN, NO_ANSWER, NOT_A_CALL, language
 
@@ -30,7 +31,7 @@ def reference(category: str, entry: dict, answer) -> str | tuple[str, ...]:
     if category in ("irrelevance", "live_irrelevance"):
         return NOT_A_CALL
     if category == "live_relevance":  # no possible answer: any call decodes; the first function, required args
-        doc = entry["function"][0]
+        doc: dict = entry["function"][0]
         args = [
             f"{p}={_placeholder(doc['parameters']['properties'].get(p, {}))}"
             for p in doc["parameters"].get("required", [])
@@ -184,6 +185,7 @@ def _render_js(value, kind, items) -> str:
 
 
 def _placeholder(schema: dict) -> str:
+    kind: Any = schema.get("type")  # a JSON schema's value
     return {
         "integer": "1",
         "float": "1.0",
@@ -192,12 +194,12 @@ def _placeholder(schema: dict) -> str:
         "array": "[]",
         "dict": "{}",
         "tuple": "()",
-    }.get(schema.get("type"), "'x'")
+    }.get(kind, "'x'")
 
 
 def _keyword_call(call: str, entry: dict) -> str:
     """A ground-truth call with its positional arguments named (BFCL's decoder reads keyword arguments only)."""
-    node = ast.parse(call, mode="eval").body
+    node = cast(ast.Call, ast.parse(call, mode="eval").body)  # a ground-truth call
     name = ast.unparse(node.func)
     doc = next(
         (

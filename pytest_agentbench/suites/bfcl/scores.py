@@ -4,6 +4,7 @@ weighting functions on the tree of its generate_leaderboard_csv), with error bar
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 from ...metrics import per_class
 from . import CATEGORIES, LEFT_OUT, MULTI_TURN
@@ -20,7 +21,7 @@ def bfcl_metrics(records: list[dict]) -> dict:
     by_cat: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         by_cat[r["extra"]["category"]].append(r)
-    sizes = (
+    sizes: dict[str, int] = (
         next(
             (
                 r.get("suite_settings", {}).get("category_sizes")
@@ -56,7 +57,7 @@ def bfcl_metrics(records: list[dict]) -> dict:
         for r in single
     ]
     irrelevant = [r for r in single if not r["extra"]["should_call"]]
-    selection = {
+    selection: dict[str, Any] = {
         "per_class": per_class(pairs, ("call", "no_call")),
         "irrelevance_accuracy": round(sum(not r["extra"].get("called") for r in irrelevant) / len(irrelevant), 6)
         if irrelevant
@@ -64,7 +65,7 @@ def bfcl_metrics(records: list[dict]) -> dict:
         "irrelevance_tasks": len(irrelevant),
     }
     selection["called_a_function"] = selection["per_class"]["call"]
-    errors = defaultdict(int)
+    errors: defaultdict[str, int] = defaultdict(int)
     for r in rows:
         if r["status"] != "passed":
             errors[r["extra"].get("error_type") or r["status"]] += 1

@@ -63,6 +63,7 @@ class Simulators:
         found = self._request("execute", history=[_safe(step) for step in history], step=_safe(calls))
         if found is None:
             self._blame()
+            assert self.last_failure is not None  # the failed request's, kept by _blame
             return [f"Error during execution: {self.last_failure[1]}"] * len(calls)
         return found["results"]
 
@@ -76,12 +77,14 @@ class Simulators:
 
     def failure(self) -> tuple[Status, str]:
         self._blame()
+        assert self.last_failure is not None  # the failed request's, kept by _blame
         return self.last_failure
 
     def _blame(self) -> None:
         """A run that failed: the model's calls did it, unless the simulators cannot even start here (infra)."""
         failure = self.last_failure
         if self._request("execute", history=[], step=[]) is None:
+            assert self.last_failure is not None  # a request that returns None says why
             raise HarnessError(f"BFCL's simulators cannot run in this sandbox: {self.last_failure[1]}")
         self.last_failure = failure
 
@@ -98,7 +101,9 @@ def _sandbox_program() -> str:
 @functools.cache
 def _sources(classes: tuple[str, ...]) -> tuple[dict[str, str], list[str]]:
     """The installed bfcl-eval's source of the multi-turn executor, checker and the given classes' simulators."""
-    root = Path(find_spec("bfcl_eval").submodule_search_locations[0])
+    spec = find_spec("bfcl_eval")
+    assert spec is not None and spec.submodule_search_locations is not None  # installed: BFCL.load() checks first
+    root = Path(spec.submodule_search_locations[0])
     packages = [
         "bfcl_eval",
         "bfcl_eval.constants",
