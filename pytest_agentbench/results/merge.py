@@ -21,7 +21,8 @@ from ..errors import AgentbenchError
 from ..metrics import natural_key
 from ..sanitize import for_terminal
 from ..session.shard import shard_of
-from .gate import GateConfig, judge, load_baseline
+from .compare import load_baseline
+from .gate import GateConfig, judge
 from .records import resume_key
 from .report import resources_by_model, run_results
 from .storage import REPORT_SCHEMA, RecordLog, archive_run, check_writable, claim, write_json
