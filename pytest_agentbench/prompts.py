@@ -81,9 +81,12 @@ def get_format(name: str) -> PromptFormat:
         raise ValueError(f"unknown format {name!r} (known: {', '.join(FORMATS)})") from None
 
 
-def templates_sha256() -> dict[str, str]:
-    """Every registered format's template hash (short), by name: part of the tool-use suite's settings."""
-    return {name: fmt.sha256()[:16] for name, fmt in sorted(FORMATS.items())}
+def templates_sha256(selected: tuple[str, ...] | None = None) -> dict[str, str]:
+    """The template hashes (short), by name, that are part of the tool-use suite's settings: every registered text
+    format's, and a native format's only when it is `selected` (a native item renders no text template, so adding
+    native function calling leaves the text items' configuration, and old reports' comparability, as it was)."""
+    chosen = set(selected or ())
+    return {name: fmt.sha256()[:16] for name, fmt in sorted(FORMATS.items()) if not fmt.native or name in chosen}
 
 
 def parse_formats(value: str | None) -> tuple[str, ...] | None:

@@ -88,8 +88,8 @@ def test_examples_of_the_page_run(page, tmp_path, monkeypatch):
 
 def test_every_fenced_example_is_run_or_skipped_with_a_reason():
     """A python or bash block that sybil would not see (a typo in the fence, `sh`, `console`, `shell`) would silently go
-    unchecked: code examples use exactly ```python or ```bash, and other fences are data (yaml, text, json)."""
-    allowed = {"python", "bash", "yaml", "text", "json", ""}
+    unchecked: code examples use exactly ```python or ```bash, and other fences are data (yaml, toml, text, json)."""
+    allowed = {"python", "bash", "yaml", "toml", "text", "json", ""}
     bad = []
     for page in PAGES:
         fence = False

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import psutil
+from common import PYTEST_BENCHMARKS, QUIET
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,20 +57,7 @@ models:
 
 def run(label: str, args: list[str], out: Path) -> dict:
     report = out / label / "report.json"
-    cmd = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "benchmarks",
-        "-m",
-        "humaneval",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        "--agentbench-json",
-        str(report),
-        *args,
-    ]
+    cmd = [*PYTEST_BENCHMARKS, "-m", "humaneval", *QUIET, "--agentbench-json", str(report), *args]
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     peak = 0

@@ -21,24 +21,21 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import PYTEST_BENCHMARKS, QUIET
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(marker: str, workers: int, out: Path) -> tuple[float, dict]:
     cmd = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "benchmarks",
+        *PYTEST_BENCHMARKS,
         "-m",
         marker,
         "--model",
         "reference",
         "-n",
         str(workers),
-        "-q",
-        "-p",
-        "no:cacheprovider",
+        *QUIET,
         "--agentbench-json",
         str(out),
     ]

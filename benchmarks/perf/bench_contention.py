@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 import psutil
+from common import PYTEST_BENCHMARKS, QUIET
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_K = " or ".join(f"HumanEval/{i}" for i in (0, 2, 4, 7, 12, 15, 23, 29, 30, 34, 42, 45))
@@ -62,17 +63,12 @@ def run_case(label: str, policy: str, hogs: int, k: str, limit: float, out: Path
     report = out / label.replace(" ", "_") / "report.json"
     env = {**os.environ, "OMP_WAIT_POLICY": policy}
     cmd = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "benchmarks",
+        *PYTEST_BENCHMARKS,
         "-m",
         "humaneval",
         "-n",
         "2",
-        "-q",
-        "-p",
-        "no:cacheprovider",
+        *QUIET,
         "-k",
         k,
         f"--agentbench-json={report}",

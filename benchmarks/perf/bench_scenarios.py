@@ -21,22 +21,19 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import PYTEST_BENCHMARKS, QUIET
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(audit: str, workers: int, sandbox: str, out: Path) -> float:
     cmd = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "benchmarks",
+        *PYTEST_BENCHMARKS,
         "-m",
         "scenarios",
         "--model",
         "reference",
-        "-q",
-        "-p",
-        "no:cacheprovider",
+        *QUIET,
         "--scenario-audit",
         audit,
         "--sandbox",

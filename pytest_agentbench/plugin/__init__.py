@@ -294,6 +294,8 @@ class ControllerHooks:
         try:
             self.controller.preflight_models(say)
             self.controller.check_serving(say)
+            if session.config.pluginmanager.hasplugin("dsession"):  # a worker's failed check would be an INTERNALERROR
+                self.controller.preflight_engines()
         except AgentbenchError as exc:
             self.controller.stop_servers()
             raise pytest.UsageError(f"agentbench: {for_terminal(str(exc))}") from None

@@ -132,6 +132,19 @@ class Controller:
     def stop_servers(self) -> None:
         self.broker.close()
 
+    def preflight_engines(self) -> None:
+        """Under xdist, before the workers start: every engine of `--docker-host` (or the local one) answers and has
+        the image, so a dead one is one line here instead of a worker that fails to start."""
+        from .. import registry
+        from ..plugin.options import docker_hosts
+
+        opts = self.run.options
+        if opts.sandbox != "docker":
+            return
+        sandbox = registry.sandboxes.get(opts.sandbox)
+        for host in docker_hosts(opts.docker_host) or [None]:
+            sandbox.preflight(image=opts.sandbox_image, host=host)
+
     def preflight_models(self, say=None) -> None:
         """Each model's preflight; what it warns of (a pool's dead endpoint) is one line each through `say`."""
         import warnings

@@ -139,7 +139,7 @@ class ToolUse(Suite):
     def settings(self) -> dict:
         # Every registered template's hash, whichever formats this run selected: an item's configuration (resume,
         # pairing with a baseline) changes when a template changes, not when other formats run beside it.
-        return {"max_steps": self.max_steps, "prompt_templates": templates_sha256()}
+        return {"max_steps": self.max_steps, "prompt_templates": templates_sha256(self.formats)}
 
     def load(self) -> list[Task]:
         tasks = []

@@ -359,7 +359,7 @@ def cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
     )
 
 
-COMMANDS = ("compare", "table", "check-scenario", "html", "plots")
+COMMANDS = ("compare", "table", "check-scenario", "html", "merge", "plots")
 
 
 def test_help_lists_every_command():
@@ -369,8 +369,8 @@ def test_help_lists_every_command():
     assert listed == list(COMMANDS), done.stdout
     nothing = cli()
     assert nothing.returncode == 2 and "COMMAND" in nothing.stderr
-    unknown = cli("merge")
-    assert unknown.returncode == 2 and "invalid choice: 'merge'" in unknown.stderr
+    unknown = cli("frobnicate")
+    assert unknown.returncode == 2 and "invalid choice: 'frobnicate'" in unknown.stderr
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import he_project, read_records, read_report
+from conftest import TOOL_USE_TEST, he_project, read_records, read_report
 from pytest_agentbench.errors import AgentbenchError, HarnessError
 from pytest_agentbench.results import records
 from pytest_agentbench.results.records import PREVIOUS_SCHEMA, RECORD_SCHEMA
@@ -133,17 +133,18 @@ def test_a_v2_report_is_a_gate_baseline_and_compares_from_the_command_line(arith
 
 def test_a_v2_reference_run_gates_a_new_one(pytester):
     """The real run of tests/data/v2/run (HumanEval, HumanEvalFix, tool use, a scenario) as the baseline of a fresh
-    HumanEval run of the same two tasks: paired on them, the same verdicts."""
-    he_project(pytester)
+    tool-use run of the same two tasks: paired on them, the same verdicts. (HumanEval's settings changed since v2:
+    a reply now ends after its code block, `end_after`, so the gate refuses that pairing, saying so.)"""
+    pytester.makepyfile(test_tu=TOOL_USE_TEST)
     shutil.copy(V2_RUN / "report.json", pytester.path / "v2.json")
     result = pytester.runpytest(
-        "--model", "reference", "-k", "HumanEval/0] or HumanEval/2]", "--agentbench-baseline=v2.json"
+        "--model", "reference", "-k", "multi_step/000] or pure_reasoning/000]", "--agentbench-baseline=v2.json"
     )
     assert result.ret == 0, result.stdout.str()[-2000:]
     report = read_report(pytester)
-    (he,) = report["results"]
-    old = next(r for r in json.loads((V2_RUN / "report.json").read_text())["results"] if r["suite"] == "humaneval")
-    assert he["per_task"] == old["per_task"] and report["gate"]["ok"]
+    (tu,) = report["results"]
+    old = next(r for r in json.loads((V2_RUN / "report.json").read_text())["results"] if r["suite"] == "tool_use")
+    assert tu["per_task"] == old["per_task"] and report["gate"]["ok"]
 
 
 def test_a_v2_run_renders_its_page_and_plot(tmp_path):
@@ -221,13 +222,15 @@ def test_a_hook_that_breaks_a_declared_key_makes_the_sample_infra_saying_why(ari
 
 
 def test_the_v2_reference_run_resumes(pytester):
-    """The real run's v2 records as an earlier run of this one: its HumanEval samples are not run again."""
-    he_project(pytester)
+    """The real run's v2 records as an earlier run of this one: its tool-use samples are not run again."""
+    pytester.makepyfile(test_tu=TOOL_USE_TEST)
     (pytester.path / ".agentbench").mkdir()
     shutil.copy(V2_RUN / "report.jsonl", pytester.path / ".agentbench" / "report.jsonl")
-    result = pytester.runpytest("--model", "reference", "-k", "HumanEval/0] or HumanEval/2]", "--agentbench-resume")
+    result = pytester.runpytest(
+        "--model", "reference", "-k", "multi_step/000] or pure_reasoning/000]", "--agentbench-resume"
+    )
     assert result.ret == 0, result.stdout.str()[-2000:]
-    result.stdout.fnmatch_lines(["*resuming: 7 sample(s) already done*", "*164 deselected / 0 selected*"])
+    result.stdout.fnmatch_lines(["*resuming: 7 sample(s) already done*", "*/ 0 selected*"])
     kept = read_records(pytester)
     assert len(kept) == 7 and {r["schema"] for r in kept} == {RECORD_SCHEMA}
     assert {r["suite"] for r in kept} == {"humaneval", "humanevalfix", "scenarios", "tool_use"}

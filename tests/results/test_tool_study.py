@@ -109,7 +109,7 @@ def test_format_items_ids_markers_and_k(pytester):
     bad.stderr.fnmatch_lines(
         [
             "ERROR: agentbench: --prompt-format unknown format 'socratic' (known: default, direct, "
-            "cot, tools) (got 'direct,socratic')"
+            "cot, tools, native) (got 'direct,socratic')"
         ]
     )
     assert "Traceback" not in bad.stderr.str() + bad.stdout.str()

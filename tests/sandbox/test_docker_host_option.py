@@ -34,3 +34,15 @@ def test_bad_docker_hosts_are_one_line(pytester, args, error):
     he_project(pytester)
     result = pytester.runpytest_subprocess("--model", "reference", "-k", "HumanEval/0", *args)
     one_line_error(result, error)
+
+
+def test_a_dead_engine_under_xdist_is_one_line_before_the_workers_start(pytester):
+    """Each worker also checks its own engine, but under xdist a worker that fails to start is an INTERNALERROR: the
+    controller checks every engine of the list first."""
+    he_project(pytester)
+    result = pytester.runpytest_subprocess(
+        "--model", "reference", "-k", "HumanEval/0", "-n", "2",
+        "--sandbox", "docker", "--docker-host", "tcp://127.0.0.1:9,tcp://127.0.0.1:10",
+    )  # fmt: skip
+    one_line_error(result, "the Docker engine at tcp://127.0.0.1:9 does not*")
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()

@@ -225,7 +225,8 @@ class Scenarios(Suite):
         settings: dict = {"scenarios": names[0] if names == ["shipped"] else names}
         if not self.audit:
             settings["audit"] = "off"
-        settings["native_prompt"] = hashlib.sha256(SYSTEM_NATIVE.encode()).hexdigest()[:16]
+        if self.protocols[1]:  # native items' system prompt (text items' settings stay as they were without them)
+            settings["native_prompt"] = hashlib.sha256(SYSTEM_NATIVE.encode()).hexdigest()[:16]
         return settings
 
     # -- set up, run, grade -------------------------------------------------------------------------
