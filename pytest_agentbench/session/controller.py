@@ -142,7 +142,8 @@ class Controller:
         if opts.sandbox != "docker":
             return
         sandbox = registry.sandboxes.get(opts.sandbox)
-        for host in docker_hosts(opts.docker_host) or [None]:
+        hosts: list[str | None] = list(docker_hosts(opts.docker_host)) or [None]  # None: the local engine
+        for host in hosts:
             sandbox.preflight(image=opts.sandbox_image, host=host)
 
     def preflight_models(self, say=None) -> None:
