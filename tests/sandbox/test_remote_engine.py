@@ -19,7 +19,12 @@ from pytest_agentbench.sandbox.docker import DEFAULT_IMAGE
 from pytest_agentbench.serving import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-HIDDEN = ("/work", "/root", "/home", "/tmp", "/srv", "/opt", "/var/lib/docker", "/run/docker", "/run/containerd")
+# the checkout's own folder (and the one beside it holding ../shared) wherever the checkout lives (CI clones it
+# under /check/work), then the usual homes of files and the local engine's state
+HIDDEN = (
+    str(ROOT.parent if ROOT.parent != Path("/") else ROOT),
+    "/work", "/root", "/home", "/tmp", "/srv", "/opt", "/var/lib/docker", "/run/docker", "/run/containerd",
+)  # fmt: skip
 TASKS = [f"HumanEval/{n}" for n in range(24)]
 
 
