@@ -1,12 +1,13 @@
 """The main job on a shared machine: its throughput alone and beside one CPU-bound process per core, side by side in
 one invocation.
 
-    python benchmarks/perf/bench_contention.py [-k EXPR] [--rounds N] [--limit SECONDS] [--policies passive,active]
+    python benchmarks/perf/bench_contention.py [-k EXPR] [--rounds N] [--limit SECONDS] [--policies default,passive]
 
 Each case runs `pytest benchmarks -m humaneval -n 2` on the embedded model (served llama-server, the default path),
 for the tasks `-k` selects (default: 12 of them), once quiet and once with `os.cpu_count()` competing processes that
-spin at the same priority (`while True: pass`), for each OpenMP wait policy asked (`passive`: this project's default
-for llama-server; `active`: GNU OpenMP's spinning, the behaviour before). A case that passes `--limit` seconds is
+spin at the same priority (`while True: pass`), for each OpenMP setting asked (`default`: this project's, a short
+spin then sleep, GOMP_SPINCOUNT=1000; `spin:N`: GOMP_SPINCOUNT=N; `passive`: sleep at once; `active`: GNU OpenMP's
+long spin). A case that passes `--limit` seconds is
 stopped and measured on the samples it finished. Throughput is completion tokens over the whole command's wall
 time; the server's own decode speed is the mean of its replies' tokens/s (`timings`). Per case it also prints the
 CPU seconds used by the model server, the pytest processes (controller and workers) and the competing processes,
@@ -59,9 +60,19 @@ def cpu_by_kind(root: psutil.Process, hogs: set[int], seen: dict[int, tuple[str,
         seen[proc.pid] = (kind, times.user + times.system)
 
 
+def omp_setting(policy: str) -> dict[str, str]:
+    """`default`: what the project sets (GOMP_SPINCOUNT=1000); `spin:N`: GOMP_SPINCOUNT=N; else OMP_WAIT_POLICY."""
+    if policy == "default":
+        return {}
+    if policy.startswith("spin:"):
+        return {"GOMP_SPINCOUNT": policy.split(":", 1)[1]}
+    return {"OMP_WAIT_POLICY": policy}
+
+
 def run_case(label: str, policy: str, hogs: int, k: str, limit: float, out: Path) -> dict:
     report = out / label.replace(" ", "_") / "report.json"
-    env = {**os.environ, "OMP_WAIT_POLICY": policy}
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    env.update(omp_setting(policy))
     cmd = [
         *PYTEST_BENCHMARKS,
         "-m",
@@ -131,7 +142,11 @@ def main() -> None:
     ap.add_argument("-k", default=DEFAULT_K, help="pytest -k expression (default: 12 HumanEval tasks)")
     ap.add_argument("--rounds", type=int, default=1, help="quiet/contended pairs per policy")
     ap.add_argument("--limit", type=float, default=600.0, help="seconds a case may run before it is stopped")
-    ap.add_argument("--policies", default="passive,active", help="OMP_WAIT_POLICY values to compare")
+    ap.add_argument(
+        "--policies",
+        default="default,passive,active",
+        help="OpenMP settings to compare: default (the project's), spin:N (GOMP_SPINCOUNT), or OMP_WAIT_POLICY values",
+    )
     opts = ap.parse_args()
     out = Path(tempfile.mkdtemp(prefix="bench-contention-"))
     cores = os.cpu_count() or 1

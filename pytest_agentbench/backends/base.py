@@ -152,15 +152,22 @@ def _tree(pid: int) -> list[int]:
     return found
 
 
-def omp_wait_policy() -> str:
-    """OMP_WAIT_POLICY for what computes a model on this host's CPUs (llama-server, torch): `passive` unless the user
-    set it. llama-server's threads (and torch's) meet at an OpenMP barrier after every operation of the graph, hundreds
-    per token; GNU OpenMP's default is to spin there (about 300,000 iterations) before sleeping. Where other jobs hold
-    the cores, the thread that arrives first spins through its time slice while the one it waits for is descheduled:
-    decoding fell from about 90 to 2 tokens/s at load 10 on 2 cores (llama-server; torch from 18 to 0.7).
-    `passive` sleeps at once: the same computation (byte-identical replies), and on a machine with free cores no
-    measurable loss (benchmarks/perf/bench_contention.py)."""
-    return os.environ.get("OMP_WAIT_POLICY") or "passive"
+#: GNU OpenMP's spins at a barrier before a waiting thread sleeps, where the user set neither OMP_WAIT_POLICY nor
+#: GOMP_SPINCOUNT (benchmarks/perf/bench_omp.py measured the choice; docs/performance.md).
+SPINCOUNT = "1000"
+
+
+def omp_env() -> dict[str, str]:
+    """The OpenMP settings of what computes a model on this host's CPUs (llama-server, torch: both use GNU OpenMP).
+    Their threads meet at a barrier after every operation of the graph, hundreds per token. GNU OpenMP's default spins
+    about 300,000 iterations there before sleeping: where other jobs hold the cores, the thread that arrives first
+    spins through its time slice while the one it waits for is descheduled (llama-server's decoding fell from about
+    90 to 2 tokens/s at load 10 on 2 cores). Sleeping at once (`OMP_WAIT_POLICY=passive`) fixes that but costs a
+    futex wake-up per barrier: two thirds of the decoding speed on a quiet machine. A short spin (`GOMP_SPINCOUNT`
+    1000) keeps both: the quiet speed within a few percent and the best contended speed measured. The user's own
+    OMP_WAIT_POLICY or GOMP_SPINCOUNT wins (then this sets nothing of its own)."""
+    mine = {k: os.environ[k] for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT") if os.environ.get(k)}
+    return mine or {"GOMP_SPINCOUNT": SPINCOUNT}
 
 
 IN_PROCESS: set[str] = set()  # models whose weights this process holds (in-process backends register at load)

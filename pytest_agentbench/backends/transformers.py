@@ -24,7 +24,7 @@ from ..models import WeightsSpec
 from ..provenance import sha256_file
 from ..steps import step
 from ..weights import gguf_cache_dir, locate
-from .base import IN_PROCESS, Backend, Completion, Request, in_process_resources, omp_wait_policy, reply_end
+from .base import IN_PROCESS, Backend, Completion, Request, in_process_resources, omp_env, reply_end
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +68,9 @@ class TransformersBackend(Backend):
 
     def __init__(self, spec):
         super().__init__(spec)
-        # Read by torch's OpenMP when torch loads (here, unless something imported it before): sleeping threads
-        # instead of spinning ones on a shared machine.
-        os.environ["OMP_WAIT_POLICY"] = omp_wait_policy()
+        # Read by torch's OpenMP when torch loads (here, unless something imported it before): a short spin at
+        # barriers, then sleep, so a shared machine's descheduled threads are not waited for by spinning ones.
+        os.environ.update(omp_env())
         import torch
         from transformers.utils import logging as hf_logging
 

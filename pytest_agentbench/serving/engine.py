@@ -123,10 +123,10 @@ def tool_template(spec: WeightsSpec) -> Path | None:
 
 
 def omp_env() -> dict[str, str]:
-    """The engines' OpenMP threads sleep while they wait (backends.base.omp_wait_policy)."""
-    from ..backends.base import omp_wait_policy
+    """The engines' OpenMP threads spin briefly, then sleep, while they wait (backends.base.omp_env)."""
+    from ..backends.base import omp_env as settings
 
-    return {"OMP_WAIT_POLICY": omp_wait_policy()}
+    return settings()
 
 
 def free_port() -> int:

@@ -307,6 +307,7 @@ def test_a_server_that_never_answers_is_stopped_and_named_with_its_log(tmp_path,
 
 def test_server_command_lines(monkeypatch):
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
     tiny = spec_of(
         {
             "name": "q",
@@ -352,10 +353,15 @@ def test_server_command_lines(monkeypatch):
         plan = serving.plan(gguf, "llamacpp", port=8124, threads=2)
         argv = plan.argv
         assert Path(argv[0]).name == "llama-server"
-        # its OpenMP threads sleep at barriers instead of spinning (a shared machine), unless the user says otherwise
-        assert plan.env == {"OMP_WAIT_POLICY": "passive"}
+        # its OpenMP threads spin briefly at barriers, then sleep (a shared machine), unless the user says otherwise
+        assert plan.env == {"GOMP_SPINCOUNT": "1000"}
         monkeypatch.setenv("OMP_WAIT_POLICY", "active")
         assert serving.plan(gguf, "llamacpp", port=8124, threads=2).env == {"OMP_WAIT_POLICY": "active"}
+        monkeypatch.setenv("GOMP_SPINCOUNT", "50")
+        assert serving.plan(gguf, "llamacpp", port=8124, threads=2).env == {
+            "OMP_WAIT_POLICY": "active",
+            "GOMP_SPINCOUNT": "50",
+        }
         assert argv[argv.index("--model") + 1].endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
         assert argv[argv.index("--ctx-size") + 1] == "4096" and argv[argv.index("--threads") + 1] == "2"
         # one slot and a fresh prefill per request by default: replies do not depend on how requests interleave
