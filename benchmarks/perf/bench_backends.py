@@ -54,6 +54,9 @@ models:
     options: {parallel: 4}
 """
 
+#: the embedded model as two llama-servers of one thread each, behind the pool (`replicas: 2`)
+REPLICA_MODELS = BATCHED_MODELS.replace("    options: {parallel: 4}\n", "    replicas: 2\n")
+
 
 def run(label: str, args: list[str], out: Path) -> dict:
     report = out / label / "report.json"
@@ -102,6 +105,9 @@ def main() -> None:
     ap.add_argument("-k", default=None, help="a pytest -k expression (default: all 164 tasks)")
     ap.add_argument("--skip-inprocess", action="store_true", help="only the served runs")
     ap.add_argument("--batched", action="store_true", help="also the served model with 4 slots at -n 4")
+    ap.add_argument(
+        "--replicas", action="store_true", help="also two one-thread servers of the model (replicas: 2) at -n 2"
+    )
     opts = ap.parse_args()
     extra = ["-k", opts.k] if opts.k else []
     out = Path(tempfile.mkdtemp(prefix="bench-backends-"))
@@ -116,6 +122,16 @@ def main() -> None:
         models.write_text(BATCHED_MODELS)
         runs.append(
             run("served, 4 slots, -n 4", ["--serve", "llamacpp", "--models-file", str(models), "-n", "4", *extra], out)
+        )
+    if opts.replicas:
+        models = out / "replica-models.yaml"
+        models.write_text(REPLICA_MODELS)
+        runs.append(
+            run(
+                "served, 2 replicas, -n 2",
+                ["--serve", "llamacpp", "--models-file", str(models), "-n", "2", *extra],
+                out,
+            )
         )
     base = runs[0]
     print(f"load average (1 min) at the start: {load:.1f}")
