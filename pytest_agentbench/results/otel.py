@@ -170,7 +170,7 @@ class OtelExport:
             raise AgentbenchError(f"{flag}: {why}")
         self.run = run
         self.url = opts.otlp
-        self.file_path = run.invocation_dir / opts.otlp_file if opts.otlp_file else None
+        self.file_path = run.otlp_file_path  # a shard's file is named by its shard, as its report is
         if self.file_path is not None:
             taken = {run.json_path, run.jsonl_path, run.plot_path, run.html_path} - {None}
             if self.file_path.resolve() in {p.resolve() for p in taken}:

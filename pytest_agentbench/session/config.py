@@ -42,6 +42,7 @@ class RunConfig:
         self.jsonl_path = self.json_path.with_suffix(".jsonl")
         self.plot_path = named(self.invocation_dir / opts.plot) if opts.plot else None
         self.html_path = named(self.invocation_dir / opts.html) if opts.html else None
+        self.otlp_file_path = named(self.invocation_dir / opts.otlp_file) if opts.otlp_file else None
         self.trace_dir = self.invocation_dir / opts.traces
         self.limits = SandboxLimits(
             timeout=opts.task_timeout, memory_mb=opts.sandbox_memory, cpus=opts.sandbox_cpus, disk_mb=opts.sandbox_disk

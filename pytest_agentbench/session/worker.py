@@ -98,13 +98,12 @@ class Worker:
         """A fresh sandbox. The first of each kind in this process must run a trivial program: a sandbox that
         cannot (an image without python3, limits too small to start) is the harness's failure, not every model
         answer's."""
-        box = make_sandbox(
-            self.run.options.sandbox,
-            self.run.limits,
-            site_packages=suite.sandbox_site_packages,
-            image=self.run.options.sandbox_image,
-            docker_host=self.run.docker_host,
-        )
+        try:
+            box = self._make_sandbox(suite)
+        except HarnessError as exc:
+            if not self._fail_over(exc):
+                raise
+            box = self._make_sandbox(suite)
         key = (box.kind, suite.sandbox_site_packages)
         if key not in self._sandbox_ok:
             try:
@@ -119,6 +118,46 @@ class Worker:
                 )
             self._sandbox_ok.add(key)
         return box
+
+    def _make_sandbox(self, suite: Suite) -> Sandbox:
+        return make_sandbox(
+            self.run.options.sandbox,
+            self.run.limits,
+            site_packages=suite.sandbox_site_packages,
+            image=self.run.options.sandbox_image,
+            docker_host=self.run.docker_host,
+        )
+
+    def _fail_over(self, exc: HarnessError) -> bool:
+        """`--docker-host` with several engines: this worker's engine no longer answers, so it moves, for its next
+        items, to the next engine of the list that answers and holds the image (one warning line). The item that was
+        running there when it died stays infra; an item that had not started gets its sandbox on the new engine.
+        False: one engine, this engine still answers (the failure was something else), or none of them does."""
+        from ..plugin.options import docker_hosts
+        from ..sandbox.docker import engine
+
+        hosts, here = docker_hosts(self.run.options.docker_host), self.run.docker_host
+        if self.run.options.sandbox != "docker" or len(hosts) < 2 or here not in hosts:
+            return False
+        try:
+            engine(here)
+            return False  # the engine answers: not an engine that went away
+        except HarnessError:
+            pass
+        start = hosts.index(here)
+        for other in hosts[start + 1 :] + hosts[:start]:
+            try:
+                registry.sandboxes.get("docker").preflight(image=self.run.options.sandbox_image, host=other)
+            except AgentbenchError:
+                continue
+            self.run.docker_host = other
+            self._sandbox_ok = {key for key in self._sandbox_ok if key[0] != "docker"}  # probe the new engine once
+            warnings.warn(
+                AgentbenchWarning(f"{one_line(exc)}; this worker goes on with the Docker engine at {other}"),
+                stacklevel=2,
+            )
+            return True
+        return False
 
     def preflight(self) -> None:
         """Fail closed: no isolation tools, no run (unless --sandbox unconfined was asked for)."""

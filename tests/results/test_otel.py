@@ -225,6 +225,23 @@ def test_the_spans_file_holds_each_sample_as_genai_spans(pytester):
     result.stderr.fnmatch_lines(["ERROR: agentbench: --agentbench-otlp-file *report.jsonl is where this run writes*"])
 
 
+def test_each_shard_writes_its_own_spans_file(pytester):
+    """Shards run side by side in one folder (a node's array tasks, a shared volume) name their spans file by their
+    shard, as they name their report: no shard refuses or replaces another's spans."""
+    pj = project(pytester)
+    for index in (1, 2):
+        result = run(pj, "--agentbench-otlp-file=spans.jsonl", "--agentbench-shard", f"{index}/2")
+        assert result.ret in (0, 1), result.stdout.str()[-3000:] + result.stderr.str()[-3000:]
+    assert not (pj.path / "spans.jsonl").exists()
+    seen = 0
+    for index in (1, 2):
+        records = [json.loads(line) for line in (pj.path / f".agentbench/report-shard-{index}-of-2.jsonl").open()]
+        spans = file_spans(pj.path / f"spans-shard-{index}-of-2.jsonl")
+        check_samples(spans, records)  # each sample of the shard, and no other, in the shard's file
+        seen += len(records)
+    assert seen == 6  # the unsharded run's samples, split between the two files
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
