@@ -1,11 +1,13 @@
 """Side-by-side, in one invocation on this machine: the README's main job (all 164 HumanEval items on the embedded
 model, greedy, the model's max tokens) through the in-process transformers path at `-n 2` (`--serve off`, each
 worker loads its own copy: the path before model serving) and through the path this project makes the default
-(one llama.cpp `llama-server` for the run, shared by every worker: `serve: llamacpp` in models.yaml) at `-n 2`
-and `-n 0`, and with `--batched` also the served model with 4 parallel slots at `-n 4` (more tokens per second;
-replies then depend on their batch-mates, so it is not the default).
+(llama.cpp's `llama-server` for the run, shared by every worker: `serve: llamacpp` and `replicas: 2` in
+models.yaml, two single-slot servers with the cores divided) at `-n 2` and `-n 0`; with `--one-server` also one
+server with all the cores (the default before replicas) at `-n 2`, and with `--batched` the served model with 4
+parallel slots at `-n 4` (more tokens per second; replies then depend on their batch-mates, so it is not the
+default).
 
-    python benchmarks/perf/bench_backends.py [-k EXPR] [--skip-inprocess] [--batched]
+    python benchmarks/perf/bench_backends.py [-k EXPR] [--skip-inprocess] [--one-server] [--batched]
 
 For each: wall time of the whole pytest command, aggregate completion tokens/s (completion tokens of all samples
 over wall time), peak resident memory of the whole process tree (pytest, its xdist workers, the model server,
@@ -54,8 +56,8 @@ models:
     options: {parallel: 4}
 """
 
-#: the embedded model as two llama-servers of one thread each, behind the pool (`replicas: 2`)
-REPLICA_MODELS = BATCHED_MODELS.replace("    options: {parallel: 4}\n", "    replicas: 2\n")
+#: the embedded model as one llama-server with all the cores (the default before `replicas: 2`)
+ONE_SERVER_MODELS = BATCHED_MODELS.replace("    options: {parallel: 4}\n", "")
 
 
 def run(label: str, args: list[str], out: Path) -> dict:
@@ -106,7 +108,7 @@ def main() -> None:
     ap.add_argument("--skip-inprocess", action="store_true", help="only the served runs")
     ap.add_argument("--batched", action="store_true", help="also the served model with 4 slots at -n 4")
     ap.add_argument(
-        "--replicas", action="store_true", help="also two one-thread servers of the model (replicas: 2) at -n 2"
+        "--one-server", action="store_true", help="also one server with all the cores (replicas: 1) at -n 2"
     )
     opts = ap.parse_args()
     extra = ["-k", opts.k] if opts.k else []
@@ -115,20 +117,20 @@ def main() -> None:
     runs = []
     if not opts.skip_inprocess:
         runs.append(run("in-process transformers, -n 2", ["--serve", "off", "-n", "2", *extra], out))
-    runs.append(run("served llama-server, -n 2", ["--serve", "llamacpp", "-n", "2", *extra], out))
-    runs.append(run("served llama-server, -n 0", ["--serve", "llamacpp", *extra], out))
+    runs.append(run("served (default), -n 2", ["--serve", "llamacpp", "-n", "2", *extra], out))
+    runs.append(run("served (default), -n 0", ["--serve", "llamacpp", *extra], out))
     if opts.batched:
         models = out / "batched-models.yaml"
         models.write_text(BATCHED_MODELS)
         runs.append(
             run("served, 4 slots, -n 4", ["--serve", "llamacpp", "--models-file", str(models), "-n", "4", *extra], out)
         )
-    if opts.replicas:
-        models = out / "replica-models.yaml"
-        models.write_text(REPLICA_MODELS)
+    if opts.one_server:
+        models = out / "one-server-models.yaml"
+        models.write_text(ONE_SERVER_MODELS)
         runs.append(
             run(
-                "served, 2 replicas, -n 2",
+                "served, one server, -n 2",
                 ["--serve", "llamacpp", "--models-file", str(models), "-n", "2", *extra],
                 out,
             )

@@ -307,7 +307,13 @@ class Worker:
         )
 
     def infra_record(self, case: Case, reason: str) -> dict:
-        return self.record(case, Outcome(Status.INFRA, reason=reason).to_record(), wall_s=0.0)
+        """A sample the harness could not evaluate; it names the worker, as every record does, so a dead engine or
+        server can be traced to the process that used it."""
+        fields = {
+            **Outcome(Status.INFRA, reason=reason).to_record(),
+            "worker": os.environ.get("PYTEST_XDIST_WORKER", "main"),
+        }
+        return self.record(case, fields, wall_s=0.0)
 
     def close(self) -> None:
         for backend in self._backends.values():
