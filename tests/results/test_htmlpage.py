@@ -256,6 +256,7 @@ def test_an_agents_page_shows_prompt_code_tests_and_its_trace(pytester, humaneva
     # the diff of a task's samples: the buggy reply before, the fixed one after, the trace beside it
     page.locator("#changes tbody tr[data-kind=improved] a").first.click()
     pair = page.locator("#diff .pair").first
+    pair.locator(".badge").nth(1).wait_for()  # the diff is drawn after the click: all_inner_texts() does not wait
     assert pair.locator(".badge").all_inner_texts() == ["failed", "passed"]
     assert pair.locator("table.diff td.add").count() > 0 and "trace" in pair.inner_text().lower()
     no_sideways_scroll(page)
