@@ -204,7 +204,6 @@ class Worker:
             "seeds": seeds,
             "quantization": self.quantization(case.model, backend),
             "memory_bound": getattr(sandbox, "memory_bound", None),
-            "worker": os.environ.get("PYTEST_XDIST_WORKER", "main"),
         }
         if type(suite).evaluate is Suite.evaluate:
             found["agent_limits"] = asdict(ctx.limits)
@@ -289,9 +288,15 @@ class Worker:
         return ", ".join(changed) or "the model, its backend or the agent limits"
 
     def record(self, case: Case, fields: dict[str, Any], wall_s: float, started_at: float | None = None) -> dict:
-        """The sample's record; `started_at`: the wall-clock Unix time it started (default: now)."""
+        """The sample's record; `started_at`: the wall-clock Unix time it started (default: now). Every record names
+        the process that made it (an xdist worker, or `main`), infra ones too: a dead engine or server is traced to
+        the worker that used it."""
         params = self.run.params_for(case.model).for_sample(case.sample)
-        fields = {**fields, **{k: round(fields.get(k, 0.0), 6) for k in ("model_s", "sandbox_s")}}
+        fields = {
+            "worker": os.environ.get("PYTEST_XDIST_WORKER", "main"),
+            **fields,
+            **{k: round(fields.get(k, 0.0), 6) for k in ("model_s", "sandbox_s")},
+        }
         return records.build(
             model=case.model.name,
             suite=case.suite.name,
@@ -307,13 +312,7 @@ class Worker:
         )
 
     def infra_record(self, case: Case, reason: str) -> dict:
-        """A sample the harness could not evaluate; it names the worker, as every record does, so a dead engine or
-        server can be traced to the process that used it."""
-        fields = {
-            **Outcome(Status.INFRA, reason=reason).to_record(),
-            "worker": os.environ.get("PYTEST_XDIST_WORKER", "main"),
-        }
-        return self.record(case, fields, wall_s=0.0)
+        return self.record(case, Outcome(Status.INFRA, reason=reason).to_record(), wall_s=0.0)
 
     def close(self) -> None:
         for backend in self._backends.values():
